@@ -1,0 +1,321 @@
+//! `storage-host`: every storage operation through the wasm-storages component, from the
+//! command line. The host only provides WASI; the component does the S3 work.
+
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use host_test::runtime::describe;
+use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
+use host_test::{AddressingStyle, Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage, StoredFile};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "storage-host", version, about = "S3 object storage through the wasm-storages component")]
+struct Cli {
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL, else AWS S3)
+    #[arg(long, global = true)]
+    endpoint: Option<String>,
+    /// Bucket name
+    #[arg(long, env = "S3_BUCKET", global = true)]
+    bucket: Option<String>,
+    /// Region (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// Key prefix applied to every operation
+    #[arg(long, global = true)]
+    prefix: Option<String>,
+    /// Path-style addressing (endpoint/bucket/key) even for AWS
+    #[arg(long, global = true)]
+    path_style: bool,
+    /// Accept any TLS certificate
+    #[arg(long, global = true)]
+    no_verify_ssl: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Upload FILE (or stdin for -) to KEY
+    Put {
+        key: String,
+        file: String,
+        #[arg(long)]
+        content_type: Option<String>,
+        /// Metadata as name=value (repeatable)
+        #[arg(long = "meta", value_parser = parse_meta)]
+        meta: Vec<(String, String)>,
+    },
+    /// Download KEY to FILE (default: stdout)
+    Get { key: String, file: Option<String> },
+    /// Print KEY's size, type, ETag, date and metadata as JSON
+    Info { key: String },
+    /// Exit 0 if KEY exists, 3 if not
+    Exists { key: String },
+    /// List files under PREFIX, one JSON object per line
+    Ls {
+        prefix: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Delete KEY (a missing key is not an error)
+    Rm { key: String },
+    /// Server-side copy
+    Cp { source: String, destination: String },
+    /// Copy then delete the source
+    Mv { source: String, destination: String },
+    /// Print a presigned GET URL for KEY
+    Url {
+        key: String,
+        /// Lifetime in seconds (default: 3600)
+        #[arg(long)]
+        expires: Option<u64>,
+    },
+    /// Run the embedded S3 server in the foreground
+    ServeS3 {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Data directory (default: a temp dir, removed on exit)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Start the embedded server and walk through every operation
+    Demo,
+}
+
+fn parse_meta(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected name=value, got {s:?}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&Failure::Host(e.into())),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(failure) => fail(&failure),
+    }
+}
+
+/// One line on stderr and the documented exit code.
+fn fail(failure: &Failure) -> ExitCode {
+    let line = failure.to_string();
+    eprintln!("storage-host: {}", line.lines().next().unwrap_or_default());
+    ExitCode::from(exit_code(failure))
+}
+
+fn exit_code(failure: &Failure) -> u8 {
+    match failure {
+        Failure::Storage(Error::NotFound(_)) => 3,
+        Failure::Storage(Error::InvalidConfig(_) | Error::InvalidKey(_) | Error::InvalidArgument(_)) => 2,
+        _ => 1,
+    }
+}
+
+async fn open(cli: &Cli) -> Result<Storage, Failure> {
+    let Some(bucket) = cli.bucket.clone() else {
+        return Err(Failure::Storage(Error::InvalidConfig("no bucket: pass --bucket or set S3_BUCKET".into())));
+    };
+    let config = Config {
+        bucket,
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint.clone(),
+        access_key_id: None,
+        secret_access_key: None,
+        session_token: None,
+        prefix: cli.prefix.clone(),
+        presigned_expiry: None,
+        use_ssl: None,
+        verify_ssl: Some(!cli.no_verify_ssl),
+        max_pool_connections: None,
+        addressing: cli.path_style.then_some(AddressingStyle::Path),
+    };
+    let mut host = HostOptions::from_process_env();
+    host.insecure_tls = cli.no_verify_ssl;
+    Storage::open(Runtime::shared()?, &host, config).await
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let io = |e: std::io::Error| Failure::Host(e.into());
+    match &cli.command {
+        Command::ServeS3 { port, dir } => return serve_s3(*port, dir.clone()).await,
+        Command::Demo => return demo().await,
+        _ => {}
+    }
+    let mut storage = open(&cli).await?;
+    match cli.command {
+        Command::Put { key, file, content_type, meta } => {
+            let data = if file == "-" {
+                let mut data = Vec::new();
+                std::io::stdin().read_to_end(&mut data).map_err(io)?;
+                data
+            } else {
+                std::fs::read(&file).map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("reading {file}"))))?
+            };
+            let stored = storage.put(&key, &data, &PutOptions { content_type, metadata: meta }).await?;
+            println!("{}", file_json(&stored));
+        }
+        Command::Get { key, file } => match file.as_deref() {
+            None | Some("-") => {
+                let mut out = std::io::stdout().lock();
+                storage.get(&key, |chunk| out.write_all(chunk)).await?;
+                out.flush().map_err(io)?;
+            }
+            Some(path) => {
+                // Written beside the target and renamed when complete: never a partial file.
+                let tmp = format!("{path}.part");
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+                let result = storage.get(&key, |chunk| out.write_all(chunk)).await;
+                let result = result.and_then(|_| out.flush().map_err(io));
+                drop(out);
+                match result {
+                    Ok(()) => std::fs::rename(&tmp, path).map_err(io)?,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e);
+                    }
+                }
+            }
+        },
+        Command::Info { key } => println!("{}", file_json(&storage.info(&key).await?)),
+        Command::Exists { key } => {
+            let exists = storage.exists(&key).await?;
+            println!("{exists}");
+            if !exists {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Ls { prefix, limit } => {
+            let mut out = std::io::stdout().lock();
+            storage
+                .list_pages(prefix.as_deref().unwrap_or(""), limit, |page| {
+                    page.iter().try_for_each(|file| writeln!(out, "{}", file_json(file)))
+                })
+                .await?;
+        }
+        Command::Rm { key } => storage.delete(&key).await?,
+        Command::Cp { source, destination } => println!("{}", file_json(&storage.copy(&source, &destination).await?)),
+        Command::Mv { source, destination } => println!("{}", file_json(&storage.move_(&source, &destination).await?)),
+        Command::Url { key, expires } => println!("{}", storage.url(&key, expires).await?),
+        Command::ServeS3 { .. } | Command::Demo => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn file_json(file: &StoredFile) -> serde_json::Value {
+    let metadata: serde_json::Map<String, serde_json::Value> = file.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    json!({
+        "key": file.key,
+        "size": file.size,
+        "content_type": file.content_type,
+        "etag": file.etag,
+        "last_modified": file.last_modified.map(|d| rfc3339(d.seconds)),
+        "metadata": metadata,
+    })
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (days-to-civil, proleptic Gregorian).
+fn rfc3339(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let secs = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+async fn serve_s3(port: u16, dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let server = EmbeddedS3::start_with(ServerOptions { port, dir, tls: false }).await?;
+    println!("embedded S3 server (s3s-fs, SigV4 checked) serving {}", server.dir.display());
+    println!("export AWS_ENDPOINT_URL={}", server.endpoint);
+    println!("export AWS_ACCESS_KEY_ID={}", s3_server::ACCESS_KEY);
+    println!("export AWS_SECRET_ACCESS_KEY={}", s3_server::SECRET_KEY);
+    println!("export AWS_REGION={}", s3_server::REGION);
+    println!("export S3_BUCKET={}", s3_server::BUCKET);
+    println!("(Ctrl-C stops it)");
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c().await.map_err(|e| Failure::Host(e.into()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The seed's story, end to end against the embedded server.
+async fn demo() -> Result<ExitCode, Failure> {
+    let server = EmbeddedS3::start().await?;
+    println!("1. Started the embedded S3 server at {} (bucket {:?}, SigV4 on)", server.endpoint, s3_server::BUCKET);
+    let config = Config {
+        bucket: s3_server::BUCKET.into(),
+        region: Some(s3_server::REGION.into()),
+        endpoint_url: Some(server.endpoint.clone()),
+        access_key_id: Some(s3_server::ACCESS_KEY.into()),
+        secret_access_key: Some(s3_server::SECRET_KEY.into()),
+        session_token: None,
+        prefix: Some("app-name/uploads/".into()),
+        presigned_expiry: None,
+        use_ssl: None,
+        verify_ssl: None,
+        max_pool_connections: None,
+        addressing: None,
+    };
+    let mut storage = Storage::open(Runtime::shared()?, &HostOptions::default(), config).await?;
+    println!("   Opened a store with prefix \"app-name/uploads/\": every key below lives under it.");
+
+    let report = b"Quarterly report\n".repeat(4096);
+    let options = PutOptions {
+        content_type: Some("text/plain".into()),
+        metadata: vec![("original-name".into(), "report.txt".into()), ("uploaded-by".into(), "user-123".into())],
+    };
+    let stored = storage.put("drafts/report.txt", &report, &options).await?;
+    println!("2. put drafts/report.txt with a content type and metadata:\n   {}", file_json(&stored));
+
+    println!("3. info drafts/report.txt (HEAD):\n   {}", file_json(&storage.info("drafts/report.txt").await?));
+
+    let (mut chunks, mut bytes) = (0, 0);
+    let info = storage
+        .get("drafts/report.txt", |chunk| {
+            chunks += 1;
+            bytes += chunk.len();
+            Ok(())
+        })
+        .await?;
+    println!("4. Streamed download: {bytes} bytes in {chunks} chunk(s), content type {:?}; matches the upload: {}", info.content_type.unwrap_or_default(), bytes == report.len());
+
+    for name in ["images/photo.jpg", "images/logo.png", "docs/readme.md"] {
+        storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![] }).await?;
+    }
+    println!("5. list \"images/\" (keys come back relative to the prefix):");
+    for file in storage.list("images/", None).await? {
+        println!("   {} ({} bytes)", file.key, file.size);
+    }
+    let on_disk = server.dir.join(s3_server::BUCKET).join("app-name/uploads/images/photo.jpg");
+    println!("   On the server the object is {}: {}", on_disk.display(), on_disk.exists());
+
+    let url = storage.url("drafts/report.txt", Some(900)).await?;
+    println!("6. Presigned URL (15 minutes): {}...", &url[..url.find('?').unwrap_or(url.len())]);
+    let reply = host_test::http_client::get(&url).await?;
+    println!("   A plain HTTP GET of it: HTTP {}, {} bytes", reply.status, reply.body.len());
+
+    let published = storage.copy("drafts/report.txt", "published/report.txt").await?;
+    storage.delete("drafts/report.txt").await?;
+    println!("7. Published the draft (server-side copy, then delete):\n   {}", file_json(&published));
+
+    match storage.get_bytes("drafts/report.txt").await {
+        Err(Failure::Storage(e @ Error::NotFound(_))) => println!("8. The draft is gone: get-bytes gives a typed error: {}", describe(&e)),
+        Err(e) => return Err(e),
+        Ok(_) => println!("8. Unexpected: the draft is still there"),
+    }
+    println!("   exists(\"drafts/report.txt\") = {}", storage.exists("drafts/report.txt").await?);
+    if std::io::stdout().is_terminal() {
+        println!("Done. Try `storage-host serve-s3` and the other commands next.");
+    }
+    Ok(ExitCode::SUCCESS)
+}

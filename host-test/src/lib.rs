@@ -1,0 +1,14 @@
+//! The wasmtime host for the wasm-storages component.
+//!
+//! - [`runtime`]: loads the component once (precompiled and cached on disk), gives it WASI
+//!   and wasi:http, and calls its `storage` interface. No S3 logic lives here.
+//! - [`s3_server`]: the embedded S3 server (s3s + s3s-fs, SigV4 checked) tests and the demo use.
+//! - [`http_client`]: a plain HTTP client, for fetching presigned URLs like a browser would.
+
+pub mod http_client;
+pub mod runtime;
+pub mod s3_server;
+pub mod tls;
+
+pub use runtime::{Failure, HostOptions, Runtime, Storage};
+pub use runtime::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error, ListOptions, PutOptions, ServiceError, StoredFile};

@@ -1,0 +1,351 @@
+//! Loading and running the component: WASI, wasi:http, and typed calls into `storage`.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, Resource, ResourceAny, ResourceTable};
+use wasmtime::{Config as EngineConfig, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        world: "s3",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:cli": wasmtime_wasi::p2::bindings::cli,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        },
+    });
+}
+
+use bindings::wasm_storages::storage::types::{Config, Error, ListOptions, PutOptions, StoredFile};
+use bindings::{S3, S3Pre};
+
+/// The component, built by this crate's build script.
+pub static COMPONENT: &[u8] = include_bytes!(env!("STORAGE_COMPONENT_PATH"));
+
+/// The only environment variables the component gets: those it reads for credentials,
+/// region and endpoint. Never the whole process environment.
+pub const FORWARDED_ENV: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+];
+
+/// What the host gives one instance.
+#[derive(Clone, Default)]
+pub struct HostOptions {
+    /// Environment variables the component sees.
+    pub env: Vec<(String, String)>,
+    /// Accept any TLS certificate (the config's `verify-ssl = false`; wasi:http leaves TLS
+    /// to the host).
+    pub insecure_tls: bool,
+}
+
+impl HostOptions {
+    /// The [`FORWARDED_ENV`] variables of this process.
+    pub fn from_process_env() -> Self {
+        let env = FORWARDED_ENV.iter().filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?))).collect();
+        Self { env, insecure_tls: false }
+    }
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: crate::tls::Hooks,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// The engine and the linked, precompiled component: made once per process.
+pub struct Runtime {
+    engine: Engine,
+    pre: S3Pre<HostState>,
+}
+
+impl Runtime {
+    /// The process-wide runtime (compiling the component takes seconds; do it once).
+    pub fn shared() -> anyhow::Result<&'static Runtime> {
+        static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+        if let Some(rt) = RUNTIME.get() {
+            return Ok(rt);
+        }
+        let rt = Runtime::new()?;
+        Ok(RUNTIME.get_or_init(|| rt))
+    }
+
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = EngineConfig::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component = load_precompiled(&engine, COMPONENT)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = S3Pre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self { engine, pre })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, S3)> {
+        let mut wasi = WasiCtx::builder();
+        wasi.envs(&options.env);
+        let state = HostState { wasi: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: crate::tls::Hooks { insecure: options.insecure_tls } };
+        let mut store = Store::new(&self.engine, state);
+        let s3 = self.pre.instantiate_async(&mut store).await?;
+        Ok((store, s3))
+    }
+}
+
+/// Precompiling costs seconds (minutes unoptimized); the machine code is cached on disk,
+/// keyed by the component's hash and the engine's settings.
+fn load_precompiled(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let key = format!("{:x}-{:016x}", Sha256::digest(wasm), engine_hash.finish());
+    let dir = cache_dir().join("precompiled");
+    let path = dir.join(format!("{key}.cwasm"));
+    if path.exists() {
+        // SAFETY: the file was written by `precompile_component` of an engine with the same
+        // compatibility hash, into our own cache directory.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok(component),
+            Err(_) => drop(std::fs::remove_file(&path)), // stale or torn: rebuild below
+        }
+    }
+    let bytes = engine.precompile_component(wasm).map_err(|e| anyhow::Error::from(e).context("compiling the component"))?;
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, &bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+    // SAFETY: the bytes were just produced by this engine.
+    Ok(unsafe { Component::deserialize(engine, &bytes)? })
+}
+
+/// `$WASM_STORAGES_CACHE`, else `$HOME/.cache/wasm-storages`, else the temp dir.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WASM_STORAGES_CACHE") {
+        return dir.into();
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/wasm-storages"),
+        None => std::env::temp_dir().join("wasm-storages-cache"),
+    }
+}
+
+/// Why a call failed: the component's typed error, or the host/runtime failing (a trap).
+#[derive(Debug)]
+pub enum Failure {
+    Storage(Error),
+    Host(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Host(e)
+    }
+}
+
+impl From<wasmtime::Error> for Failure {
+    fn from(e: wasmtime::Error) -> Self {
+        Failure::Host(e.into())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Storage(e) => write!(f, "{}", describe(e)),
+            Failure::Host(e) => write!(f, "host error: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// One line for a storage error.
+pub fn describe(e: &Error) -> String {
+    let service = |kind: &str, s: &bindings::wasm_storages::storage::types::ServiceError| {
+        let mut line = format!("{kind}: HTTP {}", s.status);
+        if !s.code.is_empty() {
+            line.push_str(&format!(" {}", s.code));
+        }
+        if !s.message.is_empty() {
+            line.push_str(&format!(": {}", s.message));
+        }
+        if let Some(id) = &s.request_id {
+            line.push_str(&format!(" (request id {id})"));
+        }
+        line
+    };
+    match e {
+        Error::NotFound(key) => format!("not found: {key}"),
+        Error::AccessDenied(s) => service("access denied", s),
+        Error::InvalidKey(why) => format!("invalid key: {why}"),
+        Error::InvalidConfig(why) => format!("invalid config: {why}"),
+        Error::InvalidArgument(why) => format!("invalid argument: {why}"),
+        Error::Service(s) => service("service error", s),
+        Error::Transport(why) => format!("transport error: {why}"),
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Failure>;
+
+fn flatten<T>(r: wasmtime::Result<std::result::Result<T, Error>>) -> Result<T> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Failure::Storage(e)),
+        Err(e) => Err(Failure::Host(e.into())),
+    }
+}
+
+/// An opened store: one component instance and its `store` resource.
+pub struct Storage {
+    store: Store<HostState>,
+    s3: S3,
+    handle: ResourceAny,
+}
+
+impl Storage {
+    pub async fn open(runtime: &Runtime, host: &HostOptions, config: Config) -> Result<Storage> {
+        let (mut store, s3) = runtime.instantiate(host).await?;
+        let handle = flatten(s3.wasm_storages_storage_storage().store().call_open(&mut store, &config).await)?;
+        Ok(Storage { store, s3, handle })
+    }
+
+    pub async fn put(&mut self, key: &str, data: &[u8], options: &PutOptions) -> Result<StoredFile> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_put(&mut self.store, self.handle, key, data, options).await)
+    }
+
+    pub async fn get_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_get_bytes(&mut self.store, self.handle, key).await)
+    }
+
+    /// Streams `key` to `sink` chunk by chunk, as the bytes arrive; returns what the
+    /// response headers said of the object.
+    pub async fn get(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+        let iface = self.s3.wasm_storages_storage_storage();
+        let body = flatten(iface.store().call_get(&mut self.store, self.handle, key).await)?;
+        let result = async {
+            let info = iface.object_body().call_info(&mut self.store, body).await?;
+            let stream = flatten(iface.object_body().call_stream(&mut self.store, body).await)?;
+            let copied = read_stream(&mut self.store, &stream, &mut sink).await;
+            self.store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
+            copied?;
+            Ok(info)
+        }
+        .await;
+        body.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
+    pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_info(&mut self.store, self.handle, key).await)
+    }
+
+    pub async fn exists(&mut self, key: &str) -> Result<bool> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_exists(&mut self.store, self.handle, key).await)
+    }
+
+    pub async fn delete(&mut self, key: &str) -> Result<()> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_delete(&mut self.store, self.handle, key).await)
+    }
+
+    /// Calls `on_page` with each page of the listing.
+    pub async fn list_pages(&mut self, prefix: &str, limit: Option<u32>, mut on_page: impl FnMut(Vec<StoredFile>) -> std::io::Result<()>) -> Result<()> {
+        let iface = self.s3.wasm_storages_storage_storage();
+        let listing = flatten(iface.store().call_list(&mut self.store, self.handle, prefix, ListOptions { limit }).await)?;
+        let result = async {
+            while let Some(page) = flatten(iface.listing().call_next_page(&mut self.store, listing).await)? {
+                on_page(page).map_err(|e| Failure::Host(e.into()))?;
+            }
+            Ok(())
+        }
+        .await;
+        listing.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
+    pub async fn list(&mut self, prefix: &str, limit: Option<u32>) -> Result<Vec<StoredFile>> {
+        let mut all = Vec::new();
+        self.list_pages(prefix, limit, |page| {
+            all.extend(page);
+            Ok(())
+        })
+        .await?;
+        Ok(all)
+    }
+
+    pub async fn url(&mut self, key: &str, expires_in: Option<u64>) -> Result<String> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_url(&mut self.store, self.handle, key, expires_in).await)
+    }
+
+    pub async fn copy(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_copy(&mut self.store, self.handle, source, destination).await)
+    }
+
+    pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_move(&mut self.store, self.handle, source, destination).await)
+    }
+
+    /// Drops the store resource (running the component's destructor) and the instance.
+    pub async fn close(mut self) -> Result<()> {
+        self.handle.resource_drop_async(&mut self.store).await?;
+        Ok(())
+    }
+}
+
+/// Reads a wasi:io input-stream the component handed over, until it closes.
+async fn read_stream(
+    store: &mut Store<HostState>,
+    stream: &Resource<wasmtime_wasi::p2::DynInputStream>,
+    sink: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<()> {
+    use wasmtime_wasi::p2::StreamError;
+    loop {
+        let s = store.data_mut().table.get_mut(stream).map_err(anyhow::Error::from)?;
+        match s.read(256 * 1024) {
+            Ok(bytes) if bytes.is_empty() => s.ready().await,
+            Ok(bytes) => sink(&bytes).map_err(|e| Failure::Host(anyhow::Error::from(e).context("writing the download")))?,
+            Err(StreamError::Closed) => return Ok(()),
+            Err(StreamError::LastOperationFailed(e)) => return Err(Failure::Storage(Error::Transport(format!("download failed: {e:#}")))),
+            Err(StreamError::Trap(e)) => return Err(Failure::Host(e.into())),
+        }
+    }
+}

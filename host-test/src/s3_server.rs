@@ -1,0 +1,102 @@
+//! The embedded S3 server: s3s + s3s-fs as libraries, on 127.0.0.1, SigV4 checked, data in
+//! a directory (a temp dir unless given). What tests, the demo and `serve-s3` run against.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+pub const ACCESS_KEY: &str = "wasm-storages-test-key";
+pub const SECRET_KEY: &str = "wasm-storages-test-secret-0123456789";
+pub const BUCKET: &str = "wasm-storages";
+pub const REGION: &str = "us-east-1";
+
+#[derive(Default)]
+pub struct ServerOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Where objects live; a fresh temp dir (removed on drop) when unset.
+    pub dir: Option<PathBuf>,
+    /// Serve https with a fresh self-signed certificate (for `verify-ssl` tests).
+    pub tls: bool,
+}
+
+pub struct EmbeddedS3 {
+    pub endpoint: String,
+    pub dir: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl EmbeddedS3 {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(ServerOptions::default()).await
+    }
+
+    pub async fn start_with(options: ServerOptions) -> anyhow::Result<Self> {
+        let (dir, temp) = match options.dir {
+            Some(dir) => (dir, None),
+            None => {
+                let temp = tempfile::Builder::new().prefix("wasm-storages-s3-").tempdir()?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        std::fs::create_dir_all(dir.join(BUCKET)).with_context(|| format!("creating {}", dir.display()))?;
+        let fs = s3s_fs::FileSystem::new(&dir).map_err(|e| anyhow!("s3s-fs on {}: {e:?}", dir.display()))?;
+        let service = {
+            let mut builder = S3ServiceBuilder::new(fs);
+            builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            builder.build()
+        };
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await.with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
+        let addr = listener.local_addr()?;
+        let acceptor = if options.tls { Some(self_signed_acceptor()?) } else { None };
+        let scheme = if options.tls { "https" } else { "http" };
+
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                // s3s-fs writes headers and body separately; with Nagle on, a reused
+                // connection stalls every small response on the client's delayed ACK.
+                let _ = socket.set_nodelay(true);
+                let service = service.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let builder = ConnBuilder::new(TokioExecutor::new());
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(socket).await {
+                                let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(socket), service).await;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { endpoint: format!("{scheme}://{addr}"), dir, task, _temp: temp })
+    }
+}
+
+impl Drop for EmbeddedS3 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn self_signed_acceptor() -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

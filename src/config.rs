@@ -1,0 +1,360 @@
+//! `open`'s validation: every field checked, every default resolved, no network call.
+
+use crate::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error};
+use crate::credentials::Credentials;
+use crate::error::invalid_config;
+use crate::keys;
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
+/// SigV4 presigned URLs can't live longer than 7 days.
+pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
+pub const DEFAULT_MAX_POOL_CONNECTIONS: u32 = 10;
+
+/// A validated configuration with every default applied.
+#[derive(Debug)]
+pub struct Settings {
+    pub bucket: String,
+    pub region: String,
+    pub https: bool,
+    /// `host[:port]` the requests go to (and are signed for); the port only when not the
+    /// scheme's default, as the Host header carries it.
+    pub authority: String,
+    /// `/bucket` for path-style addressing, "" for virtual-hosted.
+    pub bucket_path: String,
+    /// "" or ends with `/`.
+    pub prefix: String,
+    pub presigned_expiry: u64,
+    /// Recorded for the host's benefit: wasi:http gives the guest no say over TLS.
+    #[allow(dead_code)]
+    pub verify_ssl: bool,
+    /// Parallel multipart uploads will stay below this.
+    #[allow(dead_code)]
+    pub max_pool_connections: u32,
+    pub credentials: Credentials,
+}
+
+/// The environment variables `open` reads (through wasi:cli/environment).
+pub struct Env<'a>(pub &'a [(String, String)]);
+
+impl Env<'_> {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+}
+
+pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
+    check_bucket(&config.bucket)?;
+
+    let region = match config.region.or_else(|| env.get("AWS_REGION").or(env.get("AWS_DEFAULT_REGION")).map(str::to_string)) {
+        Some(region) => check_region(region)?,
+        None => DEFAULT_REGION.to_string(),
+    };
+
+    let use_ssl = config.use_ssl.unwrap_or(true);
+    let endpoint_url = config.endpoint_url.or_else(|| env.get("AWS_ENDPOINT_URL_S3").or(env.get("AWS_ENDPOINT_URL")).map(str::to_string));
+    let (https, host, custom_endpoint) = match &endpoint_url {
+        Some(url) => {
+            let endpoint = parse_endpoint(url, use_ssl)?;
+            (endpoint.https, endpoint.host, true)
+        }
+        None => (use_ssl, aws_host(&region), false),
+    };
+
+    let path_style = match config.addressing {
+        Some(AddressingStyle::Path) => true,
+        Some(AddressingStyle::VirtualHosted) => {
+            if config.bucket.contains('.') && https {
+                return Err(invalid_config(format!(
+                    "bucket {:?} has dots, which break TLS certificates with virtual-hosted addressing; use path-style",
+                    config.bucket
+                )));
+            }
+            false
+        }
+        // Dotted names can't match the wildcard certificate of `*.s3.amazonaws.com`.
+        None => custom_endpoint || config.bucket.contains('.'),
+    };
+    let (authority, bucket_path) = if path_style {
+        (host, format!("/{}", config.bucket))
+    } else {
+        (format!("{}.{host}", config.bucket), String::new())
+    };
+
+    let prefix = normalize_prefix(config.prefix.unwrap_or_default())?;
+
+    let presigned_expiry = config.presigned_expiry.unwrap_or(DEFAULT_PRESIGNED_EXPIRY);
+    check_expiry(presigned_expiry).map_err(|why| invalid_config(format!("presigned-expiry {why}")))?;
+
+    let max_pool_connections = config.max_pool_connections.unwrap_or(DEFAULT_MAX_POOL_CONNECTIONS);
+    if max_pool_connections == 0 {
+        return Err(invalid_config("max-pool-connections must be at least 1"));
+    }
+
+    let credentials = Credentials::resolve(config.access_key_id, config.secret_access_key, config.session_token, env)?;
+
+    Ok(Settings {
+        bucket: config.bucket,
+        region,
+        https,
+        authority,
+        bucket_path,
+        prefix,
+        presigned_expiry,
+        verify_ssl: config.verify_ssl.unwrap_or(true),
+        max_pool_connections,
+        credentials,
+    })
+}
+
+/// Expiry in seconds for presigned URLs: 1 s to 7 days. Returns why not.
+pub fn check_expiry(seconds: u64) -> Result<(), String> {
+    match seconds {
+        0 => Err("must be at least 1 second".into()),
+        s if s > MAX_PRESIGNED_EXPIRY => Err(format!("is {s} s; SigV4 allows at most {MAX_PRESIGNED_EXPIRY} s (7 days)")),
+        _ => Ok(()),
+    }
+}
+
+/// S3's general-purpose bucket naming rules.
+fn check_bucket(bucket: &str) -> Result<(), Error> {
+    let bad = |why: &str| Err(invalid_config(format!("bucket {bucket:?} {why}")));
+    if bucket.is_empty() {
+        return Err(invalid_config("bucket is required"));
+    }
+    if !(3..=63).contains(&bucket.len()) {
+        return bad("must be 3 to 63 characters long");
+    }
+    if let Some(c) = bucket.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-')) {
+        return bad(&format!("may only contain lowercase letters, digits, '.' and '-', not {c:?}"));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
+        return bad("must begin and end with a letter or digit");
+    }
+    if bucket.contains("..") || bucket.contains(".-") || bucket.contains("-.") {
+        return bad("must not have '..', '.-' or '-.'");
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("must not be formatted as an IP address");
+    }
+    if let Some(p) = ["xn--", "sthree-", "amzn-s3-demo-"].iter().find(|p| bucket.starts_with(*p)) {
+        return bad(&format!("must not start with the reserved prefix {p:?}"));
+    }
+    if let Some(s) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().find(|s| bucket.ends_with(*s)) {
+        return bad(&format!("must not end with the reserved suffix {s:?}"));
+    }
+    Ok(())
+}
+
+/// AWS regions and the names S3-compatible services use (`auto`, `nyc3`, `us-west-004`).
+fn check_region(region: String) -> Result<String, Error> {
+    let ok = !region.is_empty() && region.len() <= 64 && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(region) } else { Err(invalid_config(format!("region {region:?} may only contain letters, digits, '-' and '_' (1 to 64)"))) }
+}
+
+fn aws_host(region: &str) -> String {
+    let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    format!("s3.{region}.{domain}")
+}
+
+#[derive(Debug, PartialEq)]
+struct Endpoint {
+    https: bool,
+    host: String,
+}
+
+/// `http(s)://host[:port][/]`, or `host[:port]` with the scheme from `use-ssl`.
+fn parse_endpoint(url: &str, use_ssl: bool) -> Result<Endpoint, Error> {
+    let bad = |why: &str| Err(invalid_config(format!("endpoint-url {url:?} {why}")));
+    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if url.contains("://") {
+        return bad("must use http or https");
+    } else {
+        (use_ssl, url)
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() {
+        return bad("has no host");
+    }
+    if authority.contains(['/', '?', '#']) {
+        return bad("must be scheme://host[:port] with no path, query or fragment");
+    }
+    if authority.contains('@') {
+        return bad("must not carry credentials; use access-key-id and secret-access-key");
+    }
+    let parsed: http::uri::Authority = match authority.parse() {
+        Ok(a) => a,
+        Err(_) => return bad("is not a valid host[:port]"),
+    };
+    let host = parsed.host();
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty() && host.split('.').all(|label| !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    if !host_ok {
+        return bad("has an invalid host name");
+    }
+    let port_text = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => Some(&authority[i + 1..]),
+        _ => None,
+    };
+    let port = match port_text.map(str::parse::<u16>) {
+        None => None,
+        Some(Ok(p)) if p > 0 => Some(p),
+        Some(_) => return bad("has an invalid port (1 to 65535)"),
+    };
+    let default_port = if https { 443 } else { 80 };
+    let host = match port {
+        Some(p) if p != default_port => format!("{}:{p}", host.to_ascii_lowercase()),
+        _ => host.to_ascii_lowercase(),
+    };
+    Ok(Endpoint { https, host })
+}
+
+/// A non-empty prefix names a folder: `tenant-a` becomes `tenant-a/`, so it can't match
+/// `tenant-ab/...`.
+fn normalize_prefix(prefix: String) -> Result<String, Error> {
+    if prefix.is_empty() {
+        return Ok(prefix);
+    }
+    keys::check_chars_and_segments(&prefix).map_err(|why| invalid_config(format!("prefix {prefix:?} {why}")))?;
+    let prefix = if prefix.ends_with('/') { prefix } else { format!("{prefix}/") };
+    if prefix.len() >= keys::MAX_KEY_BYTES {
+        return Err(invalid_config(format!("prefix is {} bytes, leaving no room for keys", prefix.len())));
+    }
+    Ok(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn config(bucket: &str) -> Config {
+        Config {
+            bucket: bucket.into(),
+            region: None,
+            endpoint_url: None,
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some("SECRET".into()),
+            session_token: None,
+            prefix: None,
+            presigned_expiry: None,
+            use_ssl: None,
+            verify_ssl: None,
+            max_pool_connections: None,
+            addressing: None,
+        }
+    }
+
+    fn rejected(config: Config, env: &[(String, String)]) -> String {
+        match resolve(config, &Env(env)) {
+            Err(Error::InvalidConfig(why)) => why,
+            other => panic!("not rejected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_aws_virtual_hosted_https() {
+        let s = resolve(config("my-bucket"), &Env(&[])).unwrap();
+        assert_eq!((s.region.as_str(), s.https, s.authority.as_str(), s.bucket_path.as_str()), ("us-east-1", true, "my-bucket.s3.us-east-1.amazonaws.com", ""));
+        assert_eq!((s.prefix.as_str(), s.presigned_expiry, s.verify_ssl, s.max_pool_connections), ("", 3600, true, 10));
+    }
+
+    #[test]
+    fn dotted_buckets_use_path_style_on_aws() {
+        let s = resolve(config("my.bucket"), &Env(&[])).unwrap();
+        assert_eq!((s.authority.as_str(), s.bucket_path.as_str()), ("s3.us-east-1.amazonaws.com", "/my.bucket"));
+    }
+
+    #[test]
+    fn custom_endpoint_defaults_to_path_style_and_keeps_its_port() {
+        let mut c = config("b-1");
+        c.endpoint_url = Some("http://127.0.0.1:9000/".into());
+        let s = resolve(c, &Env(&[])).unwrap();
+        assert_eq!((s.https, s.authority.as_str(), s.bucket_path.as_str()), (false, "127.0.0.1:9000", "/b-1"));
+    }
+
+    #[test]
+    fn default_ports_are_not_part_of_the_authority() {
+        for (url, https, host) in [("https://S3.Example.com:443", true, "s3.example.com"), ("http://h:80", false, "h"), ("h:8080", true, "h:8080"), ("http://[::1]:9000", false, "[::1]:9000")] {
+            assert_eq!(parse_endpoint(url, true).unwrap(), Endpoint { https, host: host.into() }, "{url}");
+        }
+        assert!(!parse_endpoint("minio.local:9000", false).unwrap().https);
+    }
+
+    #[test]
+    fn bad_endpoints_are_rejected_precisely() {
+        for (url, why) in [("ftp://h", "http or https"), ("http://", "no host"), ("http://h/path", "no path"), ("http://u:p@h", "credentials"), ("http://h:0", "invalid port"), ("http://h:99999", "port"), ("http://h_x", "invalid host"), ("http://h:", "port")] {
+            let mut c = config("bkt");
+            c.endpoint_url = Some(url.into());
+            let msg = rejected(c, &[]);
+            assert!(msg.contains(why), "{url}: {msg}");
+        }
+    }
+
+    #[test]
+    fn env_supplies_region_and_endpoint_config_wins() {
+        let env = [("AWS_DEFAULT_REGION".to_string(), "eu-west-1".to_string()), ("AWS_ENDPOINT_URL".to_string(), "http://localhost:9000".to_string())];
+        let s = resolve(config("bkt"), &Env(&env)).unwrap();
+        assert_eq!((s.region.as_str(), s.authority.as_str()), ("eu-west-1", "localhost:9000"));
+        let env2 = [env[0].clone(), ("AWS_REGION".to_string(), "us-west-2".to_string())];
+        let mut c = config("bkt");
+        assert_eq!(resolve(config("bkt"), &Env(&env2)).unwrap().region, "us-west-2");
+        c.region = Some("ap-south-1".into());
+        assert_eq!(resolve(c, &Env(&env2)).unwrap().region, "ap-south-1");
+    }
+
+    #[test]
+    fn bucket_rules() {
+        for (bucket, why) in [("", "required"), ("ab", "3 to 63"), (&"a".repeat(64), "3 to 63"), ("Abc", "lowercase"), ("a_b", "lowercase"), ("-ab", "begin and end"), ("ab.", "begin and end"), ("a..b", "'..'"), ("192.168.1.1", "IP address"), ("xn--abc", "reserved prefix"), ("abc-s3alias", "reserved suffix")] {
+            let msg = rejected(config(bucket), &[]);
+            assert!(msg.contains(why), "{bucket}: {msg}");
+        }
+        for bucket in ["abc", "a-b.c1", "123"] {
+            assert!(resolve(config(bucket), &Env(&[])).is_ok(), "{bucket}");
+        }
+    }
+
+    #[test]
+    fn prefix_is_a_folder_and_cannot_escape() {
+        let mut c = config("bkt");
+        c.prefix = Some("tenant-a".into());
+        assert_eq!(resolve(c, &Env(&[])).unwrap().prefix, "tenant-a/");
+        for p in ["/abs", "a/../b", "..", "a/.", "bad\u{0}"] {
+            let mut c = config("bkt");
+            c.prefix = Some(p.into());
+            assert!(rejected(c, &[]).contains("prefix"), "{p}");
+        }
+    }
+
+    #[test]
+    fn expiry_pool_region_and_addressing_limits() {
+        let mut c = config("bkt");
+        c.presigned_expiry = Some(MAX_PRESIGNED_EXPIRY + 1);
+        assert!(rejected(c, &[]).contains("7 days"));
+        let mut c = config("bkt");
+        c.presigned_expiry = Some(0);
+        assert!(rejected(c, &[]).contains("at least 1"));
+        let mut c = config("bkt");
+        c.max_pool_connections = Some(0);
+        assert!(rejected(c, &[]).contains("max-pool-connections"));
+        let mut c = config("bkt");
+        c.region = Some("us east".into());
+        assert!(rejected(c, &[]).contains("region"));
+        let mut c = config("my.bkt");
+        c.addressing = Some(AddressingStyle::VirtualHosted);
+        assert!(rejected(c, &[]).contains("path-style"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let s = resolve(config("bkt"), &Env(&[])).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}

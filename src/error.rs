@@ -1,0 +1,117 @@
+//! Turning S3 error responses and transport failures into the WIT `error` variant.
+
+use crate::bindings::wasm_storages::storage::types::{Error, ServiceError};
+use crate::xml;
+
+/// The error for a non-2xx response. `key` is the caller's (prefix-relative) key the
+/// request was about, if any: a 404 `NoSuchKey` (or a bodiless 404 to HEAD) becomes
+/// `not-found(key)`; 404 `NoSuchBucket` stays a service error, since the key is not at fault.
+pub fn from_response(status: u16, body: &[u8], request_id: Option<String>, region_hint: Option<String>, key: Option<&str>) -> Error {
+    let parsed = std::str::from_utf8(body).ok().and_then(|text| xml::parse_error(text).ok().flatten());
+    let (code, mut message, body_request_id) = match parsed {
+        Some(e) => (e.code, e.message, e.request_id),
+        None => (String::new(), String::new(), None),
+    };
+    if message.is_empty() {
+        message = default_message(status).to_string();
+    }
+    if let Some(region) = region_hint.filter(|_| matches!(status, 301 | 307 | 400)) {
+        message = format!("{message} (the bucket is in region {region})");
+    }
+    let service = ServiceError { status, code, message, request_id: body_request_id.or(request_id) };
+    match (status, service.code.as_str(), key) {
+        (404, "NoSuchKey" | "", Some(key)) => Error::NotFound(key.to_string()),
+        (403, _, _) => Error::AccessDenied(service),
+        (_, "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch", _) => Error::AccessDenied(service),
+        _ => Error::Service(service),
+    }
+}
+
+fn default_message(status: u16) -> &'static str {
+    match status {
+        301 | 307 => "the bucket is served from another endpoint or region",
+        400 => "bad request",
+        403 => "access denied",
+        404 => "not found",
+        405 => "method not allowed",
+        409 => "conflict",
+        412 => "precondition failed",
+        416 => "range not satisfiable",
+        500 => "internal server error",
+        501 => "not implemented by this server",
+        503 => "service unavailable",
+        _ => "unexpected response",
+    }
+}
+
+pub fn transport(what: impl std::fmt::Display) -> Error {
+    Error::Transport(what.to_string())
+}
+
+pub fn invalid_config(what: impl std::fmt::Display) -> Error {
+    Error::InvalidConfig(what.to_string())
+}
+
+pub fn invalid_key(what: impl std::fmt::Display) -> Error {
+    Error::InvalidKey(what.to_string())
+}
+
+pub fn invalid_argument(what: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(what.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_SUCH_KEY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a</Key><RequestId>R1</RequestId></Error>"#;
+
+    #[test]
+    fn no_such_key_is_not_found_of_the_callers_key() {
+        assert!(matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Some("a")), Error::NotFound(k) if k == "a"));
+    }
+
+    #[test]
+    fn bodiless_404_is_not_found() {
+        assert!(matches!(from_response(404, b"", None, None, Some("k")), Error::NotFound(k) if k == "k"));
+    }
+
+    #[test]
+    fn no_such_bucket_is_a_service_error() {
+        let body = "<Error><Code>NoSuchBucket</Code><Message>nope</Message></Error>";
+        match from_response(404, body.as_bytes(), Some("hdr".into()), None, Some("k")) {
+            Error::Service(e) => {
+                assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (404, "NoSuchBucket", "nope"));
+                assert_eq!(e.request_id.as_deref(), Some("hdr"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn forbidden_is_access_denied_with_details() {
+        let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message><RequestId>X</RequestId></Error>";
+        match from_response(403, body.as_bytes(), None, None, None) {
+            Error::AccessDenied(e) => assert_eq!((e.code.as_str(), e.request_id.as_deref()), ("SignatureDoesNotMatch", Some("X"))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_body_still_gives_a_typed_error() {
+        match from_response(500, b"\xff<<not xml", None, None, None) {
+            Error::Service(e) => assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (500, "", "internal server error")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_region_says_where_the_bucket_is() {
+        let body = "<Error><Code>PermanentRedirect</Code><Message>use the right endpoint</Message></Error>";
+        match from_response(301, body.as_bytes(), None, Some("eu-west-1".into()), None) {
+            Error::Service(e) => assert!(e.message.contains("eu-west-1"), "{}", e.message),
+            other => panic!("{other:?}"),
+        }
+    }
+}

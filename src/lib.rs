@@ -1,0 +1,47 @@
+//! wasm-storages: S3 object storage as a WebAssembly component.
+//!
+//! The component exports `wasm-storages:storage/storage` (see `wit/storage.wit`). Each
+//! operation validates its input, builds an S3 request (`request`), signs it with SigV4
+//! (`signing`, via aws-sigv4) and sends it through wasi:http (`http`).
+
+mod config;
+mod credentials;
+mod error;
+mod http;
+mod keys;
+mod request;
+mod signing;
+mod store;
+mod xml;
+
+pub(crate) mod bindings {
+    wit_bindgen::generate!({
+        world: "s3",
+        path: "wit",
+        // The WASI types come from the `wasip2` crate, so the streams and clocks we hand
+        // out are the very resources the wasi:http calls return.
+        with: {
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+            "wasi:cli/environment@0.2.12": wasip2::cli::environment,
+        },
+    });
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Component;
+
+impl bindings::exports::wasm_storages::storage::storage::Guest for Component {
+    type Store = store::Store;
+    type ObjectBody = store::ObjectBody;
+    type Listing = store::Listing;
+}
+
+// Native builds exist only for the unit tests; the export symbols are for wasm alone.
+#[cfg(target_arch = "wasm32")]
+bindings::export!(Component with_types_in bindings);

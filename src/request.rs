@@ -1,0 +1,198 @@
+//! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
+
+use crate::bindings::wasm_storages::storage::types::Error;
+use crate::config::Settings;
+use crate::error::invalid_argument;
+use crate::keys::{encode_path, encode_query};
+
+/// S3 caps user metadata at 2 KB (names and values, as sent).
+pub const MAX_METADATA_BYTES: usize = 2048;
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+pub const METADATA_HEADER_PREFIX: &str = "x-amz-meta-";
+
+#[derive(Debug)]
+pub struct S3Request {
+    pub method: &'static str,
+    /// Percent-encoded path and query, as sent and as signed.
+    pub path_and_query: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl S3Request {
+    fn new(method: &'static str, path_and_query: String) -> Self {
+        Self { method, path_and_query, headers: Vec::new() }
+    }
+}
+
+/// The full URL of a request: what gets signed.
+pub fn url(settings: &Settings, path_and_query: &str) -> String {
+    let scheme = if settings.https { "https" } else { "http" };
+    format!("{scheme}://{}{path_and_query}", settings.authority)
+}
+
+pub fn object_path(settings: &Settings, full_key: &str) -> String {
+    format!("{}/{}", settings.bucket_path, encode_path(full_key))
+}
+
+pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)]) -> Result<S3Request, Error> {
+    let mut req = S3Request::new("PUT", object_path(settings, full_key));
+    let content_type = content_type.unwrap_or(DEFAULT_CONTENT_TYPE);
+    check_content_type(content_type)?;
+    req.headers.push(("content-type".into(), content_type.into()));
+    req.headers.extend(metadata_headers(metadata)?);
+    Ok(req)
+}
+
+pub fn get_object(settings: &Settings, full_key: &str) -> S3Request {
+    S3Request::new("GET", object_path(settings, full_key))
+}
+
+pub fn head_object(settings: &Settings, full_key: &str) -> S3Request {
+    S3Request::new("HEAD", object_path(settings, full_key))
+}
+
+pub fn delete_object(settings: &Settings, full_key: &str) -> S3Request {
+    S3Request::new("DELETE", object_path(settings, full_key))
+}
+
+/// ListObjectsV2. `encoding-type=url` lets the server return keys XML 1.0 can't carry.
+pub fn list_objects_v2(settings: &Settings, full_prefix: &str, continuation_token: Option<&str>, max_keys: u32) -> S3Request {
+    // Parameters in canonical (sorted) order; aws-sigv4 sorts anyway.
+    let mut query = String::new();
+    if let Some(token) = continuation_token {
+        query.push_str(&format!("continuation-token={}&", encode_query(token)));
+    }
+    query.push_str(&format!("encoding-type=url&list-type=2&max-keys={max_keys}"));
+    if !full_prefix.is_empty() {
+        query.push_str(&format!("&prefix={}", encode_query(full_prefix)));
+    }
+    S3Request::new("GET", format!("{}/?{query}", settings.bucket_path))
+}
+
+/// Server-side copy; `x-amz-metadata-directive: COPY` keeps content type and metadata.
+pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_key: &str) -> S3Request {
+    let mut req = S3Request::new("PUT", object_path(settings, destination_full_key));
+    req.headers.push(("x-amz-copy-source".into(), format!("/{}/{}", settings.bucket, encode_path(source_full_key))));
+    req.headers.push(("x-amz-metadata-directive".into(), "COPY".into()));
+    req
+}
+
+fn check_content_type(content_type: &str) -> Result<(), Error> {
+    let ok = !content_type.is_empty() && content_type.len() <= 1024 && content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(invalid_argument(format!("content type {content_type:?} must be 1 to 1024 printable ASCII characters"))) }
+}
+
+/// `x-amz-meta-*` headers. Names are lower-cased (S3 does so anyway). Values that aren't
+/// plain printable ASCII are sent RFC 2047-encoded (`=?UTF-8?B?...?=`), as AWS documents
+/// for non-ASCII metadata; `decode_metadata_value` undoes it on the way back.
+pub fn metadata_headers(metadata: &[(String, String)]) -> Result<Vec<(String, String)>, Error> {
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(metadata.len());
+    let mut total = 0;
+    for (name, value) in metadata {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(invalid_argument(format!("metadata name {name:?} may only contain ASCII letters, digits, '-' and '_'")));
+        }
+        let header = format!("{METADATA_HEADER_PREFIX}{}", name.to_ascii_lowercase());
+        if headers.iter().any(|(h, _)| *h == header) {
+            return Err(invalid_argument(format!("metadata name {name:?} is given twice (names are case-insensitive)")));
+        }
+        let value = encode_metadata_value(value);
+        total += name.len() + value.len();
+        headers.push((header, value));
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(invalid_argument(format!("metadata is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}")));
+    }
+    Ok(headers)
+}
+
+fn encode_metadata_value(value: &str) -> String {
+    let plain = value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.starts_with("=?");
+    if plain { value.to_string() } else { format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode(value)) }
+}
+
+/// The inverse of the encoding `put` applies; other values are returned as sent.
+pub fn decode_metadata_value(value: &str) -> String {
+    let encoded = value.strip_prefix("=?").and_then(|v| v.strip_suffix("?=")).and_then(|v| {
+        let (charset, rest) = v.split_once('?')?;
+        let (encoding, text) = rest.split_once('?')?;
+        (charset.eq_ignore_ascii_case("utf-8") && encoding.eq_ignore_ascii_case("b")).then_some(text)
+    });
+    encoded
+        .and_then(|text| aws_smithy_types::base64::decode(text).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::wasm_storages::storage::types::Config;
+    use crate::config::{resolve, Env};
+
+    fn settings(endpoint: Option<&str>) -> Settings {
+        let config = Config {
+            bucket: "bkt".into(),
+            region: None,
+            endpoint_url: endpoint.map(str::to_string),
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some("S".into()),
+            session_token: None,
+            prefix: None,
+            presigned_expiry: None,
+            use_ssl: None,
+            verify_ssl: None,
+            max_pool_connections: None,
+            addressing: None,
+        };
+        resolve(config, &Env(&[])).unwrap()
+    }
+
+    #[test]
+    fn urls_for_both_addressing_styles() {
+        let path = settings(Some("http://localhost:9000"));
+        assert_eq!(url(&path, &object_path(&path, "a b/ü")), "http://localhost:9000/bkt/a%20b/%C3%BC");
+        let vhost = settings(None);
+        assert_eq!(url(&vhost, &object_path(&vhost, "k+1")), "https://bkt.s3.us-east-1.amazonaws.com/k%2B1");
+    }
+
+    #[test]
+    fn list_query_is_sorted_and_encoded() {
+        let s = settings(Some("http://h:1"));
+        assert_eq!(list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).path_and_query, "/bkt/?continuation-token=tok%2B%2F%3D&encoding-type=url&list-type=2&max-keys=1000&prefix=p%2Fa%20b");
+        assert_eq!(list_objects_v2(&s, "", None, 5).path_and_query, "/bkt/?encoding-type=url&list-type=2&max-keys=5");
+    }
+
+    #[test]
+    fn copy_source_is_bucket_and_encoded_key() {
+        let s = settings(Some("http://h:1"));
+        let req = copy_object(&s, "a?b#c", "d");
+        assert!(req.headers.contains(&("x-amz-copy-source".to_string(), "/bkt/a%3Fb%23c".to_string())));
+        assert_eq!(req.path_and_query, "/bkt/d");
+    }
+
+    #[test]
+    fn metadata_is_lowercased_and_unicode_round_trips() {
+        let h = metadata_headers(&[("Original-Name".into(), "résumé 😀.pdf".into()), ("plain".into(), "a b".into())]).unwrap();
+        assert_eq!(h[0].0, "x-amz-meta-original-name");
+        assert!(h[0].1.starts_with("=?UTF-8?B?"));
+        assert_eq!(decode_metadata_value(&h[0].1), "résumé 😀.pdf");
+        assert_eq!(h[1], ("x-amz-meta-plain".into(), "a b".into()));
+        assert_eq!(decode_metadata_value("=?utf-8?b?not base64?="), "=?utf-8?b?not base64?=");
+        for tricky in [" lead", "trail ", "=?UTF-8?B?eA==?=", "tab\there", ""] {
+            let h = metadata_headers(&[("k".into(), tricky.into())]).unwrap();
+            assert_eq!(decode_metadata_value(&h[0].1), tricky, "{tricky:?}");
+        }
+    }
+
+    #[test]
+    fn bad_metadata_and_content_types_are_invalid_arguments() {
+        for bad in [vec![("".to_string(), "v".to_string())], vec![("a b".into(), "v".into())], vec![("A".into(), "1".into()), ("a".into(), "2".into())], vec![("big".into(), "x".repeat(3000))]] {
+            assert!(matches!(metadata_headers(&bad), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
+        let s = settings(Some("http://h:1"));
+        assert!(matches!(put_object(&s, "k", Some("text/plain\r\nx: y"), &[]), Err(Error::InvalidArgument(_))));
+        let ok = put_object(&s, "k", None, &[]).unwrap();
+        assert!(ok.headers.contains(&("content-type".to_string(), DEFAULT_CONTENT_TYPE.to_string())));
+    }
+}

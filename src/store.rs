@@ -1,0 +1,277 @@
+//! The storage operations: each one validates, builds, signs, sends and interprets.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use wasip2::clocks::wall_clock::Datetime;
+use wasip2::io::streams::InputStream;
+
+use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
+use crate::bindings::wasm_storages::storage::types::{Config, Error, ListOptions, PutOptions, ServiceError, StoredFile};
+use crate::config::{self, Env, Settings};
+use crate::error::{self as errors, invalid_argument, transport};
+use crate::http::{self, Response};
+use crate::keys;
+use crate::request::{self, S3Request, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
+use crate::signing;
+use crate::xml;
+
+/// Error bodies are small; anything bigger is not an S3 error document.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// A 1,000-key listing with 1 KiB keys is ~1.3 MB of XML.
+const MAX_LIST_BODY: u64 = 16 << 20;
+/// `get-bytes` holds the object in guest memory; past this, use the streaming `get`.
+const MAX_GET_BYTES: u64 = 1 << 30;
+/// S3 returns at most this many keys per ListObjectsV2 page.
+const MAX_PAGE: u32 = 1000;
+
+pub struct Store {
+    settings: Rc<Settings>,
+}
+
+impl GuestStore for Store {
+    fn open(config: Config) -> Result<wit::Store, Error> {
+        let env = wasip2::cli::environment::get_environment();
+        let settings = config::resolve(config, &Env(&env))?;
+        Ok(wit::Store::new(Store { settings: Rc::new(settings) }))
+    }
+
+    fn put(&self, key: String, data: Vec<u8>, options: PutOptions) -> Result<StoredFile, Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        let req = request::put_object(&self.settings, &full, options.content_type.as_deref(), &options.metadata)?;
+        let resp = check(send(&self.settings, &req, Some(&data))?, Some(&key))?;
+        let etag = resp.header("etag").map(str::to_string);
+        drain(resp)?;
+        let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        metadata.sort();
+        Ok(StoredFile {
+            key,
+            size: data.len() as u64,
+            content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
+            etag,
+            last_modified: None,
+            metadata,
+        })
+    }
+
+    fn get(&self, key: String) -> Result<wit::ObjectBody, Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        let resp = check(send(&self.settings, &request::get_object(&self.settings, &full), None)?, Some(&key))?;
+        let info = stored_file(key, &resp);
+        let body = resp.into_body()?;
+        Ok(wit::ObjectBody::new(ObjectBody { info, body: RefCell::new(body) }))
+    }
+
+    fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        let resp = check(send(&self.settings, &request::get_object(&self.settings, &full), None)?, Some(&key))?;
+        resp.read_all(MAX_GET_BYTES)
+    }
+
+    fn info(&self, key: String) -> Result<StoredFile, Error> {
+        info(&self.settings, key)
+    }
+
+    fn exists(&self, key: String) -> Result<bool, Error> {
+        match info(&self.settings, key) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn delete(&self, key: String) -> Result<(), Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        match check(send(&self.settings, &request::delete_object(&self.settings, &full), None)?, Some(&key)) {
+            Ok(resp) => drain(resp),
+            // S3 answers 204 for a missing key; some servers say 404. Either way it's gone.
+            Err(Error::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
+        let full_prefix = keys::full_list_prefix(&self.settings.prefix, &prefix)?;
+        Ok(wit::Listing::new(Listing {
+            settings: self.settings.clone(),
+            state: RefCell::new(ListState { full_prefix, token: None, remaining: options.limit, done: options.limit == Some(0) }),
+        }))
+    }
+
+    fn url(&self, key: String, expires_in: Option<u64>) -> Result<String, Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        let expires_in = expires_in.unwrap_or(self.settings.presigned_expiry);
+        config::check_expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
+        let url = request::url(&self.settings, &request::object_path(&self.settings, &full));
+        signing::presign(&self.settings.credentials, &self.settings.region, SystemTime::now(), "GET", &url, expires_in)
+    }
+
+    fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
+        copy(&self.settings, &source, &destination)
+    }
+
+    fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
+        let file = copy(&self.settings, &source, &destination)?;
+        if source != destination {
+            self.delete(source)?;
+        }
+        Ok(file)
+    }
+}
+
+fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    let resp = check(send(settings, &request::head_object(settings, &full), None)?, Some(&key))?;
+    let file = stored_file(key, &resp);
+    drain(resp)?;
+    Ok(file)
+}
+
+fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFile, Error> {
+    let src = keys::full_key(&settings.prefix, source)?;
+    let dst = keys::full_key(&settings.prefix, destination)?;
+    if src == dst {
+        // S3 refuses to copy an object onto itself unchanged; the result is the object.
+        return info(settings, destination.to_string());
+    }
+    let resp = check(send(settings, &request::copy_object(settings, &src, &dst), None)?, Some(source))?;
+    let status = resp.status;
+    let request_id = resp.header("x-amz-request-id").map(str::to_string);
+    let body = resp.read_all(MAX_ERROR_BODY)?;
+    let text = String::from_utf8_lossy(&body);
+    if let Some(e) = xml::copy_failure(&text).map_err(|e| transport(e))? {
+        return Err(Error::Service(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
+    }
+    info(settings, destination.to_string())
+}
+
+/// Signs and sends `req` with `body` (none for bodiless requests).
+fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
+    let url = request::url(settings, &req.path_and_query);
+    let mut headers = req.headers.clone();
+    // S3 wants a Content-Length on every PUT, POST and DELETE, empty ones included (411
+    // otherwise), and refuses chunked uploads.
+    let body = match (body, req.method) {
+        (None, "GET" | "HEAD") => None,
+        (body, _) => Some(body.unwrap_or_default()),
+    };
+    if let Some(body) = body {
+        headers.push(("content-length".into(), body.len().to_string()));
+    }
+    let signed = signing::sign_headers(&settings.credentials, &settings.region, SystemTime::now(), req.method, &url, &headers, body.unwrap_or_default())?;
+    headers.extend(signed);
+    http::send(http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, body })
+}
+
+/// Passes 2xx responses; turns the rest into typed errors about `key`.
+fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
+    if (200..300).contains(&resp.status) {
+        return Ok(resp);
+    }
+    let status = resp.status;
+    let request_id = resp.header("x-amz-request-id").map(str::to_string);
+    let region = resp.header("x-amz-bucket-region").map(str::to_string);
+    // An unreadable error body still leaves the status to report.
+    let body = resp.read_all(MAX_ERROR_BODY).unwrap_or_default();
+    Err(errors::from_response(status, &body, request_id, region, key))
+}
+
+/// Reads and drops a body we don't need, so the connection can finish cleanly.
+fn drain(resp: Response) -> Result<(), Error> {
+    resp.read_all(MAX_ERROR_BODY).map(drop)
+}
+
+/// What the headers of a GET or HEAD say of the object.
+fn stored_file(key: String, resp: &Response) -> StoredFile {
+    let mut metadata: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.to_ascii_lowercase();
+            let name = name.strip_prefix(METADATA_HEADER_PREFIX)?.to_string();
+            Some((name, request::decode_metadata_value(std::str::from_utf8(value).ok()?)))
+        })
+        .collect();
+    metadata.sort();
+    StoredFile {
+        key,
+        size: resp.content_length().unwrap_or(0),
+        content_type: resp.header("content-type").map(str::to_string),
+        etag: resp.header("etag").map(str::to_string),
+        last_modified: resp.header("last-modified").and_then(|d| datetime(d, aws_smithy_types::date_time::Format::HttpDate)),
+        metadata,
+    }
+}
+
+fn datetime(text: &str, format: aws_smithy_types::date_time::Format) -> Option<Datetime> {
+    let t = aws_smithy_types::DateTime::from_str(text.trim(), format).ok()?;
+    Some(Datetime { seconds: u64::try_from(t.secs()).ok()?, nanoseconds: t.subsec_nanos() })
+}
+
+/// A download in progress: the response's body, kept alive while its stream is read.
+pub struct ObjectBody {
+    info: StoredFile,
+    body: RefCell<http::Body>,
+}
+
+impl GuestObjectBody for ObjectBody {
+    fn info(&self) -> StoredFile {
+        self.info.clone()
+    }
+
+    fn stream(&self) -> Result<InputStream, Error> {
+        self.body.borrow_mut().stream.take().ok_or_else(|| transport("the body stream was already taken"))
+    }
+}
+
+pub struct Listing {
+    settings: Rc<Settings>,
+    state: RefCell<ListState>,
+}
+
+struct ListState {
+    full_prefix: String,
+    token: Option<String>,
+    remaining: Option<u32>,
+    done: bool,
+}
+
+impl GuestListing for Listing {
+    fn next_page(&self) -> Result<Option<Vec<StoredFile>>, Error> {
+        let mut state = self.state.borrow_mut();
+        // A server may return an empty page that is still truncated; keep going.
+        while !state.done {
+            let max_keys = state.remaining.map_or(MAX_PAGE, |r| r.min(MAX_PAGE));
+            let req = request::list_objects_v2(&self.settings, &state.full_prefix, state.token.as_deref(), max_keys);
+            let resp = check(send(&self.settings, &req, None)?, None)?;
+            let body = resp.read_all(MAX_LIST_BODY)?;
+            let text = std::str::from_utf8(&body).map_err(|_| transport("listing is not UTF-8"))?;
+            let page = xml::parse_list(text).map_err(transport)?;
+
+            let mut files = Vec::with_capacity(page.objects.len());
+            for object in page.objects.into_iter().take(max_keys as usize) {
+                let key = keys::relative(&self.settings.prefix, &object.key)
+                    .ok_or_else(|| transport(format!("the server listed {:?}, outside the store's prefix", object.key)))?
+                    .to_string();
+                files.push(StoredFile {
+                    key,
+                    size: object.size,
+                    content_type: None,
+                    etag: object.etag,
+                    last_modified: object.last_modified.and_then(|d| datetime(&d, aws_smithy_types::date_time::Format::DateTime)),
+                    metadata: Vec::new(),
+                });
+            }
+            if let Some(r) = state.remaining.as_mut() {
+                *r -= files.len() as u32;
+            }
+            state.token = page.next_continuation_token;
+            state.done = !page.is_truncated || state.remaining == Some(0);
+            if !files.is_empty() {
+                return Ok(Some(files));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,254 @@
+//! Parsing the S3 XML responses we use: ListObjectsV2, errors, CopyObject.
+//!
+//! One small walker feeds each leaf element's text, with its path of element names, to a
+//! closure. Namespaces are ignored (local names only) and unknown elements skipped, so
+//! servers that add fields or omit the namespace parse the same.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+/// Deeper than any S3 response; refusing more bounds the work a hostile reply can cause.
+const MAX_DEPTH: usize = 32;
+
+#[derive(Debug, PartialEq)]
+pub struct XmlError(pub String);
+
+impl std::fmt::Display for XmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unreadable XML from the server: {}", self.0)
+    }
+}
+
+enum Node<'a> {
+    /// An element's text.
+    Text(&'a [String], &'a str),
+    /// An element closed.
+    End(&'a [String]),
+}
+
+/// Calls `on` with each element's text and each element's end, the path being the local
+/// names from the root down.
+fn walk(xml: &str, mut on: impl FnMut(Node)) -> Result<(), XmlError> {
+    let mut reader = Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut text = String::new();
+    loop {
+        match reader.read_event().map_err(|e| XmlError(e.to_string()))? {
+            Event::Start(e) => {
+                if path.len() >= MAX_DEPTH {
+                    return Err(XmlError(format!("nested deeper than {MAX_DEPTH} elements")));
+                }
+                let name = e.local_name().into_inner();
+                path.push(name.to_string());
+                text.clear();
+            }
+            Event::End(_) => {
+                if !text.is_empty() {
+                    on(Node::Text(&path, &text));
+                    text.clear();
+                }
+                on(Node::End(&path));
+                path.pop();
+            }
+            Event::Empty(e) => {
+                let name = e.local_name().into_inner();
+                path.push(name.to_string());
+                on(Node::End(&path));
+                path.pop();
+            }
+            Event::Text(e) => text.push_str(&e.xml10_content()),
+            Event::CData(e) => text.push_str(&e),
+            Event::GeneralRef(r) => match r.resolve_char_ref().map_err(|e| XmlError(e.to_string()))? {
+                Some(c) => text.push(c),
+                None => text.push_str(match &*r {
+                    "lt" => "<",
+                    "gt" => ">",
+                    "amp" => "&",
+                    "apos" => "'",
+                    "quot" => "\"",
+                    other => return Err(XmlError(format!("unknown entity &{other};"))),
+                }),
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if path.is_empty() { Ok(()) } else { Err(XmlError("document ends inside an element".into())) }
+}
+
+fn is(path: &[String], names: &[&str]) -> bool {
+    path.len() == names.len() && path.iter().zip(names).all(|(a, b)| a == b)
+}
+
+/// An `<Error>` document. `Ok(None)` when the document is some other XML.
+#[derive(Debug, Default, PartialEq)]
+pub struct S3Error {
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+pub fn parse_error(xml: &str) -> Result<Option<S3Error>, XmlError> {
+    let mut err = S3Error::default();
+    let mut root = None;
+    walk(xml, |node| match node {
+        Node::Text(path, text) => {
+            if path.len() == 2 && path[0] == "Error" {
+                match path[1].as_str() {
+                    "Code" => err.code = text.to_string(),
+                    "Message" => err.message = text.to_string(),
+                    "RequestId" => err.request_id = Some(text.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        Node::End(path) => {
+            if path.len() == 1 {
+                root = Some(path[0].clone());
+            }
+        }
+    })?;
+    Ok((root.as_deref() == Some("Error")).then_some(err))
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct ListPage {
+    pub objects: Vec<ListedObject>,
+    pub is_truncated: bool,
+    pub next_continuation_token: Option<String>,
+}
+
+/// A ListObjectsV2 result. With `<EncodingType>url</EncodingType>` the keys are
+/// percent-decoded; a server that ignored `encoding-type=url` sends none, and its keys are
+/// taken as they are.
+pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
+    let mut page = ListPage::default();
+    let mut current = ListedObject::default();
+    let mut url_encoded = false;
+    let mut bad: Option<XmlError> = None;
+    let mut root_ok = false;
+    walk(xml, |node| match node {
+        Node::Text(path, text) => {
+            if is(path, &["ListBucketResult", "EncodingType"]) {
+                url_encoded = text.eq_ignore_ascii_case("url");
+            } else if is(path, &["ListBucketResult", "IsTruncated"]) {
+                page.is_truncated = text == "true";
+            } else if is(path, &["ListBucketResult", "NextContinuationToken"]) {
+                page.next_continuation_token = Some(text.to_string());
+            } else if path.len() == 3 && path[0] == "ListBucketResult" && path[1] == "Contents" {
+                match path[2].as_str() {
+                    "Key" => current.key = text.to_string(),
+                    "Size" => match text.parse() {
+                        Ok(size) => current.size = size,
+                        Err(_) => bad = Some(XmlError(format!("object size {text:?} is not a number"))),
+                    },
+                    "ETag" => current.etag = Some(text.to_string()),
+                    "LastModified" => current.last_modified = Some(text.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        Node::End(path) => {
+            if is(path, &["ListBucketResult", "Contents"]) {
+                page.objects.push(std::mem::take(&mut current));
+            } else if is(path, &["ListBucketResult"]) {
+                root_ok = true;
+            }
+        }
+    })?;
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    if !root_ok {
+        return Err(XmlError("expected a ListBucketResult document".into()));
+    }
+    for object in &mut page.objects {
+        if url_encoded {
+            object.key = percent_encoding::percent_decode_str(&object.key)
+                .decode_utf8()
+                .map_err(|_| XmlError(format!("key {:?} is not UTF-8 once decoded", object.key)))?
+                .into_owned();
+        }
+        if object.key.is_empty() {
+            return Err(XmlError("a listed object has no key".into()));
+        }
+    }
+    if page.is_truncated && page.next_continuation_token.is_none() {
+        return Err(XmlError("listing is truncated but has no NextContinuationToken".into()));
+    }
+    Ok(page)
+}
+
+/// CopyObject can fail after answering 200: the body is then an `<Error>`, not a
+/// `<CopyObjectResult>`. Returns that error, if any.
+pub fn copy_failure(xml: &str) -> Result<Option<S3Error>, XmlError> {
+    parse_error(xml)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><Prefix>p%2F</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+<Contents><Key>p/a%20b%2Bc</Key><LastModified>2024-01-02T03:04:05.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>p/%C3%BC%F0%9F%98%80</Key><LastModified>2024-01-02T03:04:05Z</LastModified><ETag>"d"</ETag><Size>0</Size></Contents>
+<NextContinuationToken>tok/=+</NextContinuationToken></ListBucketResult>"#;
+
+    #[test]
+    fn parses_a_url_encoded_listing() {
+        let page = parse_list(LIST).unwrap();
+        assert_eq!(page.objects.len(), 2);
+        assert_eq!(page.objects[0], ListedObject { key: "p/a b+c".into(), size: 12, etag: Some("\"abc\"".into()), last_modified: Some("2024-01-02T03:04:05.000Z".into()) });
+        assert_eq!(page.objects[1].key, "p/ü😀");
+        assert!(page.is_truncated);
+        assert_eq!(page.next_continuation_token.as_deref(), Some("tok/=+"));
+    }
+
+    #[test]
+    fn keys_are_raw_when_the_server_ignored_encoding_type() {
+        let xml = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>100%25 &amp; &#x263A;</Key><Size>1</Size></Contents></ListBucketResult>";
+        assert_eq!(parse_list(xml).unwrap().objects[0].key, "100%25 & ☺");
+    }
+
+    #[test]
+    fn empty_listing() {
+        let page = parse_list("<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>").unwrap();
+        assert!(page.objects.is_empty() && !page.is_truncated);
+    }
+
+    #[test]
+    fn malformed_listings_are_errors() {
+        for xml in [
+            "",
+            "<ListBucketResult>",
+            "<Other/>",
+            "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
+            "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+            "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+            "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>%FF</Key></Contents></ListBucketResult>",
+            "<ListBucketResult><Contents><Key>&bogus;</Key></Contents></ListBucketResult>",
+            "<a></b>",
+        ] {
+            assert!(parse_list(xml).is_err(), "{xml:?}");
+        }
+        let deep = "<a>".repeat(1000) + &"</a>".repeat(1000);
+        assert!(parse_list(&deep).unwrap_err().0.contains("deeper"));
+    }
+
+    #[test]
+    fn parses_errors_and_ignores_other_documents() {
+        let e = parse_error("<Error><Code>NoSuchKey</Code><Message>gone &amp; lost</Message><RequestId>R</RequestId><HostId>H</HostId></Error>").unwrap().unwrap();
+        assert_eq!(e, S3Error { code: "NoSuchKey".into(), message: "gone & lost".into(), request_id: Some("R".into()) });
+        assert_eq!(parse_error("<CopyObjectResult><ETag>x</ETag></CopyObjectResult>").unwrap(), None);
+        assert!(copy_failure("<Error><Code>InternalError</Code></Error>").unwrap().is_some());
+    }
+}
