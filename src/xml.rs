@@ -126,20 +126,15 @@ pub struct ListPage {
     pub next_continuation_token: Option<String>,
 }
 
-/// A ListObjectsV2 result. With `<EncodingType>url</EncodingType>` the keys are
-/// percent-decoded; a server that ignored `encoding-type=url` sends none, and its keys are
-/// taken as they are.
+/// A ListObjectsV2 result (requested without `encoding-type`: keys are plain XML text).
 pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
     let mut page = ListPage::default();
     let mut current = ListedObject::default();
-    let mut url_encoded = false;
     let mut bad: Option<XmlError> = None;
     let mut root_ok = false;
     walk(xml, |node| match node {
         Node::Text(path, text) => {
-            if is(path, &["ListBucketResult", "EncodingType"]) {
-                url_encoded = text.eq_ignore_ascii_case("url");
-            } else if is(path, &["ListBucketResult", "IsTruncated"]) {
+            if is(path, &["ListBucketResult", "IsTruncated"]) {
                 page.is_truncated = text == "true";
             } else if is(path, &["ListBucketResult", "NextContinuationToken"]) {
                 page.next_continuation_token = Some(text.to_string());
@@ -170,16 +165,8 @@ pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
     if !root_ok {
         return Err(XmlError("expected a ListBucketResult document".into()));
     }
-    for object in &mut page.objects {
-        if url_encoded {
-            object.key = percent_encoding::percent_decode_str(&object.key)
-                .decode_utf8()
-                .map_err(|_| XmlError(format!("key {:?} is not UTF-8 once decoded", object.key)))?
-                .into_owned();
-        }
-        if object.key.is_empty() {
-            return Err(XmlError("a listed object has no key".into()));
-        }
+    if page.objects.iter().any(|o| o.key.is_empty()) {
+        return Err(XmlError("a listed object has no key".into()));
     }
     if page.is_truncated && page.next_continuation_token.is_none() {
         return Err(XmlError("listing is truncated but has no NextContinuationToken".into()));
@@ -198,13 +185,13 @@ mod tests {
     use super::*;
 
     const LIST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><Prefix>p%2F</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
-<Contents><Key>p/a%20b%2Bc</Key><LastModified>2024-01-02T03:04:05.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
-<Contents><Key>p/%C3%BC%F0%9F%98%80</Key><LastModified>2024-01-02T03:04:05Z</LastModified><ETag>"d"</ETag><Size>0</Size></Contents>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>
+<Contents><Key>p/a b+c</Key><LastModified>2024-01-02T03:04:05.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>p/ü😀</Key><LastModified>2024-01-02T03:04:05Z</LastModified><ETag>"d"</ETag><Size>0</Size></Contents>
 <NextContinuationToken>tok/=+</NextContinuationToken></ListBucketResult>"#;
 
     #[test]
-    fn parses_a_url_encoded_listing() {
+    fn parses_a_listing() {
         let page = parse_list(LIST).unwrap();
         assert_eq!(page.objects.len(), 2);
         assert_eq!(page.objects[0], ListedObject { key: "p/a b+c".into(), size: 12, etag: Some("\"abc\"".into()), last_modified: Some("2024-01-02T03:04:05.000Z".into()) });
@@ -214,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_raw_when_the_server_ignored_encoding_type() {
+    fn keys_are_unescaped_and_percent_signs_kept() {
         let xml = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>100%25 &amp; &#x263A;</Key><Size>1</Size></Contents></ListBucketResult>";
         assert_eq!(parse_list(xml).unwrap().objects[0].key, "100%25 & ☺");
     }
@@ -234,7 +221,6 @@ mod tests {
             "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
             "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
             "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
-            "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>%FF</Key></Contents></ListBucketResult>",
             "<ListBucketResult><Contents><Key>&bogus;</Key></Contents></ListBucketResult>",
             "<a></b>",
         ] {

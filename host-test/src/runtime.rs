@@ -227,6 +227,12 @@ fn flatten<T>(r: wasmtime::Result<std::result::Result<T, Error>>) -> Result<T> {
     }
 }
 
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Storage")
+    }
+}
+
 /// An opened store: one component instance and its `store` resource.
 pub struct Storage {
     store: Store<HostState>,

@@ -56,7 +56,9 @@ enum Command {
     Exists { key: String },
     /// List files under PREFIX, one JSON object per line
     Ls {
-        prefix: Option<String>,
+        // Not named `prefix`: that id is the global --prefix.
+        #[arg(value_name = "PREFIX")]
+        list_prefix: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
     },
@@ -189,10 +191,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::from(3));
             }
         }
-        Command::Ls { prefix, limit } => {
+        Command::Ls { list_prefix, limit } => {
             let mut out = std::io::stdout().lock();
             storage
-                .list_pages(prefix.as_deref().unwrap_or(""), limit, |page| {
+                .list_pages(list_prefix.as_deref().unwrap_or(""), limit, |page| {
                     page.iter().try_for_each(|file| writeln!(out, "{}", file_json(file)))
                 })
                 .await?;

@@ -1,0 +1,437 @@
+//! Every storage operation through the component, against a real SigV4-checking server
+//! (the embedded s3s-fs by default, any S3 endpoint with `S3_TEST_*`; see `common`).
+
+mod common;
+
+use common::{bare_config, bytes, open, sha256, storage_error, Target};
+use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
+
+fn opts(content_type: Option<&str>, metadata: &[(&str, &str)]) -> PutOptions {
+    PutOptions { content_type: content_type.map(str::to_string), metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+}
+
+fn plain() -> PutOptions {
+    opts(None, &[])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_and_content_type_round_trip() {
+    let t = Target::new("metadata").await;
+    let mut s = t.store("").await;
+    let data = b"<html>hello</html>".to_vec();
+    let meta = [("Original-Name", "résumé 😀.html"), ("uploaded-by", "user-123"), ("empty", "")];
+    let put = s.put("pages/index.html", &data, &opts(Some("text/html; charset=utf-8"), &meta)).await.unwrap();
+    let expected_meta: Vec<(String, String)> = vec![("empty".into(), "".into()), ("original-name".into(), "résumé 😀.html".into()), ("uploaded-by".into(), "user-123".into())];
+    assert_eq!((put.key.as_str(), put.size, put.content_type.as_deref()), ("pages/index.html", data.len() as u64, Some("text/html; charset=utf-8")));
+    assert_eq!(put.metadata, expected_meta);
+    assert!(put.etag.is_some());
+
+    let info = s.info("pages/index.html").await.unwrap();
+    assert_eq!((info.key.as_str(), info.size, info.content_type.as_deref()), ("pages/index.html", data.len() as u64, Some("text/html; charset=utf-8")));
+    assert_eq!(info.metadata, expected_meta);
+    assert_eq!(info.etag, put.etag);
+    let modified = info.last_modified.expect("HEAD has Last-Modified").seconds;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(modified.abs_diff(now) < 600, "last-modified {modified} vs now {now}");
+
+    let mut got = Vec::new();
+    let streamed = s.get("pages/index.html", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    assert_eq!(got, data);
+    assert_eq!((streamed.content_type, streamed.metadata), (info.content_type, expected_meta));
+
+    // Without a content type the object is application/octet-stream, both ways.
+    let put = s.put("raw.bin", &[0, 1, 2], &plain()).await.unwrap();
+    assert_eq!(put.content_type.as_deref(), Some("application/octet-stream"));
+    assert_eq!(s.info("raw.bin").await.unwrap().content_type.as_deref(), Some("application/octet-stream"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_metadata_is_refused_before_sending() {
+    let t = Target::new("bad-metadata").await;
+    let mut s = t.store("").await;
+    for bad in [opts(None, &[("a b", "v")]), opts(None, &[("k", "v"), ("K", "w")]), opts(Some("text/plain\r\nx-evil: 1"), &[])] {
+        assert!(matches!(storage_error(s.put("k", b"x", &bad).await), Error::InvalidArgument(_)));
+    }
+    assert!(!s.exists("k").await.unwrap(), "a refused put must not leave an object");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_get_of_a_multi_mib_object_equals_what_was_put() {
+    let t = Target::new("stream").await;
+    let mut s = t.store("").await;
+    let data = bytes(6 * 1024 * 1024 + 123, 7);
+    s.put("big.bin", &data, &plain()).await.unwrap();
+
+    let (mut chunks, mut received) = (0usize, Vec::new());
+    let info = s
+        .get("big.bin", |chunk| {
+            chunks += 1;
+            received.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.size, data.len() as u64);
+    assert_eq!(sha256(&received), sha256(&data));
+    assert!(chunks > 1, "the body should arrive in pieces, got {chunks} chunk(s)");
+    assert_eq!(sha256(&s.get_bytes("big.bin").await.unwrap()), sha256(&data));
+
+    // An empty object is an object too.
+    s.put("empty", b"", &plain()).await.unwrap();
+    assert_eq!(s.get_bytes("empty").await.unwrap(), b"");
+    assert_eq!(s.info("empty").await.unwrap().size, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_follows_continuation_tokens_in_order_relative_to_the_prefix() {
+    let t = Target::new("list").await;
+    const N: usize = 1050;
+    // Four instances upload in parallel to keep the test quick.
+    let mut tasks = Vec::new();
+    for part in 0..4 {
+        let config = t.config("app/");
+        tasks.push(tokio::spawn(async move {
+            let mut s = open(config).await.unwrap();
+            for i in (part..N).step_by(4) {
+                s.put(&format!("many/{i:05}"), format!("{i}").as_bytes(), &plain()).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut s = t.store("app/").await;
+    s.put("other/x", b"x", &plain()).await.unwrap();
+    s.put("manyx", b"x", &plain()).await.unwrap();
+
+    let expected: Vec<String> = (0..N).map(|i| format!("many/{i:05}")).collect();
+    let mut pages = 0;
+    let mut listed = Vec::new();
+    s.list_pages("many/", None, |page| {
+        pages += 1;
+        assert!(page.len() <= 1000);
+        listed.extend(page);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(pages >= 2, "1,050 keys need more than one page, got {pages}");
+    assert_eq!(listed.iter().map(|f| f.key.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(listed[17].size, 2);
+    assert!(listed[17].last_modified.is_some());
+
+    for limit in [1, 7, 1000, 1001] {
+        let keys: Vec<String> = s.list("many/", Some(limit)).await.unwrap().into_iter().map(|f| f.key).collect();
+        assert_eq!(keys, expected[..limit as usize], "limit {limit}");
+    }
+    assert!(s.list("many/", Some(0)).await.unwrap().is_empty());
+    let all: Vec<String> = s.list("", None).await.unwrap().into_iter().map(|f| f.key).collect();
+    assert_eq!(all.len(), N + 2);
+    assert_eq!((all[0].as_str(), all[N].as_str(), all[N + 1].as_str()), ("many/00000", "manyx", "other/x"));
+    assert!(s.list("nothing-here/", None).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stores_with_different_prefixes_cannot_see_or_touch_each_other() {
+    let t = Target::new("tenants").await;
+    // "tenant-a" is a folder: it must not match "tenant-ab/..." either.
+    let mut a = t.store("tenant-a").await;
+    let mut ab = t.store("tenant-ab").await;
+    let mut root = t.store("").await;
+
+    a.put("secret.txt", b"a's data", &plain()).await.unwrap();
+    assert!(!ab.exists("secret.txt").await.unwrap());
+    assert!(matches!(storage_error(ab.get_bytes("secret.txt").await), Error::NotFound(k) if k == "secret.txt"));
+    assert!(matches!(storage_error(ab.copy("secret.txt", "stolen.txt").await), Error::NotFound(_)));
+    assert!(ab.list("", None).await.unwrap().is_empty());
+    ab.delete("secret.txt").await.unwrap();
+    assert_eq!(a.get_bytes("secret.txt").await.unwrap(), b"a's data");
+
+    ab.put("secret.txt", b"ab's data", &plain()).await.unwrap();
+    assert_eq!(a.get_bytes("secret.txt").await.unwrap(), b"a's data");
+    assert_eq!(a.list("", None).await.unwrap().into_iter().map(|f| f.key).collect::<Vec<_>>(), ["secret.txt"]);
+    let everything: Vec<String> = root.list("", None).await.unwrap().into_iter().map(|f| f.key).collect();
+    assert_eq!(everything, ["tenant-a/secret.txt", "tenant-ab/secret.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_that_could_escape_the_prefix_are_invalid() {
+    let t = Target::new("traversal").await;
+    let mut s = t.store("jail/").await;
+    s.put("inside", b"x", &plain()).await.unwrap();
+    let bad = ["..", ".", "../x", "../../etc/passwd", "a/../../b", "a/./b", "a/..", "/abs", "/", "", "ctl\u{1}", "nul\u{0}"];
+    for key in bad {
+        let is_invalid = |e: Error| matches!(e, Error::InvalidKey(_));
+        assert!(is_invalid(storage_error(s.put(key, b"x", &plain()).await)), "put {key:?}");
+        assert!(is_invalid(storage_error(s.get_bytes(key).await)), "get-bytes {key:?}");
+        assert!(is_invalid(storage_error(s.get(key, |_| Ok(())).await)), "get {key:?}");
+        assert!(is_invalid(storage_error(s.info(key).await)), "info {key:?}");
+        assert!(is_invalid(storage_error(s.exists(key).await)), "exists {key:?}");
+        assert!(is_invalid(storage_error(s.delete(key).await)), "delete {key:?}");
+        assert!(is_invalid(storage_error(s.url(key, None).await)), "url {key:?}");
+        assert!(is_invalid(storage_error(s.copy("inside", key).await)), "copy to {key:?}");
+        assert!(is_invalid(storage_error(s.copy(key, "inside2").await)), "copy from {key:?}");
+        assert!(is_invalid(storage_error(s.move_("inside", key).await)), "move to {key:?}");
+    }
+    let too_long = "k".repeat(1025 - t.root.len() - "jail/".len());
+    assert!(matches!(storage_error(s.put(&too_long, b"x", &plain()).await), Error::InvalidKey(_)));
+    let mut root = t.store("").await;
+    assert_eq!(root.list("", None).await.unwrap().into_iter().map(|f| f.key).collect::<Vec<_>>(), ["jail/inside"]);
+}
+
+const SPECIAL_KEYS: &[&str] = &[
+    "with space.txt",
+    "plus+sign",
+    "percent%20literal%",
+    "question?mark",
+    "hash#tag",
+    "emoji 😀/ünïcødé/日本語.txt",
+    "amp&eq=semi;colon:at@",
+    "tilde~star*bang!",
+    "quotes'\"back\\slash",
+    "brackets[]{}()<>",
+    "comma,dollar$caret^pipe|",
+    "dots/...hidden/.x/x.",
+    // ("folder/" and "a//b" are left out: s3s-fs maps keys onto file paths, so it can't
+    // serve the first and merges the second with "a/b".)
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn special_character_and_unicode_keys_round_trip() {
+    let t = Target::new("special").await;
+    let mut s = t.store("").await;
+    for (i, key) in SPECIAL_KEYS.iter().enumerate() {
+        let data = format!("object {i}: {key}").into_bytes();
+        let put = s.put(key, &data, &opts(Some("text/plain"), &[])).await.unwrap_or_else(|e| panic!("put {key:?}: {e}"));
+        assert_eq!(put.key, *key);
+        assert_eq!(s.get_bytes(key).await.unwrap_or_else(|e| panic!("get {key:?}: {e}")), data, "{key:?}");
+        assert_eq!(s.info(key).await.unwrap().key, *key);
+
+        let copy = format!("copies/{key}");
+        assert_eq!(s.copy(key, &copy).await.unwrap_or_else(|e| panic!("copy {key:?}: {e}")).key, copy);
+        assert_eq!(s.get_bytes(&copy).await.unwrap(), data, "copy of {key:?}");
+
+        let url = s.url(key, None).await.unwrap();
+        let reply = host_test::http_client::get(&url).await.unwrap();
+        assert_eq!((reply.status, reply.body), (200, data), "presigned GET of {key:?}: {url}");
+    }
+    let mut listed: Vec<String> = s.list("", None).await.unwrap().into_iter().map(|f| f.key).collect();
+    let mut expected: Vec<String> = SPECIAL_KEYS.iter().flat_map(|k| [k.to_string(), format!("copies/{k}")]).collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let emoji: Vec<String> = s.list("emoji 😀/", None).await.unwrap().into_iter().map(|f| f.key).collect();
+    assert_eq!(emoji, ["emoji 😀/ünïcødé/日本語.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn presigned_urls_work_for_plain_http_and_tampering_is_refused() {
+    let t = Target::new("presign").await;
+    let mut config = t.config("");
+    config.presigned_expiry = Some(120);
+    let mut s = open(config).await.unwrap();
+    s.put("doc.pdf", b"%PDF-1.7 hello", &opts(Some("application/pdf"), &[])).await.unwrap();
+
+    let url = s.url("doc.pdf", None).await.unwrap();
+    assert!(url.contains("X-Amz-Expires=120"), "{url}");
+    assert!(!url.contains(&t.secret_key), "the secret must never be in a URL");
+    let reply = host_test::http_client::get(&url).await.unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"%PDF-1.7 hello"[..]));
+    assert_eq!(reply.headers.get("content-type").unwrap(), "application/pdf");
+
+    let custom = s.url("doc.pdf", Some(30)).await.unwrap();
+    assert!(custom.contains("X-Amz-Expires=30"), "{custom}");
+
+    // A changed signature, a changed key and a longer expiry are all refused.
+    let sig_at = url.rfind("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut tampered = url.clone();
+    let flipped = if &url[sig_at..sig_at + 1] == "0" { "1" } else { "0" };
+    tampered.replace_range(sig_at..sig_at + 1, flipped);
+    let other_key = url.replace("doc.pdf", "doc.pdX");
+    let longer = url.replace("X-Amz-Expires=120", "X-Amz-Expires=604800");
+    for bad in [tampered, other_key, longer] {
+        let status = host_test::http_client::get(&bad).await.unwrap().status;
+        assert_eq!(status, 403, "{bad}");
+    }
+
+    assert!(matches!(storage_error(s.url("doc.pdf", Some(7 * 24 * 3600 + 1)).await), Error::InvalidArgument(_)));
+    assert!(matches!(storage_error(s.url("doc.pdf", Some(0)).await), Error::InvalidArgument(_)));
+    assert!(s.url("doc.pdf", Some(7 * 24 * 3600)).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_secret_is_access_denied_not_absence() {
+    let t = Target::new("denied").await;
+    let mut good = t.store("").await;
+    good.put("k", b"v", &plain()).await.unwrap();
+    let mut config = t.config("");
+    config.secret_access_key = Some(format!("{}x", t.secret_key));
+    let mut bad = open(config).await.unwrap();
+    for err in [
+        storage_error(bad.put("k2", b"v", &plain()).await),
+        storage_error(bad.get_bytes("k").await),
+        storage_error(bad.info("k").await),
+        storage_error(bad.exists("k").await),
+        storage_error(bad.list("", None).await),
+    ] {
+        match err {
+            Error::AccessDenied(e) => {
+                assert_eq!(e.status, 403);
+                assert!(!format!("{e:?}").contains(&t.secret_key), "no secret in errors");
+            }
+            other => panic!("expected access-denied, got {other:?}"),
+        }
+    }
+    assert!(!good.exists("k2").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_keys_are_not_found_and_delete_is_idempotent() {
+    let t = Target::new("missing").await;
+    let mut s = t.store("p").await;
+    let not_found = |e: Error| matches!(e, Error::NotFound(k) if k == "nope/a b.txt");
+    assert!(not_found(storage_error(s.get_bytes("nope/a b.txt").await)));
+    assert!(not_found(storage_error(s.get("nope/a b.txt", |_| Ok(())).await)));
+    assert!(not_found(storage_error(s.info("nope/a b.txt").await)));
+    assert!(not_found(storage_error(s.copy("nope/a b.txt", "dst").await)));
+    assert!(not_found(storage_error(s.move_("nope/a b.txt", "dst").await)));
+    assert!(!s.exists("nope/a b.txt").await.unwrap());
+    assert!(!s.exists("dst").await.unwrap(), "a failed copy leaves nothing");
+    s.delete("nope/a b.txt").await.unwrap();
+
+    s.put("here", b"1", &plain()).await.unwrap();
+    assert!(s.exists("here").await.unwrap());
+    s.delete("here").await.unwrap();
+    s.delete("here").await.unwrap();
+    assert!(!s.exists("here").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_bucket_is_a_service_error_not_a_missing_key() {
+    let t = Target::new("no-bucket").await;
+    let mut config = t.config("");
+    config.bucket = "wasm-storages-no-such-bucket".into();
+    let mut s = open(config).await.unwrap();
+    // (Listing, not PUT or GET: s3s-fs creates bucket directories on PUT and answers GET
+    // with NoSuchKey. The NoSuchBucket-is-not-not-found mapping has a unit test.)
+    match storage_error(s.list("", None).await) {
+        Error::Service(e) => assert_eq!((e.status, e.code.as_str()), (404, "NoSuchBucket")),
+        Error::AccessDenied(e) => assert_eq!(e.status, 403), // some servers hide unknown buckets
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_and_move_keep_content_type_and_metadata() {
+    let t = Target::new("copy").await;
+    let mut s = t.store("").await;
+    let meta = [("original-name", "draft.md"), ("uploaded-by", "user-123")];
+    s.put("drafts/post.md", b"# Title", &opts(Some("text/markdown"), &meta)).await.unwrap();
+
+    let copied = s.copy("drafts/post.md", "published/post.md").await.unwrap();
+    assert_eq!((copied.key.as_str(), copied.size, copied.content_type.as_deref()), ("published/post.md", 7, Some("text/markdown")));
+    assert_eq!(copied.metadata, [("original-name".to_string(), "draft.md".to_string()), ("uploaded-by".to_string(), "user-123".to_string())]);
+    assert_eq!(s.get_bytes("drafts/post.md").await.unwrap(), b"# Title", "copy keeps the source");
+
+    let moved = s.move_("drafts/post.md", "archive/post.md").await.unwrap();
+    assert_eq!((moved.content_type.as_deref(), moved.metadata.len()), (Some("text/markdown"), 2));
+    assert!(!s.exists("drafts/post.md").await.unwrap(), "move removes the source");
+    assert_eq!(s.get_bytes("archive/post.md").await.unwrap(), b"# Title");
+
+    // Onto itself: nothing to do, nothing lost.
+    assert_eq!(s.copy("archive/post.md", "archive/post.md").await.unwrap().size, 7);
+    assert_eq!(s.move_("archive/post.md", "archive/post.md").await.unwrap().size, 7);
+    assert!(s.exists("archive/post.md").await.unwrap());
+
+    // Overwrite replaces data and metadata.
+    s.put("archive/post.md", b"new", &opts(Some("text/plain"), &[])).await.unwrap();
+    let info = s.info("archive/post.md").await.unwrap();
+    assert_eq!((info.size, info.content_type.as_deref(), info.metadata.len()), (3, Some("text/plain"), 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_configs_are_refused_by_open() {
+    let t = Target::new("config").await;
+    let cases: Vec<(&str, host_test::Config)> = vec![
+        ("bucket is required", bare_config("")),
+        ("lowercase", { let mut c = t.config(""); c.bucket = "Bad_Bucket".into(); c }),
+        ("3 to 63", { let mut c = t.config(""); c.bucket = "ab".into(); c }),
+        ("http or https", { let mut c = t.config(""); c.endpoint_url = Some("ftp://127.0.0.1".into()); c }),
+        ("no path", { let mut c = t.config(""); c.endpoint_url = Some("http://127.0.0.1:9000/x".into()); c }),
+        ("7 days", { let mut c = t.config(""); c.presigned_expiry = Some(8 * 24 * 3600); c }),
+        ("max-pool-connections", { let mut c = t.config(""); c.max_pool_connections = Some(0); c }),
+        ("secret-access-key is not", { let mut c = t.config(""); c.secret_access_key = None; c }),
+        ("no credentials found", bare_config("my-bucket")),
+        ("must not start with '/'", { let mut c = t.config(""); c.prefix = Some("/abs".into()); c }),
+        ("'..'", { let mut c = t.config(""); c.prefix = Some("a/../b".into()); c }),
+        ("region", { let mut c = t.config(""); c.region = Some("us east 1".into()); c }),
+    ];
+    for (why, config) in cases {
+        match storage_error(open(config).await) {
+            Error::InvalidConfig(msg) => {
+                assert!(msg.contains(why), "expected {why:?} in {msg:?}");
+                assert!(!msg.contains(&t.secret_key));
+            }
+            other => panic!("expected invalid-config ({why}), got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_region_and_endpoint_come_from_the_environment() {
+    let t = Target::new("env").await;
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), t.access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), t.secret_key.clone()),
+        ("AWS_DEFAULT_REGION".to_string(), t.region.clone()),
+        ("AWS_ENDPOINT_URL".to_string(), t.endpoint.clone()),
+    ];
+    let mut config = bare_config(&t.bucket);
+    config.prefix = Some(t.root.clone());
+    let host = HostOptions { env, insecure_tls: false };
+    let mut s = Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap();
+    s.put("from-env", b"ok", &plain()).await.unwrap();
+    assert_eq!(s.get_bytes("from-env").await.unwrap(), b"ok");
+
+    // Only the AWS_* variables the component reads are forwarded.
+    let forwarded = HostOptions::from_process_env();
+    assert!(forwarded.env.iter().all(|(k, _)| host_test::runtime::FORWARDED_ENV.contains(&k.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_ssl_is_enforced_by_the_host() {
+    let t = Target::new("tls").await;
+    if !t.is_embedded() {
+        eprintln!("skipped against an external endpoint: needs the embedded server's self-signed TLS mode");
+        return;
+    }
+    let server = host_test::s3_server::EmbeddedS3::start_with(host_test::s3_server::ServerOptions { tls: true, ..Default::default() }).await.unwrap();
+    assert!(server.endpoint.starts_with("https://"));
+    let mut config = t.config("");
+    config.endpoint_url = Some(server.endpoint.clone());
+    let rt = Runtime::shared().unwrap();
+
+    let mut verified = Storage::open(rt, &HostOptions::default(), config.clone()).await.unwrap();
+    match storage_error(verified.put("k", b"v", &plain()).await) {
+        Error::Transport(msg) => assert!(msg.to_lowercase().contains("tls") || msg.contains("certificate"), "{msg}"),
+        other => panic!("a self-signed certificate must be refused by default, got {other:?}"),
+    }
+
+    config.verify_ssl = Some(false);
+    let mut insecure = Storage::open(rt, &HostOptions { env: vec![], insecure_tls: true }, config).await.unwrap();
+    insecure.put("k", b"over tls", &plain()).await.unwrap();
+    assert_eq!(insecure.get_bytes("k").await.unwrap(), b"over tls");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_values_never_traps() {
+    // A store keeps working after every kind of error.
+    let t = Target::new("resilience").await;
+    let mut s = t.store("").await;
+    let _ = s.get_bytes("missing").await;
+    let _ = s.put("..", b"", &plain()).await;
+    let _ = s.url("x", Some(0)).await;
+    s.put("after", b"still fine", &plain()).await.unwrap();
+    assert_eq!(s.get_bytes("after").await.unwrap(), b"still fine");
+    s.close().await.unwrap();
+}
