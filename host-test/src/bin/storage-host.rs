@@ -12,7 +12,7 @@ use host_test::{AddressingStyle, Config, Error, Failure, HostOptions, PutOptions
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "storage-host", version, about = "S3 object storage through the wasm-storages component")]
+#[command(name = "storage-host", version, about = "S3 object storage through the wasm-storages component", args_override_self = true)]
 struct Cli {
     /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL, else AWS S3)
     #[arg(long, global = true)]
