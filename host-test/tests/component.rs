@@ -1,0 +1,28 @@
+//! Facts about the built component that deployers rely on.
+
+use host_test::runtime::{Runtime, COMPONENT};
+
+/// What the component needs from its host: wasi:http's outgoing handler and what Rust's
+/// std on wasip2 links (clocks, environment, stdio, exit, a hash seed). Never the
+/// filesystem or raw sockets.
+#[test]
+fn imports_http_and_std_basics_but_no_filesystem_or_sockets() {
+    let rt = Runtime::shared().unwrap();
+    let component = wasmtime::component::Component::new(rt.engine(), COMPONENT).unwrap();
+    let ty = component.component_type();
+    let imports: Vec<String> = ty.imports(rt.engine()).map(|(name, _)| name.to_string()).collect();
+    let exports: Vec<String> = ty.exports(rt.engine()).map(|(name, _)| name.to_string()).collect();
+    eprintln!("imports: {imports:#?}\nexports: {exports:#?}");
+    assert_eq!(exports, ["wasm-storages:storage/storage@0.1.0"]);
+    assert!(imports.iter().any(|i| i == "wasi:http/outgoing-handler@0.2.12"), "{imports:?}");
+    assert!(imports.iter().any(|i| i == "wasi:cli/environment@0.2.12"), "{imports:?}");
+    for import in &imports {
+        assert!(!import.starts_with("wasi:filesystem") && !import.starts_with("wasi:sockets"), "unexpected import {import}");
+    }
+}
+
+/// The release component stays within the 512 KB budget (the README records the figure).
+#[test]
+fn release_component_is_at_most_512_kb() {
+    assert!(COMPONENT.len() <= 512 * 1024, "component is {} bytes", COMPONENT.len());
+}
