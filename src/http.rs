@@ -59,15 +59,25 @@ pub fn send(req: Request) -> Result<Response, Error> {
     request.set_authority(Some(req.authority)).map_err(|_| invalid("authority"))?;
     request.set_path_with_query(Some(req.path_and_query)).map_err(|_| invalid("path"))?;
     let out_body = request.body().map_err(|_| invalid("body"))?;
+    let stream = out_body.write().map_err(|_| invalid("body stream"))?;
+    let body = req.body.unwrap_or_default();
 
-    // Hand the request over before writing the body: the host only drains the body once
-    // the request is in flight, so writing more than its buffer first would block forever.
-    let future = outgoing_handler::handle(request, None).map_err(error_code)?;
-    let written = match req.body {
-        Some(bytes) => write_body(&out_body, bytes),
-        None => Ok(()),
+    // A body that fits the host's buffer goes in before the request is handed over, so
+    // headers and body leave together: a server that refuses the request (403) then
+    // answers a complete request instead of closing on a half-sent one. A larger body is
+    // written after: the host only drains it once the request is in flight.
+    let fits = stream.check_write().is_ok_and(|budget| budget as usize >= body.len());
+    let (future, finished) = if fits {
+        let written = if body.is_empty() { Ok(()) } else { stream.write(body).map_err(stream_error) };
+        drop(stream);
+        written?;
+        OutgoingBody::finish(out_body, None).map_err(error_code)?;
+        (outgoing_handler::handle(request, None).map_err(error_code)?, Ok(()))
+    } else {
+        let future = outgoing_handler::handle(request, None).map_err(error_code)?;
+        let written = write_body(stream, body);
+        (future, written.and_then(|()| OutgoingBody::finish(out_body, None).map_err(error_code)))
     };
-    let finished = written.and_then(|()| OutgoingBody::finish(out_body, None).map_err(error_code));
 
     let pollable = future.subscribe();
     pollable.block();
@@ -97,8 +107,7 @@ pub fn send(req: Request) -> Result<Response, Error> {
     Ok(Response { status, headers, bodiless, response })
 }
 
-fn write_body(out_body: &OutgoingBody, mut bytes: &[u8]) -> Result<(), Error> {
-    let stream: OutputStream = out_body.write().map_err(|_| transport("request body already taken"))?;
+fn write_body(stream: OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
     let pollable = stream.subscribe();
     let result = (|| {
         while !bytes.is_empty() {
