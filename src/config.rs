@@ -53,17 +53,20 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
 
     let use_ssl = config.use_ssl.unwrap_or(true);
     let endpoint_url = config.endpoint_url.or_else(|| env.get("AWS_ENDPOINT_URL_S3").or(env.get("AWS_ENDPOINT_URL")).map(str::to_string));
-    let (https, host, custom_endpoint) = match &endpoint_url {
+    let (https, host, custom_endpoint, ip) = match &endpoint_url {
         Some(url) => {
             let endpoint = parse_endpoint(url, use_ssl)?;
-            (endpoint.https, endpoint.host, true)
+            (endpoint.https, endpoint.host, true, endpoint.ip)
         }
-        None => (use_ssl, aws_host(&region), false),
+        None => (use_ssl, aws_host(&region), false, false),
     };
 
     let path_style = match config.addressing {
         Some(AddressingStyle::Path) => true,
         Some(AddressingStyle::VirtualHosted) => {
+            if ip {
+                return Err(invalid_config("virtual-hosted addressing needs a host name, not an IP address, in endpoint-url; use path-style"));
+            }
             if config.bucket.contains('.') && https {
                 return Err(invalid_config(format!(
                     "bucket {:?} has dots, which break TLS certificates with virtual-hosted addressing; use path-style",
@@ -162,11 +165,14 @@ fn aws_host(region: &str) -> String {
 struct Endpoint {
     https: bool,
     host: String,
+    /// An IP address can't take the bucket as a subdomain.
+    ip: bool,
 }
 
 /// `http(s)://host[:port][/]`, or `host[:port]` with the scheme from `use-ssl`.
 fn parse_endpoint(url: &str, use_ssl: bool) -> Result<Endpoint, Error> {
-    let bad = |why: &str| Err(invalid_config(format!("endpoint-url {url:?} {why}")));
+    let shown = redact_userinfo(url);
+    let bad = |why: &str| Err(invalid_config(format!("endpoint-url {shown:?} {why}")));
     let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (true, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -213,7 +219,18 @@ fn parse_endpoint(url: &str, use_ssl: bool) -> Result<Endpoint, Error> {
         Some(p) if p != default_port => format!("{}:{p}", host.to_ascii_lowercase()),
         _ => host.to_ascii_lowercase(),
     };
-    Ok(Endpoint { https, host })
+    let ip = parsed.host().starts_with('[') || parsed.host().parse::<std::net::Ipv4Addr>().is_ok();
+    Ok(Endpoint { https, host, ip })
+}
+
+/// `scheme://user:password@host` → `scheme://***@host`: error messages must not carry secrets.
+fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
 }
 
 /// A non-empty prefix names a folder: `tenant-a` becomes `tenant-a/`, so it can't match
@@ -282,7 +299,7 @@ mod tests {
     #[test]
     fn default_ports_are_not_part_of_the_authority() {
         for (url, https, host) in [("https://S3.Example.com:443", true, "s3.example.com"), ("http://h:80", false, "h"), ("h:8080", true, "h:8080"), ("http://[::1]:9000", false, "[::1]:9000")] {
-            assert_eq!(parse_endpoint(url, true).unwrap(), Endpoint { https, host: host.into() }, "{url}");
+            assert_eq!((parse_endpoint(url, true).unwrap().https, parse_endpoint(url, true).unwrap().host), (https, host.to_string()), "{url}");
         }
         assert!(!parse_endpoint("minio.local:9000", false).unwrap().https);
     }
@@ -349,6 +366,22 @@ mod tests {
         let mut c = config("my.bkt");
         c.addressing = Some(AddressingStyle::VirtualHosted);
         assert!(rejected(c, &[]).contains("path-style"));
+        let mut c = config("bkt");
+        c.endpoint_url = Some("http://127.0.0.1:9000".into());
+        c.addressing = Some(AddressingStyle::VirtualHosted);
+        assert!(rejected(c, &[]).contains("IP address"));
+        let mut c = config("bkt");
+        c.endpoint_url = Some("http://minio.local:9000".into());
+        c.addressing = Some(AddressingStyle::VirtualHosted);
+        assert_eq!(resolve(c, &Env(&[])).unwrap().authority, "bkt.minio.local:9000");
+    }
+
+    #[test]
+    fn endpoint_errors_never_show_userinfo() {
+        let mut c = config("bkt");
+        c.endpoint_url = Some("http://user:hunter2@h/x".into());
+        let msg = rejected(c, &[]);
+        assert!(!msg.contains("hunter2") && msg.contains("***@h"), "{msg}");
     }
 
     #[test]

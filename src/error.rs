@@ -3,10 +3,19 @@
 use crate::bindings::wasm_storages::storage::types::{Error, ServiceError};
 use crate::xml;
 
-/// The error for a non-2xx response. `key` is the caller's (prefix-relative) key the
-/// request was about, if any: a 404 `NoSuchKey` (or a bodiless 404 to HEAD) becomes
-/// `not-found(key)`; 404 `NoSuchBucket` stays a service error, since the key is not at fault.
-pub fn from_response(status: u16, body: &[u8], request_id: Option<String>, region_hint: Option<String>, key: Option<&str>) -> Error {
+/// What a non-2xx response was about.
+pub struct Context<'a> {
+    /// The caller's (prefix-relative) key, if the request was about one.
+    pub key: Option<&'a str>,
+    /// HEAD responses carry no body, so a 404 can't say whether the key or the bucket is
+    /// missing; S3 means the key far more often, and that is what we report.
+    pub head: bool,
+}
+
+/// The error for a non-2xx response: a 404 `NoSuchKey` (or a bodiless 404 to HEAD) becomes
+/// `not-found(key)`; 404 `NoSuchBucket`, or a 404 from something that isn't S3, stays a
+/// service error, since the key is not at fault.
+pub fn from_response(status: u16, body: &[u8], request_id: Option<String>, region_hint: Option<String>, context: Context) -> Error {
     let parsed = std::str::from_utf8(body).ok().and_then(|text| xml::parse_error(text).ok().flatten());
     let (code, mut message, body_request_id) = match parsed {
         Some(e) => (e.code, e.message, e.request_id),
@@ -19,10 +28,17 @@ pub fn from_response(status: u16, body: &[u8], request_id: Option<String>, regio
         message = format!("{message} (the bucket is in region {region})");
     }
     let service = ServiceError { status, code, message, request_id: body_request_id.or(request_id) };
-    match (status, service.code.as_str(), key) {
-        (404, "NoSuchKey" | "", Some(key)) => Error::NotFound(key.to_string()),
-        (403, _, _) => Error::AccessDenied(service),
-        (_, "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch", _) => Error::AccessDenied(service),
+    match (status, service.code.as_str(), context.key) {
+        (404, "NoSuchKey", Some(key)) => Error::NotFound(key.to_string()),
+        (404, "", Some(key)) if context.head => Error::NotFound(key.to_string()),
+        _ => classify(service),
+    }
+}
+
+/// Access problems are `access-denied`, whatever the status; the rest is `service`.
+pub fn classify(service: ServiceError) -> Error {
+    match (service.status, service.code.as_str()) {
+        (403, _) | (_, "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken") => Error::AccessDenied(service),
         _ => Error::Service(service),
     }
 }
@@ -69,18 +85,19 @@ mod tests {
 
     #[test]
     fn no_such_key_is_not_found_of_the_callers_key() {
-        assert!(matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Some("a")), Error::NotFound(k) if k == "a"));
+        assert!(matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Context { key: Some("a"), head: false }), Error::NotFound(k) if k == "a"));
     }
 
     #[test]
-    fn bodiless_404_is_not_found() {
-        assert!(matches!(from_response(404, b"", None, None, Some("k")), Error::NotFound(k) if k == "k"));
+    fn bodiless_404_is_not_found_only_for_head() {
+        assert!(matches!(from_response(404, b"", None, None, Context { key: Some("k"), head: true }), Error::NotFound(k) if k == "k"));
+        assert!(matches!(from_response(404, b"<html>nginx</html>", None, None, Context { key: Some("k"), head: false }), Error::Service(e) if e.status == 404));
     }
 
     #[test]
     fn no_such_bucket_is_a_service_error() {
         let body = "<Error><Code>NoSuchBucket</Code><Message>nope</Message></Error>";
-        match from_response(404, body.as_bytes(), Some("hdr".into()), None, Some("k")) {
+        match from_response(404, body.as_bytes(), Some("hdr".into()), None, Context { key: Some("k"), head: true }) {
             Error::Service(e) => {
                 assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (404, "NoSuchBucket", "nope"));
                 assert_eq!(e.request_id.as_deref(), Some("hdr"));
@@ -92,7 +109,7 @@ mod tests {
     #[test]
     fn forbidden_is_access_denied_with_details() {
         let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message><RequestId>X</RequestId></Error>";
-        match from_response(403, body.as_bytes(), None, None, None) {
+        match from_response(403, body.as_bytes(), None, None, Context { key: None, head: false }) {
             Error::AccessDenied(e) => assert_eq!((e.code.as_str(), e.request_id.as_deref()), ("SignatureDoesNotMatch", Some("X"))),
             other => panic!("{other:?}"),
         }
@@ -100,7 +117,7 @@ mod tests {
 
     #[test]
     fn garbage_body_still_gives_a_typed_error() {
-        match from_response(500, b"\xff<<not xml", None, None, None) {
+        match from_response(500, b"\xff<<not xml", None, None, Context { key: None, head: false }) {
             Error::Service(e) => assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (500, "", "internal server error")),
             other => panic!("{other:?}"),
         }
@@ -109,7 +126,7 @@ mod tests {
     #[test]
     fn wrong_region_says_where_the_bucket_is() {
         let body = "<Error><Code>PermanentRedirect</Code><Message>use the right endpoint</Message></Error>";
-        match from_response(301, body.as_bytes(), None, Some("eu-west-1".into()), None) {
+        match from_response(301, body.as_bytes(), None, Some("eu-west-1".into()), Context { key: None, head: false }) {
             Error::Service(e) => assert!(e.message.contains("eu-west-1"), "{}", e.message),
             other => panic!("{other:?}"),
         }

@@ -30,6 +30,7 @@ pub struct Response {
     pub headers: Vec<(String, Vec<u8>)>,
     /// A HEAD, 204 or 304 response: Content-Length describes the object, not this body.
     bodiless: bool,
+    head: bool,
     response: IncomingResponse,
 }
 
@@ -66,7 +67,7 @@ pub fn send(req: Request) -> Result<Response, Error> {
     // headers and body leave together: a server that refuses the request (403) then
     // answers a complete request instead of closing on a half-sent one. A larger body is
     // written after: the host only drains it once the request is in flight.
-    let fits = stream.check_write().is_ok_and(|budget| budget as usize >= body.len());
+    let fits = stream.check_write().is_ok_and(|budget| usize::try_from(budget).unwrap_or(usize::MAX) >= body.len());
     let (future, finished) = if fits {
         let written = if body.is_empty() { Ok(()) } else { stream.write(body).map_err(stream_error) };
         drop(stream);
@@ -103,8 +104,9 @@ pub fn send(req: Request) -> Result<Response, Error> {
         }
     }
     let headers = response.headers().entries();
-    let bodiless = req.method == "HEAD" || status == 204 || status == 304;
-    Ok(Response { status, headers, bodiless, response })
+    let head = req.method == "HEAD";
+    let bodiless = head || status == 204 || status == 304;
+    Ok(Response { status, headers, bodiless, head, response })
 }
 
 fn write_body(stream: OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
@@ -116,7 +118,7 @@ fn write_body(stream: OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
                 pollable.block();
                 continue;
             }
-            let n = (budget as usize).min(bytes.len());
+            let n = usize::try_from(budget).unwrap_or(usize::MAX).min(bytes.len());
             stream.write(&bytes[..n]).map_err(stream_error)?;
             bytes = &bytes[n..];
         }
@@ -135,6 +137,10 @@ fn write_body(stream: OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.head
     }
 
     pub fn content_length(&self) -> Option<u64> {
@@ -163,6 +169,10 @@ impl Response {
                 Ok(chunk) => {
                     if out.len() as u64 + chunk.len() as u64 > limit {
                         break Err(transport(format!("response is larger than the {limit} bytes allowed")));
+                    }
+                    // Running out of guest memory is an error to report, not an abort.
+                    if out.try_reserve(chunk.len()).is_err() {
+                        break Err(transport(format!("out of memory after {} bytes of the response", out.len())));
                     }
                     out.extend_from_slice(&chunk);
                 }

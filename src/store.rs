@@ -10,7 +10,7 @@ use wasip2::io::streams::InputStream;
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
 use crate::bindings::wasm_storages::storage::types::{Config, Error, ListOptions, PutOptions, ServiceError, StoredFile};
 use crate::config::{self, Env, Settings};
-use crate::error::{self as errors, invalid_argument, transport};
+use crate::error::{self as errors, invalid_argument, transport, Context};
 use crate::http::{self, Response};
 use crate::keys;
 use crate::request::{self, S3Request, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
@@ -25,6 +25,7 @@ const MAX_LIST_BODY: u64 = 16 << 20;
 const MAX_GET_BYTES: u64 = 1 << 30;
 /// S3 returns at most this many keys per ListObjectsV2 page.
 const MAX_PAGE: u32 = 1000;
+const MAX_EMPTY_PAGES: u32 = 100;
 
 pub struct Store {
     settings: Rc<Settings>,
@@ -42,7 +43,7 @@ impl GuestStore for Store {
         let req = request::put_object(&self.settings, &full, options.content_type.as_deref(), &options.metadata)?;
         let resp = check(send(&self.settings, &req, Some(&data))?, Some(&key))?;
         let etag = resp.header("etag").map(str::to_string);
-        drain(resp)?;
+        drain(resp);
         let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         metadata.sort();
         Ok(StoredFile {
@@ -84,7 +85,7 @@ impl GuestStore for Store {
     fn delete(&self, key: String) -> Result<(), Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
         match check(send(&self.settings, &request::delete_object(&self.settings, &full), None)?, Some(&key)) {
-            Ok(resp) => drain(resp),
+            Ok(resp) => Ok(drain(resp)),
             // S3 answers 204 for a missing key; some servers say 404. Either way it's gone.
             Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
@@ -95,7 +96,7 @@ impl GuestStore for Store {
         let full_prefix = keys::full_list_prefix(&self.settings.prefix, &prefix)?;
         Ok(wit::Listing::new(Listing {
             settings: self.settings.clone(),
-            state: RefCell::new(ListState { full_prefix, token: None, remaining: options.limit, done: options.limit == Some(0) }),
+            state: RefCell::new(ListState { full_prefix, token: None, remaining: options.limit, done: options.limit == Some(0), empty_pages: 0 }),
         }))
     }
 
@@ -124,7 +125,7 @@ fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
     let resp = check(send(settings, &request::head_object(settings, &full), None)?, Some(&key))?;
     let file = stored_file(key, &resp);
-    drain(resp)?;
+    drain(resp);
     Ok(file)
 }
 
@@ -140,8 +141,8 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
     let request_id = resp.header("x-amz-request-id").map(str::to_string);
     let body = resp.read_all(MAX_ERROR_BODY)?;
     let text = String::from_utf8_lossy(&body);
-    if let Some(e) = xml::copy_failure(&text).map_err(|e| transport(e))? {
-        return Err(Error::Service(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
+    if let Some(e) = xml::copy_failure(&text).map_err(transport)? {
+        return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
     }
     info(settings, destination.to_string())
 }
@@ -166,6 +167,7 @@ fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Res
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`.
 fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
+    let head = resp.is_head();
     if (200..300).contains(&resp.status) {
         return Ok(resp);
     }
@@ -174,12 +176,13 @@ fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
     let region = resp.header("x-amz-bucket-region").map(str::to_string);
     // An unreadable error body still leaves the status to report.
     let body = resp.read_all(MAX_ERROR_BODY).unwrap_or_default();
-    Err(errors::from_response(status, &body, request_id, region, key))
+    Err(errors::from_response(status, &body, request_id, region, Context { key, head }))
 }
 
-/// Reads and drops a body we don't need, so the connection can finish cleanly.
-fn drain(resp: Response) -> Result<(), Error> {
-    resp.read_all(MAX_ERROR_BODY).map(drop)
+/// Reads and drops the body of a successful response we don't need, so the connection can
+/// finish cleanly. The operation already succeeded: a failure here changes nothing.
+fn drain(resp: Response) {
+    let _ = resp.read_all(MAX_ERROR_BODY);
 }
 
 /// What the headers of a GET or HEAD say of the object.
@@ -235,6 +238,8 @@ struct ListState {
     token: Option<String>,
     remaining: Option<u32>,
     done: bool,
+    /// Truncated pages in a row with nothing in them: S3 may send a few, never endlessly.
+    empty_pages: u32,
 }
 
 impl GuestListing for Listing {
@@ -249,13 +254,19 @@ impl GuestListing for Listing {
             let text = std::str::from_utf8(&body).map_err(|_| transport("listing is not UTF-8"))?;
             let page = xml::parse_list(text).map_err(transport)?;
 
-            let mut files = Vec::with_capacity(page.objects.len());
-            for object in page.objects.into_iter().take(max_keys as usize) {
+            // A server that ignores max-keys may send more; beyond the caller's limit they are
+            // simply not wanted (the listing ends there), so nothing is skipped.
+            let wanted = state.remaining.map_or(usize::MAX, |r| r as usize);
+            let mut files = Vec::with_capacity(page.objects.len().min(wanted));
+            for object in page.objects.into_iter().take(wanted) {
                 let key = keys::relative(&self.settings.prefix, &object.key)
-                    .ok_or_else(|| transport(format!("the server listed {:?}, outside the store's prefix", object.key)))?
-                    .to_string();
+                    .ok_or_else(|| transport(format!("the server listed {:?}, outside the store's prefix", object.key)))?;
+                // A folder marker named exactly like the prefix is the prefix itself, not a file in it.
+                if key.is_empty() {
+                    continue;
+                }
                 files.push(StoredFile {
-                    key,
+                    key: key.to_string(),
                     size: object.size,
                     content_type: None,
                     etag: object.etag,
@@ -264,8 +275,13 @@ impl GuestListing for Listing {
                 });
             }
             if let Some(r) = state.remaining.as_mut() {
-                *r -= files.len() as u32;
+                *r = r.saturating_sub(files.len() as u32);
             }
+            if page.is_truncated && (page.next_continuation_token == state.token || state.empty_pages >= MAX_EMPTY_PAGES) {
+                state.done = true;
+                return Err(transport("the server keeps listing without progress (same continuation token or only empty pages)"));
+            }
+            state.empty_pages = if files.is_empty() { state.empty_pages + 1 } else { 0 };
             state.token = page.next_continuation_token;
             state.done = !page.is_truncated || state.remaining == Some(0);
             if !files.is_empty() {
