@@ -248,9 +248,10 @@ fn normalize_prefix(prefix: String) -> Result<String, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A valid config with explicit credentials, for tests across the crate.
     pub fn config(bucket: &str) -> Config {
         Config {
             bucket: bucket.into(),

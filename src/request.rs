@@ -129,24 +129,11 @@ pub fn decode_metadata_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::wasm_storages::storage::types::Config;
     use crate::config::{resolve, Env};
 
     fn settings(endpoint: Option<&str>) -> Settings {
-        let config = Config {
-            bucket: "bkt".into(),
-            region: None,
-            endpoint_url: endpoint.map(str::to_string),
-            access_key_id: Some("AKID".into()),
-            secret_access_key: Some("S".into()),
-            session_token: None,
-            prefix: None,
-            presigned_expiry: None,
-            use_ssl: None,
-            verify_ssl: None,
-            max_pool_connections: None,
-            addressing: None,
-        };
+        let mut config = crate::config::tests::config("bkt");
+        config.endpoint_url = endpoint.map(str::to_string);
         resolve(config, &Env(&[])).unwrap()
     }
 
