@@ -10,6 +10,8 @@ pub struct Context<'a> {
     /// HEAD responses carry no body, so a 404 can't say whether the key or the bucket is
     /// missing; S3 means the key far more often, and that is what we report.
     pub head: bool,
+    /// For a 416: the object's size, from `Content-Range: bytes */SIZE`.
+    pub object_size: Option<u64>,
 }
 
 /// The error for a non-2xx response: a 404 `NoSuchKey` (or a bodiless 404 to HEAD) becomes
@@ -29,6 +31,7 @@ pub fn from_response(status: u16, body: &[u8], request_id: Option<String>, regio
     }
     let service = ServiceError { status, code, message, request_id: body_request_id.or(request_id) };
     match (status, service.code.as_str(), context.key) {
+        (416, _, _) => Error::RangeNotSatisfiable(context.object_size),
         (404, "NoSuchKey", Some(key)) => Error::NotFound(key.to_string()),
         (404, "", Some(key)) if context.head => Error::NotFound(key.to_string()),
         _ => classify(service),
@@ -85,19 +88,19 @@ mod tests {
 
     #[test]
     fn no_such_key_is_not_found_of_the_callers_key() {
-        assert!(matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Context { key: Some("a"), head: false }), Error::NotFound(k) if k == "a"));
+        assert!(matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Context { key: Some("a"), head: false, object_size: None }), Error::NotFound(k) if k == "a"));
     }
 
     #[test]
     fn bodiless_404_is_not_found_only_for_head() {
-        assert!(matches!(from_response(404, b"", None, None, Context { key: Some("k"), head: true }), Error::NotFound(k) if k == "k"));
-        assert!(matches!(from_response(404, b"<html>nginx</html>", None, None, Context { key: Some("k"), head: false }), Error::Service(e) if e.status == 404));
+        assert!(matches!(from_response(404, b"", None, None, Context { key: Some("k"), head: true, object_size: None }), Error::NotFound(k) if k == "k"));
+        assert!(matches!(from_response(404, b"<html>nginx</html>", None, None, Context { key: Some("k"), head: false, object_size: None }), Error::Service(e) if e.status == 404));
     }
 
     #[test]
     fn no_such_bucket_is_a_service_error() {
         let body = "<Error><Code>NoSuchBucket</Code><Message>nope</Message></Error>";
-        match from_response(404, body.as_bytes(), Some("hdr".into()), None, Context { key: Some("k"), head: true }) {
+        match from_response(404, body.as_bytes(), Some("hdr".into()), None, Context { key: Some("k"), head: true, object_size: None }) {
             Error::Service(e) => {
                 assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (404, "NoSuchBucket", "nope"));
                 assert_eq!(e.request_id.as_deref(), Some("hdr"));
@@ -109,7 +112,7 @@ mod tests {
     #[test]
     fn forbidden_is_access_denied_with_details() {
         let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message><RequestId>X</RequestId></Error>";
-        match from_response(403, body.as_bytes(), None, None, Context { key: None, head: false }) {
+        match from_response(403, body.as_bytes(), None, None, Context { key: None, head: false, object_size: None }) {
             Error::AccessDenied(e) => assert_eq!((e.code.as_str(), e.request_id.as_deref()), ("SignatureDoesNotMatch", Some("X"))),
             other => panic!("{other:?}"),
         }
@@ -117,16 +120,22 @@ mod tests {
 
     #[test]
     fn garbage_body_still_gives_a_typed_error() {
-        match from_response(500, b"\xff<<not xml", None, None, Context { key: None, head: false }) {
+        match from_response(500, b"\xff<<not xml", None, None, Context { key: None, head: false, object_size: None }) {
             Error::Service(e) => assert_eq!((e.status, e.code.as_str(), e.message.as_str()), (500, "", "internal server error")),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
+    fn unsatisfiable_range_carries_the_size() {
+        let e = from_response(416, b"<Error><Code>InvalidRange</Code></Error>", None, None, Context { key: Some("k"), head: false, object_size: Some(9) });
+        assert!(matches!(e, Error::RangeNotSatisfiable(Some(9))));
+    }
+
+    #[test]
     fn wrong_region_says_where_the_bucket_is() {
         let body = "<Error><Code>PermanentRedirect</Code><Message>use the right endpoint</Message></Error>";
-        match from_response(301, body.as_bytes(), None, Some("eu-west-1".into()), Context { key: None, head: false }) {
+        match from_response(301, body.as_bytes(), None, Some("eu-west-1".into()), Context { key: None, head: false, object_size: None }) {
             Error::Service(e) => assert!(e.message.contains("eu-west-1"), "{}", e.message),
             other => panic!("{other:?}"),
         }

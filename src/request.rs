@@ -1,6 +1,6 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::wasm_storages::storage::types::{ByteRange, Error, Span};
 use crate::config::Settings;
 use crate::error::invalid_argument;
 use crate::keys::{encode_path, encode_query};
@@ -43,8 +43,38 @@ pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str
     Ok(req)
 }
 
-pub fn get_object(settings: &Settings, full_key: &str) -> S3Request {
-    S3Request::new("GET", object_path(settings, full_key))
+pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>) -> Result<S3Request, Error> {
+    let mut req = S3Request::new("GET", object_path(settings, full_key));
+    if let Some(range) = range {
+        req.headers.push(("range".into(), range_header(range)?));
+    }
+    Ok(req)
+}
+
+/// HTTP's inclusive `bytes=` form of a byte range.
+pub fn range_header(range: &ByteRange) -> Result<String, Error> {
+    match *range {
+        ByteRange::Span(Span { start, end }) if start < end => Ok(format!("bytes={start}-{}", end - 1)),
+        ByteRange::Span(Span { start, end }) => Err(invalid_argument(format!("range {start}..{end} is empty"))),
+        ByteRange::StartingAt(start) => Ok(format!("bytes={start}-")),
+        ByteRange::Last(0) => Err(invalid_argument("a range of the last 0 bytes is empty")),
+        ByteRange::Last(n) => Ok(format!("bytes=-{n}")),
+    }
+}
+
+/// `Content-Range: bytes START-END/TOTAL` as `(START..END+1, TOTAL)`; the total may be `*`.
+pub fn parse_content_range(value: &str) -> Option<(Span, Option<u64>)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    let total = if total.trim() == "*" { None } else { Some(total.trim().parse().ok()?) };
+    (start <= end).then_some((Span { start, end: end.checked_add(1)? }, total))
+}
+
+/// The size in `Content-Range: bytes */SIZE`, the form of a 416 reply.
+pub fn unsatisfied_range_size(value: &str) -> Option<u64> {
+    value.trim().strip_prefix("bytes */")?.trim().parse().ok()
 }
 
 pub fn head_object(settings: &Settings, full_key: &str) -> S3Request {
@@ -79,7 +109,7 @@ pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_
     req
 }
 
-fn check_content_type(content_type: &str) -> Result<(), Error> {
+pub fn check_content_type(content_type: &str) -> Result<(), Error> {
     let ok = !content_type.is_empty() && content_type.len() <= 1024 && content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
     if ok { Ok(()) } else { Err(invalid_argument(format!("content type {content_type:?} must be 1 to 1024 printable ASCII characters"))) }
 }
@@ -150,6 +180,28 @@ mod tests {
         let s = settings(Some("http://h:1"));
         assert_eq!(list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).path_and_query, "/bkt/?continuation-token=tok%2B%2F%3D&list-type=2&max-keys=1000&prefix=p%2Fa%20b");
         assert_eq!(list_objects_v2(&s, "", None, 5).path_and_query, "/bkt/?list-type=2&max-keys=5");
+    }
+
+    #[test]
+    fn ranges_become_inclusive_http_ranges() {
+        assert_eq!(range_header(&ByteRange::Span(Span { start: 0, end: 10 })).unwrap(), "bytes=0-9");
+        assert_eq!(range_header(&ByteRange::StartingAt(5)).unwrap(), "bytes=5-");
+        assert_eq!(range_header(&ByteRange::Last(3)).unwrap(), "bytes=-3");
+        assert!(matches!(range_header(&ByteRange::Span(Span { start: 4, end: 4 })), Err(Error::InvalidArgument(_))));
+        assert!(matches!(range_header(&ByteRange::Span(Span { start: 5, end: 4 })), Err(Error::InvalidArgument(_))));
+        assert!(matches!(range_header(&ByteRange::Last(0)), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn content_range_parsing() {
+        let (span, total) = parse_content_range("bytes 0-9/100").unwrap();
+        assert_eq!((span.start, span.end, total), (0, 10, Some(100)));
+        assert_eq!(parse_content_range("bytes 5-5/*").map(|(s, t)| (s.start, s.end, t)), Some((5, 6, None)));
+        for bad in ["bytes 9-0/10", "bytes x-1/2", "items 0-1/2", "bytes 0-18446744073709551615/1", ""] {
+            assert!(parse_content_range(bad).is_none(), "{bad}");
+        }
+        assert_eq!(unsatisfied_range_size("bytes */42"), Some(42));
+        assert_eq!(unsatisfied_range_size("bytes 0-1/2"), None);
     }
 
     #[test]

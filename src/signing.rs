@@ -56,7 +56,8 @@ pub fn sign_headers(
 }
 
 /// A presigned URL: `url` plus the `X-Amz-*` query parameters, valid for `expires_in` s.
-pub fn presign(credentials: &Credentials, region: &str, time: SystemTime, method: &str, url: &str, expires_in: u64) -> Result<String, Error> {
+/// `headers` (e.g. a content type) are signed too: the URL's user must send them as given.
+pub fn presign(credentials: &Credentials, region: &str, time: SystemTime, method: &str, url: &str, headers: &[(String, String)], expires_in: u64) -> Result<String, Error> {
     let identity = credentials.identity();
     let mut settings = settings(SignatureLocation::QueryParams);
     settings.expires_in = Some(Duration::from_secs(expires_in));
@@ -69,7 +70,7 @@ pub fn presign(credentials: &Credentials, region: &str, time: SystemTime, method
         .build()
         .map_err(|e| transport(format!("signing: {e}")))?
         .into();
-    let request = SignableRequest::new(method, url, std::iter::empty(), SignableBody::UnsignedPayload)
+    let request = SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::UnsignedPayload)
         .map_err(|e| transport(format!("signing: {e}")))?;
     let (instructions, _signature) = sign(request, &params).map_err(|e| transport(format!("signing: {e}")))?.into_parts();
     let (_headers, query) = instructions.into_parts();
@@ -124,7 +125,7 @@ mod tests {
     #[test]
     fn presign_matches_the_aws_documented_example() {
         let creds = Credentials::resolve(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap();
-        let url = presign(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", 86400).unwrap();
+        let url = presign(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[], 86400).unwrap();
         assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&"), "{url}");
         assert!(url.contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"), "{url}");
         assert!(url.contains("X-Amz-Expires=86400") && url.contains("X-Amz-SignedHeaders=host"), "{url}");
@@ -132,8 +133,15 @@ mod tests {
     }
 
     #[test]
+    fn presigned_put_signs_the_content_type() {
+        let headers = vec![("content-type".to_string(), "image/png".to_string())];
+        let url = presign(&creds(None), "us-east-1", time(), "PUT", "http://h/b/k", &headers, 60).unwrap();
+        assert!(url.contains("X-Amz-SignedHeaders=content-type%3Bhost"), "{url}");
+    }
+
+    #[test]
     fn presigned_urls_never_carry_the_secret() {
-        let url = presign(&creds(Some("TOKENVALUE")), "us-east-1", time(), "GET", "http://h/b/k", 60).unwrap();
+        let url = presign(&creds(Some("TOKENVALUE")), "us-east-1", time(), "GET", "http://h/b/k", &[], 60).unwrap();
         assert!(!url.contains("wJalrXUtnFEMI") && !url.contains("EXAMPLEKEY"), "{url}");
         assert!(url.contains("X-Amz-Security-Token=TOKENVALUE"), "{url}");
     }

@@ -8,7 +8,9 @@ use wasip2::clocks::wall_clock::Datetime;
 use wasip2::io::streams::InputStream;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
-use crate::bindings::wasm_storages::storage::types::{Config, Error, ListOptions, PutOptions, ServiceError, StoredFile};
+use crate::bindings::wasm_storages::storage::types::{
+    ByteRange, Config, Error, GetOptions, ListOptions, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
+};
 use crate::config::{self, Env, Settings};
 use crate::error::{self as errors, invalid_argument, transport, Context};
 use crate::http::{self, Response};
@@ -56,17 +58,33 @@ impl GuestStore for Store {
         })
     }
 
-    fn get(&self, key: String) -> Result<wit::ObjectBody, Error> {
+    fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let resp = check(send(&self.settings, &request::get_object(&self.settings, &full), None)?, Some(&key))?;
-        let info = stored_file(key, &resp);
+        let req = request::get_object(&self.settings, &full, options.range.as_ref())?;
+        let resp = check(send(&self.settings, &req, None)?, Some(&key))?;
+        let mut info = stored_file(key, &resp);
+        let range = match (resp.status, &options.range) {
+            (206, _) => {
+                let (span, total) = resp
+                    .header("content-range")
+                    .and_then(request::parse_content_range)
+                    .ok_or_else(|| transport("206 Partial Content without a valid Content-Range"))?;
+                info.size = total.unwrap_or(info.size);
+                Some(span)
+            }
+            // Some servers answer a range that covers the whole object with the whole object.
+            (_, Some(range)) if !covers_everything(range, info.size) => {
+                return Err(transport("the server ignored the Range header and sent the whole object"));
+            }
+            _ => None,
+        };
         let body = resp.into_body()?;
-        Ok(wit::ObjectBody::new(ObjectBody { info, body: RefCell::new(body) }))
+        Ok(wit::ObjectBody::new(ObjectBody { info, range, body: RefCell::new(body) }))
     }
 
     fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let resp = check(send(&self.settings, &request::get_object(&self.settings, &full), None)?, Some(&key))?;
+        let resp = check(send(&self.settings, &request::get_object(&self.settings, &full, None)?, None)?, Some(&key))?;
         resp.read_all(MAX_GET_BYTES)
     }
 
@@ -100,12 +118,24 @@ impl GuestStore for Store {
         }))
     }
 
-    fn url(&self, key: String, expires_in: Option<u64>) -> Result<String, Error> {
+    fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let expires_in = expires_in.unwrap_or(self.settings.presigned_expiry);
+        let expires_in = options.expires_in.unwrap_or(self.settings.presigned_expiry);
         config::check_expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
+        let method = match options.method.unwrap_or(PresignMethod::Get) {
+            PresignMethod::Get => "GET",
+            PresignMethod::Put => "PUT",
+        };
+        let headers = match (method, options.content_type) {
+            (_, None) => Vec::new(),
+            ("PUT", Some(content_type)) => {
+                request::check_content_type(&content_type)?;
+                vec![("content-type".to_string(), content_type)]
+            }
+            (_, Some(_)) => return Err(invalid_argument("a content type can only be bound into a PUT URL")),
+        };
         let url = request::url(&self.settings, &request::object_path(&self.settings, &full));
-        signing::presign(&self.settings.credentials, &self.settings.region, SystemTime::now(), "GET", &url, expires_in)
+        signing::presign(&self.settings.credentials, &self.settings.region, SystemTime::now(), method, &url, &headers, expires_in)
     }
 
     fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
@@ -118,6 +148,15 @@ impl GuestStore for Store {
             self.delete(source)?;
         }
         Ok(file)
+    }
+}
+
+/// Whether `range` asks for every byte of an object of `size` bytes.
+fn covers_everything(range: &ByteRange, size: u64) -> bool {
+    match *range {
+        ByteRange::Span(Span { start, end }) => start == 0 && end >= size,
+        ByteRange::StartingAt(start) => start == 0,
+        ByteRange::Last(n) => n >= size,
     }
 }
 
@@ -174,9 +213,10 @@ fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
     let status = resp.status;
     let request_id = resp.header("x-amz-request-id").map(str::to_string);
     let region = resp.header("x-amz-bucket-region").map(str::to_string);
+    let object_size = resp.header("content-range").and_then(request::unsatisfied_range_size);
     // An unreadable error body still leaves the status to report.
     let body = resp.read_all(MAX_ERROR_BODY).unwrap_or_default();
-    Err(errors::from_response(status, &body, request_id, region, Context { key, head }))
+    Err(errors::from_response(status, &body, request_id, region, Context { key, head, object_size }))
 }
 
 /// Reads and drops the body of a successful response we don't need, so the connection can
@@ -215,12 +255,17 @@ fn datetime(text: &str, format: aws_smithy_types::date_time::Format) -> Option<D
 /// A download in progress: the response's body, kept alive while its stream is read.
 pub struct ObjectBody {
     info: StoredFile,
+    range: Option<Span>,
     body: RefCell<http::Body>,
 }
 
 impl GuestObjectBody for ObjectBody {
     fn info(&self) -> StoredFile {
         self.info.clone()
+    }
+
+    fn range(&self) -> Option<Span> {
+        self.range
     }
 
     fn stream(&self) -> Result<InputStream, Error> {

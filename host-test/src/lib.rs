@@ -11,4 +11,6 @@ pub mod s3_server;
 pub mod tls;
 
 pub use runtime::{Failure, HostOptions, Runtime, Storage};
-pub use runtime::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error, ListOptions, PutOptions, ServiceError, StoredFile};
+pub use runtime::bindings::wasm_storages::storage::types::{
+    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
+};

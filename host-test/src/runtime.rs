@@ -25,7 +25,7 @@ pub mod bindings {
     });
 }
 
-use bindings::wasm_storages::storage::types::{Config, Error, ListOptions, PutOptions, StoredFile};
+use bindings::wasm_storages::storage::types::{ByteRange, Config, Error, GetOptions, ListOptions, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
 use bindings::{S3, S3Pre};
 
 /// The component, built by this crate's build script.
@@ -212,6 +212,8 @@ pub fn describe(e: &Error) -> String {
         Error::InvalidKey(why) => format!("invalid key: {why}"),
         Error::InvalidConfig(why) => format!("invalid config: {why}"),
         Error::InvalidArgument(why) => format!("invalid argument: {why}"),
+        Error::RangeNotSatisfiable(Some(size)) => format!("range not satisfiable: the object is {size} bytes"),
+        Error::RangeNotSatisfiable(None) => "range not satisfiable".to_string(),
         Error::Service(s) => service("service error", s),
         Error::Transport(why) => format!("transport error: {why}"),
     }
@@ -259,16 +261,22 @@ impl Storage {
 
     /// Streams `key` to `sink` chunk by chunk, as the bytes arrive; returns what the
     /// response headers said of the object.
-    pub async fn get(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+    pub async fn get(&mut self, key: &str, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+        Ok(self.get_range(key, None, sink).await?.0)
+    }
+
+    /// Like [`Storage::get`], for `range` of the object; also returns the span served.
+    pub async fn get_range(&mut self, key: &str, range: Option<ByteRange>, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(StoredFile, Option<Span>)> {
         let iface = self.s3.wasm_storages_storage_storage();
-        let body = flatten(iface.store().call_get(&mut self.store, self.handle, key).await)?;
+        let body = flatten(iface.store().call_get(&mut self.store, self.handle, key, GetOptions { range }).await)?;
         let result = async {
             let info = iface.object_body().call_info(&mut self.store, body).await?;
+            let span = iface.object_body().call_range(&mut self.store, body).await?;
             let stream = flatten(iface.object_body().call_stream(&mut self.store, body).await)?;
             let copied = read_stream(&mut self.store, &stream, &mut sink).await;
             self.store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
             copied?;
-            Ok(info)
+            Ok((info, span))
         }
         .await;
         body.resource_drop_async(&mut self.store).await?;
@@ -315,9 +323,18 @@ impl Storage {
         Ok(all)
     }
 
+    /// A presigned GET URL.
     pub async fn url(&mut self, key: &str, expires_in: Option<u64>) -> Result<String> {
+        self.url_with(key, UrlOptions { method: None, expires_in, content_type: None }).await
+    }
+
+    pub async fn presigned_put_url(&mut self, key: &str, expires_in: Option<u64>, content_type: Option<&str>) -> Result<String> {
+        self.url_with(key, UrlOptions { method: Some(PresignMethod::Put), expires_in, content_type: content_type.map(str::to_string) }).await
+    }
+
+    pub async fn url_with(&mut self, key: &str, options: UrlOptions) -> Result<String> {
         let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_url(&mut self.store, self.handle, key, expires_in).await)
+        flatten(api.call_url(&mut self.store, self.handle, key, &options).await)
     }
 
     pub async fn copy(&mut self, source: &str, destination: &str) -> Result<StoredFile> {

@@ -128,6 +128,20 @@ async fn every_command_with_json_output_and_exit_codes() {
     let reply = host_test::http_client::get(&url).await.unwrap();
     assert_eq!((reply.status, reply.body.as_slice()), (200, &b"quarterly numbers\n"[..]));
 
+    let out = cli.run(&["get", "published/report.txt", "--range", "0-8"]).await;
+    assert_eq!((code(&out), out.stdout.as_slice()), (0, &b"quarterly"[..]));
+    let out = cli.run(&["get", "published/report.txt", "--range", "-8"]).await;
+    assert_eq!(out.stdout.as_slice(), b"numbers\n");
+    let out = cli.run(&["get", "published/report.txt", "--range", "100-"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(one_line_error(&out).contains("range not satisfiable"));
+
+    let out = cli.run(&["url", "uploads/new.txt", "--method", "put", "--content-type", "text/plain"]).await;
+    let put_url = stdout(&out).trim().to_string();
+    let reply = host_test::http_client::request("PUT", &put_url, &[("content-type", "text/plain")], b"via presigned PUT".to_vec()).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(cli.run(&["get", "uploads/new.txt"]).await.stdout, b"via presigned PUT");
+
     assert_eq!(code(&cli.run(&["rm", "published/report.txt"]).await), 0);
     assert_eq!(code(&cli.run(&["rm", "published/report.txt"]).await), 0, "rm of a missing key succeeds");
 }

@@ -440,3 +440,77 @@ async fn errors_are_values_never_traps() {
     assert_eq!(s.get_bytes("after").await.unwrap(), b"still fine");
     s.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn range_reads_first_middle_suffix_and_past_the_end() {
+    use host_test::{ByteRange, Span};
+    let t = Target::new("ranges").await;
+    let mut s = t.store("").await;
+    let data = bytes(3 * 1024 * 1024 + 7, 11);
+    let size = data.len() as u64;
+    s.put("obj", &data, &plain()).await.unwrap();
+
+    let cases = [
+        (ByteRange::Span(Span { start: 0, end: 100 }), 0..100),
+        (ByteRange::Span(Span { start: 1_000_000, end: 2_500_001 }), 1_000_000..2_500_001),
+        (ByteRange::Span(Span { start: size - 10, end: size + 1000 }), data.len() - 10..data.len()),
+        (ByteRange::StartingAt(size - 5), data.len() - 5..data.len()),
+        (ByteRange::Last(17), data.len() - 17..data.len()),
+    ];
+    for (range, expected) in cases {
+        let mut got = Vec::new();
+        let (info, span) = s.get_range("obj", Some(range), |c| Ok(got.extend_from_slice(c))).await.unwrap();
+        assert_eq!(got, data[expected.clone()], "{range:?}");
+        assert_eq!(info.size, size, "info has the whole object's size for {range:?}");
+        let span = span.expect("a range response says which bytes it carries");
+        assert_eq!((span.start, span.end), (expected.start as u64, expected.end as u64), "{range:?}");
+    }
+
+    // First bytes arrive before the rest: a reader can stop early.
+    let mut first = None;
+    s.get("obj", |c| {
+        first.get_or_insert_with(|| c.to_vec());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(first.unwrap().len() < data.len());
+
+    for past in [ByteRange::Span(Span { start: size, end: size + 10 }), ByteRange::StartingAt(size + 100)] {
+        match storage_error(s.get_range("obj", Some(past), |_| Ok(())).await) {
+            Error::RangeNotSatisfiable(reported) => assert!(reported.is_none() || reported == Some(size), "{reported:?}"),
+            other => panic!("{past:?}: {other:?}"),
+        }
+    }
+    for empty in [ByteRange::Span(Span { start: 5, end: 5 }), ByteRange::Last(0)] {
+        assert!(matches!(storage_error(s.get_range("obj", Some(empty), |_| Ok(())).await), Error::InvalidArgument(_)));
+    }
+    assert!(matches!(storage_error(s.get_range("missing", Some(ByteRange::Last(1)), |_| Ok(())).await), Error::NotFound(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn presigned_put_lets_a_plain_http_client_upload() {
+    let t = Target::new("presign-put").await;
+    let mut s = t.store("uploads").await;
+
+    let url = s.presigned_put_url("incoming/a b.bin", Some(300), None).await.unwrap();
+    assert!(!url.contains(&t.secret_key));
+    let reply = host_test::http_client::request("PUT", &url, &[], b"uploaded by a browser".to_vec()).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(s.get_bytes("incoming/a b.bin").await.unwrap(), b"uploaded by a browser");
+
+    // A content type bound into the URL must be sent exactly.
+    let url = s.presigned_put_url("incoming/pic.png", Some(300), Some("image/png")).await.unwrap();
+    let wrong = host_test::http_client::request("PUT", &url, &[("content-type", "text/html")], b"<script>".to_vec()).await.unwrap();
+    assert_eq!(wrong.status, 403);
+    assert!(!s.exists("incoming/pic.png").await.unwrap());
+    let right = host_test::http_client::request("PUT", &url, &[("content-type", "image/png")], b"\x89PNG".to_vec()).await.unwrap();
+    assert_eq!(right.status, 200);
+    assert_eq!(s.info("incoming/pic.png").await.unwrap().content_type.as_deref(), Some("image/png"));
+
+    // A GET URL doesn't allow a PUT, nor a PUT URL a GET of another key.
+    let get_url = s.url("incoming/pic.png", None).await.unwrap();
+    assert_eq!(host_test::http_client::request("PUT", &get_url, &[], b"x".to_vec()).await.unwrap().status, 403);
+    let bad = host_test::UrlOptions { method: None, expires_in: None, content_type: Some("text/plain".into()) };
+    assert!(matches!(storage_error(s.url_with("k", bad).await), Error::InvalidArgument(_)));
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use host_test::runtime::describe;
 use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
-use host_test::{AddressingStyle, Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage, StoredFile};
+use host_test::{AddressingStyle, ByteRange, Config, Error, Failure, HostOptions, PresignMethod, PutOptions, Runtime, Span, Storage, StoredFile, UrlOptions};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -49,7 +49,13 @@ enum Command {
         meta: Vec<(String, String)>,
     },
     /// Download KEY to FILE (default: stdout)
-    Get { key: String, file: Option<String> },
+    Get {
+        key: String,
+        file: Option<String>,
+        /// Only these bytes: START-END (inclusive, as in HTTP), START- or -LAST_N
+        #[arg(long, value_parser = parse_range, allow_hyphen_values = true)]
+        range: Option<ByteRange>,
+    },
     /// Print KEY's size, type, ETag, date and metadata as JSON
     Info { key: String },
     /// Exit 0 if KEY exists, 3 if not
@@ -74,6 +80,12 @@ enum Command {
         /// Lifetime in seconds (default: 3600)
         #[arg(long)]
         expires: Option<u64>,
+        /// What the URL allows: get or put
+        #[arg(long, default_value = "get", value_parser = ["get", "put"])]
+        method: String,
+        /// For --method put: the Content-Type the uploader must send
+        #[arg(long)]
+        content_type: Option<String>,
     },
     /// Run the embedded S3 server in the foreground
     ServeS3 {
@@ -85,6 +97,22 @@ enum Command {
     },
     /// Start the embedded server and walk through every operation
     Demo,
+}
+
+/// `START-END` (inclusive), `START-` or `-N`, as in HTTP's Range header.
+fn parse_range(s: &str) -> Result<ByteRange, String> {
+    let bad = || format!("expected START-END, START- or -N, got {s:?}");
+    let (start, end) = s.split_once('-').ok_or_else(bad)?;
+    let number = |t: &str| t.parse::<u64>().map_err(|_| bad());
+    match (start.is_empty(), end.is_empty()) {
+        (true, false) => Ok(ByteRange::Last(number(end)?)),
+        (false, true) => Ok(ByteRange::StartingAt(number(start)?)),
+        (false, false) => {
+            let (start, end) = (number(start)?, number(end)?);
+            Ok(ByteRange::Span(Span { start, end: end.checked_add(1).ok_or_else(bad)? }))
+        }
+        (true, true) => Err(bad()),
+    }
 }
 
 fn parse_meta(s: &str) -> Result<(String, String), String> {
@@ -113,7 +141,7 @@ fn fail(failure: &Failure) -> ExitCode {
 fn exit_code(failure: &Failure) -> u8 {
     match failure {
         Failure::Storage(Error::NotFound(_)) => 3,
-        Failure::Storage(Error::InvalidConfig(_) | Error::InvalidKey(_) | Error::InvalidArgument(_)) => 2,
+        Failure::Storage(Error::InvalidConfig(_) | Error::InvalidKey(_) | Error::InvalidArgument(_) | Error::RangeNotSatisfiable(_)) => 2,
         _ => 1,
     }
 }
@@ -161,17 +189,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let stored = storage.put(&key, &data, &PutOptions { content_type, metadata: meta }).await?;
             println!("{}", file_json(&stored));
         }
-        Command::Get { key, file } => match file.as_deref() {
+        Command::Get { key, file, range } => match file.as_deref() {
             None | Some("-") => {
                 let mut out = std::io::stdout().lock();
-                storage.get(&key, |chunk| out.write_all(chunk)).await?;
+                storage.get_range(&key, range, |chunk| out.write_all(chunk)).await?;
                 out.flush().map_err(io)?;
             }
             Some(path) => {
                 // Written beside the target and renamed when complete: never a partial file.
                 let tmp = format!("{path}.part");
                 let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-                let result = storage.get(&key, |chunk| out.write_all(chunk)).await;
+                let result = storage.get_range(&key, range, |chunk| out.write_all(chunk)).await;
                 let result = result.and_then(|_| out.flush().map_err(io));
                 drop(out);
                 match result {
@@ -202,7 +230,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Rm { key } => storage.delete(&key).await?,
         Command::Cp { source, destination } => println!("{}", file_json(&storage.copy(&source, &destination).await?)),
         Command::Mv { source, destination } => println!("{}", file_json(&storage.move_(&source, &destination).await?)),
-        Command::Url { key, expires } => println!("{}", storage.url(&key, expires).await?),
+        Command::Url { key, expires, method, content_type } => {
+            let method = Some(if method == "put" { PresignMethod::Put } else { PresignMethod::Get });
+            println!("{}", storage.url_with(&key, UrlOptions { method, expires_in: expires, content_type }).await?)
+        }
         Command::ServeS3 { .. } | Command::Demo => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
