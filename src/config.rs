@@ -10,6 +10,10 @@ pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
 /// SigV4 presigned URLs can't live longer than 7 days.
 pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
 pub const DEFAULT_MAX_POOL_CONNECTIONS: u32 = 10;
+pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
+/// S3's bounds on a multipart part (the last part may be smaller).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+pub const MAX_PART_SIZE: u64 = 5 << 30;
 
 /// A validated configuration with every default applied.
 #[derive(Debug)]
@@ -28,9 +32,9 @@ pub struct Settings {
     /// Recorded for the host's benefit: wasi:http gives the guest no say over TLS.
     #[allow(dead_code)]
     pub verify_ssl: bool,
-    /// Parallel multipart uploads will stay below this.
-    #[allow(dead_code)]
+    /// The most multipart parts in flight at once.
     pub max_pool_connections: u32,
+    pub part_size: u64,
     pub credentials: Credentials,
 }
 
@@ -94,6 +98,11 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         return Err(invalid_config("max-pool-connections must be at least 1"));
     }
 
+    let part_size = config.part_size.unwrap_or(DEFAULT_PART_SIZE);
+    if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part_size) {
+        return Err(invalid_config(format!("part-size is {part_size} bytes; S3 needs 5 MiB ({MIN_PART_SIZE}) to 5 GiB ({MAX_PART_SIZE})")));
+    }
+
     let credentials = Credentials::resolve(config.access_key_id, config.secret_access_key, config.session_token, env)?;
 
     Ok(Settings {
@@ -106,6 +115,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         presigned_expiry,
         verify_ssl: config.verify_ssl.unwrap_or(true),
         max_pool_connections,
+        part_size,
         credentials,
     })
 }
@@ -265,6 +275,7 @@ pub(crate) mod tests {
             use_ssl: None,
             verify_ssl: None,
             max_pool_connections: None,
+            part_size: None,
             addressing: None,
         }
     }
@@ -361,6 +372,11 @@ pub(crate) mod tests {
         let mut c = config("bkt");
         c.max_pool_connections = Some(0);
         assert!(rejected(c, &[]).contains("max-pool-connections"));
+        for size in [MIN_PART_SIZE - 1, MAX_PART_SIZE + 1] {
+            let mut c = config("bkt");
+            c.part_size = Some(size);
+            assert!(rejected(c, &[]).contains("part-size"));
+        }
         let mut c = config("bkt");
         c.region = Some("us east".into());
         assert!(rejected(c, &[]).contains("region"));

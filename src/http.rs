@@ -7,7 +7,8 @@
 //! request/response client needs.
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::bindings::wasm_storages::storage::types::Error;
@@ -22,7 +23,6 @@ pub struct Request<'a> {
     pub method: &'a str,
     pub path_and_query: &'a str,
     pub headers: Vec<(String, String)>,
-    pub body: Option<&'a [u8]>,
 }
 
 pub struct Response {
@@ -42,7 +42,44 @@ pub struct Body {
     _response: IncomingResponse,
 }
 
-pub fn send(req: Request) -> Result<Response, Error> {
+/// Sends `req` with `body` and waits for the response.
+pub fn send(req: Request, body: Option<&[u8]>) -> Result<Response, Error> {
+    let mut flight = start(req, body)?;
+    while flight.is_writing() {
+        if !flight.pump() {
+            flight.pollable().block();
+        }
+    }
+    loop {
+        if let Some(response) = flight.poll_response() {
+            return response;
+        }
+        flight.pollable().block();
+    }
+}
+
+/// A request on its way: its body being written, then its response awaited. Field order
+/// is drop order (children first).
+pub struct InFlight<B: AsRef<[u8]>> {
+    writer: Option<BodyWriter<B>>,
+    write_error: Option<Error>,
+    future: FutureIncomingResponse,
+    head: bool,
+}
+
+struct BodyWriter<B> {
+    stream: OutputStream,
+    out_body: OutgoingBody,
+    data: B,
+    written: usize,
+}
+
+/// Hands `req` to the host. A body that fits the host's buffer goes in before the request
+/// is handed over, so headers and body leave together: a server that refuses the request
+/// (403) then answers a complete request instead of closing on a half-sent one. A larger
+/// body is written by [`InFlight::pump`]: the host only drains it once the request is in
+/// flight, so writing it all first would block forever.
+pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B>, Error> {
     let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>())
         .map_err(|e| transport(format!("request header refused by the host: {e:?}")))?;
     let request = OutgoingRequest::new(fields);
@@ -61,77 +98,122 @@ pub fn send(req: Request) -> Result<Response, Error> {
     request.set_path_with_query(Some(req.path_and_query)).map_err(|_| invalid("path"))?;
     let out_body = request.body().map_err(|_| invalid("body"))?;
     let stream = out_body.write().map_err(|_| invalid("body stream"))?;
-    let body = req.body.unwrap_or_default();
+    let head = req.method == "HEAD";
 
-    // A body that fits the host's buffer goes in before the request is handed over, so
-    // headers and body leave together: a server that refuses the request (403) then
-    // answers a complete request instead of closing on a half-sent one. A larger body is
-    // written after: the host only drains it once the request is in flight.
-    let fits = stream.check_write().is_ok_and(|budget| usize::try_from(budget).unwrap_or(usize::MAX) >= body.len());
-    let (future, finished) = if fits {
-        let written = if body.is_empty() { Ok(()) } else { stream.write(body).map_err(stream_error) };
+    let len = body.as_ref().map_or(0, |b| b.as_ref().len());
+    let fits = stream.check_write().is_ok_and(|budget| usize::try_from(budget).unwrap_or(usize::MAX) >= len);
+    if fits {
+        let written = match &body {
+            Some(b) if len > 0 => stream.write(b.as_ref()).map_err(stream_error),
+            _ => Ok(()),
+        };
         drop(stream);
         written?;
         OutgoingBody::finish(out_body, None).map_err(error_code)?;
-        (outgoing_handler::handle(request, None).map_err(error_code)?, Ok(()))
-    } else {
         let future = outgoing_handler::handle(request, None).map_err(error_code)?;
-        let written = write_body(stream, body);
-        (future, written.and_then(|()| OutgoingBody::finish(out_body, None).map_err(error_code)))
-    };
-
-    let pollable = future.subscribe();
-    pollable.block();
-    drop(pollable);
-    let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => {
-            let sent = error_code(code);
-            return Err(match finished {
-                // Both failed: the write error alone would hide why.
-                Err(Error::Transport(write)) => transport(format!("{} (while sending the request body: {write})", message(&sent))),
-                _ => sent,
-            });
-        }
-        Some(Err(())) | None => return Err(transport("the host lost the response")),
-    };
-    let status = response.status();
-    // A server may answer (403, 400) before reading the whole body: its answer explains more
-    // than our failed write does.
-    if let Err(e) = finished {
-        if status < 300 {
-            return Err(e);
-        }
+        return Ok(InFlight { writer: None, write_error: None, future, head });
     }
-    let headers = response.headers().entries();
-    let head = req.method == "HEAD";
-    let bodiless = head || status == 204 || status == 304;
-    Ok(Response { status, headers, bodiless, head, response })
+    let future = outgoing_handler::handle(request, None).map_err(error_code)?;
+    match body {
+        Some(data) => Ok(InFlight { writer: Some(BodyWriter { stream, out_body, data, written: 0 }), write_error: None, future, head }),
+        // Unreachable: an empty body always fits.
+        None => Err(transport("the host's request buffer takes no bytes")),
+    }
 }
 
-fn write_body(stream: OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
-    let pollable = stream.subscribe();
-    let result = (|| {
-        while !bytes.is_empty() {
-            let budget = stream.check_write().map_err(stream_error)?;
-            if budget == 0 {
-                pollable.block();
-                continue;
+impl<B: AsRef<[u8]>> InFlight<B> {
+    pub fn is_writing(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// What to wait on: room in the body stream while writing, then the response.
+    pub fn pollable(&self) -> Pollable {
+        match &self.writer {
+            Some(w) => w.stream.subscribe(),
+            None => self.future.subscribe(),
+        }
+    }
+
+    /// Writes as much of the body as the host takes now, without blocking. Returns whether
+    /// anything moved (the body may have been completed or failed).
+    pub fn pump(&mut self) -> bool {
+        let Some(w) = self.writer.as_mut() else { return false };
+        let len = w.data.as_ref().len();
+        let step = match w.stream.check_write() {
+            Ok(budget) => {
+                let n = usize::try_from(budget).unwrap_or(usize::MAX).min(len - w.written);
+                let wrote = if n > 0 { w.stream.write(&w.data.as_ref()[w.written..w.written + n]) } else { Ok(()) };
+                wrote.map(|()| n)
             }
-            let n = usize::try_from(budget).unwrap_or(usize::MAX).min(bytes.len());
-            stream.write(&bytes[..n]).map_err(stream_error)?;
-            bytes = &bytes[n..];
+            Err(e) => Err(e),
+        };
+        if let Ok(n) = step {
+            w.written += n;
         }
-        match stream.blocking_flush() {
-            // Every byte was handed over; the host closes the stream once the server has
-            // read Content-Length bytes, which can happen before our flush returns.
-            Ok(()) | Err(StreamError::Closed) => Ok(()),
-            Err(e) => Err(stream_error(e)),
+        let complete = w.written == len;
+        match step {
+            Ok(n) if !complete => n > 0,
+            // Every byte was handed over. (The host may close the stream as soon as the
+            // server has read Content-Length bytes: that is success too.)
+            Ok(_) | Err(StreamError::Closed) if complete => {
+                if let Some(w) = self.writer.take() {
+                    drop(w.stream);
+                    if let Err(e) = OutgoingBody::finish(w.out_body, None) {
+                        self.write_error = Some(error_code(e));
+                    }
+                }
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                if let Some(w) = self.writer.take() {
+                    drop(w.stream);
+                    drop(w.out_body);
+                }
+                self.write_error = Some(stream_error(e));
+                true
+            }
         }
-    })();
-    drop(pollable);
-    drop(stream);
-    result
+    }
+
+    /// The response, once the body is done and the response is here; `None` before.
+    /// Yields the response once.
+    pub fn poll_response(&mut self) -> Option<Result<Response, Error>> {
+        if self.writer.is_some() {
+            return None;
+        }
+        let write_error = self.write_error.take();
+        let response = match self.future.get() {
+            None => {
+                self.write_error = write_error;
+                return None;
+            }
+            Some(r) => r,
+        };
+        let response = match response {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => {
+                let sent = error_code(code);
+                return Some(Err(match write_error {
+                    // Both failed: the write error alone would hide why.
+                    Some(Error::Transport(write)) => transport(format!("{} (while sending the request body: {write})", message(&sent))),
+                    _ => sent,
+                }));
+            }
+            Err(()) => return Some(Err(transport("the host lost the response"))),
+        };
+        let status = response.status();
+        // A server may answer (403, 400) before reading the whole body: its answer explains
+        // more than our failed write does.
+        if let Some(e) = write_error {
+            if status < 300 {
+                return Some(Err(e));
+            }
+        }
+        let headers = response.headers().entries();
+        let bodiless = self.head || status == 204 || status == 304;
+        Some(Ok(Response { status, headers, bodiless, head: self.head, response }))
+    }
 }
 
 impl Response {

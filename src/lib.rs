@@ -12,6 +12,7 @@ mod keys;
 mod request;
 mod signing;
 mod store;
+mod upload;
 mod xml;
 
 pub(crate) mod bindings {

@@ -36,11 +36,47 @@ pub fn object_path(settings: &Settings, full_key: &str) -> String {
 
 pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)]) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
+    req.headers = object_headers(content_type, metadata)?;
+    Ok(req)
+}
+
+/// Content type and metadata, as PutObject and CreateMultipartUpload take them.
+fn object_headers(content_type: Option<&str>, metadata: &[(String, String)]) -> Result<Vec<(String, String)>, Error> {
     let content_type = content_type.unwrap_or(DEFAULT_CONTENT_TYPE);
     check_content_type(content_type)?;
-    req.headers.push(("content-type".into(), content_type.into()));
-    req.headers.extend(metadata_headers(metadata)?);
+    let mut headers = vec![("content-type".to_string(), content_type.to_string())];
+    headers.extend(metadata_headers(metadata)?);
+    Ok(headers)
+}
+
+pub fn create_multipart_upload(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)]) -> Result<S3Request, Error> {
+    let mut req = S3Request::new("POST", format!("{}?uploads", object_path(settings, full_key)));
+    req.headers = object_headers(content_type, metadata)?;
     Ok(req)
+}
+
+pub fn upload_part(settings: &Settings, full_key: &str, upload_id: &str, part_number: u32) -> S3Request {
+    S3Request::new("PUT", format!("{}?partNumber={part_number}&uploadId={}", object_path(settings, full_key), encode_query(upload_id)))
+}
+
+pub fn complete_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> S3Request {
+    let mut req = S3Request::new("POST", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id)));
+    req.headers.push(("content-type".into(), "application/xml".into()));
+    req
+}
+
+/// CompleteMultipartUpload's body: every part's number and ETag, in order.
+pub fn complete_multipart_body(parts: &[(u32, String)]) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    for (number, etag) in parts {
+        xml.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>", quick_xml::escape::escape(etag.as_str())));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    xml
+}
+
+pub fn abort_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> S3Request {
+    S3Request::new("DELETE", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id)))
 }
 
 pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>) -> Result<S3Request, Error> {
@@ -202,6 +238,16 @@ mod tests {
         }
         assert_eq!(unsatisfied_range_size("bytes */42"), Some(42));
         assert_eq!(unsatisfied_range_size("bytes 0-1/2"), None);
+    }
+
+    #[test]
+    fn multipart_requests() {
+        let s = settings(Some("http://h:1"));
+        assert_eq!(create_multipart_upload(&s, "a b", None, &[]).unwrap().path_and_query, "/bkt/a%20b?uploads");
+        assert_eq!(upload_part(&s, "k", "id/+=", 7).path_and_query, "/bkt/k?partNumber=7&uploadId=id%2F%2B%3D");
+        assert_eq!(abort_multipart_upload(&s, "k", "x").method, "DELETE");
+        let body = complete_multipart_body(&[(1, "\"a&b\"".into()), (2, "\"c\"".into())]);
+        assert!(body.contains("<Part><PartNumber>1</PartNumber><ETag>&quot;a&amp;b&quot;</ETag></Part><Part><PartNumber>2</PartNumber>"), "{body}");
     }
 
     #[test]

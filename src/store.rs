@@ -15,12 +15,13 @@ use crate::config::{self, Env, Settings};
 use crate::error::{self as errors, invalid_argument, transport, Context};
 use crate::http::{self, Response};
 use crate::keys;
+use crate::upload;
 use crate::request::{self, S3Request, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
 use crate::signing;
 use crate::xml;
 
 /// Error bodies are small; anything bigger is not an S3 error document.
-const MAX_ERROR_BODY: u64 = 64 * 1024;
+pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// A 1,000-key listing with 1 KiB keys is ~1.3 MB of XML.
 const MAX_LIST_BODY: u64 = 16 << 20;
 /// `get-bytes` holds the object in guest memory; past this, use the streaming `get`.
@@ -42,20 +43,12 @@ impl GuestStore for Store {
 
     fn put(&self, key: String, data: Vec<u8>, options: PutOptions) -> Result<StoredFile, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let req = request::put_object(&self.settings, &full, options.content_type.as_deref(), &options.metadata)?;
-        let resp = check(send(&self.settings, &req, Some(&data))?, Some(&key))?;
-        let etag = resp.header("etag").map(str::to_string);
-        drain(resp);
-        let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-        metadata.sort();
-        Ok(StoredFile {
-            key,
-            size: data.len() as u64,
-            content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
-            etag,
-            last_modified: None,
-            metadata,
-        })
+        put_bytes(&self.settings, key, &full, &data, options)
+    }
+
+    fn put_stream(&self, key: String, data: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        upload::put_stream(&self.settings, key, &full, data, options)
     }
 
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
@@ -151,6 +144,30 @@ impl GuestStore for Store {
     }
 }
 
+/// One PutObject of `data`.
+pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
+    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
+    let resp = check(send(settings, &req, Some(data))?, Some(&key))?;
+    let etag = resp.header("etag").map(str::to_string);
+    drain(resp);
+    Ok(stored_after_put(key, data.len() as u64, etag, options))
+}
+
+/// What a successful upload stored: as given, metadata names lower-cased and sorted, as
+/// `info` will report them.
+pub fn stored_after_put(key: String, size: u64, etag: Option<String>, options: PutOptions) -> StoredFile {
+    let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    metadata.sort();
+    StoredFile {
+        key,
+        size,
+        content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
+        etag,
+        last_modified: None,
+        metadata,
+    }
+}
+
 /// Whether `range` asks for every byte of an object of `size` bytes.
 fn covers_everything(range: &ByteRange, size: u64) -> bool {
     match *range {
@@ -187,7 +204,13 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
 }
 
 /// Signs and sends `req` with `body` (none for bodiless requests).
-fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
+pub fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
+    let (request, body) = prepare(settings, req, body)?;
+    http::send(request, body)
+}
+
+/// `req` with its Content-Length and signature, ready for [`http::send`] or [`http::start`].
+pub fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
     let url = request::url(settings, &req.path_and_query);
     let mut headers = req.headers.clone();
     // S3 wants a Content-Length on every PUT, POST and DELETE, empty ones included (411
@@ -201,11 +224,11 @@ fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Res
     }
     let signed = signing::sign_headers(&settings.credentials, &settings.region, SystemTime::now(), req.method, &url, &headers, body.unwrap_or_default())?;
     headers.extend(signed);
-    http::send(http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, body })
+    Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers }, body))
 }
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`.
-fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
+pub fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
     let head = resp.is_head();
     if (200..300).contains(&resp.status) {
         return Ok(resp);
@@ -221,7 +244,7 @@ fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
 
 /// Reads and drops the body of a successful response we don't need, so the connection can
 /// finish cleanly. The operation already succeeded: a failure here changes nothing.
-fn drain(resp: Response) {
+pub fn drain(resp: Response) {
     let _ = resp.read_all(MAX_ERROR_BODY);
 }
 

@@ -174,6 +174,35 @@ pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
     Ok(page)
 }
 
+/// The text of the element at `path` (local names from the root), if any.
+fn leaf(xml: &str, want: &[&str]) -> Result<Option<String>, XmlError> {
+    let mut found = None;
+    walk(xml, |node| {
+        if let Node::Text(path, text) = node {
+            if found.is_none() && is(path, want) {
+                found = Some(text.to_string());
+            }
+        }
+    })?;
+    Ok(found)
+}
+
+/// CreateMultipartUpload's `UploadId`.
+pub fn parse_upload_id(xml: &str) -> Result<String, XmlError> {
+    leaf(xml, &["InitiateMultipartUploadResult", "UploadId"])?
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| XmlError("CreateMultipartUpload answered without an UploadId".into()))
+}
+
+/// CompleteMultipartUpload answers 200 and then, possibly much later, either a result
+/// (with the object's ETag) or an `<Error>`.
+pub fn parse_complete(xml: &str) -> Result<Result<Option<String>, S3Error>, XmlError> {
+    if let Some(e) = parse_error(xml)? {
+        return Ok(Err(e));
+    }
+    Ok(Ok(leaf(xml, &["CompleteMultipartUploadResult", "ETag"])?))
+}
+
 /// CopyObject can fail after answering 200: the body is then an `<Error>`, not a
 /// `<CopyObjectResult>`. Returns that error, if any.
 pub fn copy_failure(xml: &str) -> Result<Option<S3Error>, XmlError> {
@@ -228,6 +257,17 @@ mod tests {
         }
         let deep = "<a>".repeat(1000) + &"</a>".repeat(1000);
         assert!(parse_list(&deep).unwrap_err().0.contains("deeper"));
+    }
+
+    #[test]
+    fn parses_multipart_answers() {
+        let init = r#"<?xml version="1.0"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key><UploadId>abc/123</UploadId></InitiateMultipartUploadResult>"#;
+        assert_eq!(parse_upload_id(init).unwrap(), "abc/123");
+        assert!(parse_upload_id("<InitiateMultipartUploadResult/>").is_err());
+        assert!(parse_upload_id("<Error><Code>X</Code></Error>").is_err());
+        let done = "<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;e-3&quot;</ETag></CompleteMultipartUploadResult>";
+        assert_eq!(parse_complete(done).unwrap().unwrap().as_deref(), Some("\"e-3\""));
+        assert_eq!(parse_complete("<Error><Code>InternalError</Code></Error>").unwrap().unwrap_err().code, "InternalError");
     }
 
     #[test]

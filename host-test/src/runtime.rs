@@ -254,6 +254,15 @@ impl Storage {
         flatten(api.call_put(&mut self.store, self.handle, key, data, options).await)
     }
 
+    /// Uploads everything `reader` yields, streaming: the component reads it through a
+    /// wasi:io input-stream and never holds more than its parts in flight.
+    pub async fn put_stream(&mut self, key: &str, reader: impl tokio::io::AsyncRead + Send + Sync + 'static, options: &PutOptions) -> Result<StoredFile> {
+        let stream: wasmtime_wasi::p2::DynInputStream = Box::new(wasmtime_wasi::p2::pipe::AsyncReadStream::new(reader));
+        let stream = self.store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_put_stream(&mut self.store, self.handle, key, stream, options).await)
+    }
+
     pub async fn get_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
         let api = self.s3.wasm_storages_storage_storage().store();
         flatten(api.call_get_bytes(&mut self.store, self.handle, key).await)

@@ -1,7 +1,7 @@
 //! `storage-host`: every storage operation through the wasm-storages component, from the
 //! command line. The host only provides WASI; the component does the S3 work.
 
-use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -162,6 +162,7 @@ async fn open(cli: &Cli) -> Result<Storage, Failure> {
         use_ssl: None,
         verify_ssl: Some(!cli.no_verify_ssl),
         max_pool_connections: None,
+        part_size: None,
         addressing: cli.path_style.then_some(AddressingStyle::Path),
     };
     let mut host = HostOptions::from_process_env();
@@ -179,14 +180,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut storage = open(&cli).await?;
     match cli.command {
         Command::Put { key, file, content_type, meta } => {
-            let data = if file == "-" {
-                let mut data = Vec::new();
-                std::io::stdin().read_to_end(&mut data).map_err(io)?;
-                data
+            // Streamed: the file is never loaded whole, by the host or the component.
+            let options = PutOptions { content_type, metadata: meta };
+            let stored = if file == "-" {
+                storage.put_stream(&key, tokio::io::stdin(), &options).await?
             } else {
-                std::fs::read(&file).map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("reading {file}"))))?
+                let reader = tokio::fs::File::open(&file).await.map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("opening {file}"))))?;
+                storage.put_stream(&key, reader, &options).await?
             };
-            let stored = storage.put(&key, &data, &PutOptions { content_type, metadata: meta }).await?;
             println!("{}", file_json(&stored));
         }
         Command::Get { key, file, range } => match file.as_deref() {
@@ -297,6 +298,7 @@ async fn demo() -> Result<ExitCode, Failure> {
         use_ssl: None,
         verify_ssl: None,
         max_pool_connections: None,
+        part_size: None,
         addressing: None,
     };
     let mut storage = Storage::open(Runtime::shared()?, &HostOptions::default(), config).await?;

@@ -74,6 +74,7 @@ impl Target {
             use_ssl: None,
             verify_ssl: None,
             max_pool_connections: None,
+            part_size: None,
             addressing: None,
         }
     }
@@ -96,6 +97,7 @@ pub fn bare_config(bucket: &str) -> Config {
         use_ssl: None,
         verify_ssl: None,
         max_pool_connections: None,
+        part_size: None,
         addressing: None,
     }
 }

@@ -1,0 +1,216 @@
+//! Streaming uploads: a short stream is one PutObject; a long one is a multipart upload
+//! whose parts go out concurrently, driven by one wasi:io poll loop. Either the whole object
+//! appears or nothing does: any failure aborts the upload.
+//!
+//! Memory: at most `max-pool-connections` parts of `part-size` bytes are held at once (the
+//! parts in flight, and the one being read while there is room for it).
+
+use wasip2::io::poll::{poll, Pollable};
+use wasip2::io::streams::{InputStream, StreamError};
+
+use crate::bindings::wasm_storages::storage::types::{Error, PutOptions, ServiceError, StoredFile};
+use crate::config::Settings;
+use crate::error::{self as errors, transport};
+use crate::http::{self, InFlight};
+use crate::request;
+use crate::store::{self, check, drain, send, MAX_ERROR_BODY};
+use crate::xml;
+
+/// S3's limit on parts per upload.
+const MAX_PARTS: u32 = 10_000;
+/// Reads from the source go in chunks of at most this size.
+const READ_CHUNK: u64 = 1 << 20;
+
+pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
+    // Refuse a bad content type or metadata before reading a byte.
+    request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
+    let part_size = usize::try_from(settings.part_size).unwrap_or(usize::MAX);
+    let mut source = Source { stream: source, eof: false };
+    let mut first = buffer(part_size)?;
+    source.fill(&mut first, part_size)?;
+    if source.eof && first.len() < part_size {
+        return store::put_bytes(settings, key, full, &first, options);
+    }
+
+    let create = request::create_multipart_upload(settings, full, options.content_type.as_deref(), &options.metadata)?;
+    let resp = check(send(settings, &create, None)?, Some(&key))?;
+    let body = resp.read_all(MAX_ERROR_BODY)?;
+    let upload_id = xml::parse_upload_id(&String::from_utf8_lossy(&body)).map_err(transport)?;
+
+    let uploaded = Uploader { settings, full, upload_id: &upload_id, key: &key, part_size }.run(first, &mut source);
+    let completed = uploaded.and_then(|(parts, size)| complete(settings, full, &upload_id, &key, &parts).map(|etag| (etag, size)));
+    match completed {
+        Ok((etag, size)) => Ok(store::stored_after_put(key, size, etag, options)),
+        Err(e) => Err(abort(settings, full, &upload_id, e)),
+    }
+}
+
+/// A fresh part buffer, or a clear error when the guest can't have that much memory.
+fn buffer(part_size: usize) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(part_size)
+        .map_err(|_| transport(format!("out of memory for a {part_size}-byte part: lower part-size or max-pool-connections")))?;
+    Ok(buf)
+}
+
+/// The caller's stream of bytes to store.
+struct Source {
+    stream: InputStream,
+    eof: bool,
+}
+
+impl Source {
+    /// Reads whatever is available now (without blocking) into `buf`, up to `cap` bytes.
+    /// Returns whether anything happened.
+    fn read_some(&mut self, buf: &mut Vec<u8>, cap: usize) -> Result<bool, Error> {
+        let want = (cap - buf.len()).min(READ_CHUNK as usize) as u64;
+        match self.stream.read(want) {
+            Ok(bytes) => {
+                buf.extend_from_slice(&bytes);
+                Ok(!bytes.is_empty())
+            }
+            Err(StreamError::Closed) => {
+                self.eof = true;
+                Ok(true)
+            }
+            Err(StreamError::LastOperationFailed(e)) => Err(transport(format!("reading the data to upload failed: {}", e.to_debug_string()))),
+        }
+    }
+
+    /// Reads until `buf` holds `cap` bytes or the stream ends.
+    fn fill(&mut self, buf: &mut Vec<u8>, cap: usize) -> Result<(), Error> {
+        while buf.len() < cap && !self.eof {
+            if !self.read_some(buf, cap)? {
+                self.stream.subscribe().block();
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Uploader<'a> {
+    settings: &'a Settings,
+    full: &'a str,
+    upload_id: &'a str,
+    key: &'a str,
+    part_size: usize,
+}
+
+struct Part {
+    number: u32,
+    flight: InFlight<Vec<u8>>,
+}
+
+impl Uploader<'_> {
+    /// Uploads `first` and the rest of `source` as parts, up to max-pool-connections at a
+    /// time. Returns every part's number and ETag, in order, and the total size.
+    fn run(&self, first: Vec<u8>, source: &mut Source) -> Result<(Vec<(u32, String)>, u64), Error> {
+        let max_in_flight = self.settings.max_pool_connections as usize;
+        let mut in_flight: Vec<Part> = Vec::new();
+        let mut done: Vec<(u32, String)> = Vec::new();
+        let mut number = 0u32;
+        let mut total = 0u64;
+        let mut filling = Some(first);
+        loop {
+            // Launch the part that's been read, if it's complete and there's room.
+            if in_flight.len() < max_in_flight {
+                if let Some(buf) = filling.take_if(|b| b.len() == self.part_size || (source.eof && !b.is_empty())) {
+                    number += 1;
+                    if number > MAX_PARTS {
+                        return Err(transport(format!(
+                            "the stream is longer than {MAX_PARTS} parts of {} bytes; raise part-size",
+                            self.part_size
+                        )));
+                    }
+                    total += buf.len() as u64;
+                    in_flight.push(Part { number, flight: self.start_part(number, buf)? });
+                } else if filling.as_ref().is_some_and(|b| b.is_empty()) && source.eof {
+                    filling = None;
+                }
+            }
+            if filling.is_none() && !source.eof && in_flight.len() < max_in_flight {
+                filling = Some(buffer(self.part_size)?);
+            }
+            if in_flight.is_empty() && filling.is_none() && source.eof {
+                break;
+            }
+
+            let mut moved = false;
+            for part in &mut in_flight {
+                moved |= part.flight.pump();
+            }
+            if let Some(buf) = filling.as_mut().filter(|b| b.len() < self.part_size && !source.eof) {
+                moved |= source.read_some(buf, self.part_size)?;
+            }
+            let mut i = 0;
+            while i < in_flight.len() {
+                if in_flight[i].flight.is_writing() {
+                    i += 1;
+                    continue;
+                }
+                match in_flight[i].flight.poll_response() {
+                    None => i += 1,
+                    Some(result) => {
+                        let part = in_flight.swap_remove(i);
+                        done.push((part.number, self.part_etag(result)?));
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                // Nothing to do until a body has room, a response arrives or the source has
+                // more to read.
+                let mut pollables: Vec<Pollable> = in_flight.iter().map(|p| p.flight.pollable()).collect();
+                if filling.as_ref().is_some_and(|b| b.len() < self.part_size) && !source.eof {
+                    pollables.push(source.stream.subscribe());
+                }
+                if pollables.is_empty() {
+                    return Err(transport("the upload stalled with nothing to wait for"));
+                }
+                poll(&pollables.iter().collect::<Vec<_>>());
+            }
+        }
+        done.sort_by_key(|(n, _)| *n);
+        Ok((done, total))
+    }
+
+    fn start_part(&self, number: u32, data: Vec<u8>) -> Result<InFlight<Vec<u8>>, Error> {
+        let req = request::upload_part(self.settings, self.full, self.upload_id, number);
+        let (request, _) = store::prepare(self.settings, &req, Some(&data))?;
+        http::start(request, Some(data))
+    }
+
+    fn part_etag(&self, result: Result<http::Response, Error>) -> Result<String, Error> {
+        let resp = check(result?, Some(self.key))?;
+        let etag = resp.header("etag").map(str::to_string);
+        drain(resp);
+        etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
+    }
+}
+
+fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: &[(u32, String)]) -> Result<Option<String>, Error> {
+    let req = request::complete_multipart_upload(settings, full, upload_id);
+    let body = request::complete_multipart_body(parts);
+    let resp = check(send(settings, &req, Some(body.as_bytes()))?, Some(key))?;
+    let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
+    let body = resp.read_all(MAX_ERROR_BODY)?;
+    match xml::parse_complete(&String::from_utf8_lossy(&body)).map_err(transport)? {
+        Ok(etag) => Ok(etag),
+        Err(e) => Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) })),
+    }
+}
+
+/// Aborts the upload after `cause`, so no parts linger (and nothing appears under the key).
+fn abort(settings: &Settings, full: &str, upload_id: &str, cause: Error) -> Error {
+    let req = request::abort_multipart_upload(settings, full, upload_id);
+    match send(settings, &req, None).and_then(|resp| check(resp, None)) {
+        Ok(resp) => {
+            drain(resp);
+            cause
+        }
+        Err(abort_error) => match cause {
+            Error::Transport(why) => transport(format!("{why}; aborting the multipart upload {upload_id} failed too: {abort_error:?}")),
+            other => other,
+        },
+    }
+}
