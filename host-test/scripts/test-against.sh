@@ -6,7 +6,7 @@
 #
 # Extra arguments go to `cargo test`. For an endpoint you run yourself, set S3_TEST_ENDPOINT,
 # S3_TEST_ACCESS_KEY, S3_TEST_SECRET_KEY, S3_TEST_BUCKET (and S3_TEST_REGION) and run
-# `cargo test -p host-test` directly.
+# `cargo test` directly.
 set -euo pipefail
 server=${1:?usage: test-against.sh garage|minio [cargo test args]}
 shift
@@ -21,4 +21,6 @@ trap '"$here/$server.sh" stop "$dir"; rm -rf "$dir"' EXIT
 # shellcheck disable=SC1091
 source "$dir/env"
 cd "$here/../.."
-cargo test -p host-test "$@"
+# The whole workspace, like the README's `cargo test`: `-p host-test` alone would resolve
+# dependency features differently and rebuild half the tree.
+cargo test "$@"

@@ -51,13 +51,15 @@ pub struct HostOptions {
     /// Accept any TLS certificate (the config's `verify-ssl = false`; wasi:http leaves TLS
     /// to the host).
     pub insecure_tls: bool,
+    /// Cap on the instance's linear memory, in bytes: growing past it fails inside the guest.
+    pub max_memory: Option<usize>,
 }
 
 impl HostOptions {
     /// The [`FORWARDED_ENV`] variables of this process.
     pub fn from_process_env() -> Self {
         let env = FORWARDED_ENV.iter().filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?))).collect();
-        Self { env, insecure_tls: false }
+        Self { env, ..Self::default() }
     }
 }
 
@@ -66,6 +68,29 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: crate::tls::Hooks,
+    memory: MemoryWatch,
+}
+
+/// Enforces `HostOptions::max_memory` and records the largest linear memory the guest asked
+/// for: the figure the constant-memory test and the benchmarks report.
+#[derive(Default)]
+struct MemoryWatch {
+    max: Option<usize>,
+    peak: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryWatch {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if self.max.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for HostState {
@@ -116,8 +141,15 @@ impl Runtime {
     async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, S3)> {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&options.env);
-        let state = HostState { wasi: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: crate::tls::Hooks { insecure: options.insecure_tls } };
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: crate::tls::Hooks { insecure: options.insecure_tls },
+            memory: MemoryWatch { max: options.max_memory, peak: 0 },
+        };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
         let s3 = self.pre.instantiate_async(&mut store).await?;
         Ok((store, s3))
     }
@@ -354,6 +386,11 @@ impl Storage {
     pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
         let api = self.s3.wasm_storages_storage_storage().store();
         flatten(api.call_move(&mut self.store, self.handle, source, destination).await)
+    }
+
+    /// The most linear memory the instance has had, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().memory.peak
     }
 
     /// Drops the store resource (running the component's destructor) and the instance.

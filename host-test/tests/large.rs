@@ -115,3 +115,68 @@ async fn a_source_that_fails_midway_leaves_no_object_and_no_pending_upload() {
     let bad = PutOptions { content_type: None, metadata: vec![("bad name".into(), "v".into())] };
     assert!(matches!(storage_error(s.put_stream("x", tokio::io::empty(), &bad).await), Error::InvalidArgument(_)));
 }
+
+/// Deterministic pseudo-random bytes, generated as they are read, hashed on the way out.
+struct Generated {
+    left: u64,
+    state: u64,
+    hash: std::sync::Arc<std::sync::Mutex<sha2::Sha256>>,
+}
+
+impl AsyncRead for Generated {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        use sha2::Digest;
+        let n = (buf.remaining() as u64).min(self.left).min(256 * 1024) as usize & !7;
+        let n = if n == 0 { (buf.remaining() as u64).min(self.left) as usize } else { n };
+        let mut chunk = Vec::with_capacity(n + 8);
+        while chunk.len() < n {
+            let mut x = self.state;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.state = x;
+            chunk.extend_from_slice(&x.to_le_bytes());
+        }
+        chunk.truncate(n);
+        self.hash.lock().unwrap().update(&chunk);
+        buf.put_slice(&chunk);
+        self.left -= n as u64;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// 256 MiB up and down through a component capped at 32 MiB of linear memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_256_mib_object_streams_up_and_down_in_32_mib_of_guest_memory() {
+    use sha2::Digest;
+    const SIZE: u64 = 256 << 20;
+    const CAP: usize = 32 << 20;
+    let t = Target::new("constant-memory").await;
+    let mut config = t.config("");
+    config.part_size = Some(5 * MIB as u64);
+    config.max_pool_connections = Some(3);
+    let host = host_test::HostOptions { max_memory: Some(CAP), ..Default::default() };
+    let mut s = host_test::Storage::open(host_test::Runtime::shared().unwrap(), &host, config).await.unwrap();
+
+    let hash = std::sync::Arc::new(std::sync::Mutex::new(sha2::Sha256::new()));
+    let source = Generated { left: SIZE, state: 0x9e37_79b9_7f4a_7c15, hash: hash.clone() };
+    let stored = s.put_stream("huge.bin", source, &opts()).await.unwrap();
+    assert_eq!(stored.size, SIZE);
+    let sent = format!("{:x}", hash.lock().unwrap().clone().finalize());
+
+    let mut received = sha2::Sha256::new();
+    let mut count = 0u64;
+    s.get("huge.bin", |chunk| {
+        received.update(chunk);
+        count += chunk.len() as u64;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, SIZE);
+    assert_eq!(format!("{:x}", received.finalize()), sent);
+    let peak = s.peak_memory();
+    eprintln!("guest linear memory peak: {:.1} MiB", peak as f64 / MIB as f64);
+    assert!(peak <= CAP, "peak {peak}");
+    s.delete("huge.bin").await.unwrap();
+}

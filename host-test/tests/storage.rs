@@ -392,7 +392,7 @@ async fn credentials_region_and_endpoint_come_from_the_environment() {
     ];
     let mut config = bare_config(&t.bucket);
     config.prefix = Some(t.root.clone());
-    let host = HostOptions { env, insecure_tls: false };
+    let host = HostOptions { env, ..Default::default() };
     let mut s = Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap();
     s.put("from-env", b"ok", &plain()).await.unwrap();
     assert_eq!(s.get_bytes("from-env").await.unwrap(), b"ok");
@@ -422,7 +422,7 @@ async fn verify_ssl_is_enforced_by_the_host() {
     }
 
     config.verify_ssl = Some(false);
-    let mut insecure = Storage::open(rt, &HostOptions { env: vec![], insecure_tls: true }, config).await.unwrap();
+    let mut insecure = Storage::open(rt, &HostOptions { insecure_tls: true, ..Default::default() }, config).await.unwrap();
     insecure.put("k", b"over tls", &plain()).await.unwrap();
     assert_eq!(insecure.get_bytes("k").await.unwrap(), b"over tls");
     assert!(server.dir.join(s3_server::BUCKET).join("k").exists());
