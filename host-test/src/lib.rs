@@ -5,10 +5,11 @@
 //! - [`s3_server`]: the embedded S3 server (s3s + s3s-fs, SigV4 checked) tests and the demo use.
 //! - [`http_client`]: a plain HTTP client, for fetching presigned URLs like a browser would.
 
+pub mod bench;
 pub mod http_client;
 pub mod runtime;
 pub mod s3_server;
-pub mod tls;
+pub mod sender;
 
 pub use runtime::{Failure, HostOptions, Runtime, Storage};
 pub use runtime::bindings::wasm_storages::storage::types::{

@@ -53,6 +53,8 @@ pub struct HostOptions {
     pub insecure_tls: bool,
     /// Cap on the instance's linear memory, in bytes: growing past it fails inside the guest.
     pub max_memory: Option<usize>,
+    /// Answer every request with this instead of sending it (benchmarks of the guest alone).
+    pub canned: Option<crate::sender::CannedReply>,
 }
 
 impl HostOptions {
@@ -67,7 +69,7 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: crate::tls::Hooks,
+    hooks: crate::sender::Hooks,
     memory: MemoryWatch,
 }
 
@@ -145,7 +147,7 @@ impl Runtime {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: crate::tls::Hooks { insecure: options.insecure_tls },
+            hooks: crate::sender::Hooks { insecure: options.insecure_tls, canned: options.canned.clone() },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
         };
         let mut store = Store::new(&self.engine, state);

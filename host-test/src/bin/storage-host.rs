@@ -97,6 +97,15 @@ enum Command {
     },
     /// Start the embedded server and walk through every operation
     Demo,
+    /// Measure throughput, latency, memory and size (embedded server unless --endpoint)
+    Bench {
+        /// Size of the large transfers, in MiB
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        /// Number of 1 KiB PUT/GET pairs for the latency figures
+        #[arg(long, default_value_t = 200)]
+        small_ops: usize,
+    },
 }
 
 /// `START-END` (inclusive), `START-` or `-N`, as in HTTP's Range header.
@@ -147,10 +156,17 @@ fn exit_code(failure: &Failure) -> u8 {
 }
 
 async fn open(cli: &Cli) -> Result<Storage, Failure> {
+    let config = config_from_cli(cli)?;
+    let mut host = HostOptions::from_process_env();
+    host.insecure_tls = cli.no_verify_ssl;
+    Storage::open(Runtime::shared()?, &host, config).await
+}
+
+fn config_from_cli(cli: &Cli) -> Result<Config, Failure> {
     let Some(bucket) = cli.bucket.clone() else {
         return Err(Failure::Storage(Error::InvalidConfig("no bucket: pass --bucket or set S3_BUCKET".into())));
     };
-    let config = Config {
+    Ok(Config {
         bucket,
         region: cli.region.clone(),
         endpoint_url: cli.endpoint.clone(),
@@ -164,10 +180,7 @@ async fn open(cli: &Cli) -> Result<Storage, Failure> {
         max_pool_connections: None,
         part_size: None,
         addressing: cli.path_style.then_some(AddressingStyle::Path),
-    };
-    let mut host = HostOptions::from_process_env();
-    host.insecure_tls = cli.no_verify_ssl;
-    Storage::open(Runtime::shared()?, &host, config).await
+    })
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
@@ -175,6 +188,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::ServeS3 { port, dir } => return serve_s3(*port, dir.clone()).await,
         Command::Demo => return demo().await,
+        Command::Bench { size_mib, small_ops } => {
+            let endpoint = match cli.endpoint.is_some() {
+                true => Some(config_from_cli(&cli)?),
+                false => None,
+            };
+            host_test::bench::run(host_test::bench::Bench { size_mib: *size_mib, small_ops: *small_ops, endpoint }).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let mut storage = open(&cli).await?;
@@ -235,7 +256,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let method = Some(if method == "put" { PresignMethod::Put } else { PresignMethod::Get });
             println!("{}", storage.url_with(&key, UrlOptions { method, expires_in: expires, content_type }).await?)
         }
-        Command::ServeS3 { .. } | Command::Demo => unreachable!("handled above"),
+        Command::ServeS3 { .. } | Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,11 @@
-//! TLS policy for the component's outgoing requests. wasi:http gives the guest no say over
-//! certificates, so a store's `verify-ssl = false` is carried out here: with
-//! `HostOptions::insecure_tls` the host accepts any certificate for https requests.
+//! How the host sends the component's outgoing requests.
+//!
+//! - TLS policy: wasi:http gives the guest no say over certificates, so a store's
+//!   `verify-ssl = false` is carried out here: with `HostOptions::insecure_tls` the host
+//!   accepts any certificate for https requests.
+//! - Canned replies, for benchmarks that measure the component alone (signing, request
+//!   building, XML) with the network taken out.
+//!
 //! Everything else goes through wasmtime-wasi-http's default sender.
 
 use std::future::Future;
@@ -16,14 +21,22 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendResult = Result<(http::Response<WasiBody>, IoFuture), Error>;
 
+/// A reply the host gives instead of sending: status, headers, body.
+pub type CannedReply = Arc<dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync>;
+
 pub struct Hooks {
     pub insecure: bool,
+    pub canned: Option<CannedReply>,
 }
 
 impl WasiHttpHooks for Hooks {
     fn send_request(&mut self, request: http::Request<WasiBody>, options: Option<RequestOptions>, _fut: IoFuture) -> Box<dyn Future<Output = SendResult> + Send> {
         let insecure = self.insecure && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+        let canned = self.canned.clone();
         Box::new(async move {
+            if let Some(reply) = canned {
+                return Ok(canned_reply(request, &*reply).await);
+            }
             if insecure {
                 return send_without_verification(request).await;
             }
@@ -31,6 +44,20 @@ impl WasiHttpHooks for Hooks {
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
         })
     }
+}
+
+async fn canned_reply(request: http::Request<WasiBody>, reply: &(dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync)) -> (http::Response<WasiBody>, IoFuture) {
+    let (parts, body) = request.into_parts();
+    // Read the request body as a server would, so the guest's writes complete.
+    let _ = body.collect().await;
+    let (status, headers, bytes) = reply(&parts);
+    let mut response = http::Response::builder().status(status);
+    for (name, value) in headers {
+        response = response.header(name, value);
+    }
+    let body = http_body_util::Full::new(bytes::Bytes::from(bytes)).map_err(|never| match never {}).boxed_unsync();
+    let response = response.body(body).unwrap_or_else(|_| http::Response::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()));
+    (response, Box::new(async { Ok(()) }))
 }
 
 async fn send_without_verification(mut request: http::Request<WasiBody>) -> SendResult {

@@ -1,0 +1,232 @@
+//! `storage-host bench`: throughput, latency, memory and size, side by side in one run
+//! against one server. Figures go to stdout as Markdown (BENCHMARKS.md keeps a run).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::io::AsyncWriteExt;
+
+use crate::runtime::{HostOptions, Runtime, Storage, COMPONENT};
+use crate::s3_server::{self, EmbeddedS3};
+use crate::{Config, PutOptions};
+
+const MIB: u64 = 1 << 20;
+
+pub struct Bench {
+    pub size_mib: u64,
+    pub small_ops: usize,
+    /// `None`: the embedded server.
+    pub endpoint: Option<Config>,
+}
+
+fn config_for(server: &EmbeddedS3) -> Config {
+    Config {
+        bucket: s3_server::BUCKET.into(),
+        region: Some(s3_server::REGION.into()),
+        endpoint_url: Some(server.endpoint.clone()),
+        access_key_id: Some(s3_server::ACCESS_KEY.into()),
+        secret_access_key: Some(s3_server::SECRET_KEY.into()),
+        session_token: None,
+        prefix: Some("bench/".into()),
+        presigned_expiry: None,
+        use_ssl: None,
+        verify_ssl: None,
+        max_pool_connections: None,
+        part_size: None,
+        addressing: None,
+    }
+}
+
+fn mib_per_s(bytes: u64, took: Duration) -> f64 {
+    bytes as f64 / MIB as f64 / took.as_secs_f64()
+}
+
+async fn open(config: &Config, host: &HostOptions) -> anyhow::Result<Storage> {
+    Storage::open(Runtime::shared()?, host, config.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn curl(args: &[&str]) -> anyhow::Result<Duration> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let start = Instant::now();
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("curl").args(["-sS", "-f", "-o", "/dev/null"]).args(&args).output())
+        .await?
+        .context("running curl")?;
+    if !out.status.success() {
+        bail!("curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(start.elapsed())
+}
+
+async fn write_test_file(path: &Path, size: u64) -> anyhow::Result<()> {
+    let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut chunk = vec![0u8; MIB as usize];
+    for _ in 0..size / MIB {
+        for word in chunk.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub async fn run(bench: Bench) -> anyhow::Result<()> {
+    let server = match bench.endpoint {
+        None => Some(EmbeddedS3::start().await?),
+        Some(_) => None,
+    };
+    let base = match (&bench.endpoint, &server) {
+        (Some(config), _) => config.clone(),
+        (None, Some(server)) => config_for(server),
+        (None, None) => unreachable!(),
+    };
+    let size = bench.size_mib * MIB;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("payload.bin");
+    write_test_file(&file, size).await?;
+    let file_str = file.to_str().context("temp path")?;
+    println!("| measurement | result |\n|---|---|");
+    println!("| release component size | {} bytes |", COMPONENT.len());
+
+    // Streamed PUT and GET through the component vs curl with presigned URLs.
+    let host = HostOptions::default();
+    let mut config = base.clone();
+    config.max_pool_connections = Some(8);
+    let mut s = open(&config, &host).await?;
+    let start = Instant::now();
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { content_type: None, metadata: vec![] }).await?;
+    let put = start.elapsed();
+    let start = Instant::now();
+    let mut got = 0u64;
+    s.get("big.bin", |c| {
+        got += c.len() as u64;
+        Ok(())
+    })
+    .await?;
+    let get = start.elapsed();
+    if got != size {
+        bail!("GET returned {got} of {size} bytes");
+    }
+    let peak = s.peak_memory();
+    let put_url = s.presigned_put_url("curl.bin", Some(3600), None).await?;
+    let curl_put = curl(&["-T", file_str, &put_url]).await?;
+    let get_url = s.url("big.bin", Some(3600)).await?;
+    let curl_get = curl(&[&get_url]).await?;
+    println!("| {} MiB streamed PUT, component (8 MiB parts, 8 in flight) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, put));
+    println!("| {} MiB PUT, curl with a presigned URL (one request) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, curl_put));
+    println!("| {} MiB streamed GET, component | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, get));
+    println!("| {} MiB GET, curl with a presigned URL | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, curl_get));
+    println!("| GET throughput, component / curl | {:.2}× |", curl_get.as_secs_f64() / get.as_secs_f64());
+    println!("| PUT throughput, component / curl | {:.2}× |", curl_put.as_secs_f64() / put.as_secs_f64());
+    println!("| guest linear memory peak during the PUT and GET | {:.1} MiB |", peak as f64 / MIB as f64);
+    s.delete("big.bin").await?;
+    s.delete("curl.bin").await?;
+
+    // Multipart speedup from parts in flight.
+    let mut first = None;
+    for in_flight in [1u32, 4, 8] {
+        let mut config = base.clone();
+        config.max_pool_connections = Some(in_flight);
+        let mut s = open(&config, &host).await?;
+        let start = Instant::now();
+        s.put_stream("mp.bin", tokio::fs::File::open(&file).await?, &PutOptions { content_type: None, metadata: vec![] }).await?;
+        let took = start.elapsed();
+        let speedup = first.get_or_insert(took).as_secs_f64() / took.as_secs_f64();
+        println!("| multipart PUT, {in_flight} part(s) in flight | {:.0} MiB/s ({speedup:.2}×), peak {:.1} MiB |", mib_per_s(size, took), s.peak_memory() as f64 / MIB as f64);
+        s.delete("mp.bin").await?;
+    }
+
+    // Small objects: latency per operation (one new connection per request).
+    let mut s = open(&base, &host).await?;
+    let payload = vec![7u8; 1024];
+    let (mut puts, mut gets) = (Vec::new(), Vec::new());
+    for i in 0..bench.small_ops {
+        let key = format!("small/{i}");
+        let start = Instant::now();
+        s.put(&key, &payload, &PutOptions { content_type: None, metadata: vec![] }).await?;
+        puts.push(start.elapsed());
+        let start = Instant::now();
+        s.get_bytes(&key).await?;
+        gets.push(start.elapsed());
+    }
+    puts.sort();
+    gets.sort();
+    for (name, times) in [("PUT", &puts), ("GET", &gets)] {
+        println!(
+            "| 1 KiB {name} latency over {} ops, new connection each | median {:.2} ms, p99 {:.2} ms |",
+            times.len(),
+            percentile(times, 0.5).as_secs_f64() * 1e3,
+            percentile(times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    for i in 0..bench.small_ops {
+        s.delete(&format!("small/{i}")).await?;
+    }
+
+    // The component alone: the host answers every request with a canned reply.
+    guest_cost(&base).await?;
+    Ok(())
+}
+
+/// Per-operation cost inside the guest (signing, request building, XML parsing): the send
+/// hook answers at once, so what remains is the component plus the wasi:http plumbing.
+async fn guest_cost(base: &Config) -> anyhow::Result<()> {
+    let listing = {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><IsTruncated>false</IsTruncated>");
+        for i in 0..1000 {
+            xml.push_str(&format!("<Contents><Key>bench/dir/file-{i:04}.txt</Key><LastModified>2024-01-02T03:04:05.000Z</LastModified><ETag>&quot;0123456789abcdef0123456789abcdef&quot;</ETag><Size>{i}</Size><StorageClass>STANDARD</StorageClass></Contents>"));
+        }
+        xml.push_str("</ListBucketResult>");
+        xml.into_bytes()
+    };
+    let reply: crate::sender::CannedReply = std::sync::Arc::new(move |parts: &http::request::Parts| {
+        let etag = ("etag", "\"0123456789abcdef0123456789abcdef\"".to_string());
+        match (parts.method.as_str(), parts.uri.query().unwrap_or("")) {
+            ("GET", q) if q.contains("list-type=2") => (200, vec![("content-length", listing.len().to_string())], listing.clone()),
+            ("HEAD", _) => (200, vec![("content-length", "1024".into()), ("content-type", "text/plain".into()), ("last-modified", "Tue, 02 Jan 2024 03:04:05 GMT".into()), etag], vec![]),
+            _ => (200, vec![("content-length", "0".into()), etag], vec![]),
+        }
+    });
+    let host = HostOptions { canned: Some(reply), ..Default::default() };
+    let mut s = open(base, &host).await?;
+    const N: u32 = 2000;
+    let payload = vec![7u8; 1024];
+    let time = |took: Duration, n: u32| took.as_secs_f64() * 1e6 / f64::from(n);
+    let start = Instant::now();
+    for _ in 0..N {
+        s.info("dir/file.txt").await?;
+    }
+    let head = time(start.elapsed(), N);
+    let start = Instant::now();
+    for _ in 0..N {
+        s.put("dir/file.txt", &payload, &PutOptions { content_type: None, metadata: vec![] }).await?;
+    }
+    let put = time(start.elapsed(), N);
+    let start = Instant::now();
+    for _ in 0..N {
+        s.url("dir/file.txt", None).await?;
+    }
+    let presign = time(start.elapsed(), N);
+    let start = Instant::now();
+    for _ in 0..N / 20 {
+        let page = s.list("dir/", Some(1000)).await?;
+        if page.len() != 1000 {
+            bail!("canned listing gave {} files", page.len());
+        }
+    }
+    let list = time(start.elapsed(), N / 20);
+    println!("| in-guest cost, `info` (HEAD, headers parsed) | {head:.0} µs |");
+    println!("| in-guest cost, `put` of 1 KiB (SHA-256, signed) | {put:.0} µs |");
+    println!("| in-guest cost, `url` (presign) | {presign:.0} µs |");
+    println!("| in-guest cost, `list` of a 1,000-key page (~190 KB of XML) | {list:.0} µs |");
+    Ok(())
+}
