@@ -55,6 +55,9 @@ pub struct HostOptions {
     pub max_memory: Option<usize>,
     /// Answer every request with this instead of sending it (benchmarks of the guest alone).
     pub canned: Option<crate::sender::CannedReply>,
+    /// Reuse plain-http connections, keeping up to this many idle per server (match the
+    /// store's `max-pool-connections`). `None`: a new connection for every request.
+    pub connection_pool: Option<usize>,
 }
 
 impl HostOptions {
@@ -147,7 +150,11 @@ impl Runtime {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: crate::sender::Hooks { insecure: options.insecure_tls, canned: options.canned.clone() },
+            hooks: crate::sender::Hooks {
+                insecure: options.insecure_tls,
+                canned: options.canned.clone(),
+                pool: options.connection_pool.map(crate::sender::Pool::new),
+            },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
         };
         let mut store = Store::new(&self.engine, state);

@@ -29,6 +29,7 @@ pub struct ServerOptions {
 pub struct EmbeddedS3 {
     pub endpoint: String,
     pub dir: PathBuf,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -57,10 +58,13 @@ impl EmbeddedS3 {
         let addr = listener.local_addr()?;
         let acceptor = if options.tls { Some(self_signed_acceptor()?) } else { None };
         let scheme = if options.tls { "https" } else { "http" };
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
 
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // s3s-fs writes headers and body separately; with Nagle on, a reused
                 // connection stalls every small response on the client's delayed ACK.
                 let _ = socket.set_nodelay(true);
@@ -81,7 +85,12 @@ impl EmbeddedS3 {
                 });
             }
         });
-        Ok(Self { endpoint: format!("{scheme}://{addr}"), dir, task, _temp: temp })
+        Ok(Self { endpoint: format!("{scheme}://{addr}"), dir, connections, task, _temp: temp })
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -3,6 +3,8 @@
 //! - TLS policy: wasi:http gives the guest no say over certificates, so a store's
 //!   `verify-ssl = false` is carried out here: with `HostOptions::insecure_tls` the host
 //!   accepts any certificate for https requests.
+//! - Keep-alive: with `HostOptions::connection_pool`, plain-http requests go through a
+//!   pool of reused connections (TCP_NODELAY on) instead of one new connection each.
 //! - Canned replies, for benchmarks that measure the component alone (signing, request
 //!   building, XML) with the network taken out.
 //!
@@ -27,15 +29,43 @@ pub type CannedReply = Arc<dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static 
 pub struct Hooks {
     pub insecure: bool,
     pub canned: Option<CannedReply>,
+    pub pool: Option<Pool>,
+}
+
+type PooledClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, WasiBody>;
+
+/// Reused connections for plain-http requests.
+#[derive(Clone)]
+pub struct Pool(PooledClient);
+
+impl Pool {
+    /// Keeps up to `max_idle` idle connections per server.
+    pub fn new(max_idle: usize) -> Self {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).pool_max_idle_per_host(max_idle).build(connector);
+        Pool(client)
+    }
+
+    async fn send(&self, request: http::Request<WasiBody>) -> SendResult {
+        let response = self.0.request(request).await.map_err(|e| {
+            if e.is_connect() { Error::ConnectionRefused } else { Error::InternalError(Some(format!("{e}"))) }
+        })?;
+        Ok((response.map(|body| body.map_err(Error::Hyper).boxed_unsync()), Box::new(async { Ok(()) }) as IoFuture))
+    }
 }
 
 impl WasiHttpHooks for Hooks {
     fn send_request(&mut self, request: http::Request<WasiBody>, options: Option<RequestOptions>, _fut: IoFuture) -> Box<dyn Future<Output = SendResult> + Send> {
         let insecure = self.insecure && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let canned = self.canned.clone();
+        let pool = self.pool.clone().filter(|_| request.uri().scheme() == Some(&http::uri::Scheme::HTTP));
         Box::new(async move {
             if let Some(reply) = canned {
                 return Ok(canned_reply(request, &*reply).await);
+            }
+            if let Some(pool) = pool {
+                return pool.send(request).await;
             }
             if insecure {
                 return send_without_verification(request).await;

@@ -514,3 +514,35 @@ async fn presigned_put_lets_a_plain_http_client_upload() {
     let bad = host_test::UrlOptions { method: None, expires_in: None, content_type: Some("text/plain".into()) };
     assert!(matches!(storage_error(s.url_with("k", bad).await), Error::InvalidArgument(_)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_reuses_connections_when_asked() {
+    use host_test::s3_server::{self, EmbeddedS3};
+    // Always the embedded server: it counts the connections it accepts.
+    let server = EmbeddedS3::start().await.unwrap();
+    let mut config = bare_config(s3_server::BUCKET);
+    config.endpoint_url = Some(server.endpoint.clone());
+    config.access_key_id = Some(s3_server::ACCESS_KEY.into());
+    config.secret_access_key = Some(s3_server::SECRET_KEY.into());
+    let rt = Runtime::shared().unwrap();
+
+    let mut pooled = Storage::open(rt, &HostOptions { connection_pool: Some(4), ..Default::default() }, config.clone()).await.unwrap();
+    let data = bytes(3 * 1024 * 1024, 9);
+    for i in 0..20 {
+        pooled.put(&format!("k{i}"), &data[..1000 + i], &plain()).await.unwrap();
+        assert_eq!(pooled.get_bytes(&format!("k{i}")).await.unwrap(), data[..1000 + i]);
+    }
+    pooled.put("big", &data, &plain()).await.unwrap();
+    let mut got = Vec::new();
+    pooled.get("big", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    assert_eq!(got, data);
+    assert_eq!(pooled.list("", None).await.unwrap().len(), 21);
+    let reused = server.connections();
+    assert!(reused <= 4, "43 requests over a pool of 4 took {reused} connections");
+
+    let mut fresh = Storage::open(rt, &HostOptions::default(), config).await.unwrap();
+    for i in 0..10 {
+        fresh.info(&format!("k{i}")).await.unwrap();
+    }
+    assert_eq!(server.connections() - reused, 10, "without a pool, one connection per request");
+}

@@ -4,6 +4,8 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use host_test::runtime::describe;
@@ -32,6 +34,9 @@ struct Cli {
     /// Accept any TLS certificate
     #[arg(long, global = true)]
     no_verify_ssl: bool,
+    /// A new connection for every request (default: reuse up to 10)
+    #[arg(long, global = true)]
+    no_keepalive: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -159,6 +164,7 @@ async fn open(cli: &Cli) -> Result<Storage, Failure> {
     let config = config_from_cli(cli)?;
     let mut host = HostOptions::from_process_env();
     host.insecure_tls = cli.no_verify_ssl;
+    host.connection_pool = (!cli.no_keepalive).then_some(config.max_pool_connections.unwrap_or(10) as usize);
     Storage::open(Runtime::shared()?, &host, config).await
 }
 
@@ -207,7 +213,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 storage.put_stream(&key, tokio::io::stdin(), &options).await?
             } else {
                 let reader = tokio::fs::File::open(&file).await.map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("opening {file}"))))?;
-                storage.put_stream(&key, reader, &options).await?
+                let size = reader.metadata().await.ok().map(|m| m.len());
+                let progress = Progress::start("put", size);
+                let result = storage.put_stream(&key, Counted { inner: reader, done: progress.done.clone() }, &options).await;
+                progress.finish();
+                result?
             };
             println!("{}", file_json(&stored));
         }
@@ -221,7 +231,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 // Written beside the target and renamed when complete: never a partial file.
                 let tmp = format!("{path}.part");
                 let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-                let result = storage.get_range(&key, range, |chunk| out.write_all(chunk)).await;
+                // The size isn't known before the response: the line shows bytes and rate.
+                let progress = Progress::start("get", None);
+                let result = storage
+                    .get_range(&key, range, |chunk| {
+                        progress.add(chunk.len());
+                        out.write_all(chunk)
+                    })
+                    .await;
+                progress.finish();
                 let result = result.and_then(|_| out.flush().map_err(io));
                 drop(out);
                 match result {
@@ -259,6 +277,76 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::ServeS3 { .. } | Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress line on stderr (bytes, rate, ETA) for transfers of 1 MiB or more, when
+/// stderr is a terminal; nothing otherwise.
+struct Progress {
+    done: Arc<AtomicU64>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(verb: &'static str, total: Option<u64>) -> Self {
+        let done = Arc::new(AtomicU64::new(0));
+        let show = std::io::stderr().is_terminal() && total.is_none_or(|t| t >= 1 << 20);
+        let ticker = show.then(|| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let start = std::time::Instant::now();
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let n = done.load(Ordering::Relaxed);
+                    let secs = start.elapsed().as_secs_f64();
+                    let rate = n as f64 / secs;
+                    let mut line = format!("\r{verb} {}", human(n));
+                    if let Some(total) = total {
+                        let eta = if rate > 0.0 { (total.saturating_sub(n)) as f64 / rate } else { 0.0 };
+                        line.push_str(&format!(" / {} ({:.0}%)  ETA {eta:.0}s", human(total), n as f64 * 100.0 / total.max(1) as f64));
+                    }
+                    line.push_str(&format!("  {}/s   ", human(rate as u64)));
+                    eprint!("{line}");
+                }
+            })
+        });
+        Progress { done, ticker }
+    }
+
+    fn add(&self, n: usize) {
+        self.done.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn finish(self) {
+        if let Some(ticker) = self.ticker {
+            ticker.abort();
+            // Clear the line: the JSON result (or error) is what stays.
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// Counts what the component reads from the file, for the progress line.
+struct Counted<R> {
+    inner: R,
+    done: Arc<AtomicU64>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<R> {
+    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.done.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        poll
+    }
 }
 
 fn file_json(file: &StoredFile) -> serde_json::Value {
