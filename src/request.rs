@@ -75,6 +75,22 @@ pub fn complete_multipart_body(parts: &[(u32, String)]) -> String {
     xml
 }
 
+/// ListMultipartUploads, from the given markers.
+pub fn list_multipart_uploads(settings: &Settings, full_prefix: &str, key_marker: Option<&str>, upload_id_marker: Option<&str>) -> S3Request {
+    let mut query = String::new();
+    if let Some(marker) = key_marker {
+        query.push_str(&format!("key-marker={}&", encode_query(marker)));
+    }
+    if !full_prefix.is_empty() {
+        query.push_str(&format!("prefix={}&", encode_query(full_prefix)));
+    }
+    if let Some(marker) = upload_id_marker {
+        query.push_str(&format!("upload-id-marker={}&", encode_query(marker)));
+    }
+    query.push_str("uploads");
+    S3Request::new("GET", format!("{}/?{query}", settings.bucket_path))
+}
+
 pub fn abort_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> S3Request {
     S3Request::new("DELETE", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id)))
 }

@@ -9,7 +9,7 @@ use wasip2::io::streams::InputStream;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
 use crate::bindings::wasm_storages::storage::types::{
-    ByteRange, Config, Error, GetOptions, ListOptions, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
+    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
 };
 use crate::config::{self, Env, Settings};
 use crate::error::{self as errors, invalid_argument, transport, Context};
@@ -133,6 +133,41 @@ impl GuestStore for Store {
 
     fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
         copy(&self.settings, &source, &destination)
+    }
+
+    fn pending_uploads(&self, prefix: String) -> Result<Vec<PendingUpload>, Error> {
+        let full_prefix = keys::full_list_prefix(&self.settings.prefix, &prefix)?;
+        let mut found = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let (key_marker, id_marker) = markers.as_ref().map_or((None, None), |(k, i)| (Some(k.as_str()), Some(i.as_str())));
+            let req = request::list_multipart_uploads(&self.settings, &full_prefix, key_marker, id_marker);
+            let resp = check(send(&self.settings, &req, None)?, None)?;
+            let body = resp.read_all(MAX_LIST_BODY)?;
+            let page = xml::parse_uploads(&String::from_utf8_lossy(&body)).map_err(transport)?;
+            for upload in page.uploads {
+                let Some(key) = keys::relative(&self.settings.prefix, &upload.key) else { continue };
+                found.push(PendingUpload {
+                    key: key.to_string(),
+                    upload_id: upload.upload_id,
+                    initiated: upload.initiated.and_then(|d| datetime(&d, aws_smithy_types::date_time::Format::DateTime)),
+                });
+            }
+            if page.next.is_some() && page.next == markers {
+                return Err(transport("the server keeps listing uploads without progress"));
+            }
+            match page.next {
+                Some(next) => markers = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    fn abort_upload(&self, key: String, upload_id: String) -> Result<(), Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        let resp = check(send(&self.settings, &request::abort_multipart_upload(&self.settings, &full, &upload_id), None)?, None)?;
+        drain(resp);
+        Ok(())
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {

@@ -203,6 +203,58 @@ pub fn parse_complete(xml: &str) -> Result<Result<Option<String>, S3Error>, XmlE
     Ok(Ok(leaf(xml, &["CompleteMultipartUploadResult", "ETag"])?))
 }
 
+#[derive(Debug, Default, PartialEq)]
+pub struct Upload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: Option<String>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct UploadsPage {
+    pub uploads: Vec<Upload>,
+    /// The markers to continue from, when the listing is truncated.
+    pub next: Option<(String, String)>,
+}
+
+/// A ListMultipartUploads result.
+pub fn parse_uploads(xml: &str) -> Result<UploadsPage, XmlError> {
+    let mut page = UploadsPage::default();
+    let mut current = Upload::default();
+    let (mut truncated, mut next_key, mut next_id, mut root_ok) = (false, None, None, false);
+    walk(xml, |node| match node {
+        Node::Text(path, text) => match (path.len(), path.get(1).map(String::as_str), path.last().map(String::as_str)) {
+            (2, Some("IsTruncated"), _) => truncated = text == "true",
+            (2, Some("NextKeyMarker"), _) => next_key = Some(text.to_string()),
+            (2, Some("NextUploadIdMarker"), _) => next_id = Some(text.to_string()),
+            (3, Some("Upload"), Some("Key")) => current.key = text.to_string(),
+            (3, Some("Upload"), Some("UploadId")) => current.upload_id = text.to_string(),
+            (3, Some("Upload"), Some("Initiated")) => current.initiated = Some(text.to_string()),
+            _ => {}
+        },
+        Node::End(path) => {
+            if is(path, &["ListMultipartUploadsResult", "Upload"]) {
+                page.uploads.push(std::mem::take(&mut current));
+            } else if is(path, &["ListMultipartUploadsResult"]) {
+                root_ok = true;
+            }
+        }
+    })?;
+    if !root_ok {
+        return Err(XmlError("expected a ListMultipartUploadsResult document".into()));
+    }
+    if page.uploads.iter().any(|u| u.key.is_empty() || u.upload_id.is_empty()) {
+        return Err(XmlError("a listed upload has no key or no upload id".into()));
+    }
+    if truncated {
+        match (next_key, next_id) {
+            (Some(k), Some(i)) => page.next = Some((k, i)),
+            _ => return Err(XmlError("upload listing is truncated but has no next markers".into())),
+        }
+    }
+    Ok(page)
+}
+
 /// CopyObject can fail after answering 200: the body is then an `<Error>`, not a
 /// `<CopyObjectResult>`. Returns that error, if any.
 pub fn copy_failure(xml: &str) -> Result<Option<S3Error>, XmlError> {
@@ -268,6 +320,18 @@ mod tests {
         let done = "<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;e-3&quot;</ETag></CompleteMultipartUploadResult>";
         assert_eq!(parse_complete(done).unwrap().unwrap().as_deref(), Some("\"e-3\""));
         assert_eq!(parse_complete("<Error><Code>InternalError</Code></Error>").unwrap().unwrap_err().code, "InternalError");
+    }
+
+    #[test]
+    fn parses_upload_listings() {
+        let xml = "<ListMultipartUploadsResult><Bucket>b</Bucket><IsTruncated>true</IsTruncated><NextKeyMarker>p/b</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker><Upload><Key>p/a &amp; b</Key><UploadId>u1</UploadId><Initiated>2024-01-02T03:04:05.000Z</Initiated></Upload><Upload><Key>p/b</Key><UploadId>u2</UploadId></Upload></ListMultipartUploadsResult>";
+        let page = parse_uploads(xml).unwrap();
+        assert_eq!(page.uploads.len(), 2);
+        assert_eq!((page.uploads[0].key.as_str(), page.uploads[0].upload_id.as_str()), ("p/a & b", "u1"));
+        assert_eq!(page.next, Some(("p/b".into(), "u2".into())));
+        assert!(parse_uploads("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>").is_err());
+        assert!(parse_uploads("<ListBucketResult/>").is_err());
+        assert!(parse_uploads("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>").unwrap().uploads.is_empty());
     }
 
     #[test]

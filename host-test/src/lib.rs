@@ -13,5 +13,5 @@ pub mod sender;
 
 pub use runtime::{Failure, HostOptions, Runtime, Storage};
 pub use runtime::bindings::wasm_storages::storage::types::{
-    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
+    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
 };

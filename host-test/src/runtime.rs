@@ -25,7 +25,7 @@ pub mod bindings {
     });
 }
 
-use bindings::wasm_storages::storage::types::{ByteRange, Config, Error, GetOptions, ListOptions, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
+use bindings::wasm_storages::storage::types::{ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
 use bindings::{S3, S3Pre};
 
 /// The component, built by this crate's build script.
@@ -395,6 +395,16 @@ impl Storage {
     pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
         let api = self.s3.wasm_storages_storage_storage().store();
         flatten(api.call_move(&mut self.store, self.handle, source, destination).await)
+    }
+
+    pub async fn pending_uploads(&mut self, prefix: &str) -> Result<Vec<PendingUpload>> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_pending_uploads(&mut self.store, self.handle, prefix).await)
+    }
+
+    pub async fn abort_upload(&mut self, key: &str, upload_id: &str) -> Result<()> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_abort_upload(&mut self.store, self.handle, key, upload_id).await)
     }
 
     /// The most linear memory the instance has had, in bytes.

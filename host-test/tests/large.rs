@@ -36,19 +36,24 @@ impl AsyncRead for FailingReader {
     }
 }
 
-/// No multipart upload is left pending: s3s-fs keeps them as `.upload-*` files in its root.
-fn assert_no_pending_uploads(t: &Target) {
+/// Pending multipart uploads: through ListMultipartUploads, or, on s3s-fs (which doesn't
+/// implement it), from the `.upload-<id>.json` files it keeps in its root.
+async fn pending_uploads(t: &Target, s: &mut host_test::Storage) -> Vec<String> {
     match &t.server {
-        Some(server) => {
-            let leftovers: Vec<String> = std::fs::read_dir(&server.dir)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|name| name.starts_with(".upload"))
-                .collect();
-            assert!(leftovers.is_empty(), "pending multipart uploads left: {leftovers:?}");
-        }
-        None => eprintln!("pending-upload check skipped: it reads the embedded server's files"),
+        Some(server) => std::fs::read_dir(&server.dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                Some(name.strip_prefix(".upload-")?.strip_suffix(".json")?.to_string())
+            })
+            .collect(),
+        None => s.pending_uploads("").await.unwrap().into_iter().map(|u| u.upload_id).collect(),
     }
+}
+
+async fn assert_no_pending_uploads(t: &Target, s: &mut host_test::Storage) {
+    let left = pending_uploads(t, s).await;
+    assert!(left.is_empty(), "pending multipart uploads left: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,7 +76,7 @@ async fn multipart_round_trip_with_a_size_that_is_not_a_multiple_of_the_part_siz
     let mut hasher_input = Vec::with_capacity(data.len());
     s.get("big/file.bin", |c| Ok(hasher_input.extend_from_slice(c))).await.unwrap();
     assert_eq!(sha256(&hasher_input), sha256(&data));
-    assert_no_pending_uploads(&t);
+    assert_no_pending_uploads(&t, &mut s).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,7 +108,7 @@ async fn a_source_that_fails_midway_leaves_no_object_and_no_pending_upload() {
         other => panic!("{other:?}"),
     }
     assert!(!s.exists("doomed.bin").await.unwrap(), "no partial object");
-    assert_no_pending_uploads(&t);
+    assert_no_pending_uploads(&t, &mut s).await;
 
     // Failing inside the first part: nothing was started at all.
     let reader = FailingReader { data: bytes(MIB, 6), at: 0, fail_at: 1000 };
@@ -179,4 +184,48 @@ async fn a_256_mib_object_streams_up_and_down_in_32_mib_of_guest_memory() {
     eprintln!("guest linear memory peak: {:.1} MiB", peak as f64 / MIB as f64);
     assert!(peak <= CAP, "peak {peak}");
     s.delete("huge.bin").await.unwrap();
+}
+
+/// Never yields more after `len` bytes and never ends: an upload stuck on its source.
+struct Stuck {
+    left: usize,
+}
+
+impl AsyncRead for Stuck {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return Poll::Pending;
+        }
+        let n = buf.remaining().min(self.left).min(64 * 1024);
+        buf.put_slice(&vec![1u8; n]);
+        self.left -= n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An instance killed mid-upload can't abort; `pending-uploads` finds what it left and
+/// `abort-upload` releases it.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_left_by_a_killed_instance_can_be_found_and_aborted() {
+    let t = Target::new("killed").await;
+    let mut config = t.config("");
+    config.part_size = Some(5 * MIB as u64);
+    let mut doomed = open(config.clone()).await.unwrap();
+    let options = opts();
+    let upload = doomed.put_stream("orphan.bin", Stuck { left: 11 * MIB }, &options);
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(3), upload).await.is_err(), "the upload can't finish");
+    drop(doomed); // the instance is gone without aborting
+
+    let mut s = open(config).await.unwrap();
+    let left = pending_uploads(&t, &mut s).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    if t.server.is_none() {
+        let listed = s.pending_uploads("").await.unwrap();
+        assert_eq!(listed[0].key, "orphan.bin");
+        assert!(listed[0].initiated.is_some());
+        assert!(s.pending_uploads("other/").await.unwrap().is_empty());
+    }
+    s.abort_upload("orphan.bin", &left[0]).await.unwrap();
+    assert_no_pending_uploads(&t, &mut s).await;
+    assert!(!s.exists("orphan.bin").await.unwrap());
 }
