@@ -11,9 +11,11 @@ pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
 pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
 pub const DEFAULT_MAX_POOL_CONNECTIONS: u32 = 10;
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
-/// S3's bounds on a multipart part (the last part may be smaller).
+/// S3's lower bound on a multipart part (the last part may be smaller). S3 allows parts up
+/// to 5 GiB, but a part is held in the component's 32-bit memory: 1 GiB is the most we take
+/// (10,000 parts of 1 GiB still exceed S3's 5 TiB object limit).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
-pub const MAX_PART_SIZE: u64 = 5 << 30;
+pub const MAX_PART_SIZE: u64 = 1 << 30;
 
 /// A validated configuration with every default applied.
 #[derive(Debug)]
@@ -100,7 +102,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
 
     let part_size = config.part_size.unwrap_or(DEFAULT_PART_SIZE);
     if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part_size) {
-        return Err(invalid_config(format!("part-size is {part_size} bytes; S3 needs 5 MiB ({MIN_PART_SIZE}) to 5 GiB ({MAX_PART_SIZE})")));
+        return Err(invalid_config(format!("part-size is {part_size} bytes; it must be 5 MiB ({MIN_PART_SIZE}) to 1 GiB ({MAX_PART_SIZE})")));
     }
 
     let credentials = Credentials::resolve(config.access_key_id, config.secret_access_key, config.session_token, env)?;

@@ -8,7 +8,7 @@
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
-use wasip2::io::poll::Pollable;
+use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::bindings::wasm_storages::storage::types::Error;
@@ -45,16 +45,15 @@ pub struct Body {
 /// Sends `req` with `body` and waits for the response.
 pub fn send(req: Request, body: Option<&[u8]>) -> Result<Response, Error> {
     let mut flight = start(req, body)?;
-    while flight.is_writing() {
-        if !flight.pump() {
-            flight.pollable().block();
-        }
-    }
     loop {
+        if flight.pump() {
+            continue;
+        }
         if let Some(response) = flight.poll_response() {
             return response;
         }
-        flight.pollable().block();
+        let pollables = flight.pollables();
+        poll(&pollables.iter().collect::<Vec<_>>());
     }
 }
 
@@ -126,18 +125,29 @@ impl<B: AsRef<[u8]>> InFlight<B> {
         self.writer.is_some()
     }
 
-    /// What to wait on: room in the body stream while writing, then the response.
-    pub fn pollable(&self) -> Pollable {
-        match &self.writer {
-            Some(w) => w.stream.subscribe(),
-            None => self.future.subscribe(),
+    /// What to wait on: the response, and room in the body stream while writing (a server
+    /// may answer, say 403, and stop reading before the body is complete).
+    pub fn pollables(&self) -> Vec<Pollable> {
+        let mut pollables = vec![self.future.subscribe()];
+        if let Some(w) = &self.writer {
+            pollables.push(w.stream.subscribe());
         }
+        pollables
     }
 
     /// Writes as much of the body as the host takes now, without blocking. Returns whether
     /// anything moved (the body may have been completed or failed).
     pub fn pump(&mut self) -> bool {
         let Some(w) = self.writer.as_mut() else { return false };
+        if self.future.subscribe().ready() {
+            // The server answered before taking the whole body: stop writing, read the answer.
+            if let Some(w) = self.writer.take() {
+                drop(w.stream);
+                drop(w.out_body);
+            }
+            self.write_error = Some(transport("the server answered before the whole request body was sent"));
+            return true;
+        }
         let len = w.data.as_ref().len();
         let step = match w.stream.check_write() {
             Ok(budget) => {

@@ -66,7 +66,7 @@ impl GuestStore for Store {
                 Some(span)
             }
             // Some servers answer a range that covers the whole object with the whole object.
-            (_, Some(range)) if !covers_everything(range, info.size) => {
+            (_, Some(range)) if resp.content_length().is_none() || !covers_everything(range, info.size) => {
                 return Err(transport("the server ignored the Range header and sent the whole object"));
             }
             _ => None,

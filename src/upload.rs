@@ -45,12 +45,9 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
     }
 }
 
-/// A fresh part buffer, or a clear error when the guest can't have that much memory.
-fn buffer(part_size: usize) -> Result<Vec<u8>, Error> {
-    let mut buf = Vec::new();
-    buf.try_reserve_exact(part_size)
-        .map_err(|_| transport(format!("out of memory for a {part_size}-byte part: lower part-size or max-pool-connections")))?;
-    Ok(buf)
+/// A fresh part buffer: it grows as data arrives, so a short stream costs little.
+fn buffer(_part_size: usize) -> Result<Vec<u8>, Error> {
+    Ok(Vec::new())
 }
 
 /// The caller's stream of bytes to store.
@@ -66,6 +63,10 @@ impl Source {
         let want = (cap - buf.len()).min(READ_CHUNK as usize) as u64;
         match self.stream.read(want) {
             Ok(bytes) => {
+                // Grow toward the part size in one step, or report running out of memory.
+                if buf.capacity() - buf.len() < bytes.len() && buf.try_reserve_exact(cap - buf.len()).is_err() {
+                    return Err(transport(format!("out of memory for a {cap}-byte part: lower part-size or max-pool-connections")));
+                }
                 buf.extend_from_slice(&bytes);
                 Ok(!bytes.is_empty())
             }
@@ -160,7 +161,7 @@ impl Uploader<'_> {
             if !moved {
                 // Nothing to do until a body has room, a response arrives or the source has
                 // more to read.
-                let mut pollables: Vec<Pollable> = in_flight.iter().map(|p| p.flight.pollable()).collect();
+                let mut pollables: Vec<Pollable> = in_flight.iter().flat_map(|p| p.flight.pollables()).collect();
                 if filling.as_ref().is_some_and(|b| b.len() < self.part_size) && !source.eof {
                     pollables.push(source.stream.subscribe());
                 }

@@ -47,10 +47,13 @@ impl Pool {
         Pool(client)
     }
 
-    async fn send(&self, request: http::Request<WasiBody>) -> SendResult {
-        let response = self.0.request(request).await.map_err(|e| {
-            if e.is_connect() { Error::ConnectionRefused } else { Error::InternalError(Some(format!("{e}"))) }
-        })?;
+    async fn send(&self, request: http::Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
+        // The same limits wasmtime's own sender applies (600 s unless the guest set them).
+        let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
+        let response = tokio::time::timeout(first_byte, self.0.request(request))
+            .await
+            .map_err(|_| Error::ConnectionReadTimeout)?
+            .map_err(|e| Error::InternalError(Some(error_chain(&e))))?;
         Ok((response.map(|body| body.map_err(Error::Hyper).boxed_unsync()), Box::new(async { Ok(()) }) as IoFuture))
     }
 }
@@ -65,15 +68,27 @@ impl WasiHttpHooks for Hooks {
                 return Ok(canned_reply(request, &*reply).await);
             }
             if let Some(pool) = pool {
-                return pool.send(request).await;
+                return pool.send(request, options).await;
             }
             if insecure {
-                return send_without_verification(request).await;
+                let limit = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
+                return tokio::time::timeout(limit, send_without_verification(request)).await.map_err(|_| Error::ConnectionReadTimeout)?;
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
         })
     }
+}
+
+/// An error and its causes on one line (hyper-util's own message is just "client error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 async fn canned_reply(request: http::Request<WasiBody>, reply: &(dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync)) -> (http::Response<WasiBody>, IoFuture) {
