@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use tokio::io::AsyncWriteExt;
 
 use crate::runtime::{HostOptions, Runtime, Storage, COMPONENT};
-use crate::s3_server::{self, EmbeddedS3};
+use crate::s3_server::EmbeddedS3;
 use crate::{Config, PutOptions};
 
 const MIB: u64 = 1 << 20;
@@ -18,24 +18,6 @@ pub struct Bench {
     pub small_ops: usize,
     /// `None`: the embedded server.
     pub endpoint: Option<Config>,
-}
-
-fn config_for(server: &EmbeddedS3) -> Config {
-    Config {
-        bucket: s3_server::BUCKET.into(),
-        region: Some(s3_server::REGION.into()),
-        endpoint_url: Some(server.endpoint.clone()),
-        access_key_id: Some(s3_server::ACCESS_KEY.into()),
-        secret_access_key: Some(s3_server::SECRET_KEY.into()),
-        session_token: None,
-        prefix: Some("bench/".into()),
-        presigned_expiry: None,
-        use_ssl: None,
-        verify_ssl: None,
-        max_pool_connections: None,
-        part_size: None,
-        addressing: None,
-    }
 }
 
 fn mib_per_s(bytes: u64, took: Duration) -> f64 {
@@ -86,7 +68,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     };
     let base = match (&bench.endpoint, &server) {
         (Some(config), _) => config.clone(),
-        (None, Some(server)) => config_for(server),
+        (None, Some(server)) => server.config("bench/"),
         (None, None) => unreachable!(),
     };
     let size = bench.size_mib * MIB;

@@ -12,6 +12,25 @@ pub mod s3_server;
 pub mod sender;
 
 pub use runtime::{Failure, HostOptions, Runtime, Storage};
+
+/// A config naming only `bucket`: every other field takes its default.
+pub fn config_for(bucket: &str) -> Config {
+    Config {
+        bucket: bucket.into(),
+        region: None,
+        endpoint_url: None,
+        access_key_id: None,
+        secret_access_key: None,
+        session_token: None,
+        prefix: None,
+        presigned_expiry: None,
+        use_ssl: None,
+        verify_ssl: None,
+        max_pool_connections: None,
+        part_size: None,
+        addressing: None,
+    }
+}
 pub use runtime::bindings::wasm_storages::storage::types::{
     AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
 };

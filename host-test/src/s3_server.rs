@@ -88,6 +88,17 @@ impl EmbeddedS3 {
         Ok(Self { endpoint: format!("{scheme}://{addr}"), dir, connections, task, _temp: temp })
     }
 
+    /// A store config for this server: its bucket, credentials and endpoint.
+    pub fn config(&self, prefix: &str) -> crate::Config {
+        let mut config = crate::config_for(BUCKET);
+        config.region = Some(REGION.into());
+        config.endpoint_url = Some(self.endpoint.clone());
+        config.access_key_id = Some(ACCESS_KEY.into());
+        config.secret_access_key = Some(SECRET_KEY.into());
+        config.prefix = (!prefix.is_empty()).then(|| prefix.to_string());
+        config
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::Relaxed)

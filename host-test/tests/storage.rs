@@ -409,10 +409,7 @@ async fn verify_ssl_is_enforced_by_the_host() {
     use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
     let server = EmbeddedS3::start_with(ServerOptions { tls: true, ..Default::default() }).await.unwrap();
     assert!(server.endpoint.starts_with("https://"));
-    let mut config = bare_config(s3_server::BUCKET);
-    config.endpoint_url = Some(server.endpoint.clone());
-    config.access_key_id = Some(s3_server::ACCESS_KEY.into());
-    config.secret_access_key = Some(s3_server::SECRET_KEY.into());
+    let mut config = server.config("");
     let rt = Runtime::shared().unwrap();
 
     let mut verified = Storage::open(rt, &HostOptions::default(), config.clone()).await.unwrap();
@@ -517,13 +514,10 @@ async fn presigned_put_lets_a_plain_http_client_upload() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_reuses_connections_when_asked() {
-    use host_test::s3_server::{self, EmbeddedS3};
+    use host_test::s3_server::EmbeddedS3;
     // Always the embedded server: it counts the connections it accepts.
     let server = EmbeddedS3::start().await.unwrap();
-    let mut config = bare_config(s3_server::BUCKET);
-    config.endpoint_url = Some(server.endpoint.clone());
-    config.access_key_id = Some(s3_server::ACCESS_KEY.into());
-    config.secret_access_key = Some(s3_server::SECRET_KEY.into());
+    let config = server.config("");
     let rt = Runtime::shared().unwrap();
 
     let mut pooled = Storage::open(rt, &HostOptions { connection_pool: Some(4), ..Default::default() }, config.clone()).await.unwrap();

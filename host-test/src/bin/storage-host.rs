@@ -172,21 +172,13 @@ fn config_from_cli(cli: &Cli) -> Result<Config, Failure> {
     let Some(bucket) = cli.bucket.clone() else {
         return Err(Failure::Storage(Error::InvalidConfig("no bucket: pass --bucket or set S3_BUCKET".into())));
     };
-    Ok(Config {
-        bucket,
-        region: cli.region.clone(),
-        endpoint_url: cli.endpoint.clone(),
-        access_key_id: None,
-        secret_access_key: None,
-        session_token: None,
-        prefix: cli.prefix.clone(),
-        presigned_expiry: None,
-        use_ssl: None,
-        verify_ssl: Some(!cli.no_verify_ssl),
-        max_pool_connections: None,
-        part_size: None,
-        addressing: cli.path_style.then_some(AddressingStyle::Path),
-    })
+    let mut config = host_test::config_for(&bucket);
+    config.region = cli.region.clone();
+    config.endpoint_url = cli.endpoint.clone();
+    config.prefix = cli.prefix.clone();
+    config.verify_ssl = Some(!cli.no_verify_ssl);
+    config.addressing = cli.path_style.then_some(AddressingStyle::Path);
+    Ok(config)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
@@ -395,21 +387,7 @@ async fn serve_s3(port: u16, dir: Option<PathBuf>) -> Result<ExitCode, Failure> 
 async fn demo() -> Result<ExitCode, Failure> {
     let server = EmbeddedS3::start().await?;
     println!("1. Started the embedded S3 server at {} (bucket {:?}, SigV4 on)", server.endpoint, s3_server::BUCKET);
-    let config = Config {
-        bucket: s3_server::BUCKET.into(),
-        region: Some(s3_server::REGION.into()),
-        endpoint_url: Some(server.endpoint.clone()),
-        access_key_id: Some(s3_server::ACCESS_KEY.into()),
-        secret_access_key: Some(s3_server::SECRET_KEY.into()),
-        session_token: None,
-        prefix: Some("app-name/uploads/".into()),
-        presigned_expiry: None,
-        use_ssl: None,
-        verify_ssl: None,
-        max_pool_connections: None,
-        part_size: None,
-        addressing: None,
-    };
+    let config = server.config("app-name/uploads/");
     let mut storage = Storage::open(Runtime::shared()?, &HostOptions::default(), config).await?;
     println!("   Opened a store with prefix \"app-name/uploads/\": every key below lives under it.");
 

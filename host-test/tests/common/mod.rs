@@ -62,21 +62,13 @@ impl Target {
 
     /// A config for this target with the store prefix `root` + `prefix`.
     pub fn config(&self, prefix: &str) -> Config {
-        Config {
-            bucket: self.bucket.clone(),
-            region: Some(self.region.clone()),
-            endpoint_url: Some(self.endpoint.clone()),
-            access_key_id: Some(self.access_key.clone()),
-            secret_access_key: Some(self.secret_key.clone()),
-            session_token: None,
-            prefix: Some(format!("{}{prefix}", self.root)),
-            presigned_expiry: None,
-            use_ssl: None,
-            verify_ssl: None,
-            max_pool_connections: None,
-            part_size: None,
-            addressing: None,
-        }
+        let mut config = bare_config(&self.bucket);
+        config.region = Some(self.region.clone());
+        config.endpoint_url = Some(self.endpoint.clone());
+        config.access_key_id = Some(self.access_key.clone());
+        config.secret_access_key = Some(self.secret_key.clone());
+        config.prefix = Some(format!("{}{prefix}", self.root));
+        config
     }
 
     pub async fn store(&self, prefix: &str) -> Storage {
@@ -85,21 +77,7 @@ impl Target {
 }
 
 pub fn bare_config(bucket: &str) -> Config {
-    Config {
-        bucket: bucket.into(),
-        region: None,
-        endpoint_url: None,
-        access_key_id: None,
-        secret_access_key: None,
-        session_token: None,
-        prefix: None,
-        presigned_expiry: None,
-        use_ssl: None,
-        verify_ssl: None,
-        max_pool_connections: None,
-        part_size: None,
-        addressing: None,
-    }
+    host_test::config_for(bucket)
 }
 
 pub async fn open(config: Config) -> Result<Storage, Failure> {
