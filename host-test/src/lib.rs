@@ -3,7 +3,10 @@
 //! - [`runtime`]: loads the component once (precompiled and cached on disk), gives it WASI
 //!   and wasi:http, and calls its `storage` interface. No S3 logic lives here.
 //! - [`s3_server`]: the embedded S3 server (s3s + s3s-fs, SigV4 checked) tests and the demo use.
+//! - [`sender`]: how the component's requests leave the host: TLS policy (`verify-ssl`),
+//!   the keep-alive pool, canned replies for benchmarks.
 //! - [`http_client`]: a plain HTTP client, for fetching presigned URLs like a browser would.
+//! - [`bench`]: `storage-host bench`.
 
 pub mod bench;
 pub mod http_client;
