@@ -28,7 +28,10 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
     let mut source = Source { stream: source, eof: false };
     let mut first = buffer(part_size)?;
     source.fill(&mut first, part_size)?;
-    if source.eof && first.len() < part_size {
+    // A full first part may also be the whole stream: read one byte more to know.
+    let mut carry = Vec::new();
+    source.fill(&mut carry, 1)?;
+    if source.eof && carry.is_empty() {
         return store::put_bytes(settings, key, full, &first, options);
     }
 
@@ -37,7 +40,7 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
     let body = resp.read_all(MAX_ERROR_BODY)?;
     let upload_id = xml::parse_upload_id(&String::from_utf8_lossy(&body)).map_err(transport)?;
 
-    let uploaded = Uploader { settings, full, upload_id: &upload_id, key: &key, part_size }.run(first, &mut source);
+    let uploaded = Uploader { settings, full, upload_id: &upload_id, key: &key, part_size }.run(first, carry, &mut source);
     let completed = uploaded.and_then(|(parts, size)| complete(settings, full, &upload_id, &key, &parts).map(|etag| (etag, size)));
     match completed {
         Ok((etag, size)) => Ok(store::stored_after_put(key, size, etag, options)),
@@ -105,7 +108,9 @@ struct Part {
 impl Uploader<'_> {
     /// Uploads `first` and the rest of `source` as parts, up to max-pool-connections at a
     /// time. Returns every part's number and ETag, in order, and the total size.
-    fn run(&self, first: Vec<u8>, source: &mut Source) -> Result<(Vec<(u32, String)>, u64), Error> {
+    /// `carry` holds the bytes read past `first`: the start of the second part.
+    fn run(&self, first: Vec<u8>, carry: Vec<u8>, source: &mut Source) -> Result<(Vec<(u32, String)>, u64), Error> {
+        let mut carry = Some(carry);
         let max_in_flight = self.settings.max_pool_connections as usize;
         let mut in_flight: Vec<Part> = Vec::new();
         let mut done: Vec<(u32, String)> = Vec::new();
@@ -129,8 +134,11 @@ impl Uploader<'_> {
                     filling = None;
                 }
             }
-            if filling.is_none() && !source.eof && in_flight.len() < max_in_flight {
-                filling = Some(buffer(self.part_size)?);
+            if filling.is_none() && (!source.eof || carry.as_ref().is_some_and(|c| !c.is_empty())) && in_flight.len() < max_in_flight {
+                filling = Some(match carry.take() {
+                    Some(carried) => carried,
+                    None => buffer(self.part_size)?,
+                });
             }
             if in_flight.is_empty() && filling.is_none() && source.eof {
                 break;

@@ -229,3 +229,25 @@ async fn uploads_left_by_a_killed_instance_can_be_found_and_aborted() {
     assert_no_pending_uploads(&t, &mut s).await;
     assert!(!s.exists("orphan.bin").await.unwrap());
 }
+
+/// A stream exactly one part long is one PutObject; one byte more makes two parts.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_part_boundary_decides_between_put_and_multipart() {
+    let t = Target::new("boundary").await;
+    let mut config = t.config("");
+    config.part_size = Some(5 * MIB as u64);
+    let mut s = open(config).await.unwrap();
+    let data = bytes(5 * MIB + 1, 8);
+
+    let exact = s.put_stream("exact.bin", std::io::Cursor::new(data[..5 * MIB].to_vec()), &opts()).await.unwrap();
+    let etag = exact.etag.unwrap();
+    assert!(!etag.contains('-'), "a single PutObject has a plain MD5 ETag, got {etag}");
+    assert_eq!(s.get_bytes("exact.bin").await.unwrap(), data[..5 * MIB]);
+
+    let over = s.put_stream("over.bin", std::io::Cursor::new(data.clone()), &opts()).await.unwrap();
+    let etag = over.etag.unwrap();
+    assert!(etag.trim_matches('"').ends_with("-2"), "two parts, got {etag}");
+    assert_eq!(over.size, data.len() as u64);
+    assert_eq!(s.get_bytes("over.bin").await.unwrap(), data);
+    assert_no_pending_uploads(&t, &mut s).await;
+}
