@@ -113,6 +113,18 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     s.delete("big.bin").await?;
     s.delete("curl.bin").await?;
 
+    // The same PUT and GET over reused connections.
+    let pooled = HostOptions { connection_pool: Some(8), ..Default::default() };
+    let mut s = open(&config, &pooled).await?;
+    let start = Instant::now();
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { content_type: None, metadata: vec![] }).await?;
+    let put = start.elapsed();
+    let start = Instant::now();
+    s.get("big.bin", |_| Ok(())).await?;
+    let get = start.elapsed();
+    println!("| {} MiB streamed PUT / GET, component, reused connections | {:.0} / {:.0} MiB/s |", bench.size_mib, mib_per_s(size, put), mib_per_s(size, get));
+    s.delete("big.bin").await?;
+
     // Multipart speedup from parts in flight.
     let mut first = None;
     for in_flight in [1u32, 4, 8] {
