@@ -232,7 +232,8 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
     let request_id = resp.header("x-amz-request-id").map(str::to_string);
     let body = resp.read_all(MAX_ERROR_BODY)?;
     let text = String::from_utf8_lossy(&body);
-    if let Some(e) = xml::copy_failure(&text).map_err(transport)? {
+    // CopyObject can fail after answering 200: the body is then an `<Error>`.
+    if let Some(e) = xml::parse_error(&text).map_err(transport)? {
         return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
     }
     info(settings, destination.to_string())

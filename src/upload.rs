@@ -26,7 +26,8 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
     request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
     let part_size = usize::try_from(settings.part_size).unwrap_or(usize::MAX);
     let mut source = Source { stream: source, eof: false };
-    let mut first = buffer(part_size)?;
+    // Part buffers start empty and grow to `part-size` as data arrives (`Source::read_some`).
+    let mut first = Vec::new();
     source.fill(&mut first, part_size)?;
     // A full first part may also be the whole stream: read one byte more to know.
     let mut carry = Vec::new();
@@ -46,11 +47,6 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
         Ok((etag, size)) => Ok(store::stored_after_put(key, size, etag, options)),
         Err(e) => Err(abort(settings, full, &upload_id, e)),
     }
-}
-
-/// A fresh part buffer: it grows as data arrives, so a short stream costs little.
-fn buffer(_part_size: usize) -> Result<Vec<u8>, Error> {
-    Ok(Vec::new())
 }
 
 /// The caller's stream of bytes to store.
@@ -137,7 +133,7 @@ impl Uploader<'_> {
             if filling.is_none() && (!source.eof || carry.as_ref().is_some_and(|c| !c.is_empty())) && in_flight.len() < max_in_flight {
                 filling = Some(match carry.take() {
                     Some(carried) => carried,
-                    None => buffer(self.part_size)?,
+                    None => Vec::new(),
                 });
             }
             if in_flight.is_empty() && filling.is_none() && source.eof {

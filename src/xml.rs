@@ -255,11 +255,6 @@ pub fn parse_uploads(xml: &str) -> Result<UploadsPage, XmlError> {
     Ok(page)
 }
 
-/// CopyObject can fail after answering 200: the body is then an `<Error>`, not a
-/// `<CopyObjectResult>`. Returns that error, if any.
-pub fn copy_failure(xml: &str) -> Result<Option<S3Error>, XmlError> {
-    parse_error(xml)
-}
 
 #[cfg(test)]
 mod tests {
@@ -339,6 +334,6 @@ mod tests {
         let e = parse_error("<Error><Code>NoSuchKey</Code><Message>gone &amp; lost</Message><RequestId>R</RequestId><HostId>H</HostId></Error>").unwrap().unwrap();
         assert_eq!(e, S3Error { code: "NoSuchKey".into(), message: "gone & lost".into(), request_id: Some("R".into()) });
         assert_eq!(parse_error("<CopyObjectResult><ETag>x</ETag></CopyObjectResult>").unwrap(), None);
-        assert!(copy_failure("<Error><Code>InternalError</Code></Error>").unwrap().is_some());
+        assert!(parse_error("<Error><Code>InternalError</Code></Error>").unwrap().is_some());
     }
 }

@@ -26,9 +26,8 @@ install() {
   cargo install garage@"$GARAGE_VERSION" --locked --root "$CACHE/garage-$GARAGE_VERSION" ${GARAGE_JOBS:+-j "$GARAGE_JOBS"}
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 start() {
   local dir=${1:?usage: garage.sh start DIR}
@@ -57,26 +56,9 @@ TOML
   GARAGE_DEFAULT_ACCESS_KEY=$ACCESS_KEY GARAGE_DEFAULT_SECRET_KEY=$SECRET_KEY GARAGE_DEFAULT_BUCKET=$BUCKET \
     nohup "$GARAGE" -c "$dir/garage.toml" server --single-node --default-bucket > "$dir/garage.log" 2>&1 &
   echo $! > "$dir/garage.pid"
-  # Ready when the S3 port answers and the default bucket exists.
-  for _ in $(seq 1 100); do
-    if "$GARAGE" -c "$dir/garage.toml" bucket info "$BUCKET" > /dev/null 2>&1; then
-      cat > "$dir/env" <<ENV
-export S3_TEST_ENDPOINT=http://127.0.0.1:$s3_port
-export S3_TEST_ACCESS_KEY=$ACCESS_KEY
-export S3_TEST_SECRET_KEY=$SECRET_KEY
-export S3_TEST_BUCKET=$BUCKET
-export S3_TEST_REGION=garage
-ENV
-      cat "$dir/env"
-      return
-    fi
-    if ! kill -0 "$(cat "$dir/garage.pid")" 2> /dev/null; then
-      echo "garage exited; its log:" >&2; cat "$dir/garage.log" >&2; exit 1
-    fi
-    sleep 0.2
-  done
-  echo "garage did not become ready in 20 s; its log:" >&2; cat "$dir/garage.log" >&2
-  exit 1
+  # Ready when the default bucket exists.
+  wait_ready garage "$dir" "$GARAGE" -c "$dir/garage.toml" bucket info "$BUCKET"
+  write_env "$dir" "http://127.0.0.1:$s3_port" "$ACCESS_KEY" "$SECRET_KEY" "$BUCKET" garage
 }
 
 stop() {

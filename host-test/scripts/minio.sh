@@ -13,9 +13,8 @@ SECRET_KEY=wasm-storages-minio-secret-0123456789
 BUCKET=wasm-storages-test
 EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 
 start() {
   local dir=${1:?usage: minio.sh start DIR}
@@ -28,26 +27,11 @@ start() {
     nohup "$MINIO" server "$dir/data" --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" > "$dir/minio.log" 2>&1 &
   echo $! > "$dir/minio.pid"
   local endpoint=http://127.0.0.1:$port
-  for _ in $(seq 1 100); do
-    if curl -sf "$endpoint/minio/health/live" > /dev/null; then
-      # CreateBucket, signed by curl itself.
-      curl -sf -X PUT -H "x-amz-content-sha256: $EMPTY_SHA256" --aws-sigv4 "aws:amz:us-east-1:s3" \
-        --user "$ACCESS_KEY:$SECRET_KEY" "$endpoint/$BUCKET" > /dev/null || true
-      cat > "$dir/env" <<ENV
-export S3_TEST_ENDPOINT=$endpoint
-export S3_TEST_ACCESS_KEY=$ACCESS_KEY
-export S3_TEST_SECRET_KEY=$SECRET_KEY
-export S3_TEST_BUCKET=$BUCKET
-export S3_TEST_REGION=us-east-1
-ENV
-      cat "$dir/env"
-      return
-    fi
-    kill -0 "$(cat "$dir/minio.pid")" 2> /dev/null || { echo "minio exited; its log:" >&2; cat "$dir/minio.log" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "minio did not become ready in 20 s; its log:" >&2; cat "$dir/minio.log" >&2
-  exit 1
+  wait_ready minio "$dir" curl -sf "$endpoint/minio/health/live"
+  # CreateBucket, signed by curl itself.
+  curl -sf -X PUT -H "x-amz-content-sha256: $EMPTY_SHA256" --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$ACCESS_KEY:$SECRET_KEY" "$endpoint/$BUCKET" > /dev/null || true
+  write_env "$dir" "$endpoint" "$ACCESS_KEY" "$SECRET_KEY" "$BUCKET" us-east-1
 }
 
 stop() {
