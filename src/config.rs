@@ -1,6 +1,6 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
-use crate::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error};
+use crate::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error, UploadChecksum};
 use crate::credentials::Credentials;
 use crate::error::invalid_config;
 use crate::keys;
@@ -37,6 +37,7 @@ pub struct Settings {
     /// The most multipart parts in flight at once.
     pub max_pool_connections: u32,
     pub part_size: u64,
+    pub upload_checksum: UploadChecksum,
     pub credentials: Credentials,
 }
 
@@ -118,6 +119,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         verify_ssl: config.verify_ssl.unwrap_or(true),
         max_pool_connections,
         part_size,
+        upload_checksum: config.upload_checksum.unwrap_or(UploadChecksum::ContentMd5),
         credentials,
     })
 }
@@ -278,6 +280,7 @@ pub(crate) mod tests {
             verify_ssl: None,
             max_pool_connections: None,
             part_size: None,
+            upload_checksum: None,
             addressing: None,
         }
     }

@@ -16,11 +16,14 @@ pub struct S3Request {
     /// Percent-encoded path and query, as sent and as signed.
     pub path_and_query: String,
     pub headers: Vec<(String, String)>,
+    /// The body is object data (PutObject, UploadPart): it gets the store's upload checksum.
+    /// Other bodies are small XML and always have their SHA-256 signed.
+    pub object_data: bool,
 }
 
 impl S3Request {
     fn new(method: &'static str, path_and_query: String) -> Self {
-        Self { method, path_and_query, headers: Vec::new() }
+        Self { method, path_and_query, headers: Vec::new(), object_data: false }
     }
 }
 
@@ -37,6 +40,7 @@ pub fn object_path(settings: &Settings, full_key: &str) -> String {
 pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)]) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
     req.headers = object_headers(content_type, metadata)?;
+    req.object_data = true;
     Ok(req)
 }
 
@@ -56,13 +60,21 @@ pub fn create_multipart_upload(settings: &Settings, full_key: &str, content_type
 }
 
 pub fn upload_part(settings: &Settings, full_key: &str, upload_id: &str, part_number: u32) -> S3Request {
-    S3Request::new("PUT", format!("{}?partNumber={part_number}&uploadId={}", object_path(settings, full_key), encode_query(upload_id)))
+    let mut req = S3Request::new("PUT", format!("{}?partNumber={part_number}&uploadId={}", object_path(settings, full_key), encode_query(upload_id)));
+    req.object_data = true;
+    req
 }
 
 pub fn complete_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> S3Request {
     let mut req = S3Request::new("POST", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id)));
     req.headers.push(("content-type".into(), "application/xml".into()));
     req
+}
+
+/// The `Content-MD5` header value for `body`: its MD5, base64-encoded.
+pub fn content_md5(body: &[u8]) -> String {
+    use md5::Digest;
+    aws_smithy_types::base64::encode(md5::Md5::digest(body))
 }
 
 /// CompleteMultipartUpload's body: every part's number and ETag, in order.
@@ -217,6 +229,13 @@ mod tests {
         let mut config = crate::config::tests::config("bkt");
         config.endpoint_url = endpoint.map(str::to_string);
         resolve(config, &Env(&[])).unwrap()
+    }
+
+    #[test]
+    fn content_md5_is_base64_of_the_digest() {
+        // RFC 1321's test vectors, base64-encoded as RFC 1864 wants.
+        assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(content_md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
     }
 
     #[test]

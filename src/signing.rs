@@ -25,10 +25,17 @@ fn settings(location: SignatureLocation) -> SigningSettings {
     s
 }
 
+/// What the signature says of the body.
+pub enum Payload<'a> {
+    /// Its SHA-256 is signed, so the server refuses a body altered in transit.
+    Signed(&'a [u8]),
+    /// `UNSIGNED-PAYLOAD`: the body is protected some other way (a signed Content-MD5).
+    Unsigned,
+}
+
 /// Signs a request for `url` (already percent-encoded) and returns the headers to add:
 /// `authorization`, `x-amz-date`, `x-amz-content-sha256` and, with temporary
 /// credentials, `x-amz-security-token`. `headers` are those that will be sent; all are signed.
-/// The payload hash covers `body` exactly, so the server refuses a body altered in transit.
 pub fn sign_headers(
     credentials: &Credentials,
     region: &str,
@@ -36,7 +43,7 @@ pub fn sign_headers(
     method: &str,
     url: &str,
     headers: &[(String, String)],
-    body: &[u8],
+    payload: Payload,
 ) -> Result<Vec<(String, String)>, Error> {
     let identity = credentials.identity();
     let params = v4::SigningParams::builder()
@@ -48,7 +55,11 @@ pub fn sign_headers(
         .build()
         .map_err(|e| transport(format!("signing: {e}")))?
         .into();
-    let request = SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(body))
+    let body = match payload {
+        Payload::Signed(body) => SignableBody::Bytes(body),
+        Payload::Unsigned => SignableBody::UnsignedPayload,
+    };
+    let request = SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body)
         .map_err(|e| transport(format!("signing: {e}")))?;
     let (instructions, _signature) = sign(request, &params).map_err(|e| transport(format!("signing: {e}")))?.into_parts();
     let (signed, _params) = instructions.into_parts();
@@ -104,7 +115,7 @@ mod tests {
     fn matches_the_aws_documented_get_object_example() {
         let creds = Credentials::resolve(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap();
         let headers = vec![("range".to_string(), "bytes=0-9".to_string())];
-        let signed = sign_headers(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, b"").unwrap();
+        let signed = sign_headers(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, Payload::Signed(b"")).unwrap();
         let auth = signed.iter().find(|(k, _)| k == "authorization").unwrap();
         assert_eq!(
             auth.1,
@@ -114,7 +125,7 @@ mod tests {
 
     #[test]
     fn signs_with_port_payload_hash_and_token() {
-        let signed = sign_headers(&creds(Some("TOKEN")), "us-east-1", time(), "PUT", "http://127.0.0.1:9000/b/k", &[], b"hello").unwrap();
+        let signed = sign_headers(&creds(Some("TOKEN")), "us-east-1", time(), "PUT", "http://127.0.0.1:9000/b/k", &[], Payload::Signed(b"hello")).unwrap();
         let get = |n: &str| signed.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("x-amz-content-sha256").unwrap(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         assert_eq!(get("x-amz-security-token").unwrap(), "TOKEN");

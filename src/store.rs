@@ -9,7 +9,8 @@ use wasip2::io::streams::InputStream;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
 use crate::bindings::wasm_storages::storage::types::{
-    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
+    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum,
+    UrlOptions,
 };
 use crate::config::{self, Env, Settings};
 use crate::error::{self as errors, invalid_argument, transport, Context};
@@ -258,7 +259,15 @@ pub fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<
     if let Some(body) = body {
         headers.push(("content-length".into(), body.len().to_string()));
     }
-    let signed = signing::sign_headers(&settings.credentials, &settings.region, SystemTime::now(), req.method, &url, &headers, body.unwrap_or_default())?;
+    let payload = match (req.object_data, settings.upload_checksum, body) {
+        (true, UploadChecksum::ContentMd5, Some(body)) => {
+            // Signed, so only the key holder could have stated it; the server checks the body against it.
+            headers.push(("content-md5".into(), request::content_md5(body)));
+            signing::Payload::Unsigned
+        }
+        (_, _, body) => signing::Payload::Signed(body.unwrap_or_default()),
+    };
+    let signed = signing::sign_headers(&settings.credentials, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
     Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers }, body))
 }

@@ -13,6 +13,7 @@ pub mod http_client;
 pub mod runtime;
 pub mod s3_server;
 pub mod sender;
+pub mod strict_fs;
 
 pub use runtime::{Failure, HostOptions, Runtime, Storage};
 
@@ -31,9 +32,10 @@ pub fn config_for(bucket: &str) -> Config {
         verify_ssl: None,
         max_pool_connections: None,
         part_size: None,
+        upload_checksum: None,
         addressing: None,
     }
 }
 pub use runtime::bindings::wasm_storages::storage::types::{
-    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions,
+    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions,
 };

@@ -58,6 +58,10 @@ pub struct HostOptions {
     /// Reuse plain-http connections, keeping up to this many idle per server (match the
     /// store's `max-pool-connections`). `None`: a new connection for every request.
     pub connection_pool: Option<usize>,
+    /// Told of every request the component sends (request-shape checks, timings).
+    pub observer: Option<crate::sender::Observer>,
+    /// Damage the component's requests on their way out.
+    pub fault: Option<crate::sender::Fault>,
 }
 
 impl HostOptions {
@@ -154,6 +158,8 @@ impl Runtime {
                 insecure: options.insecure_tls,
                 canned: options.canned.clone(),
                 pool: options.connection_pool.map(crate::sender::Pool::new),
+                observer: options.observer.clone(),
+                fault: options.fault,
             },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
         };

@@ -1,5 +1,5 @@
-//! The embedded S3 server: s3s + s3s-fs as libraries, on 127.0.0.1, SigV4 checked, data in
-//! a directory (a temp dir unless given). What tests, the demo and `serve-s3` run against.
+//! The embedded S3 server: s3s + s3s-fs as libraries, on 127.0.0.1, SigV4 and Content-MD5
+//! checked (see `strict_fs`), data in a directory (a temp dir unless given). What tests, the demo and `serve-s3` run against.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ impl EmbeddedS3 {
         std::fs::create_dir_all(dir.join(BUCKET)).with_context(|| format!("creating {}", dir.display()))?;
         let fs = s3s_fs::FileSystem::new(&dir).map_err(|e| anyhow!("s3s-fs on {}: {e:?}", dir.display()))?;
         let service = {
-            let mut builder = S3ServiceBuilder::new(fs);
+            let mut builder = S3ServiceBuilder::new(crate::strict_fs::StrictFs(fs));
             builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
             builder.build()
         };

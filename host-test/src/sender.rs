@@ -8,6 +8,9 @@
 //! - Canned replies, for benchmarks that measure the component alone (signing, request
 //!   building, XML) with the network taken out.
 //!
+//! - An observer told of every request: request-shape checks in tests, timings in the bench.
+//! - Faults injected into requests, to prove the component and the server catch them.
+//!
 //! Everything else goes through wasmtime-wasi-http's default sender.
 
 use std::future::Future;
@@ -26,10 +29,34 @@ type SendResult = Result<(http::Response<WasiBody>, IoFuture), Error>;
 /// A reply the host gives instead of sending: status, headers, body.
 pub type CannedReply = Arc<dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync>;
 
+/// A request the component sent, as the host saw it, and how it went.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    /// Until the response's head arrived (or the send failed).
+    pub took: std::time::Duration,
+    /// `None`: no response.
+    pub status: Option<u16>,
+}
+
+/// Told of every request once its response head arrives (request-shape checks, timings).
+pub type Observer = Arc<dyn Fn(Sent) + Send + Sync>;
+
+/// Damage done to requests on their way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Flip one bit of the first byte of every request body, as a bad link might.
+    CorruptBody,
+}
+
 pub struct Hooks {
     pub insecure: bool,
     pub canned: Option<CannedReply>,
     pub pool: Option<Pool>,
+    pub observer: Option<Observer>,
+    pub fault: Option<Fault>,
 }
 
 type PooledClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, WasiBody>;
@@ -63,21 +90,55 @@ impl WasiHttpHooks for Hooks {
         let insecure = self.insecure && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let canned = self.canned.clone();
         let pool = self.pool.clone().filter(|_| request.uri().scheme() == Some(&http::uri::Scheme::HTTP));
+        let request = match self.fault {
+            Some(Fault::CorruptBody) => corrupt_body(request),
+            None => request,
+        };
+        let Some(observer) = self.observer.clone() else {
+            return Box::new(send(request, options, insecure, canned, pool));
+        };
+        let (method, uri, headers) = (request.method().clone(), request.uri().clone(), request.headers().clone());
         Box::new(async move {
-            if let Some(reply) = canned {
-                return Ok(canned_reply(request, &*reply).await);
-            }
-            if let Some(pool) = pool {
-                return pool.send(request, options).await;
-            }
-            if insecure {
-                let limit = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
-                return tokio::time::timeout(limit, send_without_verification(request)).await.map_err(|_| Error::ConnectionReadTimeout)?;
-            }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let start = std::time::Instant::now();
+            let result = send(request, options, insecure, canned, pool).await;
+            let status = result.as_ref().ok().map(|(response, _)| response.status().as_u16());
+            observer(Sent { method, uri, headers, took: start.elapsed(), status });
+            result
         })
     }
+}
+
+async fn send(request: http::Request<WasiBody>, options: Option<RequestOptions>, insecure: bool, canned: Option<CannedReply>, pool: Option<Pool>) -> SendResult {
+    if let Some(reply) = canned {
+        return Ok(canned_reply(request, &*reply).await);
+    }
+    if let Some(pool) = pool {
+        return pool.send(request, options).await;
+    }
+    if insecure {
+        let limit = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
+        return tokio::time::timeout(limit, send_without_verification(request)).await.map_err(|_| Error::ConnectionReadTimeout)?;
+    }
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+    Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+}
+
+fn corrupt_body(request: http::Request<WasiBody>) -> http::Request<WasiBody> {
+    let mut first = true;
+    request.map(|body| {
+        body.map_frame(move |frame| {
+            frame.map_data(|data| {
+                if !first || data.is_empty() {
+                    return data;
+                }
+                first = false;
+                let mut bytes = data.to_vec();
+                bytes[0] ^= 1;
+                bytes::Bytes::from(bytes)
+            })
+        })
+        .boxed_unsync()
+    })
 }
 
 /// An error and its causes on one line (hyper-util's own message is just "client error").

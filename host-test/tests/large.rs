@@ -6,7 +6,7 @@ mod common;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use common::{bytes, open, sha256, storage_error, Target};
+use common::{assert_no_pending_uploads, bytes, open, pending_uploads, sha256, storage_error, Target};
 use host_test::{Error, PutOptions};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -34,26 +34,6 @@ impl AsyncRead for FailingReader {
         self.at += n;
         Poll::Ready(Ok(()))
     }
-}
-
-/// Pending multipart uploads: through ListMultipartUploads, or, on s3s-fs (which doesn't
-/// implement it), from the `.upload-<id>.json` files it keeps in its root.
-async fn pending_uploads(t: &Target, s: &mut host_test::Storage) -> Vec<String> {
-    match &t.server {
-        Some(server) => std::fs::read_dir(&server.dir)
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                Some(name.strip_prefix(".upload-")?.strip_suffix(".json")?.to_string())
-            })
-            .collect(),
-        None => s.pending_uploads("").await.unwrap().into_iter().map(|u| u.upload_id).collect(),
-    }
-}
-
-async fn assert_no_pending_uploads(t: &Target, s: &mut host_test::Storage) {
-    let left = pending_uploads(t, s).await;
-    assert!(left.is_empty(), "pending multipart uploads left: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -110,3 +110,23 @@ pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     format!("{:x}", sha2::Sha256::digest(data))
 }
+
+/// Pending multipart uploads: through ListMultipartUploads, or, on s3s-fs (which doesn't
+/// implement it), from the `.upload-<id>.json` files it keeps in its root.
+pub async fn pending_uploads(t: &Target, s: &mut Storage) -> Vec<String> {
+    match &t.server {
+        Some(server) => std::fs::read_dir(&server.dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                Some(name.strip_prefix(".upload-")?.strip_suffix(".json")?.to_string())
+            })
+            .collect(),
+        None => s.pending_uploads("").await.unwrap().into_iter().map(|u| u.upload_id).collect(),
+    }
+}
+
+pub async fn assert_no_pending_uploads(t: &Target, s: &mut Storage) {
+    let left = pending_uploads(t, s).await;
+    assert!(left.is_empty(), "pending multipart uploads left: {left:?}");
+}

@@ -1,0 +1,125 @@
+//! s3s-fs with S3's Content-MD5 semantics. s3s-fs checks Content-MD5 only on PutObject,
+//! and only after it has stored the body, so a damaged upload is refused but left in place;
+//! it never checks UploadPart's. S3 checks both before storing anything. This wrapper
+//! checks the digest as the body streams in and fails the stream before s3s-fs commits it,
+//! then answers `BadDigest` as S3 does. Every other operation goes straight to s3s-fs.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_core::Stream;
+use s3s::crypto::{Checksum as _, Md5};
+use s3s::dto::*;
+use s3s::stream::{ByteStream, RemainingLength};
+use s3s::{s3_error, S3Request, S3Response, S3Result, StdError, S3};
+use s3s_fs::FileSystem;
+
+pub struct StrictFs(pub FileSystem);
+
+/// Makes `body` fail at its end unless its MD5 is `expected` (base64); returns the flag
+/// that says it did.
+fn check_md5(body: &mut Option<StreamingBlob>, expected: Option<&str>) -> S3Result<Option<Arc<AtomicBool>>> {
+    let Some(expected) = expected else { return Ok(None) };
+    let expected: [u8; 16] = base64::engine::general_purpose::STANDARD
+        .decode(expected)
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| s3_error!(InvalidDigest, "Content-MD5 is not a base64 MD5"))?;
+    let Some(inner) = body.take() else { return Ok(None) };
+    let mismatch = Arc::new(AtomicBool::new(false));
+    *body = Some(StreamingBlob::new(Md5Checked { inner, md5: Some(Md5::new()), expected, mismatch: mismatch.clone() }));
+    Ok(Some(mismatch))
+}
+
+fn bad_digest<T>(result: S3Result<T>, mismatch: Option<Arc<AtomicBool>>) -> S3Result<T> {
+    match mismatch {
+        Some(m) if m.load(Ordering::SeqCst) => Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received.")),
+        _ => result,
+    }
+}
+
+struct Md5Checked {
+    inner: StreamingBlob,
+    md5: Option<Md5>,
+    expected: [u8; 16],
+    mismatch: Arc<AtomicBool>,
+}
+
+impl Stream for Md5Checked {
+    type Item = Result<Bytes, StdError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                if let Some(md5) = this.md5.as_mut() {
+                    md5.update(&bytes);
+                }
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(None) => {
+                if this.md5.take().is_some_and(|md5| md5.finalize() != this.expected) {
+                    this.mismatch.store(true, Ordering::SeqCst);
+                    return Poll::Ready(Some(Err("Content-MD5 mismatch".into())));
+                }
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}
+
+impl ByteStream for Md5Checked {
+    fn remaining_length(&self) -> RemainingLength {
+        self.inner.remaining_length()
+    }
+}
+
+/// The `S3` impl: `put_object` and `upload_part` check, the listed operations forward.
+/// (One macro for the whole impl, as `async_trait` must see every method expanded.)
+macro_rules! strict_s3 {
+    ($($name:ident($input:ident) -> $output:ident;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for StrictFs {
+            async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+                let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
+                bad_digest(self.0.put_object(req).await, mismatch)
+            }
+
+            async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+                let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
+                bad_digest(self.0.upload_part(req).await, mismatch)
+            }
+
+            $(
+                async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.0.$name(req).await
+                }
+            )*
+        }
+    };
+}
+
+strict_s3! {
+    create_bucket(CreateBucketInput) -> CreateBucketOutput;
+    copy_object(CopyObjectInput) -> CopyObjectOutput;
+    delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
+    delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+    get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+    get_object(GetObjectInput) -> GetObjectOutput;
+    head_bucket(HeadBucketInput) -> HeadBucketOutput;
+    head_object(HeadObjectInput) -> HeadObjectOutput;
+    list_buckets(ListBucketsInput) -> ListBucketsOutput;
+    list_objects(ListObjectsInput) -> ListObjectsOutput;
+    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+    upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
+    list_parts(ListPartsInput) -> ListPartsOutput;
+    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
+    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+}
