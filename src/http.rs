@@ -73,12 +73,8 @@ struct BodyWriter<B> {
     written: usize,
 }
 
-/// Hands `req` to the host. A body that fits the host's buffer goes in before the request
-/// is handed over, so headers and body leave together: a server that refuses the request
-/// (403) then answers a complete request instead of closing on a half-sent one. A larger
-/// body is written by [`InFlight::pump`]: the host only drains it once the request is in
-/// flight, so writing it all first would block forever.
-pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B>, Error> {
+/// The wasi:http request for `req`, with its body and the body's stream.
+fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStream), Error> {
     let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>())
         .map_err(|e| transport(format!("request header refused by the host: {e:?}")))?;
     let request = OutgoingRequest::new(fields);
@@ -97,6 +93,77 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
     request.set_path_with_query(Some(req.path_and_query)).map_err(|_| invalid("path"))?;
     let out_body = request.body().map_err(|_| invalid("body"))?;
     let stream = out_body.write().map_err(|_| invalid("body stream"))?;
+    Ok((request, out_body, stream))
+}
+
+/// Sends `req` with exactly `len` bytes of `source` as its body (its Content-Length must
+/// say `len`). The host splices them from stream to stream: they never enter the
+/// component, except the last byte, which is read here to make sure the source ends
+/// there. A source shorter or longer than `len` aborts the request before it is complete,
+/// so the server stores nothing.
+pub fn send_spliced(req: Request, source: &InputStream, len: u64) -> Result<Response, Error> {
+    let (request, out_body, stream) = outgoing(&req)?;
+    let future = outgoing_handler::handle(request, None).map_err(error_code)?;
+    let mut flight: InFlight<&[u8]> = InFlight { writer: None, write_error: None, future, head: false };
+    let spliced = splice_exactly(&stream, source, len);
+    drop(stream);
+    match spliced {
+        Ok(()) => OutgoingBody::finish(out_body, None).map_err(error_code)?,
+        Err(e) => {
+            // Unfinished, the body is abandoned: the host cuts the request short.
+            drop(out_body);
+            // A connection that failed may be a server that stopped reading to answer
+            // (403...): its answer explains more. A wrong-sized stream is the caller's.
+            if matches!(e, Error::InvalidArgument(_)) || !flight.future.subscribe().ready() {
+                return Err(e);
+            }
+            flight.write_error = Some(e);
+        }
+    }
+    loop {
+        if let Some(response) = flight.poll_response() {
+            return response;
+        }
+        flight.future.subscribe().block();
+    }
+}
+
+fn splice_exactly(out: &OutputStream, source: &InputStream, len: u64) -> Result<(), Error> {
+    let short = |sent: u64| Error::InvalidArgument(format!("the stream ended after {sent} bytes, short of the {len} its size says; nothing was stored"));
+    let mut sent = 0;
+    while sent + 1 < len {
+        match out.blocking_splice(source, len - 1 - sent) {
+            Ok(n) => sent += n,
+            // Either side may have closed: the connection, or the source, too soon.
+            Err(StreamError::Closed) if out.check_write().is_err() => return Err(transport(format!("the connection closed after {sent} of {len} bytes"))),
+            Err(StreamError::Closed) => return Err(short(sent)),
+            Err(e) => return Err(stream_error(e)),
+        }
+    }
+    // Hold the last byte back until the source has proved to end: a longer source must
+    // leave the request one byte short, never complete.
+    let last = match len {
+        0 => Vec::new(),
+        _ => source.blocking_read(1).map_err(|_| short(sent))?,
+    };
+    match source.blocking_read(1) {
+        Err(StreamError::Closed) => {}
+        Ok(_) => return Err(Error::InvalidArgument(format!("the stream is longer than the {len} bytes its size says; nothing was stored"))),
+        Err(e) => return Err(transport(format!("reading the data to upload failed: {}", message(&stream_error(e))))),
+    }
+    if !last.is_empty() {
+        out.blocking_write_and_flush(&last).map_err(stream_error)?;
+    }
+    Ok(())
+}
+
+/// Hands `req` to the host. A body that fits the host's buffer goes in before the request
+/// is handed over, so headers and body leave together: a server that refuses the request
+/// (403) then answers a complete request instead of closing on a half-sent one. A larger
+/// body is written by [`InFlight::pump`]: the host only drains it once the request is in
+/// flight, so writing it all first would block forever.
+pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B>, Error> {
+    let (request, out_body, stream) = outgoing(&req)?;
     let head = req.method == "HEAD";
 
     let len = body.as_ref().map_or(0, |b| b.as_ref().len());

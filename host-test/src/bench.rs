@@ -2,6 +2,7 @@
 //! against one server. Figures go to stdout as Markdown (BENCHMARKS.md keeps a run).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -9,9 +10,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::runtime::{HostOptions, Runtime, Storage, COMPONENT};
 use crate::s3_server::EmbeddedS3;
-use crate::{Config, PutOptions};
+use crate::{Config, PutOptions, UploadChecksum};
 
 const MIB: u64 = 1 << 20;
+const PLAIN: PutOptions = PutOptions { content_type: None, metadata: Vec::new(), size: None };
 
 pub struct Bench {
     pub size_mib: u64,
@@ -79,14 +81,24 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     println!("| measurement | result |\n|---|---|");
     println!("| release component size | {} bytes |", COMPONENT.len());
 
-    // Streamed PUT and GET through the component vs curl with presigned URLs.
-    let host = HostOptions::default();
+    // Streamed PUT and GET through the component vs curl with presigned URLs. The host
+    // times CompleteMultipartUpload: the server's work joining the parts, which a
+    // one-request PUT (curl's) doesn't have.
+    let completing = Arc::new(Mutex::new(Duration::ZERO));
+    let log = completing.clone();
+    let observer: crate::sender::Observer = Arc::new(move |sent: crate::sender::Sent| {
+        if sent.method == "POST" && sent.uri.query().is_some_and(|q| q.starts_with("uploadId=")) {
+            *log.lock().unwrap() += sent.took;
+        }
+    });
+    let host = HostOptions { observer: Some(observer), ..Default::default() };
     let mut config = base.clone();
     config.max_pool_connections = Some(8);
     let mut s = open(&config, &host).await?;
     let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { content_type: None, metadata: vec![] }).await?;
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
     let put = start.elapsed();
+    let joining = std::mem::take(&mut *completing.lock().unwrap());
     let start = Instant::now();
     let mut got = 0u64;
     s.get("big.bin", |c| {
@@ -103,21 +115,64 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     let curl_put = curl(&["-T", file_str, &put_url]).await?;
     let get_url = s.url("big.bin", Some(3600)).await?;
     let curl_get = curl(&[&get_url]).await?;
-    println!("| {} MiB streamed PUT, component (8 MiB parts, 8 in flight) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, put));
+    println!("| {} MiB streamed PUT, component (8 MiB parts, 8 in flight, Content-MD5) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, put));
+    println!("| … of which the server joining the parts (CompleteMultipartUpload) | {:.2} s of {:.2} s |", joining.as_secs_f64(), put.as_secs_f64());
     println!("| {} MiB PUT, curl with a presigned URL (one request) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, curl_put));
     println!("| {} MiB streamed GET, component | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, get));
     println!("| {} MiB GET, curl with a presigned URL | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, curl_get));
     println!("| GET throughput, component / curl | {:.2}× |", curl_get.as_secs_f64() / get.as_secs_f64());
     println!("| PUT throughput, component / curl | {:.2}× |", curl_put.as_secs_f64() / put.as_secs_f64());
+    println!("| PUT throughput, component without the server's joining / curl | {:.2}× |", curl_put.as_secs_f64() / (put - joining).as_secs_f64());
     println!("| guest linear memory peak during the PUT and GET | {:.1} MiB |", peak as f64 / MIB as f64);
     s.delete("big.bin").await?;
     s.delete("curl.bin").await?;
+
+    // The same upload with the payload's SHA-256 signed instead of Content-MD5.
+    let mut signed = config.clone();
+    signed.upload_checksum = Some(UploadChecksum::SignedSha256);
+    let mut s = open(&signed, &HostOptions::default()).await?;
+    let start = Instant::now();
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+    println!("| {} MiB streamed PUT, component, `signed-sha256` | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, start.elapsed()));
+    s.delete("big.bin").await?;
+
+    // One request, like curl's, through the component: a part as large as the object, so
+    // the stream is one PutObject (the component holds it all: this row is about shape).
+    if size <= 1 << 30 {
+        let mut whole = base.clone();
+        whole.part_size = Some(size.max(5 * MIB));
+        let mut s = open(&whole, &HostOptions::default()).await?;
+        let start = Instant::now();
+        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+        let one = start.elapsed();
+        println!("| {} MiB PUT, component, one PutObject copied through it (Content-MD5) | {:.0} MiB/s ({:.2}× curl) |", bench.size_mib, mib_per_s(size, one), curl_put.as_secs_f64() / one.as_secs_f64());
+        s.delete("big.bin").await?;
+    }
+
+    // Spliced: no checksum and the size known, so the host splices the file into one
+    // PutObject and the bytes never enter the component.
+    if size <= 5 << 30 {
+        let mut none = base.clone();
+        none.upload_checksum = Some(UploadChecksum::None);
+        let mut s = open(&none, &HostOptions::default()).await?;
+        let start = Instant::now();
+        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { size: Some(size), ..PLAIN }).await?;
+        let spliced = start.elapsed();
+        println!(
+            "| {} MiB PUT, component, spliced (`upload-checksum = none`, size known) | {:.0} MiB/s ({:.2}× curl), peak {:.1} MiB |",
+            bench.size_mib,
+            mib_per_s(size, spliced),
+            curl_put.as_secs_f64() / spliced.as_secs_f64(),
+            s.peak_memory() as f64 / MIB as f64
+        );
+        s.delete("big.bin").await?;
+    }
 
     // The same PUT and GET over reused connections.
     let pooled = HostOptions { connection_pool: Some(8), ..Default::default() };
     let mut s = open(&config, &pooled).await?;
     let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { content_type: None, metadata: vec![] }).await?;
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
     let put = start.elapsed();
     let start = Instant::now();
     s.get("big.bin", |_| Ok(())).await?;
@@ -130,9 +185,9 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     for in_flight in [1u32, 4, 8] {
         let mut config = base.clone();
         config.max_pool_connections = Some(in_flight);
-        let mut s = open(&config, &host).await?;
+        let mut s = open(&config, &HostOptions::default()).await?;
         let start = Instant::now();
-        s.put_stream("mp.bin", tokio::fs::File::open(&file).await?, &PutOptions { content_type: None, metadata: vec![] }).await?;
+        s.put_stream("mp.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
         let took = start.elapsed();
         let speedup = first.get_or_insert(took).as_secs_f64() / took.as_secs_f64();
         println!("| multipart PUT, {in_flight} part(s) in flight | {:.0} MiB/s ({speedup:.2}×), peak {:.1} MiB |", mib_per_s(size, took), s.peak_memory() as f64 / MIB as f64);
@@ -147,7 +202,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         for i in 0..bench.small_ops {
             let key = format!("small/{i}");
             let start = Instant::now();
-            s.put(&key, &payload, &PutOptions { content_type: None, metadata: vec![] }).await?;
+            s.put(&key, &payload, &PLAIN).await?;
             puts.push(start.elapsed());
             let start = Instant::now();
             s.get_bytes(&key).await?;
@@ -204,7 +259,7 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
     let head = time(start.elapsed(), N);
     let start = Instant::now();
     for _ in 0..N {
-        s.put("dir/file.txt", &payload, &PutOptions { content_type: None, metadata: vec![] }).await?;
+        s.put("dir/file.txt", &payload, &PLAIN).await?;
     }
     let put = time(start.elapsed(), N);
     let start = Instant::now();
@@ -221,15 +276,24 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
     }
     let list = time(start.elapsed(), N / 20);
     let big = vec![7u8; 8 << 20];
-    let start = Instant::now();
-    for _ in 0..8 {
-        s.put("dir/big.bin", &big, &PutOptions { content_type: None, metadata: vec![] }).await?;
+    let mut big_put = Vec::new();
+    for mode in [UploadChecksum::ContentMd5, UploadChecksum::SignedSha256, UploadChecksum::None] {
+        let mut config = base.clone();
+        config.upload_checksum = Some(mode);
+        let mut s = open(&config, &host).await?;
+        let start = Instant::now();
+        for _ in 0..8 {
+            s.put("dir/big.bin", &big, &PLAIN).await?;
+        }
+        big_put.push(mib_per_s(8 * big.len() as u64, start.elapsed()));
     }
-    let hashed = mib_per_s(8 * big.len() as u64, start.elapsed());
     println!("| in-guest cost, `info` (HEAD, headers parsed) | {head:.0} µs |");
-    println!("| in-guest cost, `put` of 1 KiB (SHA-256, signed) | {put:.0} µs |");
+    println!("| in-guest cost, `put` of 1 KiB (Content-MD5) | {put:.0} µs |");
     println!("| in-guest cost, `url` (presign) | {presign:.0} µs |");
     println!("| in-guest cost, `list` of a 1,000-key page (~190 KB of XML) | {list:.0} µs |");
-    println!("| in-guest `put` of 8 MiB (copy in, SHA-256, copy out to the host) | {hashed:.0} MiB/s |");
+    println!(
+        "| in-guest `put` of 8 MiB bytes (copy in, hash, copy out to the host): Content-MD5 / signed SHA-256 / none | {:.0} / {:.0} / {:.0} MiB/s |",
+        big_put[0], big_put[1], big_put[2]
+    );
     Ok(())
 }

@@ -7,13 +7,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use common::{assert_no_pending_uploads, bytes, open, pending_uploads, sha256, storage_error, Target};
-use host_test::{Error, PutOptions};
+use std::sync::{Arc, Mutex};
+
+use host_test::sender::Sent;
+use host_test::{Error, HostOptions, PutOptions, Runtime, Storage, UploadChecksum};
 use tokio::io::{AsyncRead, ReadBuf};
 
 const MIB: usize = 1 << 20;
 
 fn opts() -> PutOptions {
-    PutOptions { content_type: Some("application/x-test".into()), metadata: vec![("origin".into(), "stream".into())] }
+    PutOptions { content_type: Some("application/x-test".into()), metadata: vec![("origin".into(), "stream".into())], size: None }
 }
 
 /// Yields `len` bytes of `data`, then fails: a disk or network error in the middle.
@@ -95,9 +98,17 @@ async fn a_source_that_fails_midway_leaves_no_object_and_no_pending_upload() {
     assert!(matches!(storage_error(s.put_stream("doomed2.bin", reader, &opts()).await), Error::Transport(_)));
     assert!(!s.exists("doomed2.bin").await.unwrap());
 
+    // Spliced (no checksum, size known): the host cuts the request short.
+    let mut spliced = t.config("");
+    spliced.upload_checksum = Some(UploadChecksum::None);
+    let mut sp = open(spliced).await.unwrap();
+    let reader = FailingReader { data: bytes(8 * MIB, 7), at: 0, fail_at: 3 * MIB };
+    assert!(matches!(storage_error(sp.put_stream("doomed3.bin", reader, &sized(8 * MIB)).await), Error::Transport(_)));
+    assert!(!sp.exists("doomed3.bin").await.unwrap());
+
     // A refused key or option fails before a byte is read.
     assert!(matches!(storage_error(s.put_stream("../x", tokio::io::empty(), &opts()).await), Error::InvalidKey(_)));
-    let bad = PutOptions { content_type: None, metadata: vec![("bad name".into(), "v".into())] };
+    let bad = PutOptions { content_type: None, metadata: vec![("bad name".into(), "v".into())], size: None };
     assert!(matches!(storage_error(s.put_stream("x", tokio::io::empty(), &bad).await), Error::InvalidArgument(_)));
 }
 
@@ -230,4 +241,67 @@ async fn the_part_boundary_decides_between_put_and_multipart() {
     assert_eq!(over.size, data.len() as u64);
     assert_eq!(s.get_bytes("over.bin").await.unwrap(), data);
     assert_no_pending_uploads(&t, &mut s).await;
+}
+
+fn sized(size: usize) -> PutOptions {
+    PutOptions { size: Some(size as u64), ..opts() }
+}
+
+/// With `upload-checksum = none` and a known size, the stream goes to the server as one
+/// PutObject spliced by the host: the component holds none of it, so a 48 MiB object
+/// passes through a guest capped at 4 MiB of linear memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sized_stream_is_spliced_into_one_put_without_entering_the_guest() {
+    let t = Target::new("spliced").await;
+    let mut config = t.config("");
+    config.upload_checksum = Some(UploadChecksum::None);
+    config.part_size = Some(5 * MIB as u64);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let log = sent.clone();
+    let host = HostOptions { max_memory: Some(4 * MIB), observer: Some(Arc::new(move |s: Sent| log.lock().unwrap().push(s))), ..Default::default() };
+    let mut s = Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap();
+    let data = bytes(48 * MIB + 7, 31);
+    let stored = s.put_stream("spliced.bin", std::io::Cursor::new(data.clone()), &sized(data.len())).await.unwrap();
+    assert_eq!(stored.size, data.len() as u64);
+    assert!(s.peak_memory() <= 4 * MIB, "peak {}", s.peak_memory());
+    {
+        let sent = sent.lock().unwrap();
+        let puts: Vec<_> = sent.iter().filter(|r| r.method == "PUT").collect();
+        assert_eq!(puts.len(), 1, "one PutObject, no multipart: {:?}", sent.iter().map(|r| (&r.method, &r.uri)).collect::<Vec<_>>());
+        assert_eq!(puts[0].headers.get("content-length").unwrap(), &data.len().to_string());
+        assert_eq!(puts[0].headers.get("x-amz-content-sha256").unwrap(), "UNSIGNED-PAYLOAD");
+        assert!(puts[0].headers.get("content-md5").is_none());
+    }
+    let mut got = Vec::with_capacity(data.len());
+    s.get("spliced.bin", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    assert_eq!(sha256(&got), sha256(&data));
+    assert_eq!(s.info("spliced.bin").await.unwrap().metadata, [("origin".to_string(), "stream".to_string())]);
+}
+
+/// A stream that is shorter or longer than its stated size stores nothing, whichever way
+/// it goes: spliced, one buffered PutObject, or multipart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_of_the_wrong_size_stores_nothing() {
+    let t = Target::new("wrong-size").await;
+    for (checksum, len) in [(UploadChecksum::None, 3 * MIB), (UploadChecksum::ContentMd5, 3 * MIB), (UploadChecksum::ContentMd5, 12 * MIB), (UploadChecksum::None, 0)] {
+        let mut config = t.config("");
+        config.upload_checksum = Some(checksum);
+        config.part_size = Some(5 * MIB as u64);
+        let mut s = open(config).await.unwrap();
+        let data = bytes(len, 41);
+        for stated in [len + 1, len.saturating_sub(1), len + MIB] {
+            if stated == len {
+                continue;
+            }
+            let result = s.put_stream("k.bin", std::io::Cursor::new(data.clone()), &sized(stated)).await;
+            let e = storage_error(result);
+            assert!(matches!(e, Error::InvalidArgument(_)), "{checksum:?} {len} as {stated}: {e:?}");
+            assert!(!s.exists("k.bin").await.unwrap(), "{checksum:?}: {len} bytes stated as {stated} left an object");
+        }
+        assert_no_pending_uploads(&t, &mut s).await;
+        // The right size goes through.
+        s.put_stream("k.bin", std::io::Cursor::new(data.clone()), &sized(len)).await.unwrap();
+        assert_eq!(s.get_bytes("k.bin").await.unwrap(), data, "{checksum:?} {len}");
+        s.delete("k.bin").await.unwrap();
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use host_test::runtime::describe;
 use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
-use host_test::{AddressingStyle, ByteRange, Config, Error, Failure, HostOptions, PresignMethod, PutOptions, Runtime, Span, Storage, StoredFile, UrlOptions};
+use host_test::{AddressingStyle, ByteRange, Config, Error, Failure, HostOptions, PresignMethod, PutOptions, Runtime, Span, Storage, StoredFile, UploadChecksum, UrlOptions};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -37,6 +37,10 @@ struct Cli {
     /// A new connection for every request (default: reuse up to 10)
     #[arg(long, global = true)]
     no_keepalive: bool,
+    /// How the server checks uploads: content-md5 (default), signed-sha256, or none (files
+    /// are then spliced into the request, never copied through the component)
+    #[arg(long, global = true, value_parser = ["content-md5", "signed-sha256", "none"])]
+    upload_checksum: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,6 +182,11 @@ fn config_from_cli(cli: &Cli) -> Result<Config, Failure> {
     config.prefix = cli.prefix.clone();
     config.verify_ssl = Some(!cli.no_verify_ssl);
     config.addressing = cli.path_style.then_some(AddressingStyle::Path);
+    config.upload_checksum = cli.upload_checksum.as_deref().map(|c| match c {
+        "signed-sha256" => UploadChecksum::SignedSha256,
+        "none" => UploadChecksum::None,
+        _ => UploadChecksum::ContentMd5,
+    });
     Ok(config)
 }
 
@@ -200,12 +209,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Put { key, file, content_type, meta } => {
             // Streamed: the file is never loaded whole, by the host or the component.
-            let options = PutOptions { content_type, metadata: meta };
+            let mut options = PutOptions { content_type, metadata: meta, size: None };
             let stored = if file == "-" {
                 storage.put_stream(&key, tokio::io::stdin(), &options).await?
             } else {
                 let reader = tokio::fs::File::open(&file).await.map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("opening {file}"))))?;
-                let size = reader.metadata().await.ok().map(|m| m.len());
+                let size = reader.metadata().await.ok().filter(|m| m.is_file()).map(|m| m.len());
+                // A regular file's size is known: with `--upload-checksum none` that lets the
+                // host splice it into the request.
+                options.size = size;
                 let progress = Progress::start("put", size);
                 let result = storage.put_stream(&key, Counted { inner: reader, done: progress.done.clone() }, &options).await;
                 progress.finish();
@@ -395,6 +407,7 @@ async fn demo() -> Result<ExitCode, Failure> {
     let options = PutOptions {
         content_type: Some("text/plain".into()),
         metadata: vec![("original-name".into(), "report.txt".into()), ("uploaded-by".into(), "user-123".into())],
+        size: None,
     };
     let stored = storage.put("drafts/report.txt", &report, &options).await?;
     println!("2. put drafts/report.txt with a content type and metadata:\n   {}", file_json(&stored));
@@ -412,7 +425,7 @@ async fn demo() -> Result<ExitCode, Failure> {
     println!("4. Streamed download: {bytes} bytes in {chunks} chunk(s), content type {:?}; matches the upload: {}", info.content_type.unwrap_or_default(), bytes == report.len());
 
     for name in ["images/photo.jpg", "images/logo.png", "docs/readme.md"] {
-        storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![] }).await?;
+        storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![], size: None }).await?;
     }
     println!("5. list \"images/\" (keys come back relative to the prefix):");
     for file in storage.list("images/", None).await? {
