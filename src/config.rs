@@ -1,7 +1,7 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
 use crate::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error, UploadChecksum};
-use crate::credentials::Credentials;
+use crate::credentials::{self, profile, Credentials, Provider};
 use crate::error::invalid_config;
 use crate::keys;
 
@@ -38,7 +38,7 @@ pub struct Settings {
     pub max_pool_connections: u32,
     pub part_size: u64,
     pub upload_checksum: UploadChecksum,
-    pub credentials: Credentials,
+    pub credentials: Provider,
 }
 
 /// The environment variables `open` reads (through wasi:cli/environment).
@@ -53,7 +53,16 @@ impl Env<'_> {
 pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
     check_bucket(&config.bucket)?;
 
-    let region = match config.region.or_else(|| env.get("AWS_REGION").or(env.get("AWS_DEFAULT_REGION")).map(str::to_string)) {
+    // Keys from the config or the environment, or else the shared files, which may also
+    // hold the region: they are read only when one of the two is still missing.
+    let explicit = Credentials::explicit(config.access_key_id, config.secret_access_key, config.session_token, env)?;
+    let explicit_region = config.region.or_else(|| env.get("AWS_REGION").or(env.get("AWS_DEFAULT_REGION")).map(str::to_string));
+    let files = match explicit.is_none() || explicit_region.is_none() {
+        true => Some(profile::load(config.profile.as_deref(), env)?),
+        false => None,
+    };
+    let profile_region = files.as_ref().and_then(|f| f.profile.as_ref()).and_then(|p| p.region.clone());
+    let region = match explicit_region.or(profile_region) {
         Some(region) => check_region(region)?,
         None => DEFAULT_REGION.to_string(),
     };
@@ -106,7 +115,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         return Err(invalid_config(format!("part-size is {part_size} bytes; it must be 5 MiB ({MIN_PART_SIZE}) to 1 GiB ({MAX_PART_SIZE})")));
     }
 
-    let credentials = Credentials::resolve(config.access_key_id, config.secret_access_key, config.session_token, env)?;
+    let credentials = credentials::chain(explicit, files.as_ref(), env, &region)?;
 
     Ok(Settings {
         bucket: config.bucket,
@@ -281,6 +290,7 @@ pub(crate) mod tests {
             max_pool_connections: None,
             part_size: None,
             upload_checksum: None,
+            profile: None,
             addressing: None,
         }
     }

@@ -63,6 +63,16 @@ fn default_message(status: u16) -> &'static str {
     }
 }
 
+/// One line saying what `e` is, to put inside another error's text.
+pub fn message(e: &Error) -> String {
+    match e {
+        Error::NotFound(key) => format!("not found: {key}"),
+        Error::AccessDenied(s) | Error::Service(s) => format!("{} {}: {}", s.status, s.code, s.message),
+        Error::RangeNotSatisfiable(_) => "range not satisfiable".into(),
+        Error::InvalidKey(m) | Error::InvalidConfig(m) | Error::InvalidArgument(m) | Error::Credentials(m) | Error::Transport(m) => m.clone(),
+    }
+}
+
 pub fn transport(what: impl std::fmt::Display) -> Error {
     Error::Transport(what.to_string())
 }

@@ -7,7 +7,7 @@
 //! request/response client needs.
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -23,6 +23,9 @@ pub struct Request<'a> {
     pub method: &'a str,
     pub path_and_query: &'a str,
     pub headers: Vec<(String, String)>,
+    /// Limit on connecting, on the first byte of the response and between its bytes.
+    /// `None`: the host's defaults.
+    pub timeout: Option<std::time::Duration>,
 }
 
 pub struct Response {
@@ -73,6 +76,18 @@ struct BodyWriter<B> {
     written: usize,
 }
 
+/// The request options for `req`'s timeout.
+fn options(req: &Request) -> Option<RequestOptions> {
+    let timeout = req.timeout?;
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    let options = RequestOptions::new();
+    // A host that doesn't support a timeout says so; the request still goes.
+    let _ = options.set_connect_timeout(Some(nanos));
+    let _ = options.set_first_byte_timeout(Some(nanos));
+    let _ = options.set_between_bytes_timeout(Some(nanos));
+    Some(options)
+}
+
 /// The wasi:http request for `req`, with its body and the body's stream.
 fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStream), Error> {
     let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>())
@@ -103,7 +118,7 @@ fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStrea
 /// so the server stores nothing.
 pub fn send_spliced(req: Request, source: &InputStream, len: u64) -> Result<Response, Error> {
     let (request, out_body, stream) = outgoing(&req)?;
-    let future = outgoing_handler::handle(request, None).map_err(error_code)?;
+    let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
     let mut flight: InFlight<&[u8]> = InFlight { writer: None, write_error: None, future, head: false };
     let spliced = splice_exactly(&stream, source, len);
     drop(stream);
@@ -176,10 +191,10 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
         drop(stream);
         written?;
         OutgoingBody::finish(out_body, None).map_err(error_code)?;
-        let future = outgoing_handler::handle(request, None).map_err(error_code)?;
+        let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
         return Ok(InFlight { writer: None, write_error: None, future, head });
     }
-    let future = outgoing_handler::handle(request, None).map_err(error_code)?;
+    let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
     match body {
         Some(data) => Ok(InFlight { writer: Some(BodyWriter { stream, out_body, data, written: 0 }), write_error: None, future, head }),
         // Unreachable: an empty body always fits.

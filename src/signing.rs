@@ -103,7 +103,7 @@ mod tests {
     use crate::config::Env;
 
     fn creds(token: Option<&str>) -> Credentials {
-        Credentials::resolve(Some("AKIDEXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()), token.map(str::to_string), &Env(&[])).unwrap()
+        Credentials::explicit(Some("AKIDEXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()), token.map(str::to_string), &Env(&[])).unwrap().unwrap()
     }
 
     fn time() -> SystemTime {
@@ -113,7 +113,7 @@ mod tests {
     /// The worked example from AWS's S3 SigV4 documentation ("GET Object" with a Range header).
     #[test]
     fn matches_the_aws_documented_get_object_example() {
-        let creds = Credentials::resolve(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap();
+        let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap().unwrap();
         let headers = vec![("range".to_string(), "bytes=0-9".to_string())];
         let signed = sign_headers(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, Payload::Signed(b"")).unwrap();
         let auth = signed.iter().find(|(k, _)| k == "authorization").unwrap();
@@ -135,7 +135,7 @@ mod tests {
     /// AWS's documented presigned URL example (GET test.txt, 86400 s).
     #[test]
     fn presign_matches_the_aws_documented_example() {
-        let creds = Credentials::resolve(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap();
+        let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap().unwrap();
         let url = presign(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[], 86400).unwrap();
         assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&"), "{url}");
         assert!(url.contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"), "{url}");

@@ -58,7 +58,7 @@ impl GuestStore for Store {
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
         let req = request::get_object(&self.settings, &full, options.range.as_ref())?;
-        let resp = check(send(&self.settings, &req, None)?, Some(&key))?;
+        let resp = call(&self.settings, &req, None, Some(&key))?;
         let mut info = stored_file(key, &resp);
         let range = match (resp.status, &options.range) {
             (206, _) => {
@@ -81,7 +81,7 @@ impl GuestStore for Store {
 
     fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let resp = check(send(&self.settings, &request::get_object(&self.settings, &full, None)?, None)?, Some(&key))?;
+        let resp = call(&self.settings, &request::get_object(&self.settings, &full, None)?, None, Some(&key))?;
         resp.read_all(MAX_GET_BYTES)
     }
 
@@ -99,7 +99,7 @@ impl GuestStore for Store {
 
     fn delete(&self, key: String) -> Result<(), Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        match check(send(&self.settings, &request::delete_object(&self.settings, &full), None)?, Some(&key)) {
+        match call(&self.settings, &request::delete_object(&self.settings, &full), None, Some(&key)) {
             Ok(resp) => Ok(drain(resp)),
             // S3 answers 204 for a missing key; some servers say 404. Either way it's gone.
             Err(Error::NotFound(_)) => Ok(()),
@@ -132,7 +132,7 @@ impl GuestStore for Store {
             (_, Some(_)) => return Err(invalid_argument("a content type can only be bound into a PUT URL")),
         };
         let url = request::url(&self.settings, &request::object_path(&self.settings, &full));
-        signing::presign(&self.settings.credentials, &self.settings.region, SystemTime::now(), method, &url, &headers, expires_in)
+        signing::presign(&*self.settings.credentials.current()?, &self.settings.region, SystemTime::now(), method, &url, &headers, expires_in)
     }
 
     fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
@@ -146,7 +146,7 @@ impl GuestStore for Store {
         loop {
             let (key_marker, id_marker) = markers.as_ref().map_or((None, None), |(k, i)| (Some(k.as_str()), Some(i.as_str())));
             let req = request::list_multipart_uploads(&self.settings, &full_prefix, key_marker, id_marker);
-            let resp = check(send(&self.settings, &req, None)?, None)?;
+            let resp = call(&self.settings, &req, None, None)?;
             let body = resp.read_all(MAX_LIST_BODY)?;
             let page = xml::parse_uploads(&String::from_utf8_lossy(&body)).map_err(transport)?;
             for upload in page.uploads {
@@ -169,7 +169,7 @@ impl GuestStore for Store {
 
     fn abort_upload(&self, key: String, upload_id: String) -> Result<(), Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let resp = check(send(&self.settings, &request::abort_multipart_upload(&self.settings, &full, &upload_id), None)?, None)?;
+        let resp = call(&self.settings, &request::abort_multipart_upload(&self.settings, &full, &upload_id), None, None)?;
         drain(resp);
         Ok(())
     }
@@ -186,7 +186,7 @@ impl GuestStore for Store {
 /// One PutObject of `data`.
 pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
     let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
-    let resp = check(send(settings, &req, Some(data))?, Some(&key))?;
+    let resp = call(settings, &req, Some(data), Some(&key))?;
     let etag = resp.header("etag").map(str::to_string);
     drain(resp);
     Ok(stored_after_put(key, data.len() as u64, etag, options))
@@ -199,9 +199,9 @@ pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputS
     let url = request::url(settings, &req.path_and_query);
     let mut headers = req.headers.clone();
     headers.push(("content-length".into(), size.to_string()));
-    let signed = signing::sign_headers(&settings.credentials, &settings.region, SystemTime::now(), req.method, &url, &headers, signing::Payload::Unsigned)?;
+    let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, signing::Payload::Unsigned)?;
     headers.extend(signed);
-    let request = http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers };
+    let request = http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeout: None };
     let resp = check(http::send_spliced(request, source, size)?, Some(&key))?;
     let etag = resp.header("etag").map(str::to_string);
     drain(resp);
@@ -234,7 +234,7 @@ fn covers_everything(range: &ByteRange, size: u64) -> bool {
 
 fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let resp = check(send(settings, &request::head_object(settings, &full), None)?, Some(&key))?;
+    let resp = call(settings, &request::head_object(settings, &full), None, Some(&key))?;
     let file = stored_file(key, &resp);
     drain(resp);
     Ok(file)
@@ -247,7 +247,7 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
         // S3 refuses to copy an object onto itself unchanged; the result is the object.
         return info(settings, destination.to_string());
     }
-    let resp = check(send(settings, &request::copy_object(settings, &src, &dst), None)?, Some(source))?;
+    let resp = call(settings, &request::copy_object(settings, &src, &dst), None, Some(source))?;
     let status = resp.status;
     let request_id = resp.header("x-amz-request-id").map(str::to_string);
     let body = resp.read_all(MAX_ERROR_BODY)?;
@@ -257,6 +257,16 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
         return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
     }
     info(settings, destination.to_string())
+}
+
+/// Sends `req` and checks the reply: 2xx passes, the rest are typed errors about `key`.
+/// Temporary credentials the server calls expired are fetched anew, and the request sent
+/// once more.
+pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>) -> Result<Response, Error> {
+    match check(send(settings, req, body)?, key) {
+        Err(Error::AccessDenied(e) | Error::Service(e)) if e.code == "ExpiredToken" && settings.credentials.invalidate() => check(send(settings, req, body)?, key),
+        other => other,
+    }
 }
 
 /// Signs and sends `req` with `body` (none for bodiless requests).
@@ -287,9 +297,9 @@ pub fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<
         (true, UploadChecksum::None, _) => signing::Payload::Unsigned,
         (_, _, body) => signing::Payload::Signed(body.unwrap_or_default()),
     };
-    let signed = signing::sign_headers(&settings.credentials, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
+    let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
-    Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers }, body))
+    Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeout: None }, body))
 }
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`.
@@ -382,7 +392,7 @@ impl GuestListing for Listing {
         while !state.done {
             let max_keys = state.remaining.map_or(MAX_PAGE, |r| r.min(MAX_PAGE));
             let req = request::list_objects_v2(&self.settings, &state.full_prefix, state.token.as_deref(), max_keys);
-            let resp = check(send(&self.settings, &req, None)?, None)?;
+            let resp = call(&self.settings, &req, None, None)?;
             let body = resp.read_all(MAX_LIST_BODY)?;
             let text = std::str::from_utf8(&body).map_err(|_| transport("listing is not UTF-8"))?;
             let page = xml::parse_list(text).map_err(transport)?;

@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::error::{self as errors, transport};
 use crate::http::{self, InFlight};
 use crate::request;
-use crate::store::{self, check, drain, send, MAX_ERROR_BODY};
+use crate::store::{self, call, check, drain, send, MAX_ERROR_BODY};
 use crate::xml;
 
 /// S3's limit on parts per upload.
@@ -49,7 +49,7 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
     }
 
     let create = request::create_multipart_upload(settings, full, options.content_type.as_deref(), &options.metadata)?;
-    let resp = check(send(settings, &create, None)?, Some(&key))?;
+    let resp = call(settings, &create, None, Some(&key))?;
     let body = resp.read_all(MAX_ERROR_BODY)?;
     let upload_id = xml::parse_upload_id(&String::from_utf8_lossy(&body)).map_err(transport)?;
 
@@ -212,7 +212,7 @@ impl Uploader<'_> {
 fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: &[(u32, String)]) -> Result<Option<String>, Error> {
     let req = request::complete_multipart_upload(settings, full, upload_id);
     let body = request::complete_multipart_body(parts);
-    let resp = check(send(settings, &req, Some(body.as_bytes()))?, Some(key))?;
+    let resp = call(settings, &req, Some(body.as_bytes()), Some(key))?;
     let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
     let body = resp.read_all(MAX_ERROR_BODY)?;
     match xml::parse_complete(&String::from_utf8_lossy(&body)).map_err(transport)? {

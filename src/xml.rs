@@ -194,6 +194,47 @@ pub fn parse_upload_id(xml: &str) -> Result<String, XmlError> {
         .ok_or_else(|| XmlError("CreateMultipartUpload answered without an UploadId".into()))
 }
 
+/// The temporary credentials in an STS `AssumeRoleWithWebIdentity` reply.
+#[derive(Default)]
+pub struct StsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub expiration: Option<String>,
+}
+
+/// An STS reply: the credentials, or STS's `<ErrorResponse>`.
+pub fn parse_sts_credentials(xml: &str) -> Result<Result<StsCredentials, S3Error>, XmlError> {
+    let mut creds = StsCredentials::default();
+    let mut error: Option<S3Error> = None;
+    walk(xml, |node| {
+        let Node::Text(path, text) = node else { return };
+        match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["AssumeRoleWithWebIdentityResponse", "AssumeRoleWithWebIdentityResult", "Credentials", field] => match *field {
+                "AccessKeyId" => creds.access_key_id = text.to_string(),
+                "SecretAccessKey" => creds.secret_access_key = text.to_string(),
+                "SessionToken" => creds.session_token = Some(text.to_string()),
+                "Expiration" => creds.expiration = Some(text.to_string()),
+                _ => {}
+            },
+            ["ErrorResponse", "Error", field] => {
+                let e = error.get_or_insert_with(S3Error::default);
+                match *field {
+                    "Code" => e.code = text.to_string(),
+                    "Message" => e.message = text.to_string(),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    })?;
+    match error {
+        Some(e) => Ok(Err(e)),
+        None if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() => Err(XmlError("no credentials in the reply".into())),
+        None => Ok(Ok(creds)),
+    }
+}
+
 /// CompleteMultipartUpload answers 200 and then, possibly much later, either a result
 /// (with the object's ETag) or an `<Error>`.
 pub fn parse_complete(xml: &str) -> Result<Result<Option<String>, S3Error>, XmlError> {
@@ -315,6 +356,18 @@ mod tests {
         let done = "<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;e-3&quot;</ETag></CompleteMultipartUploadResult>";
         assert_eq!(parse_complete(done).unwrap().unwrap().as_deref(), Some("\"e-3\""));
         assert_eq!(parse_complete("<Error><Code>InternalError</Code></Error>").unwrap().unwrap_err().code, "InternalError");
+    }
+
+    #[test]
+    fn parses_sts_replies() {
+        let ok = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s/ecret</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"#;
+        let c = parse_sts_credentials(ok).unwrap().unwrap();
+        assert_eq!((c.access_key_id.as_str(), c.secret_access_key.as_str(), c.session_token.as_deref(), c.expiration.as_deref()), ("ASIA1", "s/ecret", Some("tok"), Some("2030-01-01T00:00:00Z")));
+        let refused = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>bad token</Message></Error></ErrorResponse>";
+        let Ok(Err(e)) = parse_sts_credentials(refused) else { panic!("not an STS error") };
+        assert_eq!((e.code.as_str(), e.message.as_str()), ("InvalidIdentityToken", "bad token"));
+        assert!(parse_sts_credentials("<AssumeRoleWithWebIdentityResponse/>").is_err());
+        assert!(parse_sts_credentials("<a><b>").is_err());
     }
 
     #[test]

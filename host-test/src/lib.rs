@@ -9,6 +9,7 @@
 //! - [`bench`]: `storage-host bench`.
 
 pub mod bench;
+pub mod credential_servers;
 pub mod http_client;
 pub mod runtime;
 pub mod s3_server;
@@ -33,6 +34,7 @@ pub fn config_for(bucket: &str) -> Config {
         max_pool_connections: None,
         part_size: None,
         upload_checksum: None,
+        profile: None,
         addressing: None,
     }
 }

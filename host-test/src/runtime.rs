@@ -41,6 +41,20 @@ pub const FORWARDED_ENV: &[&str] = &[
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "HOME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_DISABLED",
 ];
 
 /// What the host gives one instance.
@@ -62,13 +76,33 @@ pub struct HostOptions {
     pub observer: Option<crate::sender::Observer>,
     /// Damage the component's requests on their way out.
     pub fault: Option<crate::sender::Fault>,
+    /// Host directories the component may read, each under its own absolute path.
+    pub preopens: Vec<std::path::PathBuf>,
 }
 
 impl HostOptions {
-    /// The [`FORWARDED_ENV`] variables of this process.
+    /// The [`FORWARDED_ENV`] variables of this process, and read-only access to the
+    /// directories of the files they name (the shared AWS files, the web identity and
+    /// container tokens), so the component finds its credentials as an AWS SDK would.
     pub fn from_process_env() -> Self {
-        let env = FORWARDED_ENV.iter().filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?))).collect();
-        Self { env, ..Self::default() }
+        let env: Vec<(String, String)> = FORWARDED_ENV.iter().filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?))).collect();
+        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+        let home = get("HOME");
+        let in_home = |rest: &str| home.as_ref().map(|h| std::path::Path::new(h).join(rest));
+        let named = |var: &str| get(var).map(|p| match (p.strip_prefix("~/"), &home) {
+            (Some(rest), Some(h)) => std::path::Path::new(h).join(rest),
+            _ => std::path::PathBuf::from(p),
+        });
+        let files = [
+            named("AWS_SHARED_CREDENTIALS_FILE").or_else(|| in_home(".aws/credentials")),
+            named("AWS_CONFIG_FILE").or_else(|| in_home(".aws/config")),
+            named("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            named("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+        ];
+        let mut preopens: Vec<std::path::PathBuf> = files.into_iter().flatten().filter_map(|f| Some(f.parent()?.to_path_buf())).filter(|d| d.is_absolute() && d.is_dir()).collect();
+        preopens.sort();
+        preopens.dedup();
+        Self { env, preopens, ..Self::default() }
     }
 }
 
@@ -150,6 +184,10 @@ impl Runtime {
     async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, S3)> {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&options.env);
+        for dir in &options.preopens {
+            let guest = dir.to_str().ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", dir.display()))?;
+            wasi.preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadOnly)?;
+        }
         let state = HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -263,6 +301,7 @@ pub fn describe(e: &Error) -> String {
         Error::RangeNotSatisfiable(None) => "range not satisfiable".to_string(),
         Error::Service(s) => service("service error", s),
         Error::Transport(why) => format!("transport error: {why}"),
+        Error::Credentials(why) => format!("credentials: {why}"),
     }
 }
 

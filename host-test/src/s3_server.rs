@@ -24,6 +24,40 @@ pub struct ServerOptions {
     pub dir: Option<PathBuf>,
     /// Serve https with a fresh self-signed certificate (for `verify-ssl` tests).
     pub tls: bool,
+    /// The keys the server accepts besides [`ACCESS_KEY`]; shared with whoever issues
+    /// temporary credentials (the stand-ins in `credential_servers`).
+    pub keys: Option<KeyRing>,
+}
+
+/// Access keys the server accepts, added and revoked while it runs.
+#[derive(Clone, Default)]
+pub struct KeyRing(Arc<std::sync::Mutex<std::collections::HashMap<String, (String, bool)>>>);
+
+impl KeyRing {
+    pub fn add(&self, access_key: &str, secret: &str) {
+        self.0.lock().unwrap().insert(access_key.into(), (secret.into(), false));
+    }
+
+    /// From now on requests signed with `access_key` are answered `ExpiredToken`.
+    pub fn expire(&self, access_key: &str) {
+        if let Some(entry) = self.0.lock().unwrap().get_mut(access_key) {
+            entry.1 = true;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for KeyRing {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        if access_key == ACCESS_KEY {
+            return Ok(SECRET_KEY.into());
+        }
+        match self.0.lock().unwrap().get(access_key) {
+            Some((_, true)) => Err(s3s::s3_error!(ExpiredToken, "The provided token has expired.")),
+            Some((secret, false)) => Ok(secret.as_str().into()),
+            None => Err(s3s::s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")),
+        }
+    }
 }
 
 pub struct EmbeddedS3 {
@@ -51,7 +85,10 @@ impl EmbeddedS3 {
         let fs = s3s_fs::FileSystem::new(&dir).map_err(|e| anyhow!("s3s-fs on {}: {e:?}", dir.display()))?;
         let service = {
             let mut builder = S3ServiceBuilder::new(crate::strict_fs::StrictFs(fs));
-            builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            match options.keys {
+                Some(keys) => builder.set_auth(keys),
+                None => builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY)),
+            }
             builder.build()
         };
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await.with_context(|| format!("binding 127.0.0.1:{}", options.port))?;

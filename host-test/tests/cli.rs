@@ -202,3 +202,34 @@ async fn demo_walks_through_the_story() {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }
 }
+
+/// The CLI finds credentials as an AWS SDK would: here a named profile in a shared
+/// credentials file, which the host lets the component read.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_come_from_a_shared_file_profile() {
+    let t = Target::new("cli-profile").await;
+    let cli = Cli::new(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, format!("[ci]\naws_access_key_id = {}\naws_secret_access_key = {}\n", t.access_key, t.secret_key)).unwrap();
+    let payload = dir.path().join("payload.txt");
+    std::fs::write(&payload, "from a profile").unwrap();
+    let mut cmd = cli.command(&["put", "profile.txt", payload.to_str().unwrap()]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_PROFILE", "ci")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let got = cli.run(&["get", "profile.txt"]).await;
+    assert_eq!(stdout(&got), "from a profile");
+
+    // Without any source, one line says what was tried, and the exit code is 1.
+    let mut cmd = cli.command(&["info", "profile.txt"]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("absent")).env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(code(&out), 1, "{err}");
+    assert!(err.starts_with("storage-host: credentials: no credentials found") && err.lines().count() == 1, "{err}");
+}

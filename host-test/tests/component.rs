@@ -2,11 +2,11 @@
 
 use host_test::runtime::{Runtime, COMPONENT};
 
-/// What the component needs from its host: wasi:http's outgoing handler and what Rust's
-/// std on wasip2 links (clocks, environment, stdio, exit, a hash seed). Never the
-/// filesystem or raw sockets.
+/// What the component needs from its host: wasi:http's outgoing handler, what Rust's std
+/// on wasip2 links (clocks, environment, stdio, exit, a hash seed), and the filesystem's
+/// preopens, to read the shared AWS files and token files it is given. Never raw sockets.
 #[test]
-fn imports_http_and_std_basics_but_no_filesystem_or_sockets() {
+fn imports_http_std_basics_and_preopens_but_no_sockets() {
     let rt = Runtime::shared().unwrap();
     let component = wasmtime::component::Component::new(rt.engine(), COMPONENT).unwrap();
     let ty = component.component_type();
@@ -16,8 +16,9 @@ fn imports_http_and_std_basics_but_no_filesystem_or_sockets() {
     assert_eq!(exports, ["wasm-storages:storage/storage@0.1.0"]);
     assert!(imports.iter().any(|i| i == "wasi:http/outgoing-handler@0.2.12"), "{imports:?}");
     assert!(imports.iter().any(|i| i == "wasi:cli/environment@0.2.12"), "{imports:?}");
+    assert!(imports.iter().any(|i| i == "wasi:filesystem/preopens@0.2.12"), "{imports:?}");
     for import in &imports {
-        assert!(!import.starts_with("wasi:filesystem") && !import.starts_with("wasi:sockets"), "unexpected import {import}");
+        assert!(!import.starts_with("wasi:sockets"), "unexpected import {import}");
     }
 }
 

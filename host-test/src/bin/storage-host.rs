@@ -382,7 +382,7 @@ fn rfc3339(seconds: u64) -> String {
 }
 
 async fn serve_s3(port: u16, dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
-    let server = EmbeddedS3::start_with(ServerOptions { port, dir, tls: false }).await?;
+    let server = EmbeddedS3::start_with(ServerOptions { port, dir, ..Default::default() }).await?;
     println!("embedded S3 server (s3s-fs, SigV4 checked) serving {}", server.dir.display());
     println!("export AWS_ENDPOINT_URL={}", server.endpoint);
     println!("export AWS_ACCESS_KEY_ID={}", s3_server::ACCESS_KEY);

@@ -1,0 +1,265 @@
+//! The credential chain, end to end: each source hands the component keys that the
+//! embedded S3 server accepts, so a successful upload proves the chain. The temporary ones
+//! come from loopback stand-ins for STS, the container endpoint and IMDSv2
+//! (`host_test::credential_servers`), which issue fresh keys into the server's key ring.
+//! Always against the embedded server, whatever the test target.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use host_test::credential_servers::{Behaviour, CredentialServers, CONTAINER_TOKEN, WEB_IDENTITY_TOKEN};
+use host_test::s3_server::{EmbeddedS3, KeyRing, ServerOptions, ACCESS_KEY, SECRET_KEY};
+use host_test::sender::Sent;
+use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
+
+struct World {
+    server: EmbeddedS3,
+    keys: KeyRing,
+    creds: CredentialServers,
+    dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let keys = KeyRing::default();
+    let server = EmbeddedS3::start_with(ServerOptions { keys: Some(keys.clone()), ..Default::default() }).await.unwrap();
+    let creds = CredentialServers::start(keys.clone()).await.unwrap();
+    World { server, keys, creds, dir: tempfile::tempdir().unwrap() }
+}
+
+impl World {
+    /// The server's config with no keys in it: they must come from the chain.
+    fn config(&self) -> Config {
+        let mut c = self.server.config("creds/");
+        c.access_key_id = None;
+        c.secret_access_key = None;
+        c.region = None;
+        c
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+type Log = Arc<Mutex<Vec<Sent>>>;
+
+/// A store with exactly `env` (plus IMDS off unless `env` mentions it) and `preopens`,
+/// its requests recorded.
+async fn open(config: Config, env: &[(&str, String)], preopens: Vec<std::path::PathBuf>) -> (Result<Storage, Failure>, Log) {
+    let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    if !env.iter().any(|(k, _)| k.starts_with("AWS_EC2_METADATA")) {
+        env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+    }
+    let log: Log = Arc::default();
+    let sink = log.clone();
+    let host = HostOptions { env, preopens, observer: Some(Arc::new(move |s| sink.lock().unwrap().push(s))), ..Default::default() };
+    (Storage::open(Runtime::shared().unwrap(), &host, config).await, log)
+}
+
+fn plain() -> PutOptions {
+    PutOptions { content_type: None, metadata: vec![], size: None }
+}
+
+/// The access key and region the last S3 request was signed with.
+fn signed_with(log: &Log) -> (String, String) {
+    let log = log.lock().unwrap();
+    let auth = log.iter().rev().find_map(|s| s.headers.get("authorization")).expect("a signed request").to_str().unwrap().to_string();
+    let scope = auth.split("Credential=").nth(1).unwrap().split(',').next().unwrap().to_string();
+    let parts: Vec<&str> = scope.split('/').collect();
+    (parts[0].to_string(), parts[2].to_string())
+}
+
+fn credentials_error<T: std::fmt::Debug>(r: Result<T, Failure>) -> String {
+    match r {
+        Err(Failure::Storage(Error::Credentials(m))) => m,
+        other => panic!("expected a credentials error, got {other:?}"),
+    }
+}
+
+async fn round_trip(s: &mut Storage, key: &str) {
+    s.put(key, key.as_bytes(), &plain()).await.unwrap();
+    assert_eq!(s.get_bytes(key).await.unwrap(), key.as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_files_in_a_preopened_directory() {
+    let w = world().await;
+    w.keys.add("AKIDWORK", "work-secret");
+    let credentials = w.file("credentials", &format!("[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n\n[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = work-secret\n"));
+    let config = w.file("config", "[default]\nregion = us-east-1\n[profile work]\nregion = eu-central-1\n");
+    let env = vec![("AWS_SHARED_CREDENTIALS_FILE", credentials.clone()), ("AWS_CONFIG_FILE", config.clone())];
+
+    let (s, log) = open(w.config(), &env, vec![w.dir()]).await;
+    round_trip(&mut s.unwrap(), "default-profile").await;
+    assert_eq!(signed_with(&log), (ACCESS_KEY.to_string(), "us-east-1".to_string()));
+
+    // AWS_PROFILE picks the keys and the region.
+    let mut with_profile = env.clone();
+    with_profile.push(("AWS_PROFILE", "work".into()));
+    let (s, log) = open(w.config(), &with_profile, vec![w.dir()]).await;
+    round_trip(&mut s.unwrap(), "work-profile").await;
+    assert_eq!(signed_with(&log), ("AKIDWORK".to_string(), "eu-central-1".to_string()));
+
+    // The config field beats AWS_PROFILE; a profile that isn't there is an error.
+    let mut named = w.config();
+    named.profile = Some("absent".into());
+    let (s, _) = open(named, &with_profile, vec![w.dir()]).await;
+    match s {
+        Err(Failure::Storage(Error::InvalidConfig(m))) => assert!(m.contains("\"absent\""), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Not preopened: the files are out of reach, and the error says where it looked.
+    let (s, _) = open(w.config(), &env, vec![]).await;
+    let m = credentials_error(s);
+    assert!(m.starts_with("no credentials found") && m.contains(&credentials) && m.contains("not in a preopened directory"), "{m}");
+
+    // A malformed file names itself and the line, never the line's content.
+    let broken = w.file("broken", "[default]\naws_secret_access_key SECRETVALUE\n");
+    let (s, _) = open(w.config(), &[("AWS_SHARED_CREDENTIALS_FILE", broken.clone())], vec![w.dir()]).await;
+    match s {
+        Err(Failure::Storage(Error::InvalidConfig(m))) => assert!(m.contains(&broken) && m.contains("line 2") && !m.contains("SECRETVALUE"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_identity_through_sts() {
+    let w = world().await;
+    let token = w.file("token", WEB_IDENTITY_TOKEN);
+    let sts = format!("{}/sts/", w.creds.endpoint);
+    let env = vec![("AWS_WEB_IDENTITY_TOKEN_FILE", token.clone()), ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/test".into()), ("AWS_ENDPOINT_URL_STS", sts.clone())];
+    let (s, log) = open(w.config(), &env, vec![w.dir()]).await;
+    round_trip(&mut s.unwrap(), "irsa").await;
+    assert_eq!(w.creds.issued(), 1);
+    assert_eq!(signed_with(&log).0, "ASIATEST0001");
+    let token_header = log.lock().unwrap().iter().rev().find_map(|s| s.headers.get("x-amz-security-token").cloned());
+    assert_eq!(token_header.unwrap(), "session-token-1");
+
+    // A token STS refuses: the error names the source and STS's code.
+    w.file("token", "not-the-token");
+    let (s, _) = open(w.config(), &env, vec![w.dir()]).await;
+    let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
+    assert!(m.contains("web identity") && m.contains("InvalidIdentityToken"), "{m}");
+
+    // A malformed STS reply.
+    w.file("token", WEB_IDENTITY_TOKEN);
+    w.creds.set(Behaviour { garbage: Some("<html>oops".into()), ..Default::default() });
+    let (s, _) = open(w.config(), &env, vec![w.dir()]).await;
+    let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
+    assert!(m.contains("STS") && m.contains("unreadable"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_credentials_with_a_token_file() {
+    let w = world().await;
+    let token = w.file("container-token", CONTAINER_TOKEN);
+    let url = format!("{}/container", w.creds.endpoint);
+    let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", url.clone()), ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token)];
+    let (s, log) = open(w.config(), &env, vec![w.dir()]).await;
+    round_trip(&mut s.unwrap(), "ecs").await;
+    assert_eq!((w.creds.issued(), signed_with(&log).0.as_str()), (1, "ASIATEST0001"));
+
+    // A wrong token (given inline this time) is refused by the endpoint.
+    let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", url.clone()), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong".into())];
+    let (s, _) = open(w.config(), &env, vec![]).await;
+    let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
+    assert!(m.contains("container credentials") && m.contains("403"), "{m}");
+
+    // A malformed reply, and one missing a field.
+    let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", url), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
+    for (garbage, expect) in [("not json", "malformed JSON"), (r#"{"AccessKeyId":"A","Token":"t"}"#, "SecretAccessKey")] {
+        w.creds.set(Behaviour { garbage: Some(garbage.into()), ..Default::default() });
+        let (s, _) = open(w.config(), &env, vec![]).await;
+        let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
+        assert!(m.contains("container credentials") && m.contains(expect), "{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_metadata_v2() {
+    let w = world().await;
+    let (s, log) = open(w.config(), &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", w.creds.endpoint.clone())], vec![]).await;
+    round_trip(&mut s.unwrap(), "ec2").await;
+    assert_eq!((w.creds.issued(), signed_with(&log).0.as_str()), (1, "ASIATEST0001"));
+    // The session token came first: a PUT with its TTL, then GETs carrying it.
+    let log = log.lock().unwrap();
+    let imds: Vec<_> = log.iter().filter(|s| s.uri.path().starts_with("/latest/")).collect();
+    assert_eq!(imds[0].method, "PUT");
+    assert!(imds[1..].iter().all(|s| s.headers.contains_key("x-aws-ec2-metadata-token")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_source_the_error_lists_what_was_tried() {
+    let w = world().await;
+    // IMDS disabled: `open` already knows there is nothing.
+    let (s, _) = open(w.config(), &[], vec![]).await;
+    let m = credentials_error(s);
+    for source in ["config", "AWS_ACCESS_KEY_ID", "shared files", "web identity", "container credentials", "AWS_EC2_METADATA_DISABLED"] {
+        assert!(m.contains(source), "{source} missing from {m}");
+    }
+    // IMDS where nothing listens: the first operation fails at once, saying so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (s, _) = open(w.config(), &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{closed}"))], vec![]).await;
+    let started = std::time::Instant::now();
+    let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
+    assert!(m.starts_with("no credentials found") && m.contains("EC2 instance metadata"), "{m}");
+    eprintln!("no IMDS: failed after {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn temporary_credentials_are_cached_and_refreshed() {
+    let w = world().await;
+    let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
+
+    // An hour's credentials serve every request.
+    let (s, _) = open(w.config(), &env, vec![]).await;
+    let mut s = s.unwrap();
+    for i in 0..5 {
+        round_trip(&mut s, &format!("cached-{i}")).await;
+    }
+    assert_eq!(w.creds.issued(), 1);
+
+    // Credentials that expire within the refresh window are fetched anew for each request.
+    w.creds.set(Behaviour { lifetime: Duration::from_secs(120), garbage: None });
+    let (s, _) = open(w.config(), &env, vec![]).await;
+    let mut s = s.unwrap();
+    s.put("short-1", b"x", &plain()).await.unwrap();
+    s.put("short-2", b"x", &plain()).await.unwrap();
+    assert_eq!(w.creds.issued(), 3);
+
+    // After `ExpiredToken` the store fetches new keys once and the request goes through.
+    w.creds.set(Behaviour::default());
+    let (s, log) = open(w.config(), &env, vec![]).await;
+    let mut s = s.unwrap();
+    s.put("before", b"x", &plain()).await.unwrap();
+    let first = w.creds.last_key().unwrap();
+    w.keys.expire(&first);
+    s.put("after", b"x", &plain()).await.unwrap();
+    assert_eq!(w.creds.issued(), 5);
+    let statuses: Vec<_> = log.lock().unwrap().iter().filter(|r| r.method == "PUT").map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(200), Some(400), Some(200)], "the expired request, then its retry");
+    assert_ne!(signed_with(&log).0, first);
+}
+
+/// The unit tests cover every pair of sources; this is the pair a deployment most often
+/// has both of: keys in the environment win over the container endpoint, never called.
+#[tokio::test(flavor = "multi_thread")]
+async fn environment_keys_win_over_the_container_endpoint() {
+    let w = world().await;
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)),
+    ];
+    let (s, log) = open(w.config(), &env, vec![]).await;
+    round_trip(&mut s.unwrap(), "env-wins").await;
+    assert_eq!((w.creds.issued(), signed_with(&log).0.as_str()), (0, ACCESS_KEY));
+}
+
