@@ -75,9 +75,11 @@ impl Pool {
     }
 
     async fn send(&self, request: http::Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
-        // The same limits wasmtime's own sender applies (600 s unless the guest set them).
+        // The limits wasmtime's own sender applies (600 s unless the guest set them). The
+        // pool connects inside `request`, so the connect timeout adds to the first byte's.
         let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
-        let response = tokio::time::timeout(first_byte, self.0.request(request))
+        let limit = first_byte + options.and_then(|o| o.connect_timeout).unwrap_or_default();
+        let response = tokio::time::timeout(limit, self.0.request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(|e| Error::InternalError(Some(error_chain(&e))))?;

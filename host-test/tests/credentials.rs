@@ -211,6 +211,16 @@ async fn with_no_source_the_error_lists_what_was_tried() {
     let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
     assert!(m.starts_with("no credentials found") && m.contains("EC2 instance metadata"), "{m}");
     eprintln!("no IMDS: failed after {:?}", started.elapsed());
+
+    // An IMDS address that takes connections and never answers (as a firewalled
+    // 169.254.169.254 may): the 1 s timeouts end it, not the host's 600 s default.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (s, _) = open(w.config(), &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", format!("http://{}", silent.local_addr().unwrap()))], vec![]).await;
+    let started = std::time::Instant::now();
+    let m = credentials_error(s.unwrap().put("x", b"x", &plain()).await);
+    assert!(m.starts_with("no credentials found") && m.contains("EC2 instance metadata"), "{m}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    eprintln!("silent IMDS: failed after {:?}: {m}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread")]
