@@ -64,6 +64,8 @@ pub fn send(req: Request, body: Option<&[u8]>) -> Result<Response, Error> {
 /// is drop order (children first).
 pub struct InFlight<B: AsRef<[u8]>> {
     writer: Option<BodyWriter<B>>,
+    /// The body once written, kept until the caller takes it back (to send it again).
+    sent: Option<B>,
     write_error: Option<Error>,
     future: FutureIncomingResponse,
     head: bool,
@@ -119,7 +121,7 @@ fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStrea
 pub fn send_spliced(req: Request, source: &InputStream, len: u64) -> Result<Response, Error> {
     let (request, out_body, stream) = outgoing(&req)?;
     let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
-    let mut flight: InFlight<&[u8]> = InFlight { writer: None, write_error: None, future, head: false };
+    let mut flight: InFlight<&[u8]> = InFlight { writer: None, sent: None, write_error: None, future, head: false };
     let spliced = splice_exactly(&stream, source, len);
     drop(stream);
     match spliced {
@@ -192,11 +194,11 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
         written?;
         OutgoingBody::finish(out_body, None).map_err(error_code)?;
         let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
-        return Ok(InFlight { writer: None, write_error: None, future, head });
+        return Ok(InFlight { writer: None, sent: body, write_error: None, future, head });
     }
     let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
     match body {
-        Some(data) => Ok(InFlight { writer: Some(BodyWriter { stream, out_body, data, written: 0 }), write_error: None, future, head }),
+        Some(data) => Ok(InFlight { writer: Some(BodyWriter { stream, out_body, data, written: 0 }), sent: None, write_error: None, future, head }),
         // Unreachable: an empty body always fits.
         None => Err(transport("the host's request buffer takes no bytes")),
     }
@@ -205,6 +207,11 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
 impl<B: AsRef<[u8]>> InFlight<B> {
     pub fn is_writing(&self) -> bool {
         self.writer.is_some()
+    }
+
+    /// The body, once it has been written (to send it again).
+    pub fn take_body(&mut self) -> Option<B> {
+        self.sent.take()
     }
 
     /// What to wait on: the response, and room in the body stream while writing (a server
@@ -226,6 +233,7 @@ impl<B: AsRef<[u8]>> InFlight<B> {
             if let Some(w) = self.writer.take() {
                 drop(w.stream);
                 drop(w.out_body);
+                self.sent = Some(w.data);
             }
             self.write_error = Some(transport("the server answered before the whole request body was sent"));
             return true;
@@ -253,6 +261,7 @@ impl<B: AsRef<[u8]>> InFlight<B> {
                     if let Err(e) = OutgoingBody::finish(w.out_body, None) {
                         self.write_error = Some(error_code(e));
                     }
+                    self.sent = Some(w.data);
                 }
                 true
             }
@@ -261,6 +270,7 @@ impl<B: AsRef<[u8]>> InFlight<B> {
                 if let Some(w) = self.writer.take() {
                     drop(w.stream);
                     drop(w.out_body);
+                    self.sent = Some(w.data);
                 }
                 self.write_error = Some(stream_error(e));
                 true

@@ -115,6 +115,8 @@ struct Uploader<'a> {
 struct Part {
     number: u32,
     flight: InFlight<Vec<u8>>,
+    /// Sent again after an `ExpiredToken` refusal already.
+    resent: bool,
 }
 
 impl Uploader<'_> {
@@ -141,7 +143,7 @@ impl Uploader<'_> {
                         )));
                     }
                     total += buf.len() as u64;
-                    in_flight.push(Part { number, flight: self.start_part(number, buf)? });
+                    in_flight.push(Part { number, flight: self.start_part(number, buf)?, resent: false });
                 } else if filling.as_ref().is_some_and(|b| b.is_empty()) && source.eof {
                     filling = None;
                 }
@@ -172,8 +174,16 @@ impl Uploader<'_> {
                 match in_flight[i].flight.poll_response() {
                     None => i += 1,
                     Some(result) => {
-                        let part = in_flight.swap_remove(i);
-                        done.push((part.number, self.part_etag(result)?));
+                        let mut part = in_flight.swap_remove(i);
+                        match self.part_etag(result) {
+                            // Temporary credentials the server calls expired: fetch new ones
+                            // and send the part once more, as `store::call` does.
+                            Err(Error::AccessDenied(e) | Error::Service(e)) if e.code == "ExpiredToken" && !part.resent && self.settings.credentials.invalidate() => {
+                                let data = part.flight.take_body().ok_or_else(|| transport("the part's data is gone"))?;
+                                in_flight.push(Part { number: part.number, flight: self.start_part(part.number, data)?, resent: true });
+                            }
+                            etag => done.push((part.number, etag?)),
+                        }
                         moved = true;
                     }
                 }
@@ -224,7 +234,7 @@ fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: 
 /// Aborts the upload after `cause`, so no parts linger (and nothing appears under the key).
 fn abort(settings: &Settings, full: &str, upload_id: &str, cause: Error) -> Error {
     let req = request::abort_multipart_upload(settings, full, upload_id);
-    match send(settings, &req, None).and_then(|resp| check(resp, None)) {
+    match call(settings, &req, None, None) {
         Ok(resp) => {
             drain(resp);
             cause

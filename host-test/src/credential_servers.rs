@@ -33,11 +33,14 @@ pub struct Behaviour {
     pub lifetime: Duration,
     /// Answer credential requests with this body (status 200) instead: malformed replies.
     pub garbage: Option<String>,
+    /// Reissue the first access key with a new session token each time, as STS does not but
+    /// s3s-fs needs: it lets only the key that started a multipart upload continue it.
+    pub same_key: bool,
 }
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Behaviour { lifetime: Duration::from_secs(3600), garbage: None }
+        Behaviour { lifetime: Duration::from_secs(3600), garbage: None, same_key: false }
     }
 }
 
@@ -113,7 +116,8 @@ impl State {
     /// Fresh keys the S3 server accepts: (id, secret, token, expiration).
     fn issue(&self) -> (String, String, String, String) {
         let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        let (id, secret) = (format!("ASIATEST{n:04}"), format!("temporary-secret-{n}"));
+        let key = if self.behaviour.lock().unwrap().same_key { 1 } else { n };
+        let (id, secret) = (format!("ASIATEST{key:04}"), format!("temporary-secret-{key}"));
         self.keys.add(&id, &secret);
         *self.last_key.lock().unwrap() = Some(id.clone());
         let expires = SystemTime::now() + self.behaviour.lock().unwrap().lifetime;

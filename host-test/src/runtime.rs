@@ -198,6 +198,7 @@ impl Runtime {
                 pool: options.connection_pool.map(crate::sender::Pool::new),
                 observer: options.observer.clone(),
                 fault: options.fault,
+                fault_done: false,
             },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
         };

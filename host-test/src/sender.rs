@@ -49,6 +49,10 @@ pub type Observer = Arc<dyn Fn(Sent) + Send + Sync>;
 pub enum Fault {
     /// Flip one bit of the first byte of every request body, as a bad link might.
     CorruptBody,
+    /// Answer the first request whose path and query contain this text with S3's
+    /// `400 ExpiredToken`, as a server does when temporary credentials are revoked;
+    /// send everything else.
+    ExpiredTokenOnce(&'static str),
 }
 
 pub struct Hooks {
@@ -57,6 +61,8 @@ pub struct Hooks {
     pub pool: Option<Pool>,
     pub observer: Option<Observer>,
     pub fault: Option<Fault>,
+    /// A one-time fault has happened.
+    pub fault_done: bool,
 }
 
 type PooledClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, WasiBody>;
@@ -92,9 +98,16 @@ impl WasiHttpHooks for Hooks {
         let insecure = self.insecure && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let canned = self.canned.clone();
         let pool = self.pool.clone().filter(|_| request.uri().scheme() == Some(&http::uri::Scheme::HTTP));
+        let mut canned = canned;
         let request = match self.fault {
             Some(Fault::CorruptBody) => corrupt_body(request),
-            None => request,
+            Some(Fault::ExpiredTokenOnce(text)) if !self.fault_done && request.uri().path_and_query().is_some_and(|p| p.as_str().contains(text)) => {
+                self.fault_done = true;
+                let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>";
+                canned = Some(Arc::new(move |_: &http::request::Parts| (400, vec![("content-type", "application/xml".into()), ("content-length", xml.len().to_string())], xml.as_bytes().to_vec())));
+                request
+            }
+            _ => request,
         };
         let Some(observer) = self.observer.clone() else {
             return Box::new(send(request, options, insecure, canned, pool));

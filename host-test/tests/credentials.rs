@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use host_test::credential_servers::{Behaviour, CredentialServers, CONTAINER_TOKEN, WEB_IDENTITY_TOKEN};
 use host_test::s3_server::{EmbeddedS3, KeyRing, ServerOptions, ACCESS_KEY, SECRET_KEY};
-use host_test::sender::Sent;
+use host_test::sender::{Fault, Sent};
 use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
 struct World {
@@ -237,7 +237,7 @@ async fn temporary_credentials_are_cached_and_refreshed() {
     assert_eq!(w.creds.issued(), 1);
 
     // Credentials that expire within the refresh window are fetched anew for each request.
-    w.creds.set(Behaviour { lifetime: Duration::from_secs(120), garbage: None });
+    w.creds.set(Behaviour { lifetime: Duration::from_secs(120), ..Default::default() });
     let (s, _) = open(w.config(), &env, vec![]).await;
     let mut s = s.unwrap();
     s.put("short-1", b"x", &plain()).await.unwrap();
@@ -273,3 +273,36 @@ async fn environment_keys_win_over_the_container_endpoint() {
     assert_eq!((w.creds.issued(), signed_with(&log).0.as_str()), (0, ACCESS_KEY));
 }
 
+
+/// A multipart upload that outlives its credentials: the part refused with `ExpiredToken`
+/// (injected by the host, as a server revoking the token would answer) is signed with
+/// fresh credentials and sent again, and the object is whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_refused_as_expired_is_sent_again() {
+    let w = world().await;
+    w.creds.set(Behaviour { same_key: true, ..Default::default() });
+    let mut config = w.config();
+    config.part_size = Some(5 << 20);
+    let env = [("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.to_string()), ("AWS_EC2_METADATA_DISABLED", "true".to_string())];
+    let log: Log = Arc::default();
+    let sink = log.clone();
+    let host = HostOptions {
+        env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        fault: Some(Fault::ExpiredTokenOnce("partNumber=2&")),
+        observer: Some(Arc::new(move |s| sink.lock().unwrap().push(s))),
+        ..Default::default()
+    };
+    let mut s = Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap();
+    let data: Vec<u8> = (0..12u32 << 20).map(|i| (i % 251) as u8).collect();
+    s.put_stream("big", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
+    assert_eq!(w.creds.issued(), 2, "fetched once more after the refusal");
+    let mut parts: Vec<_> = log.lock().unwrap().iter().filter(|r| r.uri.query().is_some_and(|q| q.contains("partNumber="))).map(|r| (r.uri.query().unwrap().split('&').next().unwrap().to_string(), r.status)).collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        [("partNumber=1".to_string(), Some(200)), ("partNumber=2".to_string(), Some(200)), ("partNumber=2".to_string(), Some(400)), ("partNumber=3".to_string(), Some(200))]
+    );
+    let tokens: Vec<_> = log.lock().unwrap().iter().filter_map(|r| r.headers.get("x-amz-security-token").cloned()).collect();
+    assert!(tokens.contains(&"session-token-1".parse().unwrap()) && tokens.contains(&"session-token-2".parse().unwrap()), "{tokens:?}");
+    assert_eq!(s.get_bytes("big").await.unwrap(), data);
+}
