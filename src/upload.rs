@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::error::{self as errors, transport};
 use crate::http::{self, InFlight};
 use crate::request;
-use crate::store::{self, call, check, drain, send, MAX_ERROR_BODY};
+use crate::store::{self, call, check, drain, MAX_ERROR_BODY};
 use crate::xml;
 
 /// S3's limit on parts per upload.
