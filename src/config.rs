@@ -3,7 +3,9 @@
 use crate::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error, UploadChecksum};
 use crate::credentials::{self, profile, Credentials, Provider};
 use crate::error::invalid_config;
+use crate::http::Timeouts;
 use crate::keys;
+use crate::retry::Policy;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
@@ -16,6 +18,13 @@ pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// (10,000 parts of 1 GiB still exceed S3's 5 TiB object limit).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 1 << 30;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+const MAX_ATTEMPTS: u32 = 10;
+pub const DEFAULT_RETRY_BASE_DELAY_MS: u32 = 100;
+pub const DEFAULT_RETRY_MAX_DELAY_MS: u32 = 20_000;
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u32 = 120_000;
+pub const DEFAULT_BETWEEN_BYTES_TIMEOUT_MS: u32 = 60_000;
 
 /// A validated configuration with every default applied.
 #[derive(Debug)]
@@ -38,6 +47,8 @@ pub struct Settings {
     pub max_pool_connections: u32,
     pub part_size: u64,
     pub upload_checksum: UploadChecksum,
+    pub retry: Policy,
+    pub timeouts: Timeouts,
     pub credentials: Provider,
 }
 
@@ -115,6 +126,29 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         return Err(invalid_config(format!("part-size is {part_size} bytes; it must be 5 MiB ({MIN_PART_SIZE}) to 1 GiB ({MAX_PART_SIZE})")));
     }
 
+    let max_attempts = config.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+        return Err(invalid_config(format!("max-attempts is {max_attempts}; it must be 1 to {MAX_ATTEMPTS}")));
+    }
+    let base = config.retry_base_delay_ms.unwrap_or(DEFAULT_RETRY_BASE_DELAY_MS);
+    let max = config.retry_max_delay_ms.unwrap_or(DEFAULT_RETRY_MAX_DELAY_MS);
+    if base > max {
+        return Err(invalid_config(format!("retry-base-delay-ms ({base}) is more than retry-max-delay-ms ({max})")));
+    }
+    let ms = |d: u32| std::time::Duration::from_millis(u64::from(d));
+    let retry = Policy::new(max_attempts, ms(base), ms(max), crate::retry::seed());
+    let mut timeouts = Timeouts::default();
+    for (name, value, default, slot) in [
+        ("connect-timeout-ms", config.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS, &mut timeouts.connect),
+        ("first-byte-timeout-ms", config.first_byte_timeout_ms, DEFAULT_FIRST_BYTE_TIMEOUT_MS, &mut timeouts.first_byte),
+        ("between-bytes-timeout-ms", config.between_bytes_timeout_ms, DEFAULT_BETWEEN_BYTES_TIMEOUT_MS, &mut timeouts.between_bytes),
+    ] {
+        match value.unwrap_or(default) {
+            0 => return Err(invalid_config(format!("{name} must be at least 1"))),
+            v => *slot = Some(ms(v)),
+        }
+    }
+
     let credentials = credentials::chain(explicit, files.as_ref(), env, &region)?;
 
     Ok(Settings {
@@ -129,6 +163,8 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         max_pool_connections,
         part_size,
         upload_checksum: config.upload_checksum.unwrap_or(UploadChecksum::ContentMd5),
+        retry,
+        timeouts,
         credentials,
     })
 }
@@ -291,6 +327,12 @@ pub(crate) mod tests {
             part_size: None,
             upload_checksum: None,
             profile: None,
+            max_attempts: None,
+            retry_base_delay_ms: None,
+            retry_max_delay_ms: None,
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            between_bytes_timeout_ms: None,
             addressing: None,
         }
     }

@@ -23,9 +23,22 @@ pub struct Request<'a> {
     pub method: &'a str,
     pub path_and_query: &'a str,
     pub headers: Vec<(String, String)>,
-    /// Limit on connecting, on the first byte of the response and between its bytes.
-    /// `None`: the host's defaults.
-    pub timeout: Option<std::time::Duration>,
+    pub timeouts: Timeouts,
+}
+
+/// Limits on connecting, on the first byte of the response and between its bytes; `None`
+/// leaves the host's default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timeouts {
+    pub connect: Option<std::time::Duration>,
+    pub first_byte: Option<std::time::Duration>,
+    pub between_bytes: Option<std::time::Duration>,
+}
+
+impl Timeouts {
+    pub fn all(limit: std::time::Duration) -> Self {
+        Timeouts { connect: Some(limit), first_byte: Some(limit), between_bytes: Some(limit) }
+    }
 }
 
 pub struct Response {
@@ -78,15 +91,18 @@ struct BodyWriter<B> {
     written: usize,
 }
 
-/// The request options for `req`'s timeout.
+/// The request options for `req`'s timeouts.
 fn options(req: &Request) -> Option<RequestOptions> {
-    let timeout = req.timeout?;
-    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    let t = req.timeouts;
+    if t.connect.is_none() && t.first_byte.is_none() && t.between_bytes.is_none() {
+        return None;
+    }
+    let nanos = |d: Option<std::time::Duration>| d.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let options = RequestOptions::new();
     // A host that doesn't support a timeout says so; the request still goes.
-    let _ = options.set_connect_timeout(Some(nanos));
-    let _ = options.set_first_byte_timeout(Some(nanos));
-    let _ = options.set_between_bytes_timeout(Some(nanos));
+    let _ = options.set_connect_timeout(nanos(t.connect));
+    let _ = options.set_first_byte_timeout(nanos(t.first_byte));
+    let _ = options.set_between_bytes_timeout(nanos(t.between_bytes));
     Some(options)
 }
 

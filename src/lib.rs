@@ -10,6 +10,7 @@ mod error;
 mod http;
 mod keys;
 mod request;
+mod retry;
 mod signing;
 mod store;
 mod upload;

@@ -18,6 +18,7 @@ use crate::http::{self, Response};
 use crate::keys;
 use crate::upload;
 use crate::request::{self, S3Request, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
+use crate::retry;
 use crate::signing;
 use crate::xml;
 
@@ -201,7 +202,7 @@ pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputS
     headers.push(("content-length".into(), size.to_string()));
     let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, signing::Payload::Unsigned)?;
     headers.extend(signed);
-    let request = http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeout: None };
+    let request = http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts };
     let resp = check(http::send_spliced(request, source, size)?, Some(&key))?;
     let etag = resp.header("etag").map(str::to_string);
     drain(resp);
@@ -260,13 +261,33 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
 }
 
 /// Sends `req` and checks the reply: 2xx passes, the rest are typed errors about `key`.
-/// Temporary credentials the server calls expired are fetched anew, and the request sent
-/// once more.
+/// Failures worth another attempt are retried (`retry`), with backoff, up to the store's
+/// `max-attempts`; temporary credentials the server calls expired are fetched anew and the
+/// request sent once more.
 pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>) -> Result<Response, Error> {
-    match check(send(settings, req, body)?, key) {
-        Err(Error::AccessDenied(e) | Error::Service(e)) if e.code == "ExpiredToken" && settings.credentials.invalidate() => check(send(settings, req, body)?, key),
-        other => other,
+    let mut attempts = 0;
+    let mut refreshed = false;
+    loop {
+        attempts += 1;
+        let (result, retry_after) = match send(settings, req, body) {
+            Ok(resp) => {
+                let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+                (check(resp, key), retry_after)
+            }
+            Err(e) => (Err(e), None),
+        };
+        match result {
+            Ok(resp) => return Ok(resp),
+            Err(e) if expired_token(&e) && !refreshed && settings.credentials.invalidate() => refreshed = true,
+            Err(e) if retry::retryable(&e) && attempts < settings.retry.max_attempts => retry::sleep(settings.retry.delay(attempts, retry_after)),
+            Err(e) => return Err(retry::after_attempts(e, attempts)),
+        }
     }
+}
+
+/// The server refused temporary credentials as expired.
+pub fn expired_token(e: &Error) -> bool {
+    matches!(e, Error::AccessDenied(s) | Error::Service(s) if s.code == "ExpiredToken")
 }
 
 /// Signs and sends `req` with `body` (none for bodiless requests).
@@ -299,7 +320,7 @@ pub fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<
     };
     let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
-    Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeout: None }, body))
+    Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts }, body))
 }
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`.

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::error::{self as errors, transport};
 use crate::http::{self, InFlight};
 use crate::request;
+use crate::retry;
 use crate::store::{self, call, check, drain, MAX_ERROR_BODY};
 use crate::xml;
 
@@ -114,9 +115,17 @@ struct Uploader<'a> {
 
 struct Part {
     number: u32,
-    flight: InFlight<Vec<u8>>,
+    state: PartState,
+    /// Attempts started so far.
+    attempts: u32,
     /// Sent again after an `ExpiredToken` refusal already.
-    resent: bool,
+    refreshed: bool,
+}
+
+enum PartState {
+    Sending(InFlight<Vec<u8>>),
+    /// Failed in a way worth another attempt: waiting out the backoff.
+    Waiting { data: Vec<u8>, timer: Pollable },
 }
 
 impl Uploader<'_> {
@@ -143,7 +152,7 @@ impl Uploader<'_> {
                         )));
                     }
                     total += buf.len() as u64;
-                    in_flight.push(Part { number, flight: self.start_part(number, buf)?, resent: false });
+                    in_flight.push(Part { number, state: PartState::Sending(self.start_part(number, buf)?), attempts: 1, refreshed: false });
                 } else if filling.as_ref().is_some_and(|b| b.is_empty()) && source.eof {
                     filling = None;
                 }
@@ -160,45 +169,81 @@ impl Uploader<'_> {
 
             let mut moved = false;
             for part in &mut in_flight {
-                moved |= part.flight.pump();
+                match &mut part.state {
+                    PartState::Sending(flight) => moved |= flight.pump(),
+                    PartState::Waiting { data, timer } if timer.ready() => {
+                        let data = std::mem::take(data);
+                        part.state = PartState::Sending(self.start_part(part.number, data)?);
+                        part.attempts += 1;
+                        moved = true;
+                    }
+                    PartState::Waiting { .. } => {}
+                }
             }
             if let Some(buf) = filling.as_mut().filter(|b| b.len() < self.part_size && !source.eof) {
                 moved |= source.read_some(buf, self.part_size)?;
             }
             let mut i = 0;
             while i < in_flight.len() {
-                if in_flight[i].flight.is_writing() {
+                let part = &mut in_flight[i];
+                let PartState::Sending(flight) = &mut part.state else {
+                    i += 1;
+                    continue;
+                };
+                if flight.is_writing() {
                     i += 1;
                     continue;
                 }
-                match in_flight[i].flight.poll_response() {
-                    None => i += 1,
-                    Some(result) => {
-                        let mut part = in_flight.swap_remove(i);
-                        match self.part_etag(result) {
-                            // Temporary credentials the server calls expired: fetch new ones
-                            // and send the part once more, as `store::call` does.
-                            Err(Error::AccessDenied(e) | Error::Service(e)) if e.code == "ExpiredToken" && !part.resent && self.settings.credentials.invalidate() => {
-                                let data = part.flight.take_body().ok_or_else(|| transport("the part's data is gone"))?;
-                                in_flight.push(Part { number: part.number, flight: self.start_part(part.number, data)?, resent: true });
-                            }
-                            etag => done.push((part.number, etag?)),
-                        }
-                        moved = true;
+                let Some(result) = flight.poll_response() else {
+                    i += 1;
+                    continue;
+                };
+                moved = true;
+                let (etag, retry_after) = self.part_etag(result);
+                match etag {
+                    Ok(etag) => {
+                        done.push((part.number, etag));
+                        in_flight.swap_remove(i);
                     }
+                    // Temporary credentials the server calls expired: fetch new ones and
+                    // send the part once more at once, as `store::call` does.
+                    Err(e) if store::expired_token(&e) && !part.refreshed && self.settings.credentials.invalidate() => {
+                        let data = flight.take_body().ok_or_else(|| transport("the part's data is gone"))?;
+                        part.refreshed = true;
+                        part.attempts += 1;
+                        part.state = PartState::Sending(self.start_part(part.number, data)?);
+                    }
+                    // Parts are idempotent: send it again after the backoff.
+                    Err(e) if retry::retryable(&e) && part.attempts < self.settings.retry.max_attempts => {
+                        let data = flight.take_body().ok_or_else(|| transport("the part's data is gone"))?;
+                        let delay = self.settings.retry.delay(part.attempts, retry_after);
+                        let timer = wasip2::clocks::monotonic_clock::subscribe_duration(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
+                        part.state = PartState::Waiting { data, timer };
+                    }
+                    Err(e) => return Err(retry::after_attempts(e, part.attempts)),
                 }
             }
             if !moved {
-                // Nothing to do until a body has room, a response arrives or the source has
-                // more to read.
-                let mut pollables: Vec<Pollable> = in_flight.iter().flat_map(|p| p.flight.pollables()).collect();
-                if filling.as_ref().is_some_and(|b| b.len() < self.part_size) && !source.eof {
-                    pollables.push(source.stream.subscribe());
-                }
+                // Nothing to do until a body has room, a response arrives, a backoff ends
+                // or the source has more to read.
+                let owned: Vec<Pollable> = in_flight
+                    .iter()
+                    .filter_map(|p| match &p.state {
+                        PartState::Sending(flight) => Some(flight.pollables()),
+                        PartState::Waiting { .. } => None,
+                    })
+                    .flatten()
+                    .chain((filling.as_ref().is_some_and(|b| b.len() < self.part_size) && !source.eof).then(|| source.stream.subscribe()))
+                    .collect();
+                let timers = in_flight.iter().filter_map(|p| match &p.state {
+                    PartState::Waiting { timer, .. } => Some(timer),
+                    PartState::Sending(_) => None,
+                });
+                let pollables: Vec<&Pollable> = owned.iter().chain(timers).collect();
                 if pollables.is_empty() {
                     return Err(transport("the upload stalled with nothing to wait for"));
                 }
-                poll(&pollables.iter().collect::<Vec<_>>());
+                poll(&pollables);
             }
         }
         done.sort_by_key(|(n, _)| *n);
@@ -211,11 +256,19 @@ impl Uploader<'_> {
         http::start(request, Some(data))
     }
 
-    fn part_etag(&self, result: Result<http::Response, Error>) -> Result<String, Error> {
-        let resp = check(result?, Some(self.key))?;
-        let etag = resp.header("etag").map(str::to_string);
-        drain(resp);
-        etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
+    /// The part's ETag, or the error and the server's `Retry-After`.
+    fn part_etag(&self, result: Result<http::Response, Error>) -> (Result<String, Error>, Option<std::time::Duration>) {
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => return (Err(e), None),
+        };
+        let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+        let etag = check(resp, Some(self.key)).and_then(|resp| {
+            let etag = resp.header("etag").map(str::to_string);
+            drain(resp);
+            etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
+        });
+        (etag, retry_after)
     }
 }
 

@@ -35,6 +35,12 @@ pub fn config_for(bucket: &str) -> Config {
         part_size: None,
         upload_checksum: None,
         profile: None,
+        max_attempts: None,
+        retry_base_delay_ms: None,
+        retry_max_delay_ms: None,
+        connect_timeout_ms: None,
+        first_byte_timeout_ms: None,
+        between_bytes_timeout_ms: None,
         addressing: None,
     }
 }

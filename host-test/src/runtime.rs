@@ -198,7 +198,7 @@ impl Runtime {
                 pool: options.connection_pool.map(crate::sender::Pool::new),
                 observer: options.observer.clone(),
                 fault: options.fault,
-                fault_done: false,
+                fault_hits: 0,
             },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
         };

@@ -53,6 +53,14 @@ pub enum Fault {
     /// `400 ExpiredToken`, as a server does when temporary credentials are revoked;
     /// send everything else.
     ExpiredTokenOnce(&'static str),
+    /// Answer the first `times` requests whose path and query contain `matching` with
+    /// `status` and an S3 error document of `code` (and `Retry-After: 0`); send the rest.
+    Status { status: u16, code: &'static str, times: usize, matching: &'static str },
+    /// Fail the first `times` requests as if the connection were refused.
+    Refuse { times: usize },
+    /// Hold every request this long before sending it (the guest's first-byte timeout
+    /// still applies, as the host's sender would apply it).
+    Delay(std::time::Duration),
 }
 
 pub struct Hooks {
@@ -61,8 +69,8 @@ pub struct Hooks {
     pub pool: Option<Pool>,
     pub observer: Option<Observer>,
     pub fault: Option<Fault>,
-    /// A one-time fault has happened.
-    pub fault_done: bool,
+    /// Requests the fault has hit so far.
+    pub fault_hits: usize,
 }
 
 type PooledClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, WasiBody>;
@@ -99,23 +107,54 @@ impl WasiHttpHooks for Hooks {
         let canned = self.canned.clone();
         let pool = self.pool.clone().filter(|_| request.uri().scheme() == Some(&http::uri::Scheme::HTTP));
         let mut canned = canned;
+        let mut refuse = false;
+        let mut delay = None;
+        let matches = |text: &str| request.uri().path_and_query().is_some_and(|p| p.as_str().contains(text));
         let request = match self.fault {
             Some(Fault::CorruptBody) => corrupt_body(request),
-            Some(Fault::ExpiredTokenOnce(text)) if !self.fault_done && request.uri().path_and_query().is_some_and(|p| p.as_str().contains(text)) => {
-                self.fault_done = true;
-                let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>";
-                canned = Some(Arc::new(move |_: &http::request::Parts| (400, vec![("content-type", "application/xml".into()), ("content-length", xml.len().to_string())], xml.as_bytes().to_vec())));
+            Some(Fault::ExpiredTokenOnce(text)) if self.fault_hits == 0 && matches(text) => {
+                self.fault_hits += 1;
+                canned = Some(s3_error(400, "ExpiredToken", "The provided token has expired."));
+                request
+            }
+            Some(Fault::Status { status, code, times, matching }) if self.fault_hits < times && matches(matching) => {
+                self.fault_hits += 1;
+                canned = Some(s3_error(status, code, "injected by the host"));
+                request
+            }
+            Some(Fault::Refuse { times }) if self.fault_hits < times => {
+                self.fault_hits += 1;
+                refuse = true;
+                request
+            }
+            Some(Fault::Delay(d)) => {
+                delay = Some(d);
                 request
             }
             _ => request,
         };
-        let Some(observer) = self.observer.clone() else {
-            return Box::new(send(request, options, insecure, canned, pool));
+        let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
+        let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (refuse, delay) {
+            (true, _) => Box::pin(async { Err(Error::ConnectionRefused) }),
+            (false, Some(d)) => {
+                let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
+                Box::pin(async move {
+                    tokio::time::timeout(first_byte, async move {
+                        tokio::time::sleep(d).await;
+                        send(request, options, insecure, canned, pool).await
+                    })
+                    .await
+                    .map_err(|_| Error::ConnectionReadTimeout)?
+                })
+            }
+            (false, None) => Box::pin(send(request, options, insecure, canned, pool)),
         };
-        let (method, uri, headers) = (request.method().clone(), request.uri().clone(), request.headers().clone());
+        let Some((observer, method, uri, headers)) = observed else {
+            return Box::new(sending);
+        };
         Box::new(async move {
             let start = std::time::Instant::now();
-            let result = send(request, options, insecure, canned, pool).await;
+            let result = sending.await;
             let status = result.as_ref().ok().map(|(response, _)| response.status().as_u16());
             observer(Sent { method, uri, headers, took: start.elapsed(), status });
             result
@@ -136,6 +175,12 @@ async fn send(request: http::Request<WasiBody>, options: Option<RequestOptions>,
     }
     let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
     Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+}
+
+/// A reply with `status` and an S3 `<Error>` document.
+fn s3_error(status: u16, code: &'static str, message: &'static str) -> CannedReply {
+    let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>");
+    Arc::new(move |_: &http::request::Parts| (status, vec![("content-type", "application/xml".into()), ("content-length", xml.len().to_string()), ("retry-after", "0".into())], xml.clone().into_bytes()))
 }
 
 fn corrupt_body(request: http::Request<WasiBody>) -> http::Request<WasiBody> {

@@ -80,7 +80,7 @@ fn call(url: &Url, method: &str, path: &str, headers: Vec<(String, String)>, bod
     if let Some(body) = body {
         headers.push(("content-length".into(), body.len().to_string()));
     }
-    let request = http::Request { https: url.https, authority: &url.authority, method, path_and_query: path, headers, timeout: Some(timeout) };
+    let request = http::Request { https: url.https, authority: &url.authority, method, path_and_query: path, headers, timeouts: http::Timeouts::all(timeout) };
     let response = http::send(request, body).map_err(|e| crate::error::message(&e))?;
     let status = response.status;
     let body = response.read_all(MAX_REPLY).map_err(|e| crate::error::message(&e))?;

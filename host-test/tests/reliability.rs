@@ -1,0 +1,152 @@
+//! Retries and timeouts, with faults injected by the host's send hook (`Fault`) in front
+//! of the real server: what is worth another attempt gets one, with backoff, up to
+//! `max-attempts`; what isn't fails at once; errors say how many attempts were made.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{bytes, Target};
+use host_test::sender::{Fault, Sent};
+use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
+
+type Log = Arc<Mutex<Vec<Sent>>>;
+
+async fn faulty(config: Config, fault: Fault) -> (Storage, Log) {
+    let log: Log = Arc::default();
+    let sink = log.clone();
+    let host = HostOptions { fault: Some(fault), observer: Some(Arc::new(move |s| sink.lock().unwrap().push(s))), ..Default::default() };
+    (Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap(), log)
+}
+
+/// Quick retries, so tests don't wait out production backoff.
+fn quick(t: &Target, prefix: &str) -> Config {
+    let mut c = t.config(prefix);
+    c.retry_base_delay_ms = Some(1);
+    c.retry_max_delay_ms = Some(20);
+    c
+}
+
+fn plain() -> PutOptions {
+    PutOptions { content_type: None, metadata: vec![], size: None }
+}
+
+fn statuses(log: &Log, method: &str) -> Vec<Option<u16>> {
+    log.lock().unwrap().iter().filter(|s| s.method == method).map(|s| s.status).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_503_storm_shorter_than_the_attempts_is_ridden_out() {
+    let t = Target::new("storm-short").await;
+    let (mut s, log) = faulty(quick(&t, ""), Fault::Status { status: 503, code: "SlowDown", times: 2, matching: "" }).await;
+    s.put("k", b"survived", &plain()).await.unwrap();
+    assert_eq!(statuses(&log, "PUT"), [Some(503), Some(503), Some(200)]);
+    assert_eq!(s.get_bytes("k").await.unwrap(), b"survived");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_longer_than_the_attempts_fails_saying_so() {
+    let t = Target::new("storm-long").await;
+    let (mut s, log) = faulty(quick(&t, ""), Fault::Status { status: 500, code: "InternalError", times: 100, matching: "" }).await;
+    match s.put("k", b"x", &plain()).await {
+        Err(Failure::Storage(Error::Service(e))) => {
+            assert_eq!((e.status, e.code.as_str()), (500, "InternalError"));
+            assert!(e.message.ends_with("(after 3 attempts)"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(statuses(&log, "PUT").len(), 3, "the default max-attempts");
+    let mut clean = common::open(t.config("")).await.unwrap();
+    assert!(!clean.exists("k").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_errors_are_never_retried() {
+    let t = Target::new("client-error").await;
+    let (mut s, log) = faulty(quick(&t, ""), Fault::Status { status: 400, code: "InvalidArgument", times: 100, matching: "" }).await;
+    match s.put("k", b"x", &plain()).await {
+        Err(Failure::Storage(Error::Service(e))) => assert!(e.code == "InvalidArgument" && !e.message.contains("attempts"), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(statuses(&log, "PUT"), [Some(400)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_connections_are_retried() {
+    let t = Target::new("refused").await;
+    let (mut s, log) = faulty(quick(&t, ""), Fault::Refuse { times: 2 }).await;
+    s.put("k", b"x", &plain()).await.unwrap();
+    assert_eq!(statuses(&log, "PUT"), [None, None, Some(200)]);
+
+    // With retries off, the first refusal is the answer.
+    let mut once = quick(&t, "");
+    once.max_attempts = Some(1);
+    let (mut s, _) = faulty(once, Fault::Refuse { times: 1 }).await;
+    match s.put("k", b"x", &plain()).await {
+        Err(Failure::Storage(Error::Transport(m))) => assert!(m.contains("refused") && !m.contains("attempts"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_part_is_retried_alone() {
+    let t = Target::new("part-retry").await;
+    let mut config = quick(&t, "");
+    config.part_size = Some(5 << 20);
+    let (mut s, log) = faulty(config, Fault::Status { status: 500, code: "InternalError", times: 2, matching: "partNumber=2&" }).await;
+    let data = bytes((12 << 20) + 3, 77);
+    s.put_stream("big", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
+    let parts: Vec<_> = log.lock().unwrap().iter().filter_map(|r| Some((r.uri.query()?.split('&').next()?.to_string(), r.status))).filter(|(q, _)| q.starts_with("partNumber=")).collect();
+    let part = |n: &str| parts.iter().filter(|(q, _)| q == n).map(|(_, s)| *s).collect::<Vec<_>>();
+    assert_eq!(part("partNumber=1"), [Some(200)]);
+    assert_eq!(part("partNumber=2"), [Some(500), Some(500), Some(200)]);
+    assert_eq!(part("partNumber=3"), [Some(200)]);
+    assert_eq!(common::sha256(&s.get_bytes("big").await.unwrap()), common::sha256(&data));
+
+    // A part that keeps failing fails the upload, which is aborted: nothing remains.
+    let mut config = quick(&t, "");
+    config.part_size = Some(5 << 20);
+    let (mut s, _) = faulty(config, Fault::Status { status: 503, code: "SlowDown", times: 100, matching: "partNumber=2&" }).await;
+    match s.put_stream("doomed", std::io::Cursor::new(data), &plain()).await {
+        Err(Failure::Storage(Error::Service(e))) => assert!(e.code == "SlowDown" && e.message.ends_with("(after 3 attempts)"), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    let mut clean = common::open(t.config("")).await.unwrap();
+    assert!(!clean.exists("doomed").await.unwrap());
+    common::assert_no_pending_uploads(&t, &mut clean).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_slower_than_the_first_byte_timeout_times_out() {
+    let t = Target::new("slow").await;
+    let mut config = quick(&t, "");
+    config.first_byte_timeout_ms = Some(100);
+    config.max_attempts = Some(2);
+    let (mut s, log) = faulty(config, Fault::Delay(Duration::from_secs(5))).await;
+    let started = std::time::Instant::now();
+    match s.put("k", b"x", &plain()).await {
+        Err(Failure::Storage(Error::Transport(m))) => assert!(m.contains("timed out") && m.ends_with("(after 2 attempts)"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "the timeout, not the delay, ended it: {:?}", started.elapsed());
+    assert_eq!(statuses(&log, "PUT"), [None, None]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_and_timeout_settings_are_checked() {
+    let t = Target::new("retry-config").await;
+    for (why, edit) in [
+        ("max-attempts", Box::new(|c: &mut Config| c.max_attempts = Some(0)) as Box<dyn Fn(&mut Config)>),
+        ("max-attempts", Box::new(|c: &mut Config| c.max_attempts = Some(11))),
+        ("retry-base-delay-ms", Box::new(|c: &mut Config| c.retry_base_delay_ms = Some(30_000))),
+        ("connect-timeout-ms", Box::new(|c: &mut Config| c.connect_timeout_ms = Some(0))),
+    ] {
+        let mut c = t.config("");
+        edit(&mut c);
+        match common::open(c).await {
+            Err(Failure::Storage(Error::InvalidConfig(m))) => assert!(m.contains(why), "{m}"),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}
