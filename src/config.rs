@@ -49,6 +49,8 @@ pub struct Settings {
     pub upload_checksum: UploadChecksum,
     pub retry: Policy,
     pub timeouts: Timeouts,
+    /// Whether the server honours `If-None-Match: *` and `If-Match`, once a probe has found out.
+    pub conditions_honoured: std::cell::Cell<Option<(bool, bool)>>,
     pub credentials: Provider,
 }
 
@@ -165,6 +167,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         upload_checksum: config.upload_checksum.unwrap_or(UploadChecksum::ContentMd5),
         retry,
         timeouts,
+        conditions_honoured: std::cell::Cell::new(None),
         credentials,
     })
 }

@@ -69,7 +69,9 @@ pub fn message(e: &Error) -> String {
         Error::NotFound(key) => format!("not found: {key}"),
         Error::AccessDenied(s) | Error::Service(s) => format!("{} {}: {}", s.status, s.code, s.message),
         Error::RangeNotSatisfiable(_) => "range not satisfiable".into(),
-        Error::InvalidKey(m) | Error::InvalidConfig(m) | Error::InvalidArgument(m) | Error::Credentials(m) | Error::Transport(m) => m.clone(),
+        Error::AlreadyExists(key) => format!("already exists: {key}"),
+        Error::PreconditionFailed(key) => format!("precondition failed: {key}"),
+        Error::InvalidKey(m) | Error::InvalidConfig(m) | Error::InvalidArgument(m) | Error::Credentials(m) | Error::Unsupported(m) | Error::Transport(m) => m.clone(),
     }
 }
 

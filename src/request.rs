@@ -1,6 +1,6 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::wasm_storages::storage::types::{ByteRange, Error, Span};
+use crate::bindings::wasm_storages::storage::types::{ByteRange, Error, Span, WriteCondition};
 use crate::config::Settings;
 use crate::error::invalid_argument;
 use crate::keys::{encode_path, encode_query};
@@ -37,11 +37,27 @@ pub fn object_path(settings: &Settings, full_key: &str) -> String {
     format!("{}/{}", settings.bucket_path, encode_path(full_key))
 }
 
-pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)]) -> Result<S3Request, Error> {
+pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)], condition: Option<&WriteCondition>) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
     req.headers = object_headers(content_type, metadata)?;
+    req.headers.extend(condition_headers(condition)?);
     req.object_data = true;
     Ok(req)
+}
+
+/// The headers that make a PutObject or CompleteMultipartUpload conditional.
+pub fn condition_headers(condition: Option<&WriteCondition>) -> Result<Vec<(String, String)>, Error> {
+    match condition {
+        None => Ok(Vec::new()),
+        Some(WriteCondition::IfAbsent) => Ok(vec![("if-none-match".into(), "*".into())]),
+        Some(WriteCondition::IfMatch(etag)) => {
+            let bare = etag.trim().trim_matches('"');
+            if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+                return Err(invalid_argument("if-match needs an ETag of printable ASCII"));
+            }
+            Ok(vec![("if-match".into(), format!("\"{bare}\""))])
+        }
+    }
 }
 
 /// Content type and metadata, as PutObject and CreateMultipartUpload take them.
@@ -65,10 +81,11 @@ pub fn upload_part(settings: &Settings, full_key: &str, upload_id: &str, part_nu
     req
 }
 
-pub fn complete_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> S3Request {
+pub fn complete_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str, condition: Option<&WriteCondition>) -> Result<S3Request, Error> {
     let mut req = S3Request::new("POST", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id)));
     req.headers.push(("content-type".into(), "application/xml".into()));
-    req
+    req.headers.extend(condition_headers(condition)?);
+    Ok(req)
 }
 
 /// The `Content-MD5` header value for `body`: its MD5, base64-encoded.
@@ -313,8 +330,20 @@ mod tests {
             assert!(matches!(metadata_headers(&bad), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
         let s = settings(Some("http://h:1"));
-        assert!(matches!(put_object(&s, "k", Some("text/plain\r\nx: y"), &[]), Err(Error::InvalidArgument(_))));
-        let ok = put_object(&s, "k", None, &[]).unwrap();
+        assert!(matches!(put_object(&s, "k", Some("text/plain\r\nx: y"), &[], None), Err(Error::InvalidArgument(_))));
+        let ok = put_object(&s, "k", None, &[], None).unwrap();
         assert!(ok.headers.contains(&("content-type".to_string(), DEFAULT_CONTENT_TYPE.to_string())));
+    }
+
+    #[test]
+    fn conditions_become_headers() {
+        assert_eq!(condition_headers(Some(&WriteCondition::IfAbsent)).unwrap(), [("if-none-match".to_string(), "*".to_string())]);
+        for etag in ["abc-2", "\"abc-2\"", " \"abc-2\" "] {
+            assert_eq!(condition_headers(Some(&WriteCondition::IfMatch(etag.into()))).unwrap(), [("if-match".to_string(), "\"abc-2\"".to_string())]);
+        }
+        for bad in ["", "\"\"", "a b", "a\"b", "é"] {
+            assert!(matches!(condition_headers(Some(&WriteCondition::IfMatch(bad.into()))), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
+        assert!(condition_headers(None).unwrap().is_empty());
     }
 }

@@ -49,7 +49,7 @@ pub fn retryable(e: &Error) -> bool {
     match e {
         Error::Transport(_) => true,
         Error::Service(s) | Error::AccessDenied(s) => {
-            matches!(s.status, 429 | 500 | 502 | 503 | 504) || matches!(s.code.as_str(), "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "Throttling")
+            matches!(s.status, 429 | 500 | 502 | 503 | 504) || matches!(s.code.as_str(), "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "Throttling" | "ConditionalRequestConflict")
         }
         _ => false,
     }

@@ -10,7 +10,7 @@ use wasip2::io::streams::InputStream;
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
 use crate::bindings::wasm_storages::storage::types::{
     ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum,
-    UrlOptions,
+    UrlOptions, WriteCondition,
 };
 use crate::config::{self, Env, Settings};
 use crate::error::{self as errors, invalid_argument, transport, Context};
@@ -186,8 +186,9 @@ impl GuestStore for Store {
 
 /// One PutObject of `data`.
 pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
-    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
-    let resp = call(settings, &req, Some(data), Some(&key))?;
+    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    ensure_conditions_honoured(settings, options.condition.as_ref())?;
+    let resp = call(settings, &req, Some(data), Some(&key)).map_err(|e| condition_error(e, options.condition.as_ref(), &key))?;
     let etag = resp.header("etag").map(str::to_string);
     drain(resp);
     Ok(stored_after_put(key, data.len() as u64, etag, options))
@@ -196,17 +197,67 @@ pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], opti
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host: the bytes never
 /// enter the component. Only for `upload-checksum = none`: there is nothing to hash them with.
 pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
-    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
+    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    ensure_conditions_honoured(settings, options.condition.as_ref())?;
     let url = request::url(settings, &req.path_and_query);
     let mut headers = req.headers.clone();
     headers.push(("content-length".into(), size.to_string()));
     let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, signing::Payload::Unsigned)?;
     headers.extend(signed);
     let request = http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts };
-    let resp = check(http::send_spliced(request, source, size)?, Some(&key))?;
+    let resp = check(http::send_spliced(request, source, size)?, Some(&key)).map_err(|e| condition_error(e, options.condition.as_ref(), &key))?;
     let etag = resp.header("etag").map(str::to_string);
     drain(resp);
     Ok(stored_after_put(key, size, etag, options))
+}
+
+/// What a refused write condition means for `key`: S3 answers 412 for both kinds, and
+/// 404 to `If-Match` when nothing is stored.
+pub fn condition_error(e: Error, condition: Option<&WriteCondition>, key: &str) -> Error {
+    match (condition, &e) {
+        (Some(WriteCondition::IfAbsent), Error::Service(s)) if s.status == 412 => Error::AlreadyExists(key.to_string()),
+        (Some(WriteCondition::IfMatch(_)), Error::Service(s)) if s.status == 412 => Error::PreconditionFailed(key.to_string()),
+        (Some(WriteCondition::IfMatch(_)), Error::NotFound(_)) => Error::PreconditionFailed(key.to_string()),
+        _ => e,
+    }
+}
+
+/// Before a store's first conditional write: does the server honour conditions? A server
+/// that ignores `If-None-Match` would silently overwrite, so it is asked once, with a probe
+/// object under the store's prefix: written if absent (must succeed), written if absent
+/// again (must be refused), written if it matches a wrong ETag (must be refused), deleted.
+/// Each kind of condition is judged on its own.
+pub fn ensure_conditions_honoured(settings: &Settings, condition: Option<&WriteCondition>) -> Result<(), Error> {
+    let Some(condition) = condition else { return Ok(()) };
+    let (if_absent, if_match) = match settings.conditions_honoured.get() {
+        Some(known) => known,
+        None => {
+            let nonce = retry::seed() ^ SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            let probe = keys::full_key(&settings.prefix, &format!(".wasm-storages-probe-{nonce:016x}"))?;
+            // Whether the write was refused with 412.
+            let refused = |condition: WriteCondition| {
+                let req = request::put_object(settings, &probe, None, &[], Some(&condition))?;
+                match call(settings, &req, Some(b"probe"), None) {
+                    Ok(resp) => Ok(drain(resp)).map(|()| false),
+                    Err(Error::Service(s)) if s.status == 412 => Ok(true),
+                    Err(e) => Err(e),
+                }
+            };
+            let result = refused(WriteCondition::IfAbsent).and_then(|_| Ok((refused(WriteCondition::IfAbsent)?, refused(WriteCondition::IfMatch("0".repeat(32)))?)));
+            let _ = call(settings, &request::delete_object(settings, &probe), None, None).map(drain);
+            let known = result?;
+            settings.conditions_honoured.set(Some(known));
+            known
+        }
+    };
+    let (honoured, header) = match condition {
+        WriteCondition::IfAbsent => (if_absent, "If-None-Match"),
+        WriteCondition::IfMatch(_) => (if_match, "If-Match"),
+    };
+    match honoured {
+        true => Ok(()),
+        false => Err(Error::Unsupported(format!("the server ignores {header}, so this conditional write can't be trusted there; nothing was written"))),
+    }
 }
 
 /// What a successful upload stored: as given, metadata names lower-cased and sorted, as

@@ -11,7 +11,7 @@
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, StreamError};
 
-use crate::bindings::wasm_storages::storage::types::{Error, PutOptions, ServiceError, StoredFile, UploadChecksum};
+use crate::bindings::wasm_storages::storage::types::{Error, PutOptions, ServiceError, StoredFile, UploadChecksum, WriteCondition};
 use crate::config::Settings;
 use crate::error::{self as errors, transport};
 use crate::http::{self, InFlight};
@@ -29,7 +29,8 @@ const MAX_PUT_OBJECT: u64 = 5 << 30;
 
 pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
     // Refuse a bad content type or metadata before reading a byte.
-    request::put_object(settings, full, options.content_type.as_deref(), &options.metadata)?;
+    request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    store::ensure_conditions_honoured(settings, options.condition.as_ref())?;
     if let (UploadChecksum::None, Some(size @ ..=MAX_PUT_OBJECT)) = (settings.upload_checksum, options.size) {
         return store::put_spliced(settings, key, full, &source, size, options);
     }
@@ -59,7 +60,9 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
         Some(n) if n != size => Err(mismatch(size)),
         _ => Ok((parts, size)),
     });
-    let completed = uploaded.and_then(|(parts, size)| complete(settings, full, &upload_id, &key, &parts).map(|etag| (etag, size)));
+    let completed = uploaded.and_then(|(parts, size)| {
+        complete(settings, full, &upload_id, &key, &parts, options.condition.as_ref()).map(|etag| (etag, size)).map_err(|e| store::condition_error(e, options.condition.as_ref(), &key))
+    });
     match completed {
         Ok((etag, size)) => Ok(store::stored_after_put(key, size, etag, options)),
         Err(e) => Err(abort(settings, full, &upload_id, e)),
@@ -272,8 +275,8 @@ impl Uploader<'_> {
     }
 }
 
-fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: &[(u32, String)]) -> Result<Option<String>, Error> {
-    let req = request::complete_multipart_upload(settings, full, upload_id);
+fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<Option<String>, Error> {
+    let req = request::complete_multipart_upload(settings, full, upload_id, condition)?;
     let body = request::complete_multipart_body(parts);
     let resp = call(settings, &req, Some(body.as_bytes()), Some(key))?;
     let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));

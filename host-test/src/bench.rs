@@ -13,7 +13,7 @@ use crate::s3_server::EmbeddedS3;
 use crate::{Config, PutOptions, UploadChecksum};
 
 const MIB: u64 = 1 << 20;
-const PLAIN: PutOptions = PutOptions { content_type: None, metadata: Vec::new(), size: None };
+const PLAIN: PutOptions = PutOptions { content_type: None, metadata: Vec::new(), size: None, condition: None };
 
 pub struct Bench {
     pub size_mib: u64,

@@ -45,5 +45,5 @@ pub fn config_for(bucket: &str) -> Config {
     }
 }
 pub use runtime::bindings::wasm_storages::storage::types::{
-    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions,
+    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions, WriteCondition,
 };

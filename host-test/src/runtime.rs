@@ -303,6 +303,9 @@ pub fn describe(e: &Error) -> String {
         Error::Service(s) => service("service error", s),
         Error::Transport(why) => format!("transport error: {why}"),
         Error::Credentials(why) => format!("credentials: {why}"),
+        Error::AlreadyExists(key) => format!("already exists: {key}"),
+        Error::PreconditionFailed(key) => format!("precondition failed: {key}"),
+        Error::Unsupported(why) => format!("unsupported: {why}"),
     }
 }
 

@@ -3,6 +3,9 @@
 //! it never checks UploadPart's. S3 checks both before storing anything. This wrapper
 //! checks the digest as the body streams in and fails the stream before s3s-fs commits it,
 //! then answers `BadDigest` as S3 does. Every other operation goes straight to s3s-fs.
+//!
+//! With `ignore_conditions` it plays a server that ignores `If-None-Match` / `If-Match`
+//! (as some S3-compatible services do), for the tests that must catch one.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +21,10 @@ use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{s3_error, S3Request, S3Response, S3Result, StdError, S3};
 use s3s_fs::FileSystem;
 
-pub struct StrictFs(pub FileSystem);
+pub struct StrictFs {
+    pub fs: FileSystem,
+    pub ignore_conditions: bool,
+}
 
 /// Makes `body` fail at its end unless its MD5 is `expected` (base64); returns the flag
 /// that says it did.
@@ -86,18 +92,30 @@ macro_rules! strict_s3 {
         #[async_trait::async_trait]
         impl S3 for StrictFs {
             async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+                if self.ignore_conditions {
+                    req.input.if_none_match = None;
+                    req.input.if_match = None;
+                }
                 let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
-                bad_digest(self.0.put_object(req).await, mismatch)
+                bad_digest(self.fs.put_object(req).await, mismatch)
             }
 
             async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
                 let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
-                bad_digest(self.0.upload_part(req).await, mismatch)
+                bad_digest(self.fs.upload_part(req).await, mismatch)
+            }
+
+            async fn complete_multipart_upload(&self, mut req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+                if self.ignore_conditions {
+                    req.input.if_none_match = None;
+                    req.input.if_match = None;
+                }
+                self.fs.complete_multipart_upload(req).await
             }
 
             $(
                 async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
-                    self.0.$name(req).await
+                    self.fs.$name(req).await
                 }
             )*
         }
@@ -120,6 +138,5 @@ strict_s3! {
     create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
     upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
     list_parts(ListPartsInput) -> ListPartsOutput;
-    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
     abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 }

@@ -63,7 +63,7 @@ async fn open(config: Config, env: &[(&str, String)], preopens: Vec<std::path::P
 }
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None }
 }
 
 /// The access key and region the last S3 request was signed with.

@@ -13,7 +13,7 @@ use host_test::{Config, Error, HostOptions, PutOptions, Runtime, Storage, Upload
 const MIB: usize = 1 << 20;
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None }
 }
 
 /// A store on `config` whose requests the host records, and damages when `fault` is set.

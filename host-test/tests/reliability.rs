@@ -29,7 +29,7 @@ fn quick(t: &Target, prefix: &str) -> Config {
 }
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None }
 }
 
 fn statuses(log: &Log, method: &str) -> Vec<Option<u16>> {

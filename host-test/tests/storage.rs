@@ -7,7 +7,7 @@ use common::{bare_config, bytes, open, sha256, storage_error, Target};
 use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
 
 fn opts(content_type: Option<&str>, metadata: &[(&str, &str)]) -> PutOptions {
-    PutOptions { content_type: content_type.map(str::to_string), metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), size: None }
+    PutOptions { content_type: content_type.map(str::to_string), metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), size: None, condition: None }
 }
 
 fn plain() -> PutOptions {

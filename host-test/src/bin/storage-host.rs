@@ -209,7 +209,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Put { key, file, content_type, meta } => {
             // Streamed: the file is never loaded whole, by the host or the component.
-            let mut options = PutOptions { content_type, metadata: meta, size: None };
+            let mut options = PutOptions { content_type, metadata: meta, size: None, condition: None };
             let stored = if file == "-" {
                 storage.put_stream(&key, tokio::io::stdin(), &options).await?
             } else {
@@ -408,6 +408,7 @@ async fn demo() -> Result<ExitCode, Failure> {
         content_type: Some("text/plain".into()),
         metadata: vec![("original-name".into(), "report.txt".into()), ("uploaded-by".into(), "user-123".into())],
         size: None,
+        condition: None,
     };
     let stored = storage.put("drafts/report.txt", &report, &options).await?;
     println!("2. put drafts/report.txt with a content type and metadata:\n   {}", file_json(&stored));
@@ -425,7 +426,7 @@ async fn demo() -> Result<ExitCode, Failure> {
     println!("4. Streamed download: {bytes} bytes in {chunks} chunk(s), content type {:?}; matches the upload: {}", info.content_type.unwrap_or_default(), bytes == report.len());
 
     for name in ["images/photo.jpg", "images/logo.png", "docs/readme.md"] {
-        storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![], size: None }).await?;
+        storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await?;
     }
     println!("5. list \"images/\" (keys come back relative to the prefix):");
     for file in storage.list("images/", None).await? {
