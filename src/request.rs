@@ -166,6 +166,20 @@ pub fn delete_object(settings: &Settings, full_key: &str) -> S3Request {
     S3Request::new("DELETE", object_path(settings, full_key))
 }
 
+/// DeleteObjects for `full_keys` (at most 1,000), in quiet mode: the reply lists only the
+/// keys that failed. S3 requires a Content-MD5 (or checksum) of the body.
+pub fn delete_objects(settings: &Settings, full_keys: &[String]) -> (S3Request, String) {
+    let mut body = String::from("<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+    for key in full_keys {
+        body.push_str(&format!("<Object><Key>{}</Key></Object>", quick_xml::escape::escape(key.as_str())));
+    }
+    body.push_str("</Delete>");
+    let mut req = S3Request::new("POST", format!("{}/?delete", settings.bucket_path));
+    req.headers.push(("content-type".into(), "application/xml".into()));
+    req.headers.push(("content-md5".into(), content_md5(body.as_bytes())));
+    (req, body)
+}
+
 /// ListObjectsV2. Without `encoding-type=url`: s3s-fs announces that encoding but sends
 /// keys unencoded, which would corrupt keys containing `%`; our keys never hold the
 /// control characters that encoding exists for.

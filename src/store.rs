@@ -31,6 +31,8 @@ const MAX_GET_BYTES: u64 = 1 << 30;
 /// S3 returns at most this many keys per ListObjectsV2 page.
 const MAX_PAGE: u32 = 1000;
 const MAX_EMPTY_PAGES: u32 = 100;
+/// S3's limit on keys per DeleteObjects request.
+const MAX_DELETE_BATCH: usize = 1000;
 
 pub struct Store {
     settings: Rc<Settings>,
@@ -106,6 +108,42 @@ impl GuestStore for Store {
             Err(Error::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    fn delete_many(&self, keys: Vec<String>) -> Result<Vec<(String, Error)>, Error> {
+        let mut failed = Vec::new();
+        let mut valid: Vec<(String, String)> = Vec::new();
+        for key in keys {
+            match keys::full_key(&self.settings.prefix, &key) {
+                Ok(full) => valid.push((key, full)),
+                Err(e) => failed.push((key, e)),
+            }
+        }
+        for chunk in valid.chunks(MAX_DELETE_BATCH) {
+            let full: Vec<String> = chunk.iter().map(|(_, f)| f.clone()).collect();
+            let (req, body) = request::delete_objects(&self.settings, &full);
+            let outcome = call(&self.settings, &req, Some(body.as_bytes()), None).and_then(|resp| {
+                let status = resp.status;
+                let body = resp.read_all(MAX_LIST_BODY)?;
+                match xml::parse_delete_result(&String::from_utf8_lossy(&body)).map_err(transport)? {
+                    Ok(refused) => Ok(refused),
+                    Err(e) => Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id })),
+                }
+            });
+            match outcome {
+                Ok(refused) => {
+                    for (full_key, e) in refused {
+                        // Report the caller's key; a key we didn't send is the server's mistake.
+                        let key = chunk.iter().find(|(_, f)| *f == full_key).map_or(full_key.clone(), |(k, _)| k.clone());
+                        let error = errors::classify(ServiceError { status: 200, code: e.code, message: e.message, request_id: None });
+                        failed.push((key, error));
+                    }
+                }
+                // The request failed: none of its keys is known to be gone.
+                Err(e) => failed.extend(chunk.iter().map(|(k, _)| (k.clone(), e.clone()))),
+            }
+        }
+        Ok(failed)
     }
 
     fn list(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {

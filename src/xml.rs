@@ -258,6 +258,35 @@ pub struct UploadsPage {
     pub next: Option<(String, String)>,
 }
 
+/// The keys a DeleteObjects reply says were not deleted, with the service's code and
+/// message; or the `<Error>` that answered the whole request.
+pub fn parse_delete_result(xml: &str) -> Result<Result<Vec<(String, S3Error)>, S3Error>, XmlError> {
+    if let Some(e) = parse_error(xml)? {
+        return Ok(Err(e));
+    }
+    let mut failed: Vec<(String, S3Error)> = Vec::new();
+    let mut current: Option<(String, S3Error)> = None;
+    let mut root = None;
+    walk(xml, |node| match node {
+        Node::Text(path, text) if path.len() == 3 && path[0] == "DeleteResult" && path[1] == "Error" => {
+            let entry = current.get_or_insert_with(Default::default);
+            match path[2].as_str() {
+                "Key" => entry.0 = text.to_string(),
+                "Code" => entry.1.code = text.to_string(),
+                "Message" => entry.1.message = text.to_string(),
+                _ => {}
+            }
+        }
+        Node::End(path) if path.len() == 2 && path[0] == "DeleteResult" && path[1] == "Error" => failed.extend(current.take()),
+        Node::End(path) if path.len() == 1 => root = Some(path[0].clone()),
+        _ => {}
+    })?;
+    match root.as_deref() {
+        Some("DeleteResult") => Ok(Ok(failed)),
+        _ => Err(XmlError("not a DeleteResult".into())),
+    }
+}
+
 /// A ListMultipartUploads result.
 pub fn parse_uploads(xml: &str) -> Result<UploadsPage, XmlError> {
     let mut page = UploadsPage::default();
@@ -356,6 +385,16 @@ mod tests {
         let done = "<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;e-3&quot;</ETag></CompleteMultipartUploadResult>";
         assert_eq!(parse_complete(done).unwrap().unwrap().as_deref(), Some("\"e-3\""));
         assert_eq!(parse_complete("<Error><Code>InternalError</Code></Error>").unwrap().unwrap_err().code, "InternalError");
+    }
+
+    #[test]
+    fn parses_delete_results() {
+        let xml = "<DeleteResult><Deleted><Key>gone</Key></Deleted><Error><Key>a&amp;b</Key><Code>AccessDenied</Code><Message>no</Message></Error><Error><Key>c</Key><Code>InternalError</Code><Message>later</Message></Error></DeleteResult>";
+        let failed = parse_delete_result(xml).unwrap().unwrap();
+        assert_eq!(failed.iter().map(|(k, e)| (k.as_str(), e.code.as_str())).collect::<Vec<_>>(), [("a&b", "AccessDenied"), ("c", "InternalError")]);
+        assert!(parse_delete_result("<DeleteResult/>").unwrap().unwrap().is_empty());
+        assert!(parse_delete_result("<Error><Code>SlowDown</Code></Error>").unwrap().is_err());
+        assert!(parse_delete_result("<Other/>").is_err());
     }
 
     #[test]

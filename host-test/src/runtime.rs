@@ -397,6 +397,12 @@ impl Storage {
         flatten(api.call_delete(&mut self.store, self.handle, key).await)
     }
 
+    /// The keys not deleted, with why.
+    pub async fn delete_many(&mut self, keys: &[String]) -> Result<Vec<(String, Error)>> {
+        let api = self.s3.wasm_storages_storage_storage().store();
+        flatten(api.call_delete_many(&mut self.store, self.handle, keys).await)
+    }
+
     /// Calls `on_page` with each page of the listing.
     pub async fn list_pages(&mut self, prefix: &str, limit: Option<u32>, mut on_page: impl FnMut(Vec<StoredFile>) -> std::io::Result<()>) -> Result<()> {
         let iface = self.s3.wasm_storages_storage_storage();

@@ -77,8 +77,11 @@ enum Command {
         #[arg(long)]
         limit: Option<u32>,
     },
-    /// Delete KEY (a missing key is not an error)
-    Rm { key: String },
+    /// Delete KEY... (a missing key is not an error; many keys go 1,000 per request)
+    Rm {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
     /// Server-side copy
     Cp { source: String, destination: String },
     /// Copy then delete the source
@@ -271,7 +274,17 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 })
                 .await?;
         }
-        Command::Rm { key } => storage.delete(&key).await?,
+        Command::Rm { keys } if keys.len() == 1 => storage.delete(&keys[0]).await?,
+        Command::Rm { keys } => {
+            // One DeleteObjects per 1,000 keys; each key that stays is reported.
+            let failed = storage.delete_many(&keys).await?;
+            for (key, e) in &failed {
+                eprintln!("storage-host: {key}: {}", describe(e));
+            }
+            if !failed.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Cp { source, destination } => println!("{}", file_json(&storage.copy(&source, &destination).await?)),
         Command::Mv { source, destination } => println!("{}", file_json(&storage.move_(&source, &destination).await?)),
         Command::Url { key, expires, method, content_type } => {
