@@ -122,12 +122,10 @@ impl GuestStore for Store {
         for chunk in valid.chunks(MAX_DELETE_BATCH) {
             let full: Vec<String> = chunk.iter().map(|(_, f)| f.clone()).collect();
             let (req, body) = request::delete_objects(&self.settings, &full);
-            let outcome = call(&self.settings, &req, Some(body.as_bytes()), None).and_then(|resp| {
-                let status = resp.status;
-                let body = resp.read_all(MAX_LIST_BODY)?;
-                match xml::parse_delete_result(&String::from_utf8_lossy(&body)).map_err(transport)? {
+            let outcome = call_read(&self.settings, &req, Some(body.as_bytes()), None, MAX_LIST_BODY).and_then(|reply| {
+                match xml::parse_delete_result(&reply.text()).map_err(transport)? {
                     Ok(refused) => Ok(refused),
-                    Err(e) => Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id })),
+                    Err(e) => Err(errors::classify(ServiceError { status: reply.status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id) })),
                 }
             });
             match outcome {
@@ -185,9 +183,8 @@ impl GuestStore for Store {
         loop {
             let (key_marker, id_marker) = markers.as_ref().map_or((None, None), |(k, i)| (Some(k.as_str()), Some(i.as_str())));
             let req = request::list_multipart_uploads(&self.settings, &full_prefix, key_marker, id_marker);
-            let resp = call(&self.settings, &req, None, None)?;
-            let body = resp.read_all(MAX_LIST_BODY)?;
-            let page = xml::parse_uploads(&String::from_utf8_lossy(&body)).map_err(transport)?;
+            let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
+            let page = xml::parse_uploads(&reply.text()).map_err(transport)?;
             for upload in page.uploads {
                 let Some(key) = keys::relative(&self.settings.prefix, &upload.key) else { continue };
                 found.push(PendingUpload {
@@ -337,11 +334,9 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
         // S3 refuses to copy an object onto itself unchanged; the result is the object.
         return info(settings, destination.to_string());
     }
-    let resp = call(settings, &request::copy_object(settings, &src, &dst), None, Some(source))?;
-    let status = resp.status;
-    let request_id = resp.header("x-amz-request-id").map(str::to_string);
-    let body = resp.read_all(MAX_ERROR_BODY)?;
-    let text = String::from_utf8_lossy(&body);
+    let reply = call_read(settings, &request::copy_object(settings, &src, &dst), None, Some(source), MAX_ERROR_BODY)?;
+    let (status, request_id) = (reply.status, reply.request_id.clone());
+    let text = reply.text();
     // CopyObject can fail after answering 200: the body is then an `<Error>`.
     if let Some(e) = xml::parse_error(&text).map_err(transport)? {
         return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
@@ -354,6 +349,32 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
 /// `max-attempts`; temporary credentials the server calls expired are fetched anew and the
 /// request sent once more.
 pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>) -> Result<Response, Error> {
+    attempts(settings, req, body, key, Ok)
+}
+
+/// A successful reply read whole (XML), with what errors need from its head.
+pub struct Reply {
+    pub status: u16,
+    pub request_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// [`call`], reading the reply's body (up to `limit` bytes) as part of the attempt: a body
+/// cut short is retried like a failed request.
+pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
+    attempts(settings, req, body, key, |resp| {
+        let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
+        Ok(Reply { status, request_id, body: resp.read_all(limit)? })
+    })
+}
+
+fn attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, mut take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Error> {
     let mut attempts = 0;
     let mut refreshed = false;
     loop {
@@ -361,12 +382,12 @@ pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Opti
         let (result, retry_after) = match send(settings, req, body) {
             Ok(resp) => {
                 let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-                (check(resp, key), retry_after)
+                (check(resp, key).and_then(&mut take), retry_after)
             }
             Err(e) => (Err(e), None),
         };
         match result {
-            Ok(resp) => return Ok(resp),
+            Ok(value) => return Ok(value),
             Err(e) if expired_token(&e) && !refreshed && settings.credentials.invalidate() => refreshed = true,
             Err(e) if retry::retryable(&e) && attempts < settings.retry.max_attempts => retry::sleep(settings.retry.delay(attempts, retry_after)),
             Err(e) => return Err(retry::after_attempts(e, attempts)),
@@ -502,9 +523,8 @@ impl GuestListing for Listing {
         while !state.done {
             let max_keys = state.remaining.map_or(MAX_PAGE, |r| r.min(MAX_PAGE));
             let req = request::list_objects_v2(&self.settings, &state.full_prefix, state.token.as_deref(), max_keys);
-            let resp = call(&self.settings, &req, None, None)?;
-            let body = resp.read_all(MAX_LIST_BODY)?;
-            let text = std::str::from_utf8(&body).map_err(|_| transport("listing is not UTF-8"))?;
+            let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
+            let text = std::str::from_utf8(&reply.body).map_err(|_| transport("listing is not UTF-8"))?;
             let page = xml::parse_list(text).map_err(transport)?;
 
             // A server that ignores max-keys may send more; beyond the caller's limit they are

@@ -51,9 +51,10 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
     }
 
     let create = request::create_multipart_upload(settings, full, options.content_type.as_deref(), &options.metadata)?;
-    let resp = call(settings, &create, None, Some(&key))?;
-    let body = resp.read_all(MAX_ERROR_BODY)?;
-    let upload_id = xml::parse_upload_id(&String::from_utf8_lossy(&body)).map_err(transport)?;
+    // A reply lost after the server created the upload leaves one we never learn of; only
+    // `pending-uploads` (or a lifecycle rule) finds it.
+    let reply = store::call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY)?;
+    let upload_id = xml::parse_upload_id(&reply.text()).map_err(transport)?;
 
     let uploaded = Uploader { settings, full, upload_id: &upload_id, key: &key, part_size }.run(first, carry, &mut source);
     let uploaded = uploaded.and_then(|(parts, size)| match options.size {
@@ -278,12 +279,10 @@ impl Uploader<'_> {
 fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<Option<String>, Error> {
     let req = request::complete_multipart_upload(settings, full, upload_id, condition)?;
     let body = request::complete_multipart_body(parts);
-    let resp = call(settings, &req, Some(body.as_bytes()), Some(key))?;
-    let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
-    let body = resp.read_all(MAX_ERROR_BODY)?;
-    match xml::parse_complete(&String::from_utf8_lossy(&body)).map_err(transport)? {
+    let reply = store::call_read(settings, &req, Some(body.as_bytes()), Some(key), MAX_ERROR_BODY)?;
+    match xml::parse_complete(&reply.text()).map_err(transport)? {
         Ok(etag) => Ok(etag),
-        Err(e) => Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) })),
+        Err(e) => Err(errors::classify(ServiceError { status: reply.status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id) })),
     }
 }
 

@@ -39,10 +39,29 @@ pub struct Sent {
     pub took: std::time::Duration,
     /// `None`: no response.
     pub status: Option<u16>,
+    /// The host damaged the response (`Fault::Random`) after the server sent it.
+    pub damaged: bool,
 }
 
 /// Told of every request once its response head arrives (request-shape checks, timings).
 pub type Observer = Arc<dyn Fn(Sent) + Send + Sync>;
+
+/// What a randomly chosen request suffers under `Fault::Random`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mischief {
+    /// `503 SlowDown`, and `500 InternalError` every other time: a storm.
+    ServerErrors,
+    /// The connection is refused.
+    Refused,
+    /// The response's body breaks off halfway (a reset, or a body shorter than its
+    /// Content-Length: the host's HTTP client reports either as an error).
+    BrokenBody,
+    /// An XML response is replaced with hostile XML: deeply nested, huge, wrongly
+    /// encoded, or not XML at all.
+    HostileXml,
+    /// The response takes longer than any sensible first-byte timeout.
+    Slow,
+}
 
 /// Damage done to requests on their way out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +77,9 @@ pub enum Fault {
     Status { status: u16, code: &'static str, times: usize, matching: &'static str },
     /// Fail the first `times` requests as if the connection were refused.
     Refuse { times: usize },
+    /// Each request, independently with probability `percent`%, suffers `kind`; the
+    /// choices follow `seed`, so a failing run can be replayed.
+    Random { seed: u64, percent: u8, kind: Mischief },
     /// Hold every request this long before sending it (the guest's first-byte timeout
     /// still applies, as the host's sender would apply it).
     Delay(std::time::Duration),
@@ -109,6 +131,7 @@ impl WasiHttpHooks for Hooks {
         let mut canned = canned;
         let mut refuse = false;
         let mut delay = None;
+        let mut damage: Option<Damage> = None;
         let matches = |text: &str| request.uri().path_and_query().is_some_and(|p| p.as_str().contains(text));
         let request = match self.fault {
             Some(Fault::CorruptBody) => corrupt_body(request),
@@ -131,8 +154,29 @@ impl WasiHttpHooks for Hooks {
                 delay = Some(d);
                 request
             }
+            Some(Fault::Random { seed, percent, kind }) => {
+                self.fault_hits += 1;
+                let mut x = seed ^ (self.fault_hits as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                for _ in 0..3 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+                if x % 100 < u64::from(percent) {
+                    match kind {
+                        Mischief::ServerErrors if x % 2 == 0 => canned = Some(s3_error(503, "SlowDown", "Please reduce your request rate.")),
+                        Mischief::ServerErrors => canned = Some(s3_error(500, "InternalError", "We encountered an internal error.")),
+                        Mischief::Refused => refuse = true,
+                        Mischief::BrokenBody => damage = Some(Damage::Break),
+                        Mischief::HostileXml => damage = Some(Damage::Xml(x)),
+                        Mischief::Slow => delay = Some(std::time::Duration::from_secs(30)),
+                    }
+                }
+                request
+            }
             _ => request,
         };
+        let damaged = damage.is_some();
         let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
         let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (refuse, delay) {
             (true, _) => Box::pin(async { Err(Error::ConnectionRefused) }),
@@ -149,6 +193,13 @@ impl WasiHttpHooks for Hooks {
             }
             (false, None) => Box::pin(send(request, options, insecure, canned, pool)),
         };
+        let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match damage {
+            None => sending,
+            Some(damage) => Box::pin(async move {
+                let (response, io) = sending.await?;
+                Ok((damage.apply(response).await, io))
+            }),
+        };
         let Some((observer, method, uri, headers)) = observed else {
             return Box::new(sending);
         };
@@ -156,7 +207,7 @@ impl WasiHttpHooks for Hooks {
             let start = std::time::Instant::now();
             let result = sending.await;
             let status = result.as_ref().ok().map(|(response, _)| response.status().as_u16());
-            observer(Sent { method, uri, headers, took: start.elapsed(), status });
+            observer(Sent { method, uri, headers, took: start.elapsed(), status, damaged });
             result
         })
     }
@@ -175,6 +226,73 @@ async fn send(request: http::Request<WasiBody>, options: Option<RequestOptions>,
     }
     let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
     Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+}
+
+/// What `Mischief` does to a response.
+#[derive(Clone, Copy)]
+enum Damage {
+    Break,
+    /// The seed picks the kind of hostile XML.
+    Xml(u64),
+}
+
+impl Damage {
+    /// The damaged response. The body is wrapped, never read here: the connection's I/O
+    /// only runs once the response is handed back.
+    async fn apply(self, response: http::Response<WasiBody>) -> http::Response<WasiBody> {
+        let (mut parts, body) = response.into_parts();
+        match self {
+            Damage::Break => {
+                let length: usize = parts.headers.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+                http::Response::from_parts(parts, BodyExt::boxed_unsync(Broken { inner: body, passed: 0, limit: length / 2 }))
+            }
+            Damage::Xml(x) => {
+                let is_xml = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("xml"));
+                if !is_xml {
+                    return http::Response::from_parts(parts, body);
+                }
+                let hostile: bytes::Bytes = match x % 4 {
+                    0 => "<a>".repeat(100_000).into(),
+                    1 => format!("<ListBucketResult>{}</ListBucketResult>", "<Contents><Key>k</Key></Contents>".repeat(700_000)).into(),
+                    2 => bytes::Bytes::from_static(b"\xff\xfe<\x00E\x00r\x00r\x00o\x00r\x00>\x00"),
+                    _ => bytes::Bytes::from_static(b"<<<not xml at all &&&"),
+                };
+                parts.headers.insert("content-length", hostile.len().into());
+                http::Response::from_parts(parts, http_body_util::Full::new(hostile).map_err(|never| match never {}).boxed_unsync())
+            }
+        }
+    }
+}
+
+/// A body that breaks off after `limit` bytes, as a reset connection does.
+struct Broken {
+    inner: WasiBody,
+    passed: usize,
+    limit: usize,
+}
+
+impl http_body::Body for Broken {
+    type Data = bytes::Bytes;
+    type Error = Error;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
+        use std::task::Poll;
+        if self.passed >= self.limit {
+            return Poll::Ready(Some(Err(Error::ConnectionTerminated)));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    let take = data.len().min(self.limit - self.passed);
+                    self.passed += take;
+                    Poll::Ready(Some(Ok(http_body::Frame::data(data.slice(..take)))))
+                }
+                Err(other) => Poll::Ready(Some(Ok(other))),
+            },
+            Poll::Ready(None) => Poll::Ready(Some(Err(Error::ConnectionTerminated))),
+            other => other,
+        }
+    }
 }
 
 /// A reply with `status` and an S3 `<Error>` document.
