@@ -7,6 +7,8 @@
 mod config;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod keys;
 mod request;

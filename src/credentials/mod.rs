@@ -11,7 +11,7 @@
 //! `Debug` redacts them, and no error message includes them.
 
 mod files;
-mod json;
+pub(crate) mod json;
 pub mod profile;
 mod remote;
 
