@@ -319,7 +319,8 @@ fn covers_everything(range: &ByteRange, size: u64) -> bool {
     }
 }
 
-fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+/// HEAD of `key`.
+pub fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
     let resp = call(settings, &request::head_object(settings, &full), None, Some(&key))?;
     let file = stored_file(key, &resp);

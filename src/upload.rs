@@ -62,7 +62,17 @@ pub fn put_stream(settings: &Settings, key: String, full: &str, source: InputStr
         _ => Ok((parts, size)),
     });
     let completed = uploaded.and_then(|(parts, size)| {
-        complete(settings, full, &upload_id, &key, &parts, options.condition.as_ref()).map(|etag| (etag, size)).map_err(|e| store::condition_error(e, options.condition.as_ref(), &key))
+        match complete(settings, full, &upload_id, &key, &parts, options.condition.as_ref()) {
+            Ok(etag) => Ok((etag, size)),
+            // The answer may have been lost after the server completed the upload, so that
+            // the retry found the upload gone (NoSuchUpload; AccessDenied from s3s-fs). The
+            // object is this upload's if its ETag is the one these parts make.
+            Err(e) if lost_answer(&e) => match (multipart_etag(&parts), store::info(settings, key.clone())) {
+                (Some(expected), Ok(file)) if file.size == size && file.etag.as_deref().map(|t| t.trim_matches('"')) == Some(expected.as_str()) => Ok((file.etag, size)),
+                _ => Err(e),
+            },
+            Err(e) => Err(store::condition_error(e, options.condition.as_ref(), &key)),
+        }
     });
     match completed {
         Ok((etag, size)) => Ok(store::stored_after_put(key, size, etag, options)),
@@ -286,6 +296,34 @@ fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: 
     }
 }
 
+/// A failed CompleteMultipartUpload that may have completed after all: not a refused
+/// condition (412), which is an answer about this very request.
+fn lost_answer(e: &Error) -> bool {
+    match e {
+        Error::Service(s) | Error::AccessDenied(s) => s.status != 412,
+        Error::Transport(_) => true,
+        _ => false,
+    }
+}
+
+/// The ETag S3 gives the object a multipart upload makes: the MD5 of the parts' binary
+/// MD5s, then `-` and the number of parts. `None` if a part's ETag isn't an MD5.
+fn multipart_etag(parts: &[(u32, String)]) -> Option<String> {
+    use md5::Digest;
+    let mut md5 = md5::Md5::new();
+    for (_, etag) in parts {
+        let hex = etag.trim_matches('"');
+        if hex.len() != 32 {
+            return None;
+        }
+        for i in (0..32).step_by(2) {
+            md5.update([u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?]);
+        }
+    }
+    let digest = md5.finalize();
+    Some(format!("{}-{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>(), parts.len()))
+}
+
 /// Aborts the upload after `cause`, so no parts linger (and nothing appears under the key).
 fn abort(settings: &Settings, full: &str, upload_id: &str, cause: Error) -> Error {
     let req = request::abort_multipart_upload(settings, full, upload_id);
@@ -299,4 +337,20 @@ fn abort(settings: &Settings, full: &str, upload_id: &str, cause: Error) -> Erro
             other => other,
         },
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::multipart_etag;
+
+    #[test]
+    fn multipart_etags_are_the_md5_of_the_part_md5s() {
+        // Parts whose MD5s are those of "a" and "b"; the figure is from Python's hashlib.
+        let parts = [(1, "\"0cc175b9c0f1b6a831c399e269772661\"".to_string()), (2, "92eb5ffee6ae2fec3ad71c777531578f".to_string())];
+        assert_eq!(multipart_etag(&parts).as_deref(), Some(EXPECTED));
+        assert_eq!(multipart_etag(&[(1, "not-an-md5".into())]), None);
+        assert_eq!(multipart_etag(&[(1, "zz".repeat(16))]), None);
+    }
+
+    const EXPECTED: &str = "96e024ba2074fe77e8e965ba43a704be-2";
 }

@@ -6,10 +6,12 @@
 //! - Keep-alive: with `HostOptions::connection_pool`, plain-http requests go through a
 //!   pool of reused connections (TCP_NODELAY on) instead of one new connection each.
 //! - Canned replies, for benchmarks that measure the component alone (signing, request
-//!   building, XML) with the network taken out.
-//!
+//!   building, XML) with the network taken out, and for request-shape tests.
 //! - An observer told of every request: request-shape checks in tests, timings in the bench.
-//! - Faults injected into requests, to prove the component and the server catch them.
+//! - Faults (`Fault`), in front of the real server: damaged request bodies, error storms,
+//!   refused connections, slow answers, broken or hostile response bodies — fixed or at
+//!   random from a seed — to prove the component and the server catch them. Never to fake
+//!   a success.
 //!
 //! Everything else goes through wasmtime-wasi-http's default sender.
 
@@ -77,6 +79,9 @@ pub enum Fault {
     Status { status: u16, code: &'static str, times: usize, matching: &'static str },
     /// Fail the first `times` requests as if the connection were refused.
     Refuse { times: usize },
+    /// Break off the body of the answer to the first request whose path and query contain
+    /// this text, after the server has done the work.
+    BreakOnce(&'static str),
     /// Each request, independently with probability `percent`%, suffers `kind`; the
     /// choices follow `seed`, so a failing run can be replayed.
     Random { seed: u64, percent: u8, kind: Mischief },
@@ -152,6 +157,11 @@ impl WasiHttpHooks for Hooks {
             }
             Some(Fault::Delay(d)) => {
                 delay = Some(d);
+                request
+            }
+            Some(Fault::BreakOnce(text)) if self.fault_hits == 0 && matches(text) => {
+                self.fault_hits += 1;
+                damage = Some(Damage::Break);
                 request
             }
             Some(Fault::Random { seed, percent, kind }) => {

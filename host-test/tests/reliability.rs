@@ -150,3 +150,21 @@ async fn retry_and_timeout_settings_are_checked() {
         }
     }
 }
+
+/// The answer to CompleteMultipartUpload is lost after the server completed the upload:
+/// the retry finds no such upload, and the component checks the object is there, whole,
+/// instead of reporting a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_complete_is_not_a_failure() {
+    let t = Target::new("lost-complete").await;
+    let mut config = quick(&t, "");
+    config.part_size = Some(5 << 20);
+    let (mut s, log) = faulty(config, Fault::BreakOnce("?uploadId=")).await;
+    let data = bytes((11 << 20) + 5, 99);
+    let stored = s.put_stream("big", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
+    assert_eq!(stored.size, data.len() as u64);
+    let completes: Vec<_> = log.lock().unwrap().iter().filter(|r| r.method == "POST" && r.uri.query().is_some_and(|q| q.starts_with("uploadId="))).map(|r| (r.status, r.damaged)).collect();
+    assert_eq!(completes.len(), 2, "{completes:?}");
+    assert_eq!(completes[0], (Some(200), true));
+    assert_eq!(common::sha256(&s.get_bytes("big").await.unwrap()), common::sha256(&data));
+}
