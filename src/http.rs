@@ -182,7 +182,7 @@ fn splice_exactly(out: &OutputStream, source: &InputStream, len: u64) -> Result<
     match source.blocking_read(1) {
         Err(StreamError::Closed) => {}
         Ok(_) => return Err(Error::InvalidArgument(format!("the stream is longer than the {len} bytes its size says; nothing was stored"))),
-        Err(e) => return Err(transport(format!("reading the data to upload failed: {}", message(&stream_error(e))))),
+        Err(e) => return Err(transport(format!("reading the data to upload failed: {}", crate::error::message(&stream_error(e))))),
     }
     if !last.is_empty() {
         out.blocking_write_and_flush(&last).map_err(stream_error)?;
@@ -314,7 +314,7 @@ impl<B: AsRef<[u8]>> InFlight<B> {
                 let sent = error_code(code);
                 return Some(Err(match write_error {
                     // Both failed: the write error alone would hide why.
-                    Some(Error::Transport(write)) => transport(format!("{} (while sending the request body: {write})", message(&sent))),
+                    Some(Error::Transport(write)) => transport(format!("{} (while sending the request body: {write})", crate::error::message(&sent))),
                     _ => sent,
                 }));
             }
@@ -387,13 +387,6 @@ impl Response {
             Some(n) if n != out.len() as u64 => Err(transport(format!("response body truncated: got {} of {n} bytes", out.len()))),
             _ => Ok(out),
         }
-    }
-}
-
-fn message(e: &Error) -> &str {
-    match e {
-        Error::Transport(m) => m,
-        _ => "",
     }
 }
 

@@ -234,12 +234,9 @@ pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], opti
 pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
     let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
     ensure_conditions_honoured(settings, options.condition.as_ref())?;
-    let url = request::url(settings, &req.path_and_query);
     let mut headers = req.headers.clone();
     headers.push(("content-length".into(), size.to_string()));
-    let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, signing::Payload::Unsigned)?;
-    headers.extend(signed);
-    let request = http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts };
+    let request = signed_request(settings, &req, headers, signing::Payload::Unsigned)?;
     let resp = check(http::send_spliced(request, source, size)?, Some(&key)).map_err(|e| condition_error(e, options.condition.as_ref(), &key))?;
     let etag = resp.header("etag").map(str::to_string);
     drain(resp);
@@ -409,7 +406,6 @@ pub fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result
 
 /// `req` with its Content-Length and signature, ready for [`http::send`] or [`http::start`].
 pub fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
-    let url = request::url(settings, &req.path_and_query);
     let mut headers = req.headers.clone();
     // S3 wants a Content-Length on every PUT, POST and DELETE, empty ones included (411
     // otherwise), and refuses chunked uploads.
@@ -429,9 +425,16 @@ pub fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<
         (true, UploadChecksum::None, _) => signing::Payload::Unsigned,
         (_, _, body) => signing::Payload::Signed(body.unwrap_or_default()),
     };
+    Ok((signed_request(settings, req, headers, payload)?, body))
+}
+
+/// `req` with `headers` (Content-Length among them) and their SigV4 signature, for the
+/// store's endpoint with its timeouts.
+fn signed_request<'a>(settings: &'a Settings, req: &'a S3Request, mut headers: Vec<(String, String)>, payload: signing::Payload) -> Result<http::Request<'a>, Error> {
+    let url = request::url(settings, &req.path_and_query);
     let signed = signing::sign_headers(&*settings.credentials.current()?, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
-    Ok((http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts }, body))
+    Ok(http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts })
 }
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`.

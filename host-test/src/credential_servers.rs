@@ -121,7 +121,7 @@ impl State {
         self.keys.add(&id, &secret);
         *self.last_key.lock().unwrap() = Some(id.clone());
         let expires = SystemTime::now() + self.behaviour.lock().unwrap().lifetime;
-        let expiration = aws_smithy_types_fmt(expires);
+        let expiration = rfc3339(expires);
         (id, secret, format!("session-token-{n}"), expiration)
     }
 
@@ -175,6 +175,6 @@ impl State {
 }
 
 /// RFC 3339 UTC, as AWS writes expirations.
-fn aws_smithy_types_fmt(t: SystemTime) -> String {
+fn rfc3339(t: SystemTime) -> String {
     aws_smithy_types::DateTime::from(t).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
 }
