@@ -13,6 +13,7 @@ use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::bindings::wasm_storages::storage::types::Error;
 use crate::error::transport;
+use crate::verify::Verifier;
 
 /// Reads of response bodies go in chunks of this size.
 const READ_CHUNK: u64 = 64 * 1024;
@@ -343,6 +344,12 @@ impl Response {
         self.head
     }
 
+    /// The length of this response's own body, when known (a HEAD's Content-Length is the
+    /// object's, its body is empty).
+    pub fn body_length(&self) -> Option<u64> {
+        if self.bodiless { Some(0) } else { self.content_length() }
+    }
+
     pub fn content_length(&self) -> Option<u64> {
         self.header("content-length").and_then(|v| v.trim().parse().ok())
     }
@@ -353,10 +360,16 @@ impl Response {
         Ok(Body { stream: Some(stream), body, _response: self.response })
     }
 
-    /// Reads the whole body, refusing more than `limit` bytes and less than the
-    /// Content-Length promised (a truncated reply is an error, never a short result).
+    /// Reads the whole body, refusing more than `limit` bytes and any other length than
+    /// the Content-Length promised (a truncated reply is an error, never a short result).
     pub fn read_all(self, limit: u64) -> Result<Vec<u8>, Error> {
-        let expected = if self.bodiless { Some(0) } else { self.content_length() };
+        let verifier = Verifier::length_only(&self);
+        self.read_verified(limit, verifier)
+    }
+
+    /// [`Response::read_all`], checking the body with `verifier` (built from this response).
+    pub fn read_verified(self, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
+        let expected = verifier.expected_len();
         if let Some(n) = expected.filter(|n| *n > limit) {
             return Err(transport(format!("response of {n} bytes is larger than the {limit} bytes allowed")));
         }
@@ -374,6 +387,7 @@ impl Response {
                     if out.try_reserve(chunk.len()).is_err() {
                         break Err(transport(format!("out of memory after {} bytes of the response", out.len())));
                     }
+                    verifier.update(&chunk);
                     out.extend_from_slice(&chunk);
                 }
                 Err(StreamError::Closed) => break Ok(()),
@@ -383,9 +397,28 @@ impl Response {
         drop(stream);
         drop(IncomingBody::finish(body.body));
         result?;
-        match expected {
-            Some(n) if n != out.len() as u64 => Err(transport(format!("response body truncated: got {} of {n} bytes", out.len()))),
-            _ => Ok(out),
+        verifier.finish()?;
+        Ok(out)
+    }
+}
+
+impl Body {
+    /// Up to `max` bytes through `verifier`; at the end of the body (an empty result) the
+    /// verifier's verdict.
+    pub fn read_verified(&mut self, max: u64, verifier: &mut Option<Verifier>) -> Result<Vec<u8>, Error> {
+        let stream = self.stream.as_ref().ok_or_else(|| transport("the body stream was already taken"))?;
+        match stream.blocking_read(max.clamp(1, READ_CHUNK)) {
+            Ok(chunk) => {
+                if let Some(v) = verifier.as_mut() {
+                    v.update(&chunk);
+                }
+                Ok(chunk)
+            }
+            Err(StreamError::Closed) => match verifier.take() {
+                Some(v) => v.finish().map(|()| Vec::new()),
+                None => Ok(Vec::new()),
+            },
+            Err(e) => Err(stream_error(e)),
         }
     }
 }

@@ -16,6 +16,7 @@ mod retry;
 mod signing;
 mod store;
 mod upload;
+mod verify;
 mod xml;
 
 pub(crate) mod bindings {

@@ -126,8 +126,10 @@ pub fn abort_multipart_upload(settings: &Settings, full_key: &str, upload_id: &s
 
 pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>) -> Result<S3Request, Error> {
     let mut req = S3Request::new("GET", object_path(settings, full_key));
-    if let Some(range) = range {
-        req.headers.push(("range".into(), range_header(range)?));
+    match range {
+        Some(range) => req.headers.push(("range".into(), range_header(range)?)),
+        // Ask for the object's full checksum, to check the body against (crate::verify).
+        None => req.headers.push(("x-amz-checksum-mode".into(), "ENABLED".into())),
     }
     Ok(req)
 }

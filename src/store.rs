@@ -17,6 +17,7 @@ use crate::error::{self as errors, invalid_argument, transport, Context};
 use crate::http::{self, Response};
 use crate::keys;
 use crate::upload;
+use crate::verify::Verifier;
 use crate::request::{self, S3Request, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
 use crate::retry;
 use crate::signing;
@@ -78,14 +79,19 @@ impl GuestStore for Store {
             }
             _ => None,
         };
+        let verifier = if range.is_some() { Verifier::length_only(&resp) } else { Verifier::whole_object(&resp) };
         let body = resp.into_body()?;
-        Ok(wit::ObjectBody::new(ObjectBody { info, range, body: RefCell::new(body) }))
+        Ok(wit::ObjectBody::new(ObjectBody { info, range, body: RefCell::new(body), verifier: RefCell::new(Some(verifier)) }))
     }
 
     fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let resp = call(&self.settings, &request::get_object(&self.settings, &full, None)?, None, Some(&key))?;
-        resp.read_all(MAX_GET_BYTES)
+        let req = request::get_object(&self.settings, &full, None)?;
+        // Read and checked inside the attempt: a damaged or cut-off body is fetched again.
+        attempts(&self.settings, &req, None, Some(&key), |resp| {
+            let verifier = Verifier::whole_object(&resp);
+            resp.read_verified(MAX_GET_BYTES, verifier)
+        })
     }
 
     fn info(&self, key: String) -> Result<StoredFile, Error> {
@@ -490,6 +496,8 @@ pub struct ObjectBody {
     info: StoredFile,
     range: Option<Span>,
     body: RefCell<http::Body>,
+    /// Until `read` reaches the end (or `stream` hands the bytes over unchecked).
+    verifier: RefCell<Option<Verifier>>,
 }
 
 impl GuestObjectBody for ObjectBody {
@@ -502,7 +510,12 @@ impl GuestObjectBody for ObjectBody {
     }
 
     fn stream(&self) -> Result<InputStream, Error> {
+        self.verifier.borrow_mut().take();
         self.body.borrow_mut().stream.take().ok_or_else(|| transport("the body stream was already taken"))
+    }
+
+    fn read(&self, max: u64) -> Result<Vec<u8>, Error> {
+        self.body.borrow_mut().read_verified(max, &mut self.verifier.borrow_mut())
     }
 }
 

@@ -382,6 +382,26 @@ impl Storage {
         result
     }
 
+    /// Like [`Storage::get`], through the component's checked `read`: a body cut short, too
+    /// long, or not matching its checksum or MD5 ETag is an error.
+    pub async fn get_checked(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+        let iface = self.s3.wasm_storages_storage_storage();
+        let body = flatten(iface.store().call_get(&mut self.store, self.handle, key, GetOptions { range: None }).await)?;
+        let result = async {
+            let info = iface.object_body().call_info(&mut self.store, body).await?;
+            loop {
+                let chunk = flatten(iface.object_body().call_read(&mut self.store, body, 1 << 20).await)?;
+                if chunk.is_empty() {
+                    return Ok(info);
+                }
+                sink(&chunk).map_err(|e| Failure::Host(e.into()))?;
+            }
+        }
+        .await;
+        body.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
     pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
         let api = self.s3.wasm_storages_storage_storage().store();
         flatten(api.call_info(&mut self.store, self.handle, key).await)

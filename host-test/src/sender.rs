@@ -63,6 +63,14 @@ pub enum Mischief {
     HostileXml,
     /// The response takes longer than any sensible first-byte timeout.
     Slow,
+    /// A response body disagrees with its Content-Length while the transfer looks fine:
+    /// it ends early without an error, or the header says more or fewer bytes than come.
+    /// (The host's HTTP client frames bodies by Content-Length; a host, proxy or runtime
+    /// that doesn't is what this plays.)
+    WrongLength,
+    /// One bit of an object's bytes flips on the way, the length unchanged: only a
+    /// checksum can tell.
+    FlippedBit,
 }
 
 /// Damage done to requests on their way out.
@@ -180,13 +188,16 @@ impl WasiHttpHooks for Hooks {
                         Mischief::BrokenBody => damage = Some(Damage::Break),
                         Mischief::HostileXml => damage = Some(Damage::Xml(x)),
                         Mischief::Slow => delay = Some(std::time::Duration::from_secs(30)),
+                        Mischief::WrongLength => damage = Some(Damage::Length(x)),
+                        Mischief::FlippedBit => damage = Some(Damage::Flip(x)),
                     }
                 }
                 request
             }
             _ => request,
         };
-        let damaged = damage.is_some();
+        // A HEAD's Content-Length is the object's size, not its body's: nothing to damage.
+        let damage = damage.filter(|_| request.method() != http::Method::HEAD);
         let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
         let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (refuse, delay) {
             (true, _) => Box::pin(async { Err(Error::ConnectionRefused) }),
@@ -207,7 +218,14 @@ impl WasiHttpHooks for Hooks {
             None => sending,
             Some(damage) => Box::pin(async move {
                 let (response, io) = sending.await?;
-                Ok((damage.apply(response).await, io))
+                let (parts, body) = response.into_parts();
+                let untouched = (parts.status, parts.headers.clone());
+                let mut response = damage.apply(http::Response::from_parts(parts, body)).await;
+                // Marked only when the damage applied (a body to damage, of the right kind).
+                if response.status() != untouched.0 || *response.headers() != untouched.1 || damage.wraps(response.headers()) {
+                    response.extensions_mut().insert(Damaged);
+                }
+                Ok((response, io))
             }),
         };
         let Some((observer, method, uri, headers)) = observed else {
@@ -217,6 +235,7 @@ impl WasiHttpHooks for Hooks {
             let start = std::time::Instant::now();
             let result = sending.await;
             let status = result.as_ref().ok().map(|(response, _)| response.status().as_u16());
+            let damaged = result.as_ref().is_ok_and(|(response, _)| response.extensions().get::<Damaged>().is_some());
             observer(Sent { method, uri, headers, took: start.elapsed(), status, damaged });
             result
         })
@@ -238,26 +257,59 @@ async fn send(request: http::Request<WasiBody>, options: Option<RequestOptions>,
     Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
 }
 
+/// Marks a response the host damaged (for `Sent::damaged`).
+#[derive(Clone, Copy)]
+struct Damaged;
+
 /// What `Mischief` does to a response.
 #[derive(Clone, Copy)]
 enum Damage {
     Break,
     /// The seed picks the kind of hostile XML.
     Xml(u64),
+    /// The seed picks: cut short cleanly, or a Content-Length too high or too low.
+    Length(u64),
+    /// The seed picks the bit of an object's body to flip.
+    Flip(u64),
 }
 
 impl Damage {
+    /// Whether `apply` wraps the body of a response with these headers (changing no header).
+    fn wraps(self, headers: &http::HeaderMap) -> bool {
+        let length: usize = headers.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+        let is_xml = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("xml"));
+        match self {
+            Damage::Break => true,
+            Damage::Length(x) => length > 0 && (x >> 8) % 3 == 0,
+            Damage::Flip(_) => length > 0 && !is_xml,
+            Damage::Xml(_) => false,
+        }
+    }
+
     /// The damaged response. The body is wrapped, never read here: the connection's I/O
     /// only runs once the response is handed back.
     async fn apply(self, response: http::Response<WasiBody>) -> http::Response<WasiBody> {
         let (mut parts, body) = response.into_parts();
+        let length: usize = parts.headers.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+        let is_xml = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("xml"));
         match self {
-            Damage::Break => {
-                let length: usize = parts.headers.get("content-length").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
-                http::Response::from_parts(parts, BodyExt::boxed_unsync(Broken { inner: body, passed: 0, limit: length / 2 }))
-            }
+            Damage::Break => http::Response::from_parts(parts, BodyExt::boxed_unsync(Broken { inner: body, passed: 0, limit: length / 2, clean: false })),
+            Damage::Length(_) if length == 0 => http::Response::from_parts(parts, body),
+            Damage::Length(x) => match (x >> 8) % 3 {
+                0 => http::Response::from_parts(parts, BodyExt::boxed_unsync(Broken { inner: body, passed: 0, limit: length / 2, clean: true })),
+                1 => {
+                    parts.headers.insert("content-length", (length + 1 + (x >> 16) as usize % 1000).into());
+                    http::Response::from_parts(parts, body)
+                }
+                _ => {
+                    parts.headers.insert("content-length", (length - 1 - (x >> 16) as usize % length.min(1000)).into());
+                    http::Response::from_parts(parts, body)
+                }
+            },
+            // XML replies carry no checksum (TLS guards them): only object bytes are flipped.
+            Damage::Flip(_) if length == 0 || is_xml => http::Response::from_parts(parts, body),
+            Damage::Flip(x) => http::Response::from_parts(parts, flip_bit(body, (x >> 8) as usize % (length * 8))),
             Damage::Xml(x) => {
-                let is_xml = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("xml"));
                 if !is_xml {
                     return http::Response::from_parts(parts, body);
                 }
@@ -274,11 +326,13 @@ impl Damage {
     }
 }
 
-/// A body that breaks off after `limit` bytes, as a reset connection does.
+/// A body that breaks off after `limit` bytes, as a reset connection does, or (`clean`)
+/// simply ends there.
 struct Broken {
     inner: WasiBody,
     passed: usize,
     limit: usize,
+    clean: bool,
 }
 
 impl http_body::Body for Broken {
@@ -288,7 +342,7 @@ impl http_body::Body for Broken {
     fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
         use std::task::Poll;
         if self.passed >= self.limit {
-            return Poll::Ready(Some(Err(Error::ConnectionTerminated)));
+            return Poll::Ready(if self.clean { None } else { Some(Err(Error::ConnectionTerminated)) });
         }
         match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
@@ -327,6 +381,24 @@ fn corrupt_body(request: http::Request<WasiBody>) -> http::Request<WasiBody> {
         })
         .boxed_unsync()
     })
+}
+
+/// `body` with bit `bit` (counted from the first byte's lowest) flipped.
+fn flip_bit(body: WasiBody, bit: usize) -> WasiBody {
+    let mut offset = 0;
+    body.map_frame(move |frame| {
+        frame.map_data(|data| {
+            let start = offset;
+            offset += data.len();
+            if !(start..offset).contains(&(bit / 8)) {
+                return data;
+            }
+            let mut bytes = data.to_vec();
+            bytes[bit / 8 - start] ^= 1 << (bit % 8);
+            bytes::Bytes::from(bytes)
+        })
+    })
+    .boxed_unsync()
 }
 
 /// An error and its causes on one line (hyper-util's own message is just "client error").

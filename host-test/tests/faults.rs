@@ -1,15 +1,18 @@
-//! The fault suite: a few hundred mixed operations (small and multipart puts, streamed
+//! The fault suite: a few hundred mixed operations (small and multipart puts, checked
 //! gets, lists, copies, info) under each kind of fault the host's send hook can inject at
 //! random (`Fault::Random`, seeded: a failure replays with the same seed), in front of the
 //! real server. The invariant, checked through a fault-free store:
 //! - every operation either succeeded with exactly the right bytes, or returned a typed
-//!   error (a trap or host failure fails the test);
+//!   error (a trap or host failure fails the test). One exception, counted in the table:
+//!   under `FlippedBit`, a multipart object carries no checksum on these servers (its ETag
+//!   is not an MD5 of its bytes), so nothing can tell a flipped bit in it;
 //! - an upload that failed left no partial object: the key is absent, or holds exactly
 //!   what was sent (the server stored it before the answer was lost);
 //! - no multipart upload is left pending, except one per CreateMultipartUpload whose answer
 //!   the host damaged after the server had created the upload: the component never learns
 //!   its id (a lifecycle rule, or `pending-uploads` + `abort-upload`, clears those).
-//! It prints a table per fault kind: operations, requests sent, failures, bytes verified.
+//! It prints a table per fault kind: operations, requests sent, failures, bytes verified,
+//! orphans, unverifiable downloads.
 
 mod common;
 
@@ -34,6 +37,8 @@ struct Tally {
     requests: usize,
     verified: u64,
     orphans: usize,
+    /// Damaged downloads of objects that carry no checksum (see the get below).
+    unverifiable: usize,
     seconds: f64,
 }
 
@@ -101,14 +106,25 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
             }
             3 | 7 => match stored.get(i % stored.len().max(1)) {
                 Some((key, data)) => {
+                    // Through the component's checked read: a stream handed over unread relies
+                    // on the host's HTTP framing, which WrongLength and FlippedBit get past.
                     let mut got = Vec::new();
-                    let r = s.get(key, |c| Ok(got.extend_from_slice(c))).await;
-                    let ok = typed(kind, "get", r).is_some();
-                    if ok {
-                        assert_eq!(sha256(&got), sha256(data), "{kind:?}: get {key} returned wrong bytes");
-                        tally.verified += got.len() as u64;
+                    let r = s.get_checked(key, |c| Ok(got.extend_from_slice(c))).await;
+                    match typed(kind, "get", r) {
+                        Some(_) if got == *data => {
+                            tally.verified += got.len() as u64;
+                            true
+                        }
+                        // A multipart upload's ETag is not an MD5 of its bytes, and neither
+                        // server here keeps a checksum for it: a flipped bit goes unseen
+                        // (TLS's MAC catches it on real links). Counted, never hidden.
+                        Some(info) if kind == Mischief::FlippedBit && info.etag.as_deref().is_some_and(|e| e.contains('-')) => {
+                            tally.unverifiable += 1;
+                            true
+                        }
+                        Some(info) => panic!("{kind:?}: get {key} returned wrong bytes (etag {:?})", info.etag),
+                        None => false,
                     }
-                    ok
                 }
                 None => true,
             },
@@ -141,8 +157,9 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
         }
     }
     let pending = common::pending_uploads(&t, &mut clean).await;
-    tally.orphans = lost_creates.load(Ordering::Relaxed);
-    assert!(pending.len() <= tally.orphans, "{kind:?}: {} uploads pending, {} explained by lost CreateMultipartUpload answers", pending.len(), tally.orphans);
+    let lost = lost_creates.load(Ordering::Relaxed);
+    assert!(pending.len() <= lost, "{kind:?}: {} uploads pending, {lost} explained by lost CreateMultipartUpload answers", pending.len());
+    tally.orphans = pending.len();
     for id in &pending {
         eprintln!("{kind:?}: orphaned upload {id} (its CreateMultipartUpload answer was damaged)");
     }
@@ -156,7 +173,7 @@ async fn every_fault_kind_keeps_the_invariants() {
     let seed = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
     let mut rows = Vec::new();
     let only = std::env::var("FAULT_KIND").ok();
-    for (kind, percent) in [(Mischief::ServerErrors, 30), (Mischief::Refused, 30), (Mischief::BrokenBody, 15), (Mischief::HostileXml, 30), (Mischief::Slow, 10)] {
+    for (kind, percent) in [(Mischief::ServerErrors, 30), (Mischief::Refused, 30), (Mischief::BrokenBody, 15), (Mischief::HostileXml, 30), (Mischief::Slow, 10), (Mischief::WrongLength, 30), (Mischief::FlippedBit, 30)] {
         if only.as_deref().is_some_and(|k| k != format!("{kind:?}")) {
             continue;
         }
@@ -164,14 +181,15 @@ async fn every_fault_kind_keeps_the_invariants() {
         eprintln!("{kind:?}: {:.1} s", tally.seconds);
         assert!(tally.failed < tally.ops, "{kind:?}: nothing succeeded");
         rows.push(format!(
-            "| {kind:?} ({percent}% of requests) | {} | {} | {} | {} | {:.1} MiB | {} |",
+            "| {kind:?} ({percent}% of requests) | {} | {} | {} | {} | {:.1} MiB | {} | {} |",
             tally.ops,
             tally.requests,
             tally.requests.saturating_sub(tally.ops),
             tally.failed,
             tally.verified as f64 / MIB as f64,
-            tally.orphans
+            tally.orphans,
+            tally.unverifiable
         ));
     }
-    println!("fault suite, seed {seed}:\n| fault | operations | requests sent | of which retries and multipart extras | operations failed | bytes verified | uploads orphaned by a lost CreateMultipartUpload answer |\n|---|---|---|---|---|---|---|\n{}", rows.join("\n"));
+    println!("fault suite, seed {seed}:\n| fault | operations | requests sent | of which retries and multipart extras | operations failed | bytes verified | uploads orphaned by a lost CreateMultipartUpload answer | damaged downloads of multipart objects without a checksum |\n|---|---|---|---|---|---|---|---|\n{}", rows.join("\n"));
 }

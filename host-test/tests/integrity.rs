@@ -1,13 +1,17 @@
 //! Uploads are integrity-checked: the server refuses a body damaged on its way, in every
 //! `upload-checksum` mode, and nothing is left behind. The damage is done by the host's
 //! send hook (`Fault::CorruptBody`); the refusal comes from the real server.
+//!
+//! Downloads are checked by the component: against Content-Length always, and against
+//! the object's `x-amz-checksum-*` or MD5 ETag; the host damages the replies
+//! (`Mischief::FlippedBit`, `Mischief::WrongLength`).
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 
 use common::{assert_no_pending_uploads, bytes, open, storage_error, Target};
-use host_test::sender::{Fault, Sent};
+use host_test::sender::{Fault, Mischief, Sent};
 use host_test::{Config, Error, HostOptions, PutOptions, Runtime, Storage, UploadChecksum};
 
 const MIB: usize = 1 << 20;
@@ -82,6 +86,81 @@ async fn a_damaged_part_is_refused_and_the_upload_aborted() {
     let mut clean = open(config).await.unwrap();
     assert!(!clean.exists("big.bin").await.unwrap());
     assert_no_pending_uploads(&t, &mut clean).await;
+}
+
+/// Every reply the host hands back suffers `kind`.
+fn always(kind: Mischief) -> Option<Fault> {
+    Some(Fault::Random { seed: 99, percent: 100, kind })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_ask_for_checksums_and_check_the_md5_etag() {
+    let t = Target::new("download-md5").await;
+    let data = bytes(200_000, 11);
+    let mut clean = open(t.config("")).await.unwrap();
+    clean.put("k.bin", &data, &plain()).await.unwrap();
+
+    let (mut s, sent) = recorded(t.config(""), None).await;
+    assert_eq!(s.get_bytes("k.bin").await.unwrap(), data);
+    let mut got = Vec::new();
+    s.get_checked("k.bin", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    assert_eq!(got, data);
+    for get in sent.lock().unwrap().iter().filter(|r| r.method == "GET") {
+        assert_eq!(header(get, "x-amz-checksum-mode"), Some("ENABLED"));
+    }
+
+    // One flipped bit, the length right: only the MD5 ETag tells.
+    let (mut damaged, _) = recorded(t.config(""), always(Mischief::FlippedBit)).await;
+    for e in [storage_error(damaged.get_bytes("k.bin").await), storage_error(damaged.get_checked("k.bin", |_| Ok(())).await)] {
+        assert!(matches!(&e, Error::Transport(m) if m.contains("does not match its ETag (MD5)")), "{e:?}");
+    }
+    match storage_error(damaged.get_bytes("k.bin").await) {
+        Error::Transport(m) => assert!(m.contains("after 3 attempts"), "a damaged download is fetched again: {m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_are_checked_against_the_objects_checksum() {
+    let t = Target::new("download-crc").await;
+    let data = bytes(100_000, 12);
+    let mut s = open(t.config("")).await.unwrap();
+    // Stored by another client with a CRC32 (the AWS SDKs' default); the server checks the
+    // header against the body before it stores.
+    let crc = checksum::<s3s::crypto::Crc32>(&data);
+    let reply = common::foreign_request(&t, "PUT", "crc.bin", &[("x-amz-checksum-crc32", &crc)], data.clone()).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(s.get_bytes("crc.bin").await.unwrap(), data);
+
+    let (mut damaged, _) = recorded(t.config(""), always(Mischief::FlippedBit)).await;
+    match storage_error(damaged.get_bytes("crc.bin").await) {
+        Error::Transport(m) => assert!(m.contains("does not match its x-amz-checksum-crc32") && m.contains(&crc), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_longer_or_shorter_than_its_content_length_is_an_error() {
+    let t = Target::new("download-length").await;
+    let data = bytes(50_000, 13);
+    let mut clean = open(t.config("")).await.unwrap();
+    clean.put("k.bin", &data, &plain()).await.unwrap();
+    // Each request draws one of: cut short cleanly, header too high, header too low.
+    for seed in 0..6 {
+        let (mut damaged, _) = recorded(t.config(""), Some(Fault::Random { seed, percent: 100, kind: Mischief::WrongLength })).await;
+        for e in [storage_error(damaged.get_bytes("k.bin").await), storage_error(damaged.get_checked("k.bin", |_| Ok(())).await)] {
+            assert!(matches!(&e, Error::Transport(m) if m.contains("truncated") || m.contains("longer than its Content-Length")), "seed {seed}: {e:?}");
+        }
+        // A listing's XML is length-checked too.
+        assert!(matches!(storage_error(damaged.list("", None).await), Error::Transport(_)), "seed {seed}");
+    }
+}
+
+fn checksum<C: s3s::crypto::Checksum>(data: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut c = C::new();
+    c.update(data);
+    base64::engine::general_purpose::STANDARD.encode(c.finalize())
 }
 
 fn md5_base64(data: &[u8]) -> String {

@@ -76,6 +76,37 @@ impl Target {
     }
 }
 
+/// Sends `method` for `key` under the target's root like another S3 client would: signed
+/// with aws-sigv4 here, carrying `headers` (all signed, as S3 requires of `x-amz-*`).
+#[allow(dead_code)]
+pub async fn foreign_request(t: &Target, method: &str, key: &str, headers: &[(&str, &str)], body: Vec<u8>) -> host_test::http_client::Reply {
+    use aws_sigv4::http_request::{sign, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings};
+    let url = format!("{}/{}/{}{}", t.endpoint.trim_end_matches('/'), t.bucket, t.root, key);
+    let identity = aws_credential_types::Credentials::new(&t.access_key, &t.secret_key, None, None, "test").into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&t.region)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let authority = url.split('/').nth(2).unwrap().to_string();
+    let mut all: Vec<(&str, &str)> = vec![("host", &authority)];
+    all.extend_from_slice(headers);
+    let signable = SignableRequest::new(method, &url, all.iter().copied(), SignableBody::Bytes(&body)).unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (signed, _) = instructions.into_parts();
+    let signed: Vec<(String, String)> = signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect();
+    let mut send: Vec<(&str, &str)> = headers.to_vec();
+    send.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    host_test::http_client::request(method, &url, &send, body).await.unwrap()
+}
+
 pub fn bare_config(bucket: &str) -> Config {
     host_test::config_for(bucket)
 }
