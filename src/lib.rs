@@ -45,6 +45,7 @@ impl bindings::exports::wasm_storages::storage::storage::Guest for Component {
     type Store = store::Store;
     type ObjectBody = store::ObjectBody;
     type Listing = store::Listing;
+    type Writer = store::Writer;
 }
 
 // Native builds exist only for the unit tests; the export symbols are for wasm alone.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use wasip2::clocks::wall_clock::Datetime;
 use wasip2::io::streams::InputStream;
 
-use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore};
+use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
 use crate::bindings::wasm_storages::storage::types::{
     ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum,
     UrlOptions, WriteCondition,
@@ -57,6 +57,11 @@ impl GuestStore for Store {
     fn put_stream(&self, key: String, data: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
         upload::put_stream(&self.settings, key, &full, data, options)
+    }
+
+    fn writer(&self, key: String, options: PutOptions) -> Result<wit::Writer, Error> {
+        let full = keys::full_key(&self.settings.prefix, &key)?;
+        Ok(wit::Writer::new(Writer(RefCell::new(upload::Writer::new(&self.settings, key, full, options)?))))
     }
 
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
@@ -489,6 +494,19 @@ fn stored_file(key: String, resp: &Response) -> StoredFile {
 fn datetime(text: &str, format: aws_smithy_types::date_time::Format) -> Option<Datetime> {
     let t = aws_smithy_types::DateTime::from_str(text.trim(), format).ok()?;
     Some(Datetime { seconds: u64::try_from(t.secs()).ok()?, nanoseconds: t.subsec_nanos() })
+}
+
+/// `store.writer`'s resource (the upload itself is in `upload.rs`).
+pub struct Writer(RefCell<upload::Writer>);
+
+impl GuestWriter for Writer {
+    fn write(&self, data: Vec<u8>) -> Result<(), Error> {
+        self.0.borrow_mut().write(&data)
+    }
+
+    fn finish(&self) -> Result<StoredFile, Error> {
+        self.0.borrow_mut().finish()
+    }
 }
 
 /// A download in progress: the response's body, kept alive while its stream is read.

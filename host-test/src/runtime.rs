@@ -353,6 +353,25 @@ impl Storage {
         flatten(api.call_put_stream(&mut self.store, self.handle, key, stream, options).await)
     }
 
+    /// Writes `chunks` through the component's `writer` and finishes it; with `finish`
+    /// false, drops it unfinished instead (returning `None`).
+    pub async fn put_writer(&mut self, key: &str, chunks: impl IntoIterator<Item = Vec<u8>>, options: &PutOptions, finish: bool) -> Result<Option<StoredFile>> {
+        let iface = self.s3.wasm_storages_storage_storage();
+        let writer = flatten(iface.store().call_writer(&mut self.store, self.handle, key, options).await)?;
+        let result = async {
+            for chunk in chunks {
+                flatten(iface.writer().call_write(&mut self.store, writer, &chunk).await)?;
+            }
+            match finish {
+                true => flatten(iface.writer().call_finish(&mut self.store, writer).await).map(Some),
+                false => Ok(None),
+            }
+        }
+        .await;
+        writer.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
     pub async fn get_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
         let api = self.s3.wasm_storages_storage_storage().store();
         flatten(api.call_get_bytes(&mut self.store, self.handle, key).await)
