@@ -1,5 +1,5 @@
 //! Builds the component (release, wasm32-wasip2) so `cargo test` / `cargo run` on a fresh
-//! clone need no manual step. A nested cargo with its own target directory: the outer
+//! clone need no manual step, and the file-server example the tests compose with it. A nested cargo with its own target directory: the outer
 //! build holds the lock on ours.
 
 use std::path::PathBuf;
@@ -8,31 +8,33 @@ use std::process::Command;
 fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
+    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=STORAGE_COMPONENT");
 
     // A prebuilt component (e.g. from CI's cache) can be supplied instead.
-    if let Ok(path) = std::env::var("STORAGE_COMPONENT") {
-        println!("cargo:rustc-env=STORAGE_COMPONENT_PATH={path}");
-        return;
-    }
+    let prebuilt = std::env::var("STORAGE_COMPONENT").ok();
 
     let target_dir = root.join("target").join("component");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "wasm-storages", "--target-dir"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "file-server", "--target-dir"])
         .arg(&target_dir);
+    if prebuilt.is_none() {
+        cmd.args(["-p", "wasm-storages"]);
+    }
     // The outer build's settings are for the host, not for a wasm build.
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PROFILE_RELEASE_DEBUG"] {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("running cargo to build the component");
     if !status.success() {
-        panic!("building the wasm-storages component failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)");
+        panic!("building the wasm-storages component and the file-server example failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)");
     }
-    let wasm = target_dir.join("wasm32-wasip2/release/wasm_storages.wasm");
+    let wasm = prebuilt.map_or_else(|| target_dir.join("wasm32-wasip2/release/wasm_storages.wasm"), PathBuf::from);
     println!("cargo:rustc-env=STORAGE_COMPONENT_PATH={}", wasm.display());
+    let example = target_dir.join("wasm32-wasip2/release/file_server.wasm");
+    println!("cargo:rustc-env=FILE_SERVER_COMPONENT_PATH={}", example.display());
 }

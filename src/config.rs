@@ -1,6 +1,6 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
-use crate::bindings::wasm_storages::storage::types::{AddressingStyle, Config, Error, UploadChecksum};
+use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, Error, UploadChecksum};
 use crate::credentials::{self, profile, Credentials, Provider};
 use crate::error::invalid_config;
 use crate::http::Timeouts;

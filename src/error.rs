@@ -1,6 +1,6 @@
 //! Turning S3 error responses and transport failures into the WIT `error` variant.
 
-use crate::bindings::wasm_storages::storage::types::{Error, ServiceError};
+use crate::bindings::exports::wasm_storages::storage::types::{Error, ServiceError};
 use crate::xml;
 
 /// What a non-2xx response was about.

@@ -11,7 +11,7 @@ use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, IncomingBod
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 use crate::error::transport;
 use crate::verify::Verifier;
 

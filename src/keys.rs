@@ -6,7 +6,7 @@
 //! outright rather than encoded.
 
 use crate::error::invalid_key;
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 
 /// S3's limit on a key's length in bytes, prefix included.
 pub const MAX_KEY_BYTES: usize = 1024;

@@ -1,6 +1,6 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::wasm_storages::storage::types::{ByteRange, Error, Span, WriteCondition};
+use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, Error, Span, WriteCondition};
 use crate::config::Settings;
 use crate::error::invalid_argument;
 use crate::keys::{encode_path, encode_query};

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 
 pub struct Policy {
     pub max_attempts: u32,
@@ -99,7 +99,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::wasm_storages::storage::types::ServiceError;
+    use crate::bindings::exports::wasm_storages::storage::types::ServiceError;
 
     fn service(status: u16, code: &str) -> Error {
         Error::Service(ServiceError { status, code: code.into(), message: "m".into(), request_id: None })

@@ -9,7 +9,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 use crate::credentials::Credentials;
 use crate::error::transport;
 

@@ -8,7 +8,7 @@ use wasip2::clocks::wall_clock::Datetime;
 use wasip2::io::streams::InputStream;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
-use crate::bindings::wasm_storages::storage::types::{
+use crate::bindings::exports::wasm_storages::storage::types::{
     ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum,
     UrlOptions, WriteCondition,
 };

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, StreamError};
 
-use crate::bindings::wasm_storages::storage::types::{Error, PutOptions, ServiceError, StoredFile, UploadChecksum, WriteCondition};
+use crate::bindings::exports::wasm_storages::storage::types::{Error, PutOptions, ServiceError, StoredFile, UploadChecksum, WriteCondition};
 use crate::config::Settings;
 use crate::error::{self as errors, transport};
 use crate::http::{self, InFlight};

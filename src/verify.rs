@@ -12,7 +12,7 @@
 
 use md5::Digest as _;
 
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 use crate::error::transport;
 use crate::http::Response;
 

@@ -6,11 +6,13 @@
 //! - [`sender`]: how the component's requests leave the host: TLS policy (`verify-ssl`),
 //!   the keep-alive pool, canned replies for benchmarks.
 //! - [`http_client`]: a plain HTTP client, for fetching presigned URLs like a browser would.
+//! - [`http_server`]: serves a `wasi:http` component (the file-server example) over HTTP.
 //! - [`bench`]: `storage-host bench`.
 
 pub mod bench;
 pub mod credential_servers;
 pub mod http_client;
+pub mod http_server;
 pub mod runtime;
 pub mod s3_server;
 pub mod sender;
@@ -44,6 +46,6 @@ pub fn config_for(bucket: &str) -> Config {
         addressing: None,
     }
 }
-pub use runtime::bindings::wasm_storages::storage::types::{
+pub use runtime::bindings::exports::wasm_storages::storage::types::{
     AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions, WriteCondition,
 };

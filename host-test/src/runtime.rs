@@ -25,7 +25,7 @@ pub mod bindings {
     });
 }
 
-use bindings::wasm_storages::storage::types::{ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
+use bindings::exports::wasm_storages::storage::types::{ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
 use bindings::{S3, S3Pre};
 
 /// The component, built by this crate's build script.
@@ -182,13 +182,23 @@ impl Runtime {
     }
 
     async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, S3)> {
+        let mut store = Store::new(&self.engine, HostState::new(options)?);
+        store.limiter(HostState::limiter);
+        let s3 = self.pre.instantiate_async(&mut store).await?;
+        Ok((store, s3))
+    }
+}
+
+impl HostState {
+    /// What one instance gets: `options`' environment, preopens, sender and memory cap.
+    pub fn new(options: &HostOptions) -> anyhow::Result<HostState> {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&options.env);
         for dir in &options.preopens {
             let guest = dir.to_str().ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", dir.display()))?;
             wasi.preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadOnly)?;
         }
-        let state = HostState {
+        Ok(HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -201,17 +211,23 @@ impl Runtime {
                 fault_hits: 0,
             },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.memory);
-        let s3 = self.pre.instantiate_async(&mut store).await?;
-        Ok((store, s3))
+        })
+    }
+
+    /// For `Store::limiter`: enforces the memory cap and records the peak.
+    pub fn limiter(&mut self) -> &mut dyn wasmtime::ResourceLimiter {
+        &mut self.memory
+    }
+
+    /// The largest linear memory the instance asked for.
+    pub fn peak_memory(&self) -> usize {
+        self.memory.peak
     }
 }
 
 /// Precompiling costs seconds (minutes unoptimized); the machine code is cached on disk,
 /// keyed by the component's hash and the engine's settings.
-fn load_precompiled(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
+pub fn load_precompiled(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut engine_hash);
     let key = format!("{:x}-{:016x}", Sha256::digest(wasm), engine_hash.finish());
@@ -279,7 +295,7 @@ impl std::error::Error for Failure {}
 
 /// One line for a storage error.
 pub fn describe(e: &Error) -> String {
-    let service = |kind: &str, s: &bindings::wasm_storages::storage::types::ServiceError| {
+    let service = |kind: &str, s: &bindings::exports::wasm_storages::storage::types::ServiceError| {
         let mut line = format!("{kind}: HTTP {}", s.status);
         if !s.code.is_empty() {
             line.push_str(&format!(" {}", s.code));

@@ -138,6 +138,15 @@ impl EmbeddedS3 {
         config
     }
 
+    /// The environment that points the AWS credential chain (and so the component) at
+    /// this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [("AWS_ENDPOINT_URL", self.endpoint.as_str()), ("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY), ("AWS_REGION", REGION)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::Relaxed)

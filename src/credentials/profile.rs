@@ -5,7 +5,7 @@
 //! lines continue a sub-section (`s3 =` ...) and are skipped. Errors name the file and line,
 //! never the line's content (it may hold a secret).
 
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 use crate::config::Env;
 use crate::error::invalid_config;
 

@@ -107,6 +107,24 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Serve a wasi:http component (e.g. the composed file server) on 127.0.0.1, one
+    /// instance per request, as `wasmtime serve` does
+    ServeHttp {
+        component: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Environment for the component, NAME=VALUE (repeatable); the AWS_* variables of
+        /// this process are passed too
+        #[arg(short = 'e', long = "env", value_parser = parse_meta)]
+        env: Vec<(String, String)>,
+        /// Start the embedded S3 server and point the component at it (AWS_* variables, and
+        /// FILE_SERVER_BUCKET unless given)
+        #[arg(long)]
+        embedded_s3: bool,
+        /// Cap each instance's linear memory at this many MiB
+        #[arg(long)]
+        max_memory_mib: Option<usize>,
+    },
     /// Start the embedded server and walk through every operation
     Demo,
     /// Measure throughput, latency, memory and size (embedded server unless --endpoint)
@@ -198,6 +216,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::ServeS3 { port, dir } => return serve_s3(*port, dir.clone()).await,
         Command::Demo => return demo().await,
+        Command::ServeHttp { component, listen, env, embedded_s3, max_memory_mib } => return serve_http(component, *listen, env, *embedded_s3, *max_memory_mib, cli.no_verify_ssl).await,
         Command::Bench { size_mib, small_ops } => {
             let endpoint = match cli.endpoint.is_some() {
                 true => Some(config_from_cli(&cli)?),
@@ -291,7 +310,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let method = Some(if method == "put" { PresignMethod::Put } else { PresignMethod::Get });
             println!("{}", storage.url_with(&key, UrlOptions { method, expires_in: expires, content_type }).await?)
         }
-        Command::ServeS3 { .. } | Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
+        Command::ServeS3 { .. } | Command::ServeHttp { .. } | Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -405,6 +424,35 @@ async fn serve_s3(port: u16, dir: Option<PathBuf>) -> Result<ExitCode, Failure> 
     println!("(Ctrl-C stops it)");
     let _ = std::io::stdout().flush();
     tokio::signal::ctrl_c().await.map_err(|e| Failure::Host(e.into()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, env: &[(String, String)], embedded_s3: bool, max_memory_mib: Option<usize>, insecure: bool) -> Result<ExitCode, Failure> {
+    let wasm = std::fs::read(component).map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("reading {}", component.display()))))?;
+    let mut host = HostOptions::from_process_env();
+    host.insecure_tls = insecure;
+    host.max_memory = max_memory_mib.map(|m| m << 20);
+    let server = match embedded_s3 {
+        true => Some(EmbeddedS3::start().await?),
+        false => None,
+    };
+    if let Some(s3) = &server {
+        host.env.retain(|(k, _)| !k.starts_with("AWS_"));
+        host.env.extend(s3.env());
+        if !env.iter().any(|(k, _)| k == "FILE_SERVER_BUCKET") {
+            host.env.push(("FILE_SERVER_BUCKET".into(), s3_server::BUCKET.into()));
+        }
+        println!("embedded S3 server at {} (bucket {:?}), data in {}", s3.endpoint, s3_server::BUCKET, s3.dir.display());
+    }
+    host.env.extend(env.iter().cloned());
+    let http = host_test::http_server::HttpServer::start(&wasm, host, listen).await?;
+    println!("serving {} at {} (Ctrl-C stops it)", component.display(), http.url());
+    let _ = std::io::stdout().flush();
+    tokio::select! {
+        _ = http.wait() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    drop(server);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Composes an app component that imports `wasm-storages:storage/storage` with a storage
+# component that exports it, into one deployable component that imports only WASI:
+#
+#   examples/compose.sh                        # builds both; writes target/examples/file-server.wasm
+#   examples/compose.sh APP.wasm STORAGE.wasm OUT.wasm
+#
+# With no arguments it builds the file-server example and the S3 component (release,
+# wasm32-wasip2). The composition is `wac plug`, from wac-cli $WAC_VERSION, installed into
+# ~/.cache/wasm-storages (or $WASM_STORAGES_CACHE) on first use.
+set -euo pipefail
+WAC_VERSION=0.12.0
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${WASM_STORAGES_CACHE:-$HOME/.cache/wasm-storages}
+wac=$cache/wac-$WAC_VERSION/bin/wac
+if [ ! -x "$wac" ]; then
+  echo "installing wac-cli $WAC_VERSION into $cache/wac-$WAC_VERSION" >&2
+  cargo install wac-cli@"$WAC_VERSION" --locked --root "$cache/wac-$WAC_VERSION" >&2
+fi
+
+if [ $# -eq 0 ]; then
+  cd "$root"
+  cargo build --release --target wasm32-wasip2 -p wasm-storages -p file-server >&2
+  target=${CARGO_TARGET_DIR:-$root/target}
+  set -- "$target/wasm32-wasip2/release/file_server.wasm" "$target/wasm32-wasip2/release/wasm_storages.wasm" "$target/examples/file-server.wasm"
+fi
+[ $# -eq 3 ] || { echo "usage: $0 [APP.wasm STORAGE.wasm OUT.wasm]" >&2; exit 2; }
+mkdir -p "$(dirname "$3")"
+"$wac" plug "$1" --plug "$2" -o "$3"
+echo "$3"

@@ -1,0 +1,122 @@
+//! Responses: small JSON ones built whole, and objects streamed from storage.
+
+use serde_json::json;
+use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasip2::io::streams::StreamError;
+
+use crate::bindings::wasm_storages::storage::storage::Store;
+use crate::bindings::wasm_storages::storage::types::Error;
+use crate::WHOLE;
+
+/// A response held whole.
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: serde_json::Value) -> Reply {
+        let body = value.to_string().into_bytes();
+        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body }
+    }
+
+    pub fn redirect(location: &str) -> Reply {
+        Reply { status: 302, headers: vec![("location".into(), location.into())], body: Vec::new() }
+    }
+
+    pub fn send(self, out: ResponseOutparam) {
+        let mut headers = self.headers;
+        headers.push(("content-length".into(), self.body.len().to_string()));
+        let Some(response) = response(self.status, &headers) else {
+            return;
+        };
+        let Ok(body) = response.body() else { return };
+        ResponseOutparam::set(out, Ok(response));
+        let Ok(stream) = body.write() else { return };
+        // At most 4 KiB per blocking write (the wasi:io limit).
+        for chunk in self.body.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
+        drop(stream);
+        let _ = OutgoingBody::finish(body, None);
+    }
+}
+
+fn response(status: u16, headers: &[(String, String)]) -> Option<OutgoingResponse> {
+    let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+    let response = OutgoingResponse::new(Fields::from_list(&fields).ok()?);
+    response.set_status_code(status).ok()?;
+    Some(response)
+}
+
+/// The HTTP answer to a storage error about `key`.
+pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
+    let (status, text) = match e {
+        Error::NotFound(_) => (404, "not found".to_string()),
+        Error::InvalidKey(m) => (400, format!("invalid key: {m}")),
+        Error::InvalidArgument(m) => (400, m.clone()),
+        Error::AlreadyExists(_) => (409, "already exists".to_string()),
+        Error::PreconditionFailed(_) => (412, "precondition failed".to_string()),
+        Error::RangeNotSatisfiable(_) => (416, "range not satisfiable".to_string()),
+        Error::InvalidConfig(m) | Error::Credentials(m) | Error::Unsupported(m) => (500, m.clone()),
+        // The storage service refused or failed: a bad gateway, from the client's side.
+        Error::AccessDenied(s) | Error::Service(s) => (502, format!("storage service: {} {}", s.code, s.message)),
+        Error::Transport(m) => (502, format!("storage unreachable: {m}")),
+    };
+    Reply::json(status, json!({"error": text, "key": key}))
+}
+
+/// Streams `key` as the response: the object's body stream is spliced into the response
+/// body by the host, so the bytes never pass through this component (nor the S3 one).
+pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
+    let object = match store.get(key, WHOLE) {
+        Ok(object) => object,
+        Err(e) => return Err((storage_error(&e, Some(key)), out)),
+    };
+    let info = object.info();
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let headers = vec![
+        ("content-type".to_string(), info.content_type.clone().unwrap_or_else(|| "application/octet-stream".into())),
+        ("content-length".to_string(), info.size.to_string()),
+        ("content-disposition".to_string(), attachment(name)),
+    ];
+    let source = match object.stream() {
+        Ok(source) => source,
+        Err(e) => return Err((storage_error(&e, Some(key)), out)),
+    };
+    let Some(response) = response(200, &headers) else {
+        return Err((Reply::json(500, json!({"error": "building the response failed"})), out));
+    };
+    let Ok(body) = response.body() else {
+        return Err((Reply::json(500, json!({"error": "building the response failed"})), out));
+    };
+    ResponseOutparam::set(out, Ok(response));
+    let Ok(sink) = body.write() else { return Ok(()) };
+    let complete = loop {
+        match sink.blocking_splice(&source, 1 << 20) {
+            Ok(_) => {}
+            Err(StreamError::Closed) => break true,
+            // The download broke off after the head went out: ending without `finish`
+            // makes the host cut the response short, so the client sees the failure.
+            Err(StreamError::LastOperationFailed(_)) => break false,
+        }
+    };
+    drop(source);
+    drop(sink);
+    if complete {
+        let _ = OutgoingBody::finish(body, None);
+    }
+    drop(object);
+    Ok(())
+}
+
+/// `Content-Disposition` for a download named `name`: an ASCII fallback, and the exact
+/// name RFC 5987-encoded.
+fn attachment(name: &str) -> String {
+    let fallback: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+}

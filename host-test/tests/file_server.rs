@@ -1,0 +1,199 @@
+//! The file-server example, composed with the S3 component by `examples/compose.sh` (wac
+//! plug) into one component that imports only WASI, served over HTTP by the host
+//! (`host_test::http_server`, what `storage-host serve-http` runs), and driven by a plain
+//! HTTP client against the embedded S3 server (or the suite's endpoint).
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{bytes, open, sha256, Target};
+use host_test::http_client::{self, Reply};
+use host_test::http_server::HttpServer;
+use host_test::{HostOptions, PutOptions};
+
+const MIB: usize = 1 << 20;
+
+/// The composed file server, built once per test run.
+fn composed() -> &'static [u8] {
+    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("file-server.wasm");
+        let status = std::process::Command::new(root.join("examples/compose.sh"))
+            .args([env!("FILE_SERVER_COMPONENT_PATH"), env!("STORAGE_COMPONENT_PATH")])
+            .arg(&path)
+            .status()
+            .expect("running examples/compose.sh");
+        assert!(status.success(), "examples/compose.sh failed");
+        std::fs::read(&path).unwrap()
+    })
+}
+
+/// The composed file server on a free port, storing under `t`'s root.
+async fn serve(t: &Target, extra: &[(&str, &str)], max_memory: Option<usize>) -> HttpServer {
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL".to_string(), t.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), t.access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), t.secret_key.clone()),
+        ("AWS_REGION".to_string(), t.region.clone()),
+        ("FILE_SERVER_BUCKET".to_string(), t.bucket.clone()),
+        ("FILE_SERVER_PREFIX".to_string(), t.root.clone()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let host = HostOptions { env, max_memory, ..Default::default() };
+    HttpServer::start(composed(), host, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+fn json(reply: &Reply) -> serde_json::Value {
+    serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&reply.body)))
+}
+
+fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
+    reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+/// A multipart/form-data body with one file field.
+fn form(field: &str, file_name: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----wasm-storages-test-boundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n").into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_against_a_real_server() {
+    let t = Target::new("file-server").await;
+    let server = serve(&t, &[], None).await;
+    let base = server.url();
+    let mut store = t.store("").await;
+
+    // A form upload: stored under uploads/NAME with its type and original name.
+    let report = b"Quarterly report\n".repeat(1000);
+    let (content_type, body) = form("file", "Q3 report.txt", "text/plain", &report);
+    let reply = http_client::request("POST", &format!("{base}/upload"), &[("content-type", &content_type)], body).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    let uploaded = json(&reply);
+    assert_eq!(uploaded["key"], "uploads/Q3 report.txt");
+    assert_eq!(uploaded["size"], report.len());
+    assert_eq!(uploaded["content_type"], "text/plain");
+    let fetched = http_client::get(uploaded["download_url"].as_str().unwrap()).await.unwrap();
+    assert_eq!((fetched.status, fetched.body.as_slice()), (200, report.as_slice()), "the 24 h presigned URL serves the file");
+    let info = store.info("uploads/Q3 report.txt").await.unwrap();
+    assert_eq!(info.metadata, [("original-name".to_string(), "Q3 report.txt".to_string())]);
+
+    // A raw body with ?key=, then the file streamed back as an attachment.
+    let data = bytes(300_000, 5);
+    let reply = http_client::request("POST", &format!("{base}/upload?key=data%20set.bin"), &[("content-type", "application/x-test")], data.clone()).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(json(&reply)["key"], "uploads/data set.bin");
+    let file = http_client::get(&format!("{base}/files/uploads/data%20set.bin")).await.unwrap();
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body, data);
+    assert_eq!(header(&file, "content-type"), "application/x-test");
+    assert_eq!(header(&file, "content-length"), data.len().to_string());
+    assert_eq!(header(&file, "content-disposition"), "attachment; filename=\"data set.bin\"; filename*=UTF-8''data%20set%2Ebin");
+
+    // A 30-minute URL, and a redirect to a 5-minute one.
+    let reply = http_client::get(&format!("{base}/files/uploads/data%20set.bin/download-url")).await.unwrap();
+    assert_eq!(reply.status, 200);
+    let answer = json(&reply);
+    assert_eq!(answer["expires_in"], 1800);
+    let url = answer["download_url"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Expires=1800"), "{url}");
+    assert_eq!(http_client::get(url).await.unwrap().body, data);
+    let reply = http_client::get(&format!("{base}/files/uploads/data%20set.bin/download")).await.unwrap();
+    assert_eq!(reply.status, 302);
+    let location = header(&reply, "location");
+    assert!(location.contains("X-Amz-Expires=300"), "{location}");
+    assert_eq!(http_client::get(location).await.unwrap().body, data);
+
+    // Publishing moves drafts/KEY to published/KEY.
+    let plain = PutOptions { content_type: Some("text/markdown".into()), metadata: vec![], size: None, condition: None };
+    store.put("drafts/post.md", b"# Hello", &plain).await.unwrap();
+    let reply = http_client::request("POST", &format!("{base}/publish/post.md"), &[], Vec::new()).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(json(&reply)["key"], "published/post.md");
+    assert!(!store.exists("drafts/post.md").await.unwrap());
+    assert_eq!(store.get_bytes("published/post.md").await.unwrap(), b"# Hello");
+
+    // Missing keys: 404 with a JSON body, on every endpoint.
+    for (method, path) in [("GET", "/files/uploads/nope"), ("GET", "/files/uploads/nope/download-url"), ("GET", "/files/uploads/nope/download"), ("POST", "/publish/nope")] {
+        let reply = http_client::request(method, &format!("{base}{path}"), &[], Vec::new()).await.unwrap();
+        assert_eq!(reply.status, 404, "{method} {path}");
+        assert_eq!(json(&reply)["error"], "not found", "{method} {path}");
+    }
+    // Bad keys and bad uploads: 400.
+    for (method, path, body) in [
+        ("GET", "/files/uploads/a/../b", Vec::new()),
+        ("GET", "/files/%FF", Vec::new()),
+        ("POST", "/upload", b"no key".to_vec()),
+        ("POST", "/upload?key=..", b"dots".to_vec()),
+    ] {
+        let reply = http_client::request(method, &format!("{base}{path}"), &[], body).await.unwrap();
+        assert_eq!(reply.status, 400, "{method} {path}: {}", String::from_utf8_lossy(&reply.body));
+        assert!(json(&reply)["error"].is_string());
+    }
+    let (content_type, body) = form("attachment", "", "text/plain", b"x");
+    let reply = http_client::request("POST", &format!("{base}/upload"), &[("content-type", &content_type)], body).await.unwrap();
+    assert_eq!(reply.status, 400, "a form without a file field");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_over_the_limit_are_refused_and_leave_nothing() {
+    let t = Target::new("file-server-limit").await;
+    let server = serve(&t, &[("FILE_SERVER_MAX_UPLOAD_BYTES", "10000")], None).await;
+    let base = server.url();
+    let mut store = t.store("").await;
+    let big = bytes(20_000, 6);
+
+    // Said up front (Content-Length), found while streaming a form, and found while
+    // streaming a chunked body of unknown length.
+    let reply = http_client::request("POST", &format!("{base}/upload?key=a.bin"), &[], big.clone()).await.unwrap();
+    assert_eq!(reply.status, 413);
+    let (content_type, body) = form("file", "b.bin", "application/octet-stream", &big);
+    // The form's own Content-Length is over the limit too: send it chunked to reach the parser.
+    let chunks: Vec<Vec<u8>> = body.chunks(4096).map(<[u8]>::to_vec).collect();
+    let reply = http_client::request_chunked("POST", &format!("{base}/upload"), &[("content-type", &content_type)], chunks).await.unwrap();
+    assert_eq!(reply.status, 413, "{}", String::from_utf8_lossy(&reply.body));
+    let reply = http_client::request_chunked("POST", &format!("{base}/upload?key=c.bin"), &[], big.chunks(4096).map(<[u8]>::to_vec).collect()).await.unwrap();
+    assert_eq!(reply.status, 413);
+    for key in ["uploads/a.bin", "uploads/b.bin", "uploads/c.bin"] {
+        assert!(!store.exists(key).await.unwrap(), "{key}");
+    }
+    // Within the limit, a chunked body is stored whole.
+    let small = bytes(9_000, 7);
+    let reply = http_client::request_chunked("POST", &format!("{base}/upload?key=d.bin"), &[], small.chunks(1000).map(<[u8]>::to_vec).collect()).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(store.get_bytes("uploads/d.bin").await.unwrap(), small);
+}
+
+/// 100 MiB up (raw body and form) and down through instances capped at 32 MiB of linear
+/// memory: uploads hold two 8 MiB parts, downloads are spliced and hold nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_100_mib_file_goes_up_and_down_in_constant_memory() {
+    const CAP: usize = 32 << 20;
+    let t = Target::new("file-server-large").await;
+    let server = serve(&t, &[("FILE_SERVER_PARTS_IN_FLIGHT", "2")], Some(CAP)).await;
+    let base = server.url();
+    let data = bytes(100 * MIB, 8);
+
+    let reply = http_client::request("POST", &format!("{base}/upload?key=big.bin"), &[], data.clone()).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    let (content_type, body) = form("file", "big-form.bin", "application/octet-stream", &data);
+    let reply = http_client::request("POST", &format!("{base}/upload"), &[("content-type", &content_type)], body).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    let up = server.peak_memory();
+
+    for key in ["big.bin", "big-form.bin"] {
+        let file = http_client::get(&format!("{base}/files/uploads/{key}")).await.unwrap();
+        assert_eq!(file.status, 200);
+        assert_eq!(sha256(&file.body), sha256(&data), "{key}");
+    }
+    eprintln!("file server, 100 MiB: guest memory peak {:.1} MiB (uploads), {:.1} MiB (all)", up as f64 / MIB as f64, server.peak_memory() as f64 / MIB as f64);
+    assert!(server.peak_memory() <= CAP);
+    let mut clean = open(t.config("")).await.unwrap();
+    assert_eq!(clean.info("uploads/big-form.bin").await.unwrap().size, data.len() as u64);
+}
