@@ -6,11 +6,13 @@ use crate::error::invalid_config;
 use crate::http::Timeouts;
 use crate::keys;
 use crate::retry::Policy;
+use crate::rules;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
 /// SigV4 presigned URLs can't live longer than 7 days.
-pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
+#[cfg(test)]
+use crate::rules::MAX_PRESIGNED_EXPIRY;
 pub const DEFAULT_MAX_POOL_CONNECTIONS: u32 = 10;
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// S3's lower bound on a multipart part (the last part may be smaller). S3 allows parts up
@@ -113,10 +115,10 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         (format!("{}.{host}", config.bucket), String::new())
     };
 
-    let prefix = normalize_prefix(config.prefix.unwrap_or_default())?;
+    let prefix = keys::store_prefix(&config.prefix.unwrap_or_default()).map_err(invalid_config)?;
 
     let presigned_expiry = config.presigned_expiry.unwrap_or(DEFAULT_PRESIGNED_EXPIRY);
-    check_expiry(presigned_expiry).map_err(|why| invalid_config(format!("presigned-expiry {why}")))?;
+    rules::expiry(presigned_expiry).map_err(|why| invalid_config(format!("presigned-expiry {why}")))?;
 
     let max_pool_connections = config.max_pool_connections.unwrap_or(DEFAULT_MAX_POOL_CONNECTIONS);
     if max_pool_connections == 0 {
@@ -173,13 +175,6 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
 }
 
 /// Expiry in seconds for presigned URLs: 1 s to 7 days. Returns why not.
-pub fn check_expiry(seconds: u64) -> Result<(), String> {
-    match seconds {
-        0 => Err("must be at least 1 second".into()),
-        s if s > MAX_PRESIGNED_EXPIRY => Err(format!("is {s} s; SigV4 allows at most {MAX_PRESIGNED_EXPIRY} s (7 days)")),
-        _ => Ok(()),
-    }
-}
 
 /// S3's general-purpose bucket naming rules.
 fn check_bucket(bucket: &str) -> Result<(), Error> {
@@ -293,20 +288,6 @@ fn redact_userinfo(url: &str) -> String {
         Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
         None => url.to_string(),
     }
-}
-
-/// A non-empty prefix names a folder: `tenant-a` becomes `tenant-a/`, so it can't match
-/// `tenant-ab/...`.
-fn normalize_prefix(prefix: String) -> Result<String, Error> {
-    if prefix.is_empty() {
-        return Ok(prefix);
-    }
-    keys::check_chars_and_segments(&prefix).map_err(|why| invalid_config(format!("prefix {prefix:?} {why}")))?;
-    let prefix = if prefix.ends_with('/') { prefix } else { format!("{prefix}/") };
-    if prefix.len() >= keys::MAX_KEY_BYTES {
-        return Err(invalid_config(format!("prefix is {} bytes, leaving no room for keys", prefix.len())));
-    }
-    Ok(prefix)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Object keys: validation, the store prefix, and SigV4/URL encoding.
+//! Object keys: validation, the store prefix, and SigV4/URL encoding. (The memory backend
+//! includes this file too: both backends accept exactly the same keys.)
 //!
 //! A key must never reach outside the store's prefix, whichever layer between us and the
 //! bytes on disk normalizes URL paths (proxies, HTTP libraries, the server's own router, a
@@ -37,6 +38,20 @@ pub fn full_list_prefix(prefix: &str, list_prefix: &str) -> Result<String, Error
         return Err(invalid_key(format!("list prefix is {} bytes with the store prefix; at most {MAX_KEY_BYTES}", full.len())));
     }
     Ok(full)
+}
+
+/// A non-empty prefix names a folder: `tenant-a` becomes `tenant-a/`, so it can't match
+/// `tenant-ab/...`. Returns it so, or why it can't be used.
+pub fn store_prefix(prefix: &str) -> Result<String, String> {
+    if prefix.is_empty() {
+        return Ok(String::new());
+    }
+    check_chars_and_segments(prefix).map_err(|why| format!("prefix {prefix:?} {why}"))?;
+    let prefix = if prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
+    if prefix.len() >= MAX_KEY_BYTES {
+        return Err(format!("prefix is {} bytes, leaving no room for keys", prefix.len()));
+    }
+    Ok(prefix)
 }
 
 /// The rules shared by keys and the store prefix. Returns why the text is refused.

@@ -13,6 +13,7 @@ mod http;
 mod keys;
 mod request;
 mod retry;
+mod rules;
 mod signing;
 mod store;
 mod upload;

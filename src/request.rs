@@ -4,9 +4,9 @@ use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, Error, 
 use crate::config::Settings;
 use crate::error::invalid_argument;
 use crate::keys::{encode_path, encode_query};
+use crate::rules;
 
 /// S3 caps user metadata at 2 KB (names and values, as sent).
-pub const MAX_METADATA_BYTES: usize = 2048;
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub const METADATA_HEADER_PREFIX: &str = "x-amz-meta-";
 
@@ -207,31 +207,25 @@ pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_
 }
 
 pub fn check_content_type(content_type: &str) -> Result<(), Error> {
-    let ok = !content_type.is_empty() && content_type.len() <= 1024 && content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
-    if ok { Ok(()) } else { Err(invalid_argument(format!("content type {content_type:?} must be 1 to 1024 printable ASCII characters"))) }
+    rules::content_type(content_type).map_err(invalid_argument)
 }
 
 /// `x-amz-meta-*` headers. Names are lower-cased (S3 does so anyway). Values that aren't
 /// plain printable ASCII are sent RFC 2047-encoded (`=?UTF-8?B?...?=`), as AWS documents
 /// for non-ASCII metadata; `decode_metadata_value` undoes it on the way back.
 pub fn metadata_headers(metadata: &[(String, String)]) -> Result<Vec<(String, String)>, Error> {
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(metadata.len());
+    let names = rules::metadata_names(metadata).map_err(invalid_argument)?;
     let mut total = 0;
-    for (name, value) in metadata {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(invalid_argument(format!("metadata name {name:?} may only contain ASCII letters, digits, '-' and '_'")));
-        }
-        let header = format!("{METADATA_HEADER_PREFIX}{}", name.to_ascii_lowercase());
-        if headers.iter().any(|(h, _)| *h == header) {
-            return Err(invalid_argument(format!("metadata name {name:?} is given twice (names are case-insensitive)")));
-        }
-        let value = encode_metadata_value(value);
-        total += name.len() + value.len();
-        headers.push((header, value));
-    }
-    if total > MAX_METADATA_BYTES {
-        return Err(invalid_argument(format!("metadata is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}")));
-    }
+    let headers: Vec<(String, String)> = names
+        .into_iter()
+        .zip(metadata)
+        .map(|(name, (_, value))| {
+            let value = encode_metadata_value(value);
+            total += name.len() + value.len();
+            (format!("{METADATA_HEADER_PREFIX}{name}"), value)
+        })
+        .collect();
+    rules::metadata_size(total).map_err(invalid_argument)?;
     Ok(headers)
 }
 

@@ -166,7 +166,7 @@ impl GuestStore for Store {
     fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
         let expires_in = options.expires_in.unwrap_or(self.settings.presigned_expiry);
-        config::check_expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
+        crate::rules::expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
         let method = match options.method.unwrap_or(PresignMethod::Get) {
             PresignMethod::Get => "GET",
             PresignMethod::Put => "PUT",

@@ -1,0 +1,46 @@
+//! What the storage API accepts from its caller besides keys (`keys.rs`): content types,
+//! metadata names, presigned-URL lifetimes, the store prefix. Plain functions that say why
+//! (`Err(text)`), so every backend — this S3 component and the memory one, which includes
+//! this file — refuses exactly the same input with the same words.
+
+/// SigV4's limit on a presigned URL's lifetime: 7 days.
+pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
+/// S3's limit on user metadata: names and values, in bytes as sent.
+pub const MAX_METADATA_BYTES: usize = 2048;
+
+/// A Content-Type: 1 to 1024 printable ASCII characters.
+pub fn content_type(content_type: &str) -> Result<(), String> {
+    let ok = !content_type.is_empty() && content_type.len() <= 1024 && content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(format!("content type {content_type:?} must be 1 to 1024 printable ASCII characters")) }
+}
+
+/// Metadata names: ASCII letters, digits, `-` and `_`, each once (case-insensitively).
+/// Returns the names lower-cased, as stored and reported.
+pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::with_capacity(metadata.len());
+    for (name, _) in metadata {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("metadata name {name:?} may only contain ASCII letters, digits, '-' and '_'"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if names.contains(&lower) {
+            return Err(format!("metadata name {name:?} is given twice (names are case-insensitive)"));
+        }
+        names.push(lower);
+    }
+    Ok(names)
+}
+
+/// Metadata of `total` bytes (names and values as sent) fits.
+pub fn metadata_size(total: usize) -> Result<(), String> {
+    if total > MAX_METADATA_BYTES { Err(format!("metadata is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}")) } else { Ok(()) }
+}
+
+/// A presigned URL's lifetime in seconds.
+pub fn expiry(seconds: u64) -> Result<(), String> {
+    match seconds {
+        0 => Err("must be at least 1 second".into()),
+        s if s > MAX_PRESIGNED_EXPIRY => Err(format!("is {s} s; SigV4 allows at most {MAX_PRESIGNED_EXPIRY} s (7 days)")),
+        _ => Ok(()),
+    }
+}
