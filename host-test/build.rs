@@ -1,5 +1,5 @@
 //! Builds the component (release, wasm32-wasip2) so `cargo test` / `cargo run` on a fresh
-//! clone need no manual step, and the file-server example the tests compose with it. A nested cargo with its own target directory: the outer
+//! clone need no manual step, the memory backend, and the file-server example the tests compose with either. A nested cargo with its own target directory: the outer
 //! build holds the lock on ours.
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::process::Command;
 fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml"] {
+    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=STORAGE_COMPONENT");
@@ -20,7 +20,7 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "file-server", "--target-dir"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "file-server", "-p", "memory-storage", "--target-dir"])
         .arg(&target_dir);
     if prebuilt.is_none() {
         cmd.args(["-p", "wasm-storages"]);
@@ -37,4 +37,6 @@ fn main() {
     println!("cargo:rustc-env=STORAGE_COMPONENT_PATH={}", wasm.display());
     let example = target_dir.join("wasm32-wasip2/release/file_server.wasm");
     println!("cargo:rustc-env=FILE_SERVER_COMPONENT_PATH={}", example.display());
+    let memory = target_dir.join("wasm32-wasip2/release/memory_storage.wasm");
+    println!("cargo:rustc-env=MEMORY_COMPONENT_PATH={}", memory.display());
 }

@@ -51,10 +51,7 @@ pub fn condition_headers(condition: Option<&WriteCondition>) -> Result<Vec<(Stri
         None => Ok(Vec::new()),
         Some(WriteCondition::IfAbsent) => Ok(vec![("if-none-match".into(), "*".into())]),
         Some(WriteCondition::IfMatch(etag)) => {
-            let bare = etag.trim().trim_matches('"');
-            if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-                return Err(invalid_argument("if-match needs an ETag of printable ASCII"));
-            }
+            let bare = rules::etag(etag).map_err(invalid_argument)?;
             Ok(vec![("if-match".into(), format!("\"{bare}\""))])
         }
     }

@@ -1,5 +1,5 @@
 //! What the storage API accepts from its caller besides keys (`keys.rs`): content types,
-//! metadata names, presigned-URL lifetimes, the store prefix. Plain functions that say why
+//! metadata names, presigned-URL lifetimes, ETags to match. Plain functions that say why
 //! (`Err(text)`), so every backend — this S3 component and the memory one, which includes
 //! this file — refuses exactly the same input with the same words.
 
@@ -43,4 +43,13 @@ pub fn expiry(seconds: u64) -> Result<(), String> {
         s if s > MAX_PRESIGNED_EXPIRY => Err(format!("is {s} s; SigV4 allows at most {MAX_PRESIGNED_EXPIRY} s (7 days)")),
         _ => Ok(()),
     }
+}
+
+/// An ETag to match (`if-match`), without its quotes: printable ASCII.
+pub fn etag(etag: &str) -> Result<&str, String> {
+    let bare = etag.trim().trim_matches('"');
+    if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+        return Err("if-match needs an ETag of printable ASCII".into());
+    }
+    Ok(bare)
 }

@@ -2,7 +2,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, Resource, ResourceAny, ResourceTable};
@@ -30,6 +30,17 @@ use bindings::{S3, S3Pre};
 
 /// The component, built by this crate's build script.
 pub static COMPONENT: &[u8] = include_bytes!(env!("STORAGE_COMPONENT_PATH"));
+/// The memory backend (`examples/memory-storage`): the same interface, in memory.
+pub static MEMORY_COMPONENT: &[u8] = include_bytes!(env!("MEMORY_COMPONENT_PATH"));
+
+/// The backend `Runtime::shared` loads: the S3 component, or with `STORAGE_BACKEND=memory`
+/// the memory one (the integration suite runs against either).
+pub fn backend() -> &'static [u8] {
+    match std::env::var("STORAGE_BACKEND").as_deref() {
+        Ok("memory") => MEMORY_COMPONENT,
+        _ => COMPONENT,
+    }
+}
 
 /// The only environment variables the component gets: those it reads for credentials,
 /// region and endpoint. Never the whole process environment.
@@ -152,6 +163,9 @@ impl WasiHttpView for HostState {
 pub struct Runtime {
     engine: Engine,
     pre: S3Pre<HostState>,
+    /// The backend is the memory one: every store shares one instance (`memory_instance`).
+    memory: bool,
+    shared: tokio::sync::OnceCell<Arc<tokio::sync::Mutex<Instance>>>,
 }
 
 impl Runtime {
@@ -169,16 +183,30 @@ impl Runtime {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-        let component = load_precompiled(&engine, COMPONENT)?;
+        let component = load_precompiled(&engine, backend())?;
+        let memory = backend().as_ptr() == MEMORY_COMPONENT.as_ptr();
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = S3Pre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Self { engine, pre })
+        Ok(Self { engine, pre, memory, shared: tokio::sync::OnceCell::new() })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The one instance of the memory backend. Made with default options: one test's
+    /// memory cap must not bind the others (nothing else in the options concerns it).
+    async fn memory_instance(&self) -> anyhow::Result<Arc<tokio::sync::Mutex<Instance>>> {
+        let instance = self
+            .shared
+            .get_or_try_init(|| async {
+                let (store, s3) = self.instantiate(&HostOptions::default()).await?;
+                anyhow::Ok(Arc::new(tokio::sync::Mutex::new(Instance { store, s3 })))
+            })
+            .await?;
+        Ok(instance.clone())
     }
 
     async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, S3)> {
@@ -343,54 +371,78 @@ impl std::fmt::Debug for Storage {
 
 /// An opened store: one component instance and its `store` resource.
 pub struct Storage {
+    /// The instance; shared between the stores opened on the memory backend, whose objects
+    /// live in the instance (as they would in an app's), else this store's own.
+    inner: Arc<tokio::sync::Mutex<Instance>>,
+    handle: ResourceAny,
+}
+
+struct Instance {
     store: Store<HostState>,
     s3: S3,
-    handle: ResourceAny,
 }
 
 impl Storage {
     pub async fn open(runtime: &Runtime, host: &HostOptions, config: Config) -> Result<Storage> {
-        let (mut store, s3) = runtime.instantiate(host).await?;
-        let handle = flatten(s3.wasm_storages_storage_storage().store().call_open(&mut store, &config).await)?;
-        Ok(Storage { store, s3, handle })
+        let inner = match runtime.memory {
+            true => runtime.memory_instance().await?,
+            false => {
+                let (store, s3) = runtime.instantiate(host).await?;
+                Arc::new(tokio::sync::Mutex::new(Instance { store, s3 }))
+            }
+        };
+        let handle = {
+            let mut guard = inner.lock().await;
+            let Instance { store, s3 } = &mut *guard;
+            flatten(s3.wasm_storages_storage_storage().store().call_open(&mut *store, &config).await)?
+        };
+        Ok(Storage { inner, handle })
     }
 
     pub async fn put(&mut self, key: &str, data: &[u8], options: &PutOptions) -> Result<StoredFile> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_put(&mut self.store, self.handle, key, data, options).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_put(&mut *store, self.handle, key, data, options).await)
     }
 
     /// Uploads everything `reader` yields, streaming: the component reads it through a
     /// wasi:io input-stream and never holds more than its parts in flight.
     pub async fn put_stream(&mut self, key: &str, reader: impl tokio::io::AsyncRead + Send + Sync + 'static, options: &PutOptions) -> Result<StoredFile> {
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
         let stream: wasmtime_wasi::p2::DynInputStream = Box::new(wasmtime_wasi::p2::pipe::AsyncReadStream::new(reader));
-        let stream = self.store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_put_stream(&mut self.store, self.handle, key, stream, options).await)
+        let stream = store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_put_stream(&mut *store, self.handle, key, stream, options).await)
     }
 
     /// Writes `chunks` through the component's `writer` and finishes it; with `finish`
     /// false, drops it unfinished instead (returning `None`).
     pub async fn put_writer(&mut self, key: &str, chunks: impl IntoIterator<Item = Vec<u8>>, options: &PutOptions, finish: bool) -> Result<Option<StoredFile>> {
-        let iface = self.s3.wasm_storages_storage_storage();
-        let writer = flatten(iface.store().call_writer(&mut self.store, self.handle, key, options).await)?;
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let iface = s3.wasm_storages_storage_storage();
+        let writer = flatten(iface.store().call_writer(&mut *store, self.handle, key, options).await)?;
         let result = async {
             for chunk in chunks {
-                flatten(iface.writer().call_write(&mut self.store, writer, &chunk).await)?;
+                flatten(iface.writer().call_write(&mut *store, writer, &chunk).await)?;
             }
             match finish {
-                true => flatten(iface.writer().call_finish(&mut self.store, writer).await).map(Some),
+                true => flatten(iface.writer().call_finish(&mut *store, writer).await).map(Some),
                 false => Ok(None),
             }
         }
         .await;
-        writer.resource_drop_async(&mut self.store).await?;
+        writer.resource_drop_async(&mut *store).await?;
         result
     }
 
     pub async fn get_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_get_bytes(&mut self.store, self.handle, key).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_get_bytes(&mut *store, self.handle, key).await)
     }
 
     /// Streams `key` to `sink` chunk by chunk, as the bytes arrive; returns what the
@@ -401,31 +453,46 @@ impl Storage {
 
     /// Like [`Storage::get`], for `range` of the object; also returns the span served.
     pub async fn get_range(&mut self, key: &str, range: Option<ByteRange>, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(StoredFile, Option<Span>)> {
-        let iface = self.s3.wasm_storages_storage_storage();
-        let body = flatten(iface.store().call_get(&mut self.store, self.handle, key, GetOptions { range }).await)?;
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let iface = s3.wasm_storages_storage_storage();
+        let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range }).await)?;
         let result = async {
-            let info = iface.object_body().call_info(&mut self.store, body).await?;
-            let span = iface.object_body().call_range(&mut self.store, body).await?;
-            let stream = flatten(iface.object_body().call_stream(&mut self.store, body).await)?;
-            let copied = read_stream(&mut self.store, &stream, &mut sink).await;
-            self.store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
+            let info = iface.object_body().call_info(&mut *store, body).await?;
+            let span = iface.object_body().call_range(&mut *store, body).await?;
+            let stream = match flatten(iface.object_body().call_stream(&mut *store, body).await) {
+                Ok(stream) => stream,
+                // A backend with no host stream to hand over (the memory one): read instead.
+                Err(Failure::Storage(Error::Unsupported(_))) => loop {
+                    let chunk = flatten(iface.object_body().call_read(&mut *store, body, 1 << 20).await)?;
+                    if chunk.is_empty() {
+                        return Ok((info, span));
+                    }
+                    sink(&chunk).map_err(|e| Failure::Host(anyhow::Error::from(e).context("writing the download")))?;
+                },
+                Err(e) => return Err(e),
+            };
+            let copied = read_stream(&mut *store, &stream, &mut sink).await;
+            store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
             copied?;
             Ok((info, span))
         }
         .await;
-        body.resource_drop_async(&mut self.store).await?;
+        body.resource_drop_async(&mut *store).await?;
         result
     }
 
     /// Like [`Storage::get`], through the component's checked `read`: a body cut short, too
     /// long, or not matching its checksum or MD5 ETag is an error.
     pub async fn get_checked(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
-        let iface = self.s3.wasm_storages_storage_storage();
-        let body = flatten(iface.store().call_get(&mut self.store, self.handle, key, GetOptions { range: None }).await)?;
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let iface = s3.wasm_storages_storage_storage();
+        let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range: None }).await)?;
         let result = async {
-            let info = iface.object_body().call_info(&mut self.store, body).await?;
+            let info = iface.object_body().call_info(&mut *store, body).await?;
             loop {
-                let chunk = flatten(iface.object_body().call_read(&mut self.store, body, 1 << 20).await)?;
+                let chunk = flatten(iface.object_body().call_read(&mut *store, body, 1 << 20).await)?;
                 if chunk.is_empty() {
                     return Ok(info);
                 }
@@ -433,43 +500,53 @@ impl Storage {
             }
         }
         .await;
-        body.resource_drop_async(&mut self.store).await?;
+        body.resource_drop_async(&mut *store).await?;
         result
     }
 
     pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_info(&mut self.store, self.handle, key).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_info(&mut *store, self.handle, key).await)
     }
 
     pub async fn exists(&mut self, key: &str) -> Result<bool> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_exists(&mut self.store, self.handle, key).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_exists(&mut *store, self.handle, key).await)
     }
 
     pub async fn delete(&mut self, key: &str) -> Result<()> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_delete(&mut self.store, self.handle, key).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_delete(&mut *store, self.handle, key).await)
     }
 
     /// The keys not deleted, with why.
     pub async fn delete_many(&mut self, keys: &[String]) -> Result<Vec<(String, Error)>> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_delete_many(&mut self.store, self.handle, keys).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_delete_many(&mut *store, self.handle, keys).await)
     }
 
     /// Calls `on_page` with each page of the listing.
     pub async fn list_pages(&mut self, prefix: &str, limit: Option<u32>, mut on_page: impl FnMut(Vec<StoredFile>) -> std::io::Result<()>) -> Result<()> {
-        let iface = self.s3.wasm_storages_storage_storage();
-        let listing = flatten(iface.store().call_list(&mut self.store, self.handle, prefix, ListOptions { limit }).await)?;
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let iface = s3.wasm_storages_storage_storage();
+        let listing = flatten(iface.store().call_list(&mut *store, self.handle, prefix, ListOptions { limit }).await)?;
         let result = async {
-            while let Some(page) = flatten(iface.listing().call_next_page(&mut self.store, listing).await)? {
+            while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
                 on_page(page).map_err(|e| Failure::Host(e.into()))?;
             }
             Ok(())
         }
         .await;
-        listing.resource_drop_async(&mut self.store).await?;
+        listing.resource_drop_async(&mut *store).await?;
         result
     }
 
@@ -493,38 +570,51 @@ impl Storage {
     }
 
     pub async fn url_with(&mut self, key: &str, options: UrlOptions) -> Result<String> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_url(&mut self.store, self.handle, key, &options).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_url(&mut *store, self.handle, key, &options).await)
     }
 
     pub async fn copy(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_copy(&mut self.store, self.handle, source, destination).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_copy(&mut *store, self.handle, source, destination).await)
     }
 
     pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_move(&mut self.store, self.handle, source, destination).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_move(&mut *store, self.handle, source, destination).await)
     }
 
     pub async fn pending_uploads(&mut self, prefix: &str) -> Result<Vec<PendingUpload>> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_pending_uploads(&mut self.store, self.handle, prefix).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_pending_uploads(&mut *store, self.handle, prefix).await)
     }
 
     pub async fn abort_upload(&mut self, key: &str, upload_id: &str) -> Result<()> {
-        let api = self.s3.wasm_storages_storage_storage().store();
-        flatten(api.call_abort_upload(&mut self.store, self.handle, key, upload_id).await)
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let api = s3.wasm_storages_storage_storage().store();
+        flatten(api.call_abort_upload(&mut *store, self.handle, key, upload_id).await)
     }
 
     /// The most linear memory the instance has had, in bytes.
     pub fn peak_memory(&self) -> usize {
-        self.store.data().memory.peak
+        let Ok(guard) = self.inner.try_lock() else { return 0 };
+        let store = &guard.store;
+        store.data().memory.peak
     }
 
     /// Drops the store resource (running the component's destructor) and the instance.
-    pub async fn close(mut self) -> Result<()> {
-        self.handle.resource_drop_async(&mut self.store).await?;
+    pub async fn close(self) -> Result<()> {
+        let mut guard = self.inner.lock().await;
+        self.handle.resource_drop_async(&mut guard.store).await?;
         Ok(())
     }
 }

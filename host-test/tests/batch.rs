@@ -40,13 +40,18 @@ async fn thousands_of_keys_go_a_thousand_per_request() {
     let failed = s.delete_many(&asked).await.unwrap();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].0 == "../escape" && matches!(failed[0].1, Error::InvalidKey(_)), "{failed:?}");
-    assert_eq!(delete_requests(&log), 2);
+    if !common::memory_backend() {
+        assert_eq!(delete_requests(&log), 2);
+    }
     assert!(s.list("dir/", None).await.unwrap().is_empty());
     assert!(s.delete_many(&[]).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_request_reports_each_of_its_keys() {
+    if common::skip_on_memory("faults are injected into wasi:http requests; the memory backend sends none") {
+        return;
+    }
     let t = Target::new("batch-fail").await;
     let (mut s, _) = recorded(&t, Some(Fault::Status { status: 403, code: "AccessDenied", times: 1, matching: "?delete" })).await;
     for key in ["a", "b"] {

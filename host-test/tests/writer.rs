@@ -39,12 +39,13 @@ async fn small_writes_make_one_put_and_large_ones_a_multipart_upload() {
     assert!(!stored.etag.unwrap().contains('-'));
     assert_eq!(s.get_bytes("one.bin").await.unwrap(), one);
     assert!(sent.lock().unwrap().iter().all(|r| r.uri.query().is_none_or(|q| !q.contains("uploads"))), "no multipart upload for one part");
+    let multipart = !common::memory_backend();
 
     // Four parts and change, written in odd-sized pieces, two parts in flight.
     let big = bytes(17 * MIB + 4321, 2);
     let stored = s.put_writer("big.bin", pieces(&big, 777_777), &opts(), true).await.unwrap().unwrap();
     assert_eq!(stored.size, big.len() as u64);
-    assert!(stored.etag.as_deref().unwrap().trim_matches('"').ends_with("-4"), "{:?}", stored.etag);
+    assert!(!multipart || stored.etag.as_deref().unwrap().trim_matches('"').ends_with("-4"), "{:?}", stored.etag);
     let info = s.info("big.bin").await.unwrap();
     assert_eq!((info.content_type.as_deref(), info.metadata), (Some("text/plain"), vec![("origin".to_string(), "writer".to_string())]));
     let mut got = Vec::new();
@@ -78,6 +79,9 @@ async fn an_unfinished_or_failed_writer_leaves_nothing() {
     }
 
     // Every part refused: the write that hits the failure reports it, the upload is aborted.
+    if common::skip_on_memory("faults are injected into wasi:http requests") {
+        return;
+    }
     let host = HostOptions { fault: Some(Fault::CorruptBody), ..Default::default() };
     let mut damaged = Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap();
     let e = storage_error(damaged.put_writer("damaged.bin", pieces(&data, MIB), &opts(), true).await);
@@ -90,6 +94,9 @@ async fn an_unfinished_or_failed_writer_leaves_nothing() {
 /// holds at most max-pool-connections + 1 parts (here 3 × 5 MiB).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_writer_uploads_in_constant_memory() {
+    if common::skip_on_memory("the memory backend holds every object whole") {
+        return;
+    }
     const CAP: usize = 24 << 20;
     let t = Target::new("writer-memory").await;
     let mut config = t.config("");
