@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use wasmtime::component::Linker;
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView as _;
 
@@ -29,6 +29,13 @@ impl HttpServer {
     /// Serves `component` (a wasi:http proxy) on `addr` (port 0: any free port), each
     /// request in a fresh instance given `options`.
     pub async fn start(component: &[u8], options: HostOptions, addr: SocketAddr) -> anyhow::Result<HttpServer> {
+        Self::start_with(component, options, addr, false).await
+    }
+
+    /// [`HttpServer::start`]; with `one_instance`, every request goes to one long-lived
+    /// instance, one request at a time — what an app composed with the memory backend
+    /// needs to remember anything between requests.
+    pub async fn start_with(component: &[u8], options: HostOptions, addr: SocketAddr, one_instance: bool) -> anyhow::Result<HttpServer> {
         let engine = Runtime::shared()?.engine().clone();
         let component = load_precompiled(&engine, component)?;
         let mut linker = Linker::new(&engine);
@@ -39,7 +46,16 @@ impl HttpServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let peak = Arc::new(AtomicUsize::new(0));
-        let shared = Arc::new(Shared { pre, options, peak: peak.clone() });
+        let one = match one_instance {
+            true => {
+                let mut store = Store::new(&engine, HostState::new(&options)?);
+                store.limiter(HostState::limiter);
+                let proxy = pre.instantiate_async(&mut store).await?;
+                Some(Arc::new(tokio::sync::Mutex::new((store, proxy))))
+            }
+            false => None,
+        };
+        let shared = Arc::new(Shared { pre, options, peak: peak.clone(), one });
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let _ = client.set_nodelay(true);
@@ -89,10 +105,26 @@ struct Shared {
     pre: ProxyPre<HostState>,
     options: HostOptions,
     peak: Arc<AtomicUsize>,
+    /// The one instance, in `one_instance` mode.
+    one: Option<Arc<tokio::sync::Mutex<(Store<HostState>, Proxy)>>>,
 }
 
 impl Shared {
     async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+        if let Some(one) = &self.one {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let (one, peak) = (one.clone(), self.peak.clone());
+            let task = tokio::spawn(async move {
+                let mut guard = one.lock().await;
+                let (store, proxy) = &mut *guard;
+                let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+                let out = store.data_mut().http().new_response_outparam(sender)?;
+                let result = proxy.wasi_http_incoming_handler().call_handle(&mut *store, req, out).await;
+                peak.fetch_max(store.data().peak_memory(), Ordering::Relaxed);
+                result
+            });
+            return respond(receiver, task).await;
+        }
         let mut store = Store::new(self.pre.engine(), HostState::new(&self.options)?);
         store.limiter(|state| state.limiter());
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -107,14 +139,21 @@ impl Shared {
             peak.fetch_max(store.data().peak_memory(), Ordering::Relaxed);
             result
         });
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with an error: {code:?}")),
-            Err(_) => match task.await {
-                Ok(Ok(())) => Err(anyhow::anyhow!("the component never sent a response")),
-                Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component failed before responding")),
-                Err(e) => Err(e.into()),
-            },
-        }
+        respond(receiver, task).await
+    }
+}
+
+type Outcome = Result<hyper::Response<HyperOutgoingBody>, wasmtime_wasi_http::p2::bindings::http::types::ErrorCode>;
+
+/// The response the handler sent, or why there is none.
+async fn respond(receiver: tokio::sync::oneshot::Receiver<Outcome>, task: tokio::task::JoinHandle<wasmtime::Result<()>>) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with an error: {code:?}")),
+        Err(_) => match task.await {
+            Ok(Ok(())) => Err(anyhow::anyhow!("the component never sent a response")),
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component failed before responding")),
+            Err(e) => Err(e.into()),
+        },
     }
 }

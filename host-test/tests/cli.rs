@@ -78,6 +78,9 @@ fn one_line_error(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_command_with_json_output_and_exit_codes() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
     let t = Target::new("cli").await;
     let cli = Cli::new(&t);
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +151,9 @@ async fn every_command_with_json_output_and_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_are_one_line_with_the_documented_exit_code() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
     let t = Target::new("cli-errors").await;
     let cli = Cli::new(&t);
 
@@ -195,6 +201,9 @@ async fn errors_are_one_line_with_the_documented_exit_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_walks_through_the_story() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
     let out = tokio::task::spawn_blocking(|| Command::new(env!("CARGO_BIN_EXE_storage-host")).arg("demo").output().unwrap()).await.unwrap();
     let text = stdout(&out);
     assert_eq!(code(&out), 0, "{text}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -207,6 +216,9 @@ async fn demo_walks_through_the_story() {
 /// credentials file, which the host lets the component read.
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_come_from_a_shared_file_profile() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
     let t = Target::new("cli-profile").await;
     let cli = Cli::new(&t);
     let dir = tempfile::tempdir().unwrap();

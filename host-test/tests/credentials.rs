@@ -4,6 +4,8 @@
 //! (`host_test::credential_servers`), which issue fresh keys into the server's key ring.
 //! Always against the embedded server, whatever the test target.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +91,9 @@ async fn round_trip(s: &mut Storage, key: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_files_in_a_preopened_directory() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     w.keys.add("AKIDWORK", "work-secret");
     let credentials = w.file("credentials", &format!("[default]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n\n[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = work-secret\n"));
@@ -131,6 +136,9 @@ async fn shared_files_in_a_preopened_directory() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn web_identity_through_sts() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     let token = w.file("token", WEB_IDENTITY_TOKEN);
     let sts = format!("{}/sts/", w.creds.endpoint);
@@ -158,6 +166,9 @@ async fn web_identity_through_sts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn container_credentials_with_a_token_file() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     let token = w.file("container-token", CONTAINER_TOKEN);
     let url = format!("{}/container", w.creds.endpoint);
@@ -184,6 +195,9 @@ async fn container_credentials_with_a_token_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn instance_metadata_v2() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     let (s, log) = open(w.config(), &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", w.creds.endpoint.clone())], vec![]).await;
     round_trip(&mut s.unwrap(), "ec2").await;
@@ -197,6 +211,9 @@ async fn instance_metadata_v2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_no_source_the_error_lists_what_was_tried() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     // IMDS disabled: `open` already knows there is nothing.
     let (s, _) = open(w.config(), &[], vec![]).await;
@@ -225,6 +242,9 @@ async fn with_no_source_the_error_lists_what_was_tried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn temporary_credentials_are_cached_and_refreshed() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
 
@@ -262,6 +282,9 @@ async fn temporary_credentials_are_cached_and_refreshed() {
 /// has both of: keys in the environment win over the container endpoint, never called.
 #[tokio::test(flavor = "multi_thread")]
 async fn environment_keys_win_over_the_container_endpoint() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     let env = vec![
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
@@ -279,6 +302,9 @@ async fn environment_keys_win_over_the_container_endpoint() {
 /// fresh credentials and sent again, and the object is whole.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_part_refused_as_expired_is_sent_again() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
     let w = world().await;
     w.creds.set(Behaviour { same_key: true, ..Default::default() });
     let mut config = w.config();

@@ -14,21 +14,25 @@ use host_test::{HostOptions, PutOptions};
 
 const MIB: usize = 1 << 20;
 
-/// The composed file server, built once per test run.
+/// The file server composed with the S3 component, built once per test run.
 fn composed() -> &'static [u8] {
     static WASM: OnceLock<Vec<u8>> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let path = out.path().join("file-server.wasm");
-        let status = std::process::Command::new(root.join("examples/compose.sh"))
-            .args([env!("FILE_SERVER_COMPONENT_PATH"), env!("STORAGE_COMPONENT_PATH")])
-            .arg(&path)
-            .status()
-            .expect("running examples/compose.sh");
-        assert!(status.success(), "examples/compose.sh failed");
-        std::fs::read(&path).unwrap()
-    })
+    WASM.get_or_init(|| compose(env!("STORAGE_COMPONENT_PATH")))
+}
+
+/// The file server composed with the storage component at `storage`, by the script users run.
+fn compose(storage: &str) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("file-server.wasm");
+    let status = std::process::Command::new(root.join("examples/compose.sh"))
+        .args([env!("FILE_SERVER_COMPONENT_PATH"), storage])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running examples/compose.sh");
+    assert!(status.success(), "examples/compose.sh failed");
+    std::fs::read(&path).unwrap()
 }
 
 /// The composed file server on a free port, storing under `t`'s root.
@@ -65,6 +69,9 @@ fn form(field: &str, file_name: &str, content_type: &str, data: &[u8]) -> (Strin
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_against_a_real_server() {
+    if common::skip_on_memory("this one composes the file server with the S3 component; see the_file_server_runs_on_the_memory_backend_by_composition_alone") {
+        return;
+    }
     let t = Target::new("file-server").await;
     let server = serve(&t, &[], None).await;
     let base = server.url();
@@ -143,6 +150,9 @@ async fn every_endpoint_against_a_real_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_over_the_limit_are_refused_and_leave_nothing() {
+    if common::skip_on_memory("this one composes the file server with the S3 component; see the_file_server_runs_on_the_memory_backend_by_composition_alone") {
+        return;
+    }
     let t = Target::new("file-server-limit").await;
     let server = serve(&t, &[("FILE_SERVER_MAX_UPLOAD_BYTES", "10000")], None).await;
     let base = server.url();
@@ -174,6 +184,9 @@ async fn uploads_over_the_limit_are_refused_and_leave_nothing() {
 /// memory: uploads hold two 8 MiB parts, downloads are spliced and hold nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_100_mib_file_goes_up_and_down_in_constant_memory() {
+    if common::skip_on_memory("this one composes the file server with the S3 component; see the_file_server_runs_on_the_memory_backend_by_composition_alone") {
+        return;
+    }
     const CAP: usize = 32 << 20;
     let t = Target::new("file-server-large").await;
     let server = serve(&t, &[("FILE_SERVER_PARTS_IN_FLIGHT", "2")], Some(CAP)).await;
@@ -196,4 +209,38 @@ async fn a_100_mib_file_goes_up_and_down_in_constant_memory() {
     assert!(server.peak_memory() <= CAP);
     let mut clean = open(t.config("")).await.unwrap();
     assert_eq!(clean.info("uploads/big-form.bin").await.unwrap().size, data.len() as u64);
+}
+
+/// The same file server composed with the memory backend instead of the S3 component runs
+/// unchanged: nothing but the composition differs. (One long-lived instance, so that the
+/// memory lasts from one request to the next; downloads take the `read` path, as the
+/// memory backend has no host stream to hand over.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_file_server_runs_on_the_memory_backend_by_composition_alone() {
+    let wasm = compose(env!("MEMORY_COMPONENT_PATH"));
+    let host = HostOptions { env: vec![("FILE_SERVER_BUCKET".into(), "files".into())], ..Default::default() };
+    let server = HttpServer::start_with(&wasm, host, "127.0.0.1:0".parse().unwrap(), true).await.unwrap();
+    let base = server.url();
+
+    let data = bytes(3 * MIB + 17, 9);
+    let reply = http_client::request("POST", &format!("{base}/upload?key=a.bin"), &[("content-type", "application/x-test")], data.clone()).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(json(&reply)["size"], data.len());
+    assert!(json(&reply)["download_url"].as_str().unwrap().starts_with("memory://files/uploads/a.bin?"));
+    let (content_type, body) = form("file", "notes.txt", "text/plain", b"some notes");
+    let reply = http_client::request("POST", &format!("{base}/upload"), &[("content-type", &content_type)], body).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+
+    let file = http_client::get(&format!("{base}/files/uploads/a.bin")).await.unwrap();
+    assert_eq!((file.status, header(&file, "content-type")), (200, "application/x-test"));
+    assert_eq!(sha256(&file.body), sha256(&data));
+    assert_eq!(http_client::get(&format!("{base}/files/uploads/notes.txt")).await.unwrap().body, b"some notes");
+    let reply = http_client::get(&format!("{base}/files/uploads/a.bin/download-url")).await.unwrap();
+    assert_eq!(json(&reply)["expires_in"], 1800);
+    let reply = http_client::get(&format!("{base}/files/uploads/a.bin/download")).await.unwrap();
+    assert_eq!(reply.status, 302);
+    for (method, path, status) in [("GET", "/files/uploads/nope", 404), ("POST", "/publish/nope", 404), ("GET", "/files/a/../b", 400)] {
+        let reply = http_client::request(method, &format!("{base}{path}"), &[], Vec::new()).await.unwrap();
+        assert_eq!(reply.status, status, "{method} {path}");
+    }
 }

@@ -38,6 +38,9 @@ fn statuses(log: &Log, method: &str) -> Vec<Option<u16>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_503_storm_shorter_than_the_attempts_is_ridden_out() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("storm-short").await;
     let (mut s, log) = faulty(quick(&t, ""), Fault::Status { status: 503, code: "SlowDown", times: 2, matching: "" }).await;
     s.put("k", b"survived", &plain()).await.unwrap();
@@ -47,6 +50,9 @@ async fn a_503_storm_shorter_than_the_attempts_is_ridden_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_storm_longer_than_the_attempts_fails_saying_so() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("storm-long").await;
     let (mut s, log) = faulty(quick(&t, ""), Fault::Status { status: 500, code: "InternalError", times: 100, matching: "" }).await;
     match s.put("k", b"x", &plain()).await {
@@ -63,6 +69,9 @@ async fn a_storm_longer_than_the_attempts_fails_saying_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_errors_are_never_retried() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("client-error").await;
     let (mut s, log) = faulty(quick(&t, ""), Fault::Status { status: 400, code: "InvalidArgument", times: 100, matching: "" }).await;
     match s.put("k", b"x", &plain()).await {
@@ -74,6 +83,9 @@ async fn client_errors_are_never_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_connections_are_retried() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("refused").await;
     let (mut s, log) = faulty(quick(&t, ""), Fault::Refuse { times: 2 }).await;
     s.put("k", b"x", &plain()).await.unwrap();
@@ -91,6 +103,9 @@ async fn refused_connections_are_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_part_is_retried_alone() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("part-retry").await;
     let mut config = quick(&t, "");
     config.part_size = Some(5 << 20);
@@ -119,6 +134,9 @@ async fn a_failing_part_is_retried_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_slower_than_the_first_byte_timeout_times_out() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("slow").await;
     let mut config = quick(&t, "");
     config.first_byte_timeout_ms = Some(100);
@@ -135,6 +153,9 @@ async fn a_server_slower_than_the_first_byte_timeout_times_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_and_timeout_settings_are_checked() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("retry-config").await;
     for (why, edit) in [
         ("max-attempts", Box::new(|c: &mut Config| c.max_attempts = Some(0)) as Box<dyn Fn(&mut Config)>),
@@ -156,6 +177,9 @@ async fn retry_and_timeout_settings_are_checked() {
 /// instead of reporting a failure.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_answer_to_complete_is_not_a_failure() {
+    if common::skip_on_memory("retries and timeouts of S3 requests") {
+        return;
+    }
     let t = Target::new("lost-complete").await;
     let mut config = quick(&t, "");
     config.part_size = Some(5 << 20);

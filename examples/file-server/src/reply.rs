@@ -71,6 +71,7 @@ pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
 
 /// Streams `key` as the response: the object's body stream is spliced into the response
 /// body by the host, so the bytes never pass through this component (nor the S3 one).
+/// A `read` loop stands in for backends that have no host stream.
 pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
     let object = match store.get(key, WHOLE) {
         Ok(object) => object,
@@ -83,8 +84,11 @@ pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), 
         ("content-length".to_string(), info.size.to_string()),
         ("content-disposition".to_string(), attachment(name)),
     ];
+    // The zero-copy path: the object's own host stream. A backend with none to hand over
+    // (the memory one) says `unsupported`; then its bytes are read and written here.
     let source = match object.stream() {
-        Ok(source) => source,
+        Ok(source) => Some(source),
+        Err(Error::Unsupported(_)) => None,
         Err(e) => return Err((storage_error(&e, Some(key)), out)),
     };
     let Some(response) = response(200, &headers) else {
@@ -95,14 +99,23 @@ pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), 
     };
     ResponseOutparam::set(out, Ok(response));
     let Ok(sink) = body.write() else { return Ok(()) };
-    let complete = loop {
-        match sink.blocking_splice(&source, 1 << 20) {
-            Ok(_) => {}
-            Err(StreamError::Closed) => break true,
-            // The download broke off after the head went out: ending without `finish`
-            // makes the host cut the response short, so the client sees the failure.
-            Err(StreamError::LastOperationFailed(_)) => break false,
-        }
+    let complete = match &source {
+        Some(source) => loop {
+            match sink.blocking_splice(source, 1 << 20) {
+                Ok(_) => {}
+                Err(StreamError::Closed) => break true,
+                // The download broke off after the head went out: ending without `finish`
+                // makes the host cut the response short, so the client sees the failure.
+                Err(StreamError::LastOperationFailed(_)) => break false,
+            }
+        },
+        None => loop {
+            match object.read(64 * 1024) {
+                Ok(chunk) if chunk.is_empty() => break true,
+                Ok(chunk) if chunk.chunks(4096).all(|piece| sink.blocking_write_and_flush(piece).is_ok()) => {}
+                _ => break false,
+            }
+        },
     };
     drop(source);
     drop(sink);
