@@ -244,3 +244,36 @@ async fn the_file_server_runs_on_the_memory_backend_by_composition_alone() {
         assert_eq!(reply.status, status, "{method} {path}");
     }
 }
+
+/// `storage-host serve-http COMPONENT --embedded-s3`, as the README tells users to run it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_serves_the_composed_component() {
+    if common::skip_on_memory("this one composes the file server with the S3 component") {
+        return;
+    }
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file-server.wasm");
+    std::fs::write(&path, composed()).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_storage-host"))
+        .args(["serve-http", path.to_str().unwrap(), "--embedded-s3", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let base = tokio::task::spawn_blocking(move || {
+        // "serving PATH at http://127.0.0.1:PORT (Ctrl-C stops it)"
+        stdout.lines().map_while(Result::ok).find_map(|line| Some(line.strip_prefix("serving ")?.split(" at ").nth(1)?.split_whitespace().next()?.to_string()))
+    })
+    .await
+    .unwrap()
+    .expect("serve-http printed where it serves");
+    let reply = http_client::request("POST", &format!("{base}/upload?key=hello.txt"), &[("content-type", "text/plain")], b"hello".to_vec()).await.unwrap();
+    let file = http_client::get(&format!("{base}/files/uploads/hello.txt")).await.unwrap();
+    let missing = http_client::get(&format!("{base}/files/uploads/nope")).await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!((file.status, file.body.as_slice()), (200, b"hello".as_slice()));
+    assert_eq!(missing.status, 404);
+}

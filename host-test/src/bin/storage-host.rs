@@ -124,6 +124,10 @@ enum Command {
         /// Cap each instance's linear memory at this many MiB
         #[arg(long)]
         max_memory_mib: Option<usize>,
+        /// One long-lived instance for every request (one at a time), instead of one per
+        /// request: an app composed with the memory backend then remembers its objects
+        #[arg(long)]
+        one_instance: bool,
     },
     /// Start the embedded server and walk through every operation
     Demo,
@@ -216,7 +220,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::ServeS3 { port, dir } => return serve_s3(*port, dir.clone()).await,
         Command::Demo => return demo().await,
-        Command::ServeHttp { component, listen, env, embedded_s3, max_memory_mib } => return serve_http(component, *listen, env, *embedded_s3, *max_memory_mib, cli.no_verify_ssl).await,
+        Command::ServeHttp { component, listen, env, embedded_s3, max_memory_mib, one_instance } => {
+            let host = ServeHost { env: env.clone(), embedded_s3: *embedded_s3, max_memory_mib: *max_memory_mib, one_instance: *one_instance, insecure: cli.no_verify_ssl };
+            return serve_http(component, *listen, host).await;
+        }
         Command::Bench { size_mib, small_ops } => {
             let endpoint = match cli.endpoint.is_some() {
                 true => Some(config_from_cli(&cli)?),
@@ -427,12 +434,22 @@ async fn serve_s3(port: u16, dir: Option<PathBuf>) -> Result<ExitCode, Failure> 
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, env: &[(String, String)], embedded_s3: bool, max_memory_mib: Option<usize>, insecure: bool) -> Result<ExitCode, Failure> {
+/// How `serve-http` runs the component.
+struct ServeHost {
+    env: Vec<(String, String)>,
+    embedded_s3: bool,
+    max_memory_mib: Option<usize>,
+    one_instance: bool,
+    insecure: bool,
+}
+
+async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, how: ServeHost) -> Result<ExitCode, Failure> {
     let wasm = std::fs::read(component).map_err(|e| Failure::Host(anyhow::Error::from(e).context(format!("reading {}", component.display()))))?;
     let mut host = HostOptions::from_process_env();
-    host.insecure_tls = insecure;
-    host.max_memory = max_memory_mib.map(|m| m << 20);
-    let server = match embedded_s3 {
+    host.insecure_tls = how.insecure;
+    host.max_memory = how.max_memory_mib.map(|m| m << 20);
+    let env = &how.env;
+    let server = match how.embedded_s3 {
         true => Some(EmbeddedS3::start().await?),
         false => None,
     };
@@ -445,7 +462,7 @@ async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, e
         println!("embedded S3 server at {} (bucket {:?}), data in {}", s3.endpoint, s3_server::BUCKET, s3.dir.display());
     }
     host.env.extend(env.iter().cloned());
-    let http = host_test::http_server::HttpServer::start(&wasm, host, listen).await?;
+    let http = host_test::http_server::HttpServer::start_with(&wasm, host, listen, how.one_instance).await?;
     println!("serving {} at {} (Ctrl-C stops it)", component.display(), http.url());
     let _ = std::io::stdout().flush();
     tokio::select! {
