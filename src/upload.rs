@@ -494,7 +494,7 @@ fn abort(settings: &Settings, full: &str, upload_id: &str, cause: Error) -> Erro
             cause
         }
         Err(abort_error) => match cause {
-            Error::Transport(why) => transport(format!("{why}; aborting the multipart upload {upload_id} failed too: {abort_error:?}")),
+            Error::Transport(why) => transport(format!("{why}; aborting the multipart upload {upload_id} failed too: {}", errors::message(&abort_error))),
             other => other,
         },
     }
