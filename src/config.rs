@@ -10,7 +10,6 @@ use crate::rules;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
-/// SigV4 presigned URLs can't live longer than 7 days.
 #[cfg(test)]
 use crate::rules::MAX_PRESIGNED_EXPIRY;
 pub const DEFAULT_MAX_POOL_CONNECTIONS: u32 = 10;
@@ -173,8 +172,6 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         credentials,
     })
 }
-
-/// Expiry in seconds for presigned URLs: 1 s to 7 days. Returns why not.
 
 /// S3's general-purpose bucket naming rules.
 fn check_bucket(bucket: &str) -> Result<(), Error> {

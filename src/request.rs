@@ -6,7 +6,6 @@ use crate::error::invalid_argument;
 use crate::keys::{encode_path, encode_query};
 use crate::rules;
 
-/// S3 caps user metadata at 2 KB (names and values, as sent).
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub const METADATA_HEADER_PREFIX: &str = "x-amz-meta-";
 
@@ -227,8 +226,7 @@ pub fn metadata_headers(metadata: &[(String, String)]) -> Result<Vec<(String, St
 }
 
 fn encode_metadata_value(value: &str) -> String {
-    let plain = value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.starts_with("=?");
-    if plain { value.to_string() } else { format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode(value)) }
+    if rules::metadata_value_is_plain(value) { value.to_string() } else { format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode(value)) }
 }
 
 /// The inverse of the encoding `put` applies; other values are returned as sent.
@@ -247,6 +245,13 @@ pub fn decode_metadata_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_length_rule_is_the_encodings_length() {
+        for value in ["plain", "", " padded ", "ü", "a\nb", "=?x?=", "😀😀😀😀"] {
+            assert_eq!(rules::metadata_value_len(value), encode_metadata_value(value).len(), "{value:?}");
+        }
+    }
     use crate::config::{resolve, Env};
 
     fn settings(endpoint: Option<&str>) -> Settings {

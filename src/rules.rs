@@ -31,6 +31,17 @@ pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, Stri
     Ok(names)
 }
 
+/// Whether a metadata value travels as it is; others go RFC 2047-encoded (`=?UTF-8?B?...?=`).
+pub fn metadata_value_is_plain(value: &str) -> bool {
+    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.starts_with("=?")
+}
+
+#[allow(dead_code)] // the S3 component encodes and measures; the memory backend only measures
+/// A metadata value's length as sent: itself, or its RFC 2047 encoding (base64 in between).
+pub fn metadata_value_len(value: &str) -> usize {
+    if metadata_value_is_plain(value) { value.len() } else { "=?UTF-8?B??=".len() + value.len().div_ceil(3) * 4 }
+}
+
 /// Metadata of `total` bytes (names and values as sent) fits.
 pub fn metadata_size(total: usize) -> Result<(), String> {
     if total > MAX_METADATA_BYTES { Err(format!("metadata is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}")) } else { Ok(()) }

@@ -86,7 +86,7 @@ impl GuestStore for Store {
         };
         let verifier = if range.is_some() { Verifier::length_only(&resp) } else { Verifier::whole_object(&resp) };
         let body = resp.into_body()?;
-        Ok(wit::ObjectBody::new(ObjectBody { info, range, body: RefCell::new(body), verifier: RefCell::new(Some(verifier)) }))
+        Ok(wit::ObjectBody::new(ObjectBody { info, range, body: RefCell::new(body), verifier: RefCell::new(Some(verifier)), ended: RefCell::new(None) }))
     }
 
     fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
@@ -94,6 +94,11 @@ impl GuestStore for Store {
         let req = request::get_object(&self.settings, &full, None)?;
         // Read and checked inside the attempt: a damaged or cut-off body is fetched again.
         attempts(&self.settings, &req, None, Some(&key), |resp| {
+            // Too large is an answer about the object, not a failure to fetch it again.
+            if let Some(n) = resp.content_length().filter(|n| *n > MAX_GET_BYTES) {
+                drain(resp);
+                return Err(invalid_argument(format!("the object is {n} bytes; get-bytes reads at most {MAX_GET_BYTES}: use get")));
+            }
             let verifier = Verifier::whole_object(&resp);
             resp.read_verified(MAX_GET_BYTES, verifier)
         })
@@ -516,6 +521,9 @@ pub struct ObjectBody {
     body: RefCell<http::Body>,
     /// Until `read` reaches the end (or `stream` hands the bytes over unchecked).
     verifier: RefCell<Option<Verifier>>,
+    /// How reading ended: an error stays the answer to every later `read`, so a damaged
+    /// body can never look complete on a second try.
+    ended: RefCell<Option<Result<(), Error>>>,
 }
 
 impl GuestObjectBody for ObjectBody {
@@ -528,12 +536,24 @@ impl GuestObjectBody for ObjectBody {
     }
 
     fn stream(&self) -> Result<InputStream, Error> {
+        if self.ended.borrow().is_some() || self.verifier.borrow().as_ref().is_some_and(|v| v.started()) {
+            return Err(invalid_argument("the body is being read with `read`; `stream` is instead of it"));
+        }
         self.verifier.borrow_mut().take();
         self.body.borrow_mut().stream.take().ok_or_else(|| transport("the body stream was already taken"))
     }
 
     fn read(&self, max: u64) -> Result<Vec<u8>, Error> {
-        self.body.borrow_mut().read_verified(max, &mut self.verifier.borrow_mut())
+        if let Some(ended) = &*self.ended.borrow() {
+            return ended.clone().map(|()| Vec::new());
+        }
+        let result = self.body.borrow_mut().read_verified(max, &mut self.verifier.borrow_mut());
+        match &result {
+            Ok(chunk) if chunk.is_empty() => *self.ended.borrow_mut() = Some(Ok(())),
+            Err(e) => *self.ended.borrow_mut() = Some(Err(e.clone())),
+            Ok(_) => {}
+        }
+        result
     }
 }
 

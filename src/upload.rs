@@ -118,7 +118,10 @@ fn grow(buf: &mut Vec<u8>, cap: usize, more: usize) -> Result<(), Error> {
 /// upload: up to one part is kept; once a part is full and more comes, the multipart upload
 /// begins and full parts go out while the caller goes on writing (`write` waits only when
 /// `max-pool-connections` parts are in flight). Nothing appears under the key before
-/// `finish`; a failure or a writer dropped unfinished aborts the upload.
+/// `finish`; a failure or a writer dropped unfinished aborts the upload. Parts move only
+/// while the caller is in `write` or `finish`: a caller that stalls for long between writes
+/// lets a half-sent part run into the server's or the first-byte timeout (it is retried,
+/// but repeated stalls use up the attempts).
 pub struct Writer {
     settings: Rc<Settings>,
     key: String,
@@ -126,6 +129,8 @@ pub struct Writer {
     options: PutOptions,
     filling: Vec<u8>,
     parts: Option<Parts>,
+    /// Bytes written so far (checked against `options.size` as they come).
+    written: u64,
     /// The error that ended this writer (every later call reports it), or `finish` ran.
     ended: Option<Error>,
 }
@@ -134,7 +139,7 @@ impl Writer {
     pub fn new(settings: &Rc<Settings>, key: String, full: String, options: PutOptions) -> Result<Writer, Error> {
         request::put_object(settings, &full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
         store::ensure_conditions_honoured(settings, options.condition.as_ref())?;
-        Ok(Writer { settings: settings.clone(), key, full, options, filling: Vec::new(), parts: None, ended: None })
+        Ok(Writer { settings: settings.clone(), key, full, options, filling: Vec::new(), parts: None, written: 0, ended: None })
     }
 
     pub fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
@@ -142,6 +147,10 @@ impl Writer {
             return Err(e.clone());
         }
         let result = (|| {
+            self.written += data.len() as u64;
+            if self.options.size.is_some_and(|n| self.written > n) {
+                return Err(size_mismatch(&self.options, self.written));
+            }
             let part_size = part_size(&self.settings);
             while !data.is_empty() {
                 // A full part with more to come: send it (starting the upload if need be).
@@ -174,8 +183,14 @@ impl Writer {
         self.ended = Some(transport("this writer is finished"));
         let last = std::mem::take(&mut self.filling);
         let options = self.options.clone();
+        if options.size.is_some_and(|n| n != self.written) {
+            let e = size_mismatch(&options, self.written);
+            return Err(match self.parts.take() {
+                Some(parts) => parts.abort(e),
+                None => e,
+            });
+        }
         match self.parts.take() {
-            None if options.size.is_some_and(|n| n != last.len() as u64) => Err(size_mismatch(&options, last.len() as u64)),
             None => store::put_bytes(&self.settings, self.key.clone(), &self.full, &last, options),
             Some(mut parts) => match parts.launch_when_room(last).and_then(|()| parts.drain()) {
                 Ok(()) => parts.complete(options),

@@ -48,6 +48,11 @@ impl Verifier {
         Verifier { expected_len: resp.body_length(), seen: 0, check: Check::for_response(resp) }
     }
 
+    /// Whether any bytes went through.
+    pub fn started(&self) -> bool {
+        self.seen > 0
+    }
+
     /// The bytes promised, when the server said.
     pub fn expected_len(&self) -> Option<u64> {
         self.expected_len
@@ -91,7 +96,8 @@ impl Check {
         // A composite checksum (of part checksums, "…-N") can't be checked against the bytes.
         // A multipart object's checksum counts as whole only when the server says so
         // (`FULL_OBJECT`): some servers send composite ones without the "-N".
-        let etag = resp.header("etag").map(|e| e.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase());
+        // A weak ETag (`W/`) allows different bytes (a proxy's transform): nothing to check.
+        let etag = resp.header("etag").map(str::trim).filter(|e| !e.starts_with("W/")).map(|e| e.trim_matches('"').to_ascii_lowercase());
         let multipart = etag.as_deref().is_some_and(|e| e.contains('-'));
         let kind = resp.header("x-amz-checksum-type").map(str::trim);
         let whole = match kind {

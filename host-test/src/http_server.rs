@@ -121,6 +121,7 @@ impl Shared {
                 let out = store.data_mut().http().new_response_outparam(sender)?;
                 let result = proxy.wasi_http_incoming_handler().call_handle(&mut *store, req, out).await;
                 peak.fetch_max(store.data().peak_memory(), Ordering::Relaxed);
+                log_late_failure(&result);
                 result
             });
             return respond(receiver, task).await;
@@ -137,9 +138,18 @@ impl Shared {
             let proxy = pre.instantiate_async(&mut store).await?;
             let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await;
             peak.fetch_max(store.data().peak_memory(), Ordering::Relaxed);
+            log_late_failure(&result);
             result
         });
         respond(receiver, task).await
+    }
+}
+
+/// A handler that fails after sending the response head only cuts the body short for the
+/// client: say why here. (A failure before it is reported with the missing response.)
+fn log_late_failure(result: &wasmtime::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("serve-http: the handler failed: {e:#}");
     }
 }
 

@@ -504,6 +504,26 @@ impl Storage {
         result
     }
 
+    /// Reads `key` with `read(max)` until the end or an error, then calls `read` once more:
+    /// what the body gave, and what it says after it ended.
+    pub async fn read_then_again(&mut self, key: &str, max: u64) -> Result<(Result<Vec<u8>>, Result<Vec<u8>>)> {
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let iface = s3.wasm_storages_storage_storage();
+        let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range: None }).await)?;
+        let mut data = Vec::new();
+        let first = loop {
+            match flatten(iface.object_body().call_read(&mut *store, body, max).await) {
+                Ok(chunk) if chunk.is_empty() => break Ok(data),
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(e) => break Err(e),
+            }
+        };
+        let again = flatten(iface.object_body().call_read(&mut *store, body, max).await);
+        body.resource_drop_async(&mut *store).await?;
+        Ok((first, again))
+    }
+
     pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
         let mut guard = self.inner.lock().await;
         let Instance { store, s3 } = &mut *guard;
@@ -606,9 +626,9 @@ impl Storage {
 
     /// The most linear memory the instance has had, in bytes.
     pub fn peak_memory(&self) -> usize {
-        let Ok(guard) = self.inner.try_lock() else { return 0 };
-        let store = &guard.store;
-        store.data().memory.peak
+        // Only ever asked between calls, when nothing holds the instance.
+        let guard = self.inner.try_lock().expect("peak_memory while a call is running");
+        guard.store.data().memory.peak
     }
 
     /// Drops the store resource (running the component's destructor) and the instance.

@@ -130,6 +130,11 @@ async fn downloads_ask_for_checksums_and_check_the_md5_etag() {
         Error::Transport(m) => assert!(m.contains("after 3 attempts"), "a damaged download is fetched again: {m}"),
         other => panic!("{other:?}"),
     }
+    // A failed check stays the answer: reading on never makes the body look complete.
+    let (first, again) = damaged.read_then_again("k.bin", 1 << 16).await.unwrap();
+    let (first, again) = (storage_error(first), storage_error(again));
+    assert!(matches!(&first, Error::Transport(m) if m.contains("ETag (MD5)")), "{first:?}");
+    assert_eq!(format!("{first:?}"), format!("{again:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -563,3 +563,17 @@ async fn the_host_reuses_connections_when_asked() {
     }
     assert_eq!(server.connections() - reused, 10, "without a pool, one connection per request");
 }
+
+/// `read` with any `max` (even u64::MAX) gives the object, then the end, and the end again.
+#[tokio::test(flavor = "multi_thread")]
+async fn checked_reads_take_any_max_and_stay_ended() {
+    let t = Target::new("read-max").await;
+    let mut s = t.store("").await;
+    let data = common::bytes(200_000, 3);
+    s.put("k", &data, &opts(None, &[])).await.unwrap();
+    for max in [1, 4096, u64::MAX] {
+        let (first, again) = s.read_then_again("k", max).await.unwrap();
+        assert_eq!(first.unwrap(), data, "max {max}");
+        assert!(again.unwrap().is_empty(), "max {max}");
+    }
+}

@@ -70,9 +70,10 @@ async fn an_unfinished_or_failed_writer_leaves_nothing() {
     assert!(s.put_writer("dropped.bin", pieces(&data, MIB), &opts(), false).await.unwrap().is_none());
     assert!(!s.exists("dropped.bin").await.unwrap());
 
-    // A size that doesn't match what was written, on both paths.
-    for len in [1000, 12 * MIB] {
-        let sized = PutOptions { size: Some(len as u64 + 1), ..opts() };
+    // A size that doesn't match what was written, short or long, on both paths (a long one
+    // fails at the write that passes it).
+    for (len, size) in [(1000, 1001), (1000, 999), (12 * MIB, 12 * MIB + 1), (12 * MIB, 6 * MIB)] {
+        let sized = PutOptions { size: Some(size as u64), ..opts() };
         let e = storage_error(s.put_writer("sized.bin", pieces(&data[..len], MIB), &sized, true).await);
         assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
         assert!(!s.exists("sized.bin").await.unwrap());

@@ -52,7 +52,9 @@ fn response(status: u16, headers: &[(String, String)]) -> Option<OutgoingRespons
     Some(response)
 }
 
-/// The HTTP answer to a storage error about `key`.
+/// The HTTP answer to a storage error about `key`. What is the client's doing (a missing or
+/// bad key, a refused condition) is said; what is the server's (configuration, credentials,
+/// the storage service failing) goes to stderr, and the client gets only a generic line.
 pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
     let (status, text) = match e {
         Error::NotFound(_) => (404, "not found".to_string()),
@@ -61,10 +63,18 @@ pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
         Error::AlreadyExists(_) => (409, "already exists".to_string()),
         Error::PreconditionFailed(_) => (412, "precondition failed".to_string()),
         Error::RangeNotSatisfiable(_) => (416, "range not satisfiable".to_string()),
-        Error::InvalidConfig(m) | Error::Credentials(m) | Error::Unsupported(m) => (500, m.clone()),
-        // The storage service refused or failed: a bad gateway, from the client's side.
-        Error::AccessDenied(s) | Error::Service(s) => (502, format!("storage service: {} {}", s.code, s.message)),
-        Error::Transport(m) => (502, format!("storage unreachable: {m}")),
+        Error::InvalidConfig(m) | Error::Credentials(m) | Error::Unsupported(m) => {
+            eprintln!("file-server: storage is misconfigured: {m}");
+            (500, "the storage is misconfigured".to_string())
+        }
+        Error::AccessDenied(s) | Error::Service(s) => {
+            eprintln!("file-server: storage service: {} {} {}", s.status, s.code, s.message);
+            (502, "the storage service failed".to_string())
+        }
+        Error::Transport(m) => {
+            eprintln!("file-server: storage unreachable: {m}");
+            (502, "the storage service failed".to_string())
+        }
     };
     Reply::json(status, json!({"error": text, "key": key}))
 }

@@ -122,7 +122,7 @@ impl Store {
             rules::content_type(t).map_err(invalid_argument)?;
         }
         rules::metadata_names(&options.metadata).map_err(invalid_argument)?;
-        rules::metadata_size(options.metadata.iter().map(|(k, v)| k.len() + v.len()).sum()).map_err(invalid_argument)?;
+        rules::metadata_size(options.metadata.iter().map(|(k, v)| k.len() + rules::metadata_value_len(v)).sum()).map_err(invalid_argument)?;
         if let Some(WriteCondition::IfMatch(etag)) = &options.condition {
             rules::etag(etag).map_err(invalid_argument)?;
         }
@@ -137,7 +137,7 @@ impl Store {
         let mut bucket = self.bucket.borrow_mut();
         match (&options.condition, bucket.get(&full)) {
             (Some(WriteCondition::IfAbsent), Some(_)) => return Err(Error::AlreadyExists(key.to_string())),
-            (Some(WriteCondition::IfMatch(etag)), current) if current.is_none_or(|o| o.etag.trim_matches('"') != etag.trim_matches('"')) => {
+            (Some(WriteCondition::IfMatch(etag)), current) if current.is_none_or(|o| Ok(o.etag.trim_matches('"')) != rules::etag(etag)) => {
                 return Err(Error::PreconditionFailed(key.to_string()));
             }
             _ => {}
@@ -351,7 +351,7 @@ impl GuestObjectBody for ObjectBody {
     fn read(&self, max: u64) -> Result<Vec<u8>, Error> {
         let end = self.range.map_or(self.data.len() as u64, |s| s.end);
         let mut at = self.at.borrow_mut();
-        let next = (*at + max.max(1)).min(end);
+        let next = at.saturating_add(max.max(1)).min(end);
         let chunk = self.data[*at as usize..next as usize].to_vec();
         *at = next;
         Ok(chunk)
