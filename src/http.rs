@@ -7,7 +7,7 @@
 //! request/response client needs.
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
+use wasip2::http::types::{ErrorCode, Fields, HeaderError, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -110,7 +110,13 @@ fn options(req: &Request) -> Option<RequestOptions> {
 /// The wasi:http request for `req`, with its body and the body's stream.
 fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStream), Error> {
     let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>())
-        .map_err(|e| transport(format!("request header refused by the host: {e:?}")))?;
+        .map_err(|e| {
+            transport(match e {
+                HeaderError::InvalidSyntax => "the host refused a request header as malformed",
+                HeaderError::Forbidden => "the host forbids one of the request headers",
+                HeaderError::Immutable => "the request headers are immutable",
+            })
+        })?;
     let request = OutgoingRequest::new(fields);
     let method = match req.method {
         "GET" => Method::Get,
@@ -447,7 +453,28 @@ fn error_code(code: ErrorCode) -> Error {
         ErrorCode::HttpResponseIncomplete => "response incomplete".into(),
         ErrorCode::HttpProtocolError => "HTTP protocol error".into(),
         ErrorCode::InternalError(Some(e)) => format!("host error: {e}"),
-        other => format!("{other:?}"),
+        ErrorCode::InternalError(None) => "host error".into(),
+        // Named by hand rather than by `Debug`, whose code for this enum costs kilobytes.
+        ErrorCode::DestinationIpProhibited => "destination IP prohibited".into(),
+        ErrorCode::DestinationIpUnroutable => "destination IP unroutable".into(),
+        ErrorCode::ConnectionLimitReached => "connection limit reached".into(),
+        ErrorCode::TlsAlertReceived(a) => format!("TLS alert received ({})", a.alert_message.clone().unwrap_or_default()),
+        ErrorCode::HttpRequestDenied => "request denied by the host".into(),
+        ErrorCode::HttpRequestLengthRequired => "request length required".into(),
+        ErrorCode::HttpRequestBodySize(_) => "request body size refused".into(),
+        ErrorCode::HttpRequestMethodInvalid => "request method invalid".into(),
+        ErrorCode::HttpRequestUriInvalid => "request URI invalid".into(),
+        ErrorCode::HttpRequestUriTooLong => "request URI too long".into(),
+        ErrorCode::HttpRequestHeaderSectionSize(_) | ErrorCode::HttpRequestHeaderSize(_) => "request headers too large".into(),
+        ErrorCode::HttpRequestTrailerSectionSize(_) | ErrorCode::HttpRequestTrailerSize(_) => "request trailers too large".into(),
+        ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => "response headers too large".into(),
+        ErrorCode::HttpResponseBodySize(_) => "response body too large".into(),
+        ErrorCode::HttpResponseTrailerSectionSize(_) | ErrorCode::HttpResponseTrailerSize(_) => "response trailers too large".into(),
+        ErrorCode::HttpResponseTransferCoding(c) => format!("response transfer coding not supported ({})", c.clone().unwrap_or_default()),
+        ErrorCode::HttpResponseContentCoding(c) => format!("response content coding not supported ({})", c.clone().unwrap_or_default()),
+        ErrorCode::HttpUpgradeFailed => "HTTP upgrade failed".into(),
+        ErrorCode::LoopDetected => "loop detected".into(),
+        ErrorCode::ConfigurationError => "host configuration error".into(),
     };
     transport(text)
 }
