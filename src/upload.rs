@@ -497,7 +497,7 @@ fn multipart_etag(parts: &[(u32, String)]) -> Option<String> {
         }
     }
     let digest = md5.finalize();
-    Some(format!("{}-{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>(), parts.len()))
+    Some(format!("{}-{}", crate::verify::hex(&digest), parts.len()))
 }
 
 /// Aborts the upload after `cause`, so no parts linger (and nothing appears under the key).

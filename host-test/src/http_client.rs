@@ -13,12 +13,20 @@ pub struct Reply {
 }
 
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<Reply> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    send(method, url, headers, Full::new(Bytes::from(body))).await
+}
+
+async fn send<B>(method: &str, url: &str, headers: &[(&str, &str)], body: B) -> anyhow::Result<Reply>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let client = Client::builder(TokioExecutor::new()).build_http::<B>();
     let mut req = http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let resp = client.request(req.body(Full::new(Bytes::from(body)))?).await?;
+    let resp = client.request(req.body(body)?).await?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await?.to_bytes().to_vec();
@@ -32,18 +40,7 @@ pub async fn get(url: &str) -> anyhow::Result<Reply> {
 /// Like [`request`], with the body sent in `chunks` and no Content-Length (chunked
 /// transfer encoding): a client streaming something of unknown length.
 pub async fn request_chunked(method: &str, url: &str, headers: &[(&str, &str)], chunks: Vec<Vec<u8>>) -> anyhow::Result<Reply> {
-    type Chunks = http_body_util::StreamBody<futures_util_stream::Iter>;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Chunks>();
-    let mut req = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    let body = http_body_util::StreamBody::new(futures_util_stream::Iter(chunks.into_iter()));
-    let resp = client.request(req.body(body)?).await?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await?.to_bytes().to_vec();
-    Ok(Reply { status, headers, body })
+    send(method, url, headers, http_body_util::StreamBody::new(futures_util_stream::Iter(chunks.into_iter()))).await
 }
 
 /// A stream of body frames from a list of chunks (without pulling in a stream crate).

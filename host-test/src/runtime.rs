@@ -463,13 +463,9 @@ impl Storage {
             let stream = match flatten(iface.object_body().call_stream(&mut *store, body).await) {
                 Ok(stream) => stream,
                 // A backend with no host stream to hand over (the memory one): read instead.
-                Err(Failure::Storage(Error::Unsupported(_))) => loop {
-                    let chunk = flatten(iface.object_body().call_read(&mut *store, body, 1 << 20).await)?;
-                    if chunk.is_empty() {
-                        return Ok((info, span));
-                    }
-                    sink(&chunk).map_err(|e| Failure::Host(anyhow::Error::from(e).context("writing the download")))?;
-                },
+                Err(Failure::Storage(Error::Unsupported(_))) => {
+                    return read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| (info, span));
+                }
                 Err(e) => return Err(e),
             };
             let copied = read_stream(&mut *store, &stream, &mut sink).await;
@@ -491,13 +487,7 @@ impl Storage {
         let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range: None }).await)?;
         let result = async {
             let info = iface.object_body().call_info(&mut *store, body).await?;
-            loop {
-                let chunk = flatten(iface.object_body().call_read(&mut *store, body, 1 << 20).await)?;
-                if chunk.is_empty() {
-                    return Ok(info);
-                }
-                sink(&chunk).map_err(|e| Failure::Host(e.into()))?;
-            }
+            read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| info)
         }
         .await;
         body.resource_drop_async(&mut *store).await?;
@@ -512,13 +502,7 @@ impl Storage {
         let iface = s3.wasm_storages_storage_storage();
         let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range: None }).await)?;
         let mut data = Vec::new();
-        let first = loop {
-            match flatten(iface.object_body().call_read(&mut *store, body, max).await) {
-                Ok(chunk) if chunk.is_empty() => break Ok(data),
-                Ok(chunk) => data.extend_from_slice(&chunk),
-                Err(e) => break Err(e),
-            }
-        };
+        let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| Ok(data.extend_from_slice(c))).await.map(|()| data);
         let again = flatten(iface.object_body().call_read(&mut *store, body, max).await);
         body.resource_drop_async(&mut *store).await?;
         Ok((first, again))
@@ -636,6 +620,24 @@ impl Storage {
         let mut guard = self.inner.lock().await;
         self.handle.resource_drop_async(&mut guard.store).await?;
         Ok(())
+    }
+}
+
+/// Reads `body` through the component's checked `read`, `max` bytes at a time, into `sink`
+/// until the end (every check passed) or an error.
+async fn read_checked(
+    store: &mut Store<HostState>,
+    iface: &bindings::exports::wasm_storages::storage::storage::Guest,
+    body: ResourceAny,
+    max: u64,
+    sink: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<()> {
+    loop {
+        let chunk = flatten(iface.object_body().call_read(&mut *store, body, max).await)?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        sink(&chunk).map_err(|e| Failure::Host(anyhow::Error::from(e).context("writing the download")))?;
     }
 }
 

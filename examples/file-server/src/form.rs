@@ -35,7 +35,7 @@ pub fn upload_file_field(store: &Store, body: &InputStream, boundary: &str, max:
                 if written > max {
                     // Dropping the writer unfinished aborts the upload: nothing is stored.
                     drop(form);
-                    return Err(too_large(max, body));
+                    return Err(drain_then_too_large(max, body));
                 }
                 writer.write(&chunk).map_err(|e| storage_error(&e, Some(&key)))?;
             }
@@ -54,7 +54,7 @@ pub fn copy_limited(store: &Store, key: &str, body: &InputStream, options: &PutO
             Ok(chunk) => {
                 written += chunk.len() as u64;
                 if written > max {
-                    return Err(too_large(max, body));
+                    return Err(drain_then_too_large(max, body));
                 }
                 writer.write(&chunk).map_err(|e| storage_error(&e, Some(key)))?;
             }
@@ -99,7 +99,7 @@ fn bad_form(e: multer::Error) -> Reply {
 
 /// 413, after reading on a little (up to 256 KiB, as Go's net/http does) so that a client
 /// still sending a slightly-too-large body gets to read the answer instead of a reset.
-pub fn too_large(max: u64, body: &InputStream) -> Reply {
+fn drain_then_too_large(max: u64, body: &InputStream) -> Reply {
     let mut drained = 0;
     while drained < 256 * 1024 {
         match body.blocking_read(READ) {
@@ -107,5 +107,5 @@ pub fn too_large(max: u64, body: &InputStream) -> Reply {
             Err(_) => break,
         }
     }
-    Reply::json(413, json!({"error": "the upload is too large", "max_bytes": max}))
+    crate::reply::too_large(max)
 }

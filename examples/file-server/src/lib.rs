@@ -161,7 +161,7 @@ fn upload(store: &Store, settings: &Settings, request: IncomingRequest, query: &
     let content_type = header("content-type");
     let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if length.is_some_and(|n| n > settings.max_upload) {
-        return Err(Reply::json(413, json!({"error": "the upload is too large", "max_bytes": settings.max_upload})));
+        return Err(reply::too_large(settings.max_upload));
     }
     let body = request.consume().map_err(|()| Reply::json(400, json!({"error": "no request body"})))?;
     let stream = body.stream().map_err(|()| Reply::json(400, json!({"error": "no request body"})))?;

@@ -52,6 +52,11 @@ fn response(status: u16, headers: &[(String, String)]) -> Option<OutgoingRespons
     Some(response)
 }
 
+/// 413: the upload is over `max` bytes.
+pub fn too_large(max: u64) -> Reply {
+    Reply::json(413, json!({"error": "the upload is too large", "max_bytes": max}))
+}
+
 /// The HTTP answer to a storage error about `key`. What is the client's doing (a missing or
 /// bad key, a refused condition) is said; what is the server's (configuration, credentials,
 /// the storage service failing) goes to stderr, and the client gets only a generic line.
