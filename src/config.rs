@@ -65,7 +65,7 @@ impl Env<'_> {
 }
 
 pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
-    check_bucket(&config.bucket)?;
+    crate::rules::bucket(&config.bucket).map_err(invalid_config)?;
 
     // Keys from the config or the environment, or else the shared files, which may also
     // hold the region: they are read only when one of the two is still missing.
@@ -171,37 +171,6 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         conditions_honoured: std::cell::Cell::new(None),
         credentials,
     })
-}
-
-/// S3's general-purpose bucket naming rules.
-fn check_bucket(bucket: &str) -> Result<(), Error> {
-    let bad = |why: &str| Err(invalid_config(format!("bucket {bucket:?} {why}")));
-    if bucket.is_empty() {
-        return Err(invalid_config("bucket is required"));
-    }
-    if !(3..=63).contains(&bucket.len()) {
-        return bad("must be 3 to 63 characters long");
-    }
-    if let Some(c) = bucket.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-')) {
-        return bad(&format!("may only contain lowercase letters, digits, '.' and '-', not {c:?}"));
-    }
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
-        return bad("must begin and end with a letter or digit");
-    }
-    if bucket.contains("..") || bucket.contains(".-") || bucket.contains("-.") {
-        return bad("must not have '..', '.-' or '-.'");
-    }
-    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
-        return bad("must not be formatted as an IP address");
-    }
-    if let Some(p) = ["xn--", "sthree-", "amzn-s3-demo-"].iter().find(|p| bucket.starts_with(*p)) {
-        return bad(&format!("must not start with the reserved prefix {p:?}"));
-    }
-    if let Some(s) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().find(|s| bucket.ends_with(*s)) {
-        return bad(&format!("must not end with the reserved suffix {s:?}"));
-    }
-    Ok(())
 }
 
 /// AWS regions and the names S3-compatible services use (`auto`, `nyc3`, `us-west-004`).

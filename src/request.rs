@@ -194,6 +194,28 @@ pub fn list_objects_v2(settings: &Settings, full_prefix: &str, continuation_toke
     S3Request::new("GET", format!("{}/?{query}", settings.bucket_path))
 }
 
+/// The bucket itself: `/bucket` path-style, `/` on the bucket's own host.
+fn bucket_root(settings: &Settings) -> String {
+    if settings.bucket_path.is_empty() { "/".into() } else { settings.bucket_path.clone() }
+}
+
+/// CreateBucket. Outside us-east-1, S3 wants the region named in the body (and refuses
+/// it named there for us-east-1).
+pub fn create_bucket(settings: &Settings) -> (S3Request, String) {
+    let body = match settings.region.as_str() {
+        "us-east-1" => String::new(),
+        region => format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+            quick_xml::escape::escape(region)
+        ),
+    };
+    (S3Request::new("PUT", bucket_root(settings)), body)
+}
+
+pub fn delete_bucket(settings: &Settings) -> S3Request {
+    S3Request::new("DELETE", bucket_root(settings))
+}
+
 /// Server-side copy; `x-amz-metadata-directive: COPY` keeps content type and metadata.
 pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_key: &str) -> S3Request {
     let mut req = S3Request::new("PUT", object_path(settings, destination_full_key));

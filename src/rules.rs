@@ -1,5 +1,5 @@
-//! What the storage API accepts from its caller besides keys (`keys.rs`): content types,
-//! metadata names, presigned-URL lifetimes, ETags to match. Plain functions that say why
+//! What the storage API accepts from its caller besides keys (`keys.rs`): bucket names,
+//! content types, metadata names, presigned-URL lifetimes, ETags to match. Plain functions that say why
 //! (`Err(text)`), so every backend — this S3 component and the memory one, which includes
 //! this file — refuses exactly the same input with the same words.
 
@@ -7,6 +7,37 @@
 pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
 /// S3's limit on user metadata: names and values, in bytes as sent.
 pub const MAX_METADATA_BYTES: usize = 2048;
+
+/// S3's general-purpose bucket naming rules.
+pub fn bucket(bucket: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("bucket {bucket:?} {why}"));
+    if bucket.is_empty() {
+        return Err("bucket is required".into());
+    }
+    if !(3..=63).contains(&bucket.len()) {
+        return bad("must be 3 to 63 characters long");
+    }
+    if let Some(c) = bucket.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-')) {
+        return bad(&format!("may only contain lowercase letters, digits, '.' and '-', not {c:?}"));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
+        return bad("must begin and end with a letter or digit");
+    }
+    if bucket.contains("..") || bucket.contains(".-") || bucket.contains("-.") {
+        return bad("must not have '..', '.-' or '-.'");
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("must not be formatted as an IP address");
+    }
+    if let Some(p) = ["xn--", "sthree-", "amzn-s3-demo-"].iter().find(|p| bucket.starts_with(*p)) {
+        return bad(&format!("must not start with the reserved prefix {p:?}"));
+    }
+    if let Some(s) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().find(|s| bucket.ends_with(*s)) {
+        return bad(&format!("must not end with the reserved suffix {s:?}"));
+    }
+    Ok(())
+}
 
 /// A Content-Type: 1 to 1024 printable ASCII characters.
 pub fn content_type(content_type: &str) -> Result<(), String> {

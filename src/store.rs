@@ -226,6 +226,22 @@ impl GuestStore for Store {
         Ok(())
     }
 
+    fn create_bucket(&self) -> Result<(), Error> {
+        let (req, body) = request::create_bucket(&self.settings);
+        match call(&self.settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None) {
+            Ok(resp) => Ok(drain(resp)),
+            Err(Error::Service(e)) if e.status == 409 && matches!(e.code.as_str(), "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
+                Err(Error::AlreadyExists(self.settings.bucket.clone()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn delete_bucket(&self) -> Result<(), Error> {
+        drain(call(&self.settings, &request::delete_bucket(&self.settings), None, None)?);
+        Ok(())
+    }
+
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
         let file = copy(&self.settings, &source, &destination)?;
         if source != destination {

@@ -89,6 +89,9 @@ pub struct HostOptions {
     pub fault: Option<crate::sender::Fault>,
     /// Host directories the component may read, each under its own absolute path.
     pub preopens: Vec<std::path::PathBuf>,
+    /// Host directories the component may also write, each at the guest path given (the
+    /// blobstore adapter's scratch directory).
+    pub writable_dirs: Vec<(std::path::PathBuf, String)>,
 }
 
 impl HostOptions {
@@ -225,6 +228,9 @@ impl HostState {
         for dir in &options.preopens {
             let guest = dir.to_str().ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", dir.display()))?;
             wasi.preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadOnly)?;
+        }
+        for (dir, guest) in &options.writable_dirs {
+            wasi.preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadWrite)?;
         }
         Ok(HostState {
             wasi: wasi.build(),

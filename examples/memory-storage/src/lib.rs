@@ -10,6 +10,8 @@
 //!   its own bytes (WASI 0.2 streams come from the host); `read` works.
 //! - `url` returns a `memory://bucket/key?...` URL, which nothing can fetch.
 //! - Nothing is ever pending: `pending-uploads` is empty.
+//! - Every bucket exists: opening a store on one makes it. `create-bucket` succeeds (as S3
+//!   does in us-east-1 for a bucket you own), `delete-bucket` only checks it is empty.
 
 mod bindings {
     wit_bindgen::generate!({
@@ -45,7 +47,7 @@ use std::rc::Rc;
 
 use bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
 use bindings::exports::wasm_storages::storage::types::{
-    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions, WriteCondition,
+    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions, WriteCondition,
 };
 use md5::Digest as _;
 use wasip2::clocks::wall_clock::{self, Datetime};
@@ -170,9 +172,7 @@ fn hex(bytes: &[u8]) -> String {
 
 impl GuestStore for Store {
     fn open(config: Config) -> Result<wit::Store, Error> {
-        if config.bucket.is_empty() {
-            return Err(Error::InvalidConfig("bucket must not be empty".into()));
-        }
+        rules::bucket(&config.bucket).map_err(Error::InvalidConfig)?;
         let prefix = keys::store_prefix(config.prefix.as_deref().unwrap_or_default()).map_err(Error::InvalidConfig)?;
         let expiry = config.presigned_expiry.unwrap_or(DEFAULT_EXPIRY);
         rules::expiry(expiry).map_err(|why| Error::InvalidConfig(format!("presigned-expiry {why}")))?;
@@ -309,6 +309,22 @@ impl GuestStore for Store {
         self.full(&key)?;
         // No upload is ever pending here, so there is none by that id.
         Err(Error::NotFound(key))
+    }
+
+    fn create_bucket(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn delete_bucket(&self) -> Result<(), Error> {
+        if self.bucket.borrow().is_empty() {
+            return Ok(());
+        }
+        Err(Error::Service(ServiceError {
+            status: 409,
+            code: "BucketNotEmpty".into(),
+            message: format!("the bucket {} is not empty", self.name),
+            request_id: None,
+        }))
     }
 }
 

@@ -128,6 +128,10 @@ enum Command {
         /// request: an app composed with the memory backend then remembers its objects
         #[arg(long)]
         one_instance: bool,
+        /// A host directory the component may read and write, HOST::GUEST as `wasmtime
+        /// --dir` takes it (repeatable): e.g. `--dir /tmp::/tmp` for the blobstore adapter
+        #[arg(long = "dir", value_parser = parse_dir)]
+        dirs: Vec<(PathBuf, String)>,
     },
     /// Start the embedded server and walk through every operation
     Demo,
@@ -160,6 +164,15 @@ fn parse_range(s: &str) -> Result<ByteRange, String> {
 
 fn parse_meta(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected name=value, got {s:?}"))
+}
+
+/// `HOST::GUEST`, or `DIR` for the same path on both sides.
+fn parse_dir(s: &str) -> Result<(PathBuf, String), String> {
+    let (host, guest) = s.split_once("::").unwrap_or((s, s));
+    match std::path::Path::new(host).is_dir() {
+        true => Ok((PathBuf::from(host), guest.to_string())),
+        false => Err(format!("{host} is not a directory")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -220,8 +233,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::ServeS3 { port, dir } => return serve_s3(*port, dir.clone()).await,
         Command::Demo => return demo().await,
-        Command::ServeHttp { component, listen, env, embedded_s3, max_memory_mib, one_instance } => {
-            let host = ServeHost { env: env.clone(), embedded_s3: *embedded_s3, max_memory_mib: *max_memory_mib, one_instance: *one_instance, insecure: cli.no_verify_ssl };
+        Command::ServeHttp { component, listen, env, embedded_s3, max_memory_mib, one_instance, dirs } => {
+            let host = ServeHost { env: env.clone(), embedded_s3: *embedded_s3, max_memory_mib: *max_memory_mib, one_instance: *one_instance, insecure: cli.no_verify_ssl, dirs: dirs.clone() };
             return serve_http(component, *listen, host).await;
         }
         Command::Bench { size_mib, small_ops } => {
@@ -441,6 +454,7 @@ struct ServeHost {
     max_memory_mib: Option<usize>,
     one_instance: bool,
     insecure: bool,
+    dirs: Vec<(PathBuf, String)>,
 }
 
 async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, how: ServeHost) -> Result<ExitCode, Failure> {
@@ -448,6 +462,7 @@ async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, h
     let mut host = HostOptions::from_process_env();
     host.insecure_tls = how.insecure;
     host.max_memory = how.max_memory_mib.map(|m| m << 20);
+    host.writable_dirs = how.dirs.clone();
     let env = &how.env;
     let server = match how.embedded_s3 {
         true => Some(EmbeddedS3::start().await?),
