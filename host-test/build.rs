@@ -1,5 +1,5 @@
 //! Builds the component (release, wasm32-wasip2) so `cargo test` / `cargo run` on a fresh
-//! clone need no manual step, the memory backend, and the examples the tests compose with either (file server, blobstore adapter). A nested cargo with its own target directory: the outer
+//! clone need no manual step, the memory backend, and the examples the tests compose with either (file server, blobstore adapter and command). A nested cargo with its own target directory: the outer
 //! build holds the lock on ours.
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::process::Command;
 fn main() {
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml", "examples/blobstore/src", "examples/blobstore/Cargo.toml"] {
+    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml", "examples/blobstore/src", "examples/blobstore/Cargo.toml", "examples/blobstore-cli/src", "examples/blobstore-cli/wit", "examples/blobstore-cli/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=STORAGE_COMPONENT");
@@ -20,7 +20,7 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "file-server", "-p", "memory-storage", "-p", "blobstore", "--target-dir"])
+        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "file-server", "-p", "memory-storage", "-p", "blobstore", "-p", "blobstore-cli", "--target-dir"])
         .arg(&target_dir);
     if prebuilt.is_none() {
         cmd.args(["-p", "wasm-storages"]);
@@ -41,4 +41,6 @@ fn main() {
     println!("cargo:rustc-env=MEMORY_COMPONENT_PATH={}", memory.display());
     let blobstore = target_dir.join("wasm32-wasip2/release/blobstore.wasm");
     println!("cargo:rustc-env=BLOBSTORE_COMPONENT_PATH={}", blobstore.display());
+    let cli = target_dir.join("wasm32-wasip2/release/blob.wasm");
+    println!("cargo:rustc-env=BLOB_CLI_COMPONENT_PATH={}", cli.display());
 }

@@ -10,6 +10,7 @@
 //! - [`bench`]: `storage-host bench`.
 
 pub mod bench;
+pub mod command;
 pub mod credential_servers;
 pub mod http_client;
 pub mod http_server;

@@ -92,6 +92,8 @@ pub struct HostOptions {
     /// Host directories the component may also write, each at the guest path given (the
     /// blobstore adapter's scratch directory).
     pub writable_dirs: Vec<(std::path::PathBuf, String)>,
+    /// Arguments and standard streams, for a command component (`crate::command`).
+    pub command: Option<crate::command::CommandIo>,
 }
 
 impl HostOptions {
@@ -231,6 +233,12 @@ impl HostState {
         }
         for (dir, guest) in &options.writable_dirs {
             wasi.preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadWrite)?;
+        }
+        if let Some(io) = &options.command {
+            wasi.args(&io.args);
+            wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(io.stdin.clone()));
+            wasi.stdout(io.stdout.clone());
+            wasi.stderr(io.stderr.clone());
         }
         Ok(HostState {
             wasi: wasi.build(),

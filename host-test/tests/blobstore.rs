@@ -33,18 +33,38 @@ fn composed() -> &'static [u8] {
     static WASM: OnceLock<Vec<u8>> = OnceLock::new();
     WASM.get_or_init(|| {
         let backend = if memory_backend() { env!("MEMORY_COMPONENT_PATH") } else { env!("STORAGE_COMPONENT_PATH") };
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let path = out.path().join("blobstore.wasm");
-        let status = std::process::Command::new(root.join("examples/compose.sh"))
-            .args([env!("BLOBSTORE_COMPONENT_PATH"), backend])
-            .arg(&path)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("running examples/compose.sh");
-        assert!(status.success(), "examples/compose.sh failed");
-        std::fs::read(&path).unwrap()
+        compose(env!("BLOBSTORE_COMPONENT_PATH"), std::path::Path::new(backend))
     })
+}
+
+/// `app` composed with `plug` by the script users run.
+fn compose(app: &str, plug: &std::path::Path) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("composed.wasm");
+    let status = std::process::Command::new(root.join("examples/compose.sh"))
+        .arg(app)
+        .arg(plug)
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running examples/compose.sh");
+    assert!(status.success(), "examples/compose.sh failed");
+    std::fs::read(&path).unwrap()
+}
+
+/// What an instance gets: `t`'s server and credentials, its objects under `t`'s root +
+/// [`PREFIX`] (`BLOBSTORE_PREFIX`), and with `scratch` a writable `/tmp` there.
+fn host(t: &Target, scratch: Option<&tempfile::TempDir>) -> HostOptions {
+    let env = vec![
+        ("AWS_ENDPOINT_URL".to_string(), t.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID".to_string(), t.access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), t.secret_key.clone()),
+        ("AWS_REGION".to_string(), t.region.clone()),
+        ("BLOBSTORE_PREFIX".to_string(), format!("{}{PREFIX}", t.root)),
+    ];
+    let writable_dirs = scratch.map(|d| vec![(d.path().to_path_buf(), "/tmp".to_string())]).unwrap_or_default();
+    HostOptions { env, writable_dirs, ..Default::default() }
 }
 
 /// Which comes first: `write-data` or writing the body (both orders are in use).
@@ -67,8 +87,7 @@ type Res<T> = Result<T, String>;
 const PREFIX: &str = "blobs/";
 
 impl Blobs {
-    /// An instance whose objects live under `t`'s root + [`PREFIX`] (`BLOBSTORE_PREFIX`), with a writable
-    /// `/tmp` (`with_scratch`).
+    /// An instance on `t` ([`host`]), with a writable `/tmp` if `with_scratch`.
     async fn new(t: &Target, with_scratch: bool) -> Blobs {
         let engine = Runtime::shared().unwrap().engine().clone();
         let component = load_precompiled(&engine, composed()).unwrap();
@@ -76,15 +95,8 @@ impl Blobs {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
         let scratch = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("AWS_ENDPOINT_URL".to_string(), t.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID".to_string(), t.access_key.clone()),
-            ("AWS_SECRET_ACCESS_KEY".to_string(), t.secret_key.clone()),
-            ("AWS_REGION".to_string(), t.region.clone()),
-            ("BLOBSTORE_PREFIX".to_string(), format!("{}{PREFIX}", t.root)),
-        ];
-        let writable_dirs = if with_scratch { vec![(scratch.path().to_path_buf(), "/tmp".to_string())] } else { Vec::new() };
-        let mut store = wasmtime::Store::new(&engine, HostState::new(&HostOptions { env, writable_dirs, ..Default::default() }).unwrap());
+        let options = host(t, with_scratch.then_some(&scratch));
+        let mut store = wasmtime::Store::new(&engine, HostState::new(&options).unwrap());
         let api = BlobstoreService::instantiate_async(&mut store, &component, &linker).await.unwrap();
         Blobs { store, api, scratch }
     }
@@ -445,4 +457,49 @@ async fn without_a_scratch_directory_writes_say_why() {
         s.put("r", b"readable", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await.unwrap();
         assert_eq!(b.read_async(c, "r", 0, u64::MAX).await.unwrap(), b"readable");
     }
+}
+
+/// `examples/blobstore-cli` knows only the upstream `wasi:blobstore` WIT, unchanged (its
+/// `wasi:io` is 0.2.2, the adapter's 0.2.12): composed onto the adapter, it runs as is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_written_against_the_standard_runs_unchanged() {
+    if common::skip_on_memory("each command is a new instance, and the memory backend forgets between instances") {
+        return;
+    }
+    let t = Target::new("blobstore-cli").await;
+    let composed_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(composed_file.path(), composed()).unwrap();
+    let cli = compose(env!("BLOB_CLI_COMPONENT_PATH"), composed_file.path());
+    let scratch = tempfile::tempdir().unwrap();
+    // `blob!(stdin; args...)`: one run of the command, in a fresh instance.
+    macro_rules! blob {
+        ($stdin:expr; $($arg:expr),+) => {
+            host_test::command::run(&cli, host(&t, Some(&scratch)), &["blob", $($arg),+], $stdin).await.unwrap()
+        };
+    }
+    let ok = |ran: host_test::command::Ran| {
+        assert_eq!(ran.status, 0, "{}", ran.stderr);
+        ran.stdout
+    };
+    let bucket = t.bucket.as_str();
+
+    let data = bytes(5 << 20 | 3, 11);
+    ok(blob!(data.clone(); "put", bucket, "a/b.bin"));
+    assert_eq!(ok(blob!(vec![]; "get", bucket, "a/b.bin")), data);
+    assert_eq!(ok(blob!(vec![]; "get", bucket, "a/b.bin", "100", "199")), data[100..200].to_vec());
+    assert_eq!(t.store(PREFIX).await.get_bytes("a/b.bin").await.unwrap(), data);
+    let info = String::from_utf8(ok(blob!(vec![]; "info", bucket, "a/b.bin"))).unwrap();
+    assert!(info.starts_with(&format!("a/b.bin {} ", data.len())), "{info}");
+
+    ok(blob!(vec![]; "cp", bucket, "a/b.bin", bucket, "c.bin"));
+    ok(blob!(vec![]; "mv", bucket, "c.bin", bucket, "d.bin"));
+    assert_eq!(ok(blob!(vec![]; "ls", bucket)), b"a/b.bin\nd.bin\n");
+    ok(blob!(vec![]; "rm", bucket, "a/b.bin", "d.bin"));
+    assert_eq!(ok(blob!(vec![]; "ls", bucket)), b"");
+
+    let missing = blob!(vec![]; "get", bucket, "a/b.bin");
+    assert_eq!(missing.status, 1);
+    assert!(missing.stderr.contains("no object named a/b.bin"), "{}", missing.stderr);
+    assert!(missing.stdout.is_empty());
+    assert!(scratch.path().read_dir().unwrap().next().is_none(), "scratch files left behind");
 }
