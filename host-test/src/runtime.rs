@@ -622,6 +622,18 @@ impl Storage {
         flatten(api.call_abort_upload(&mut *store, self.handle, key, upload_id).await)
     }
 
+    pub async fn create_bucket(&mut self) -> Result<()> {
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        flatten(s3.wasm_storages_storage_storage().store().call_create_bucket(&mut *store, self.handle).await)
+    }
+
+    pub async fn delete_bucket(&mut self) -> Result<()> {
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        flatten(s3.wasm_storages_storage_storage().store().call_delete_bucket(&mut *store, self.handle).await)
+    }
+
     /// The most linear memory the instance has had, in bytes.
     pub fn peak_memory(&self) -> usize {
         // Only ever asked between calls, when nothing holds the instance.

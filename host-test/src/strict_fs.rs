@@ -2,7 +2,9 @@
 //! and only after it has stored the body, so a damaged upload is refused but left in place;
 //! it never checks UploadPart's. S3 checks both before storing anything. This wrapper
 //! checks the digest as the body streams in and fails the stream before s3s-fs commits it,
-//! then answers `BadDigest` as S3 does. Every other operation goes straight to s3s-fs.
+//! then answers `BadDigest` as S3 does. s3s-fs also deletes a bucket with everything in
+//! it; S3 refuses (`BucketNotEmpty`), and so does this wrapper. Every other operation goes
+//! straight to s3s-fs.
 //!
 //! With `ignore_conditions` it plays a server that ignores `If-None-Match` / `If-Match`
 //! (as some S3-compatible services do), for the tests that must catch one.
@@ -23,6 +25,8 @@ use s3s_fs::FileSystem;
 
 pub struct StrictFs {
     pub fs: FileSystem,
+    /// s3s-fs's root: a bucket is the directory of that name, its objects the files in it.
+    pub root: std::path::PathBuf,
     pub ignore_conditions: bool,
 }
 
@@ -85,7 +89,16 @@ impl ByteStream for Md5Checked {
     }
 }
 
-/// The `S3` impl: `put_object` and `upload_part` check, the listed operations forward.
+/// Whether `dir` or a directory below it holds a file (an object).
+fn holds_a_file(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| match entry.file_type() {
+        Ok(t) if t.is_dir() => holds_a_file(&entry.path()),
+        Ok(_) => true,
+        Err(_) => false,
+    })
+}
+
+/// The `S3` impl: `put_object`, `upload_part` and `delete_bucket` check, the listed operations forward.
 /// (One macro for the whole impl, as `async_trait` must see every method expanded.)
 macro_rules! strict_s3 {
     ($($name:ident($input:ident) -> $output:ident;)*) => {
@@ -103,6 +116,13 @@ macro_rules! strict_s3 {
             async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
                 let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
                 bad_digest(self.fs.upload_part(req).await, mismatch)
+            }
+
+            async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+                if holds_a_file(&self.root.join(&req.input.bucket)) {
+                    return Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"));
+                }
+                self.fs.delete_bucket(req).await
             }
 
             async fn complete_multipart_upload(&self, mut req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
@@ -125,7 +145,6 @@ macro_rules! strict_s3 {
 strict_s3! {
     create_bucket(CreateBucketInput) -> CreateBucketOutput;
     copy_object(CopyObjectInput) -> CopyObjectOutput;
-    delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
     delete_object(DeleteObjectInput) -> DeleteObjectOutput;
     delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
     get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{bare_config, bytes, open, sha256, storage_error, Target};
-use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
+use host_test::{Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
 fn opts(content_type: Option<&str>, metadata: &[(&str, &str)]) -> PutOptions {
     PutOptions { content_type: content_type.map(str::to_string), metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), size: None, condition: None }
@@ -333,6 +333,39 @@ async fn a_missing_bucket_is_a_service_error_not_a_missing_key() {
     match storage_error(s.list("", None).await) {
         Error::Service(e) => assert_eq!((e.status, e.code.as_str()), (404, "NoSuchBucket")),
         Error::AccessDenied(e) => assert_eq!(e.status, 403), // some servers hide unknown buckets
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buckets_are_created_and_deleted_only_when_empty() {
+    if common::skip_on_memory("in memory every bucket exists (see examples/memory-storage)") {
+        return;
+    }
+    let t = Target::new("buckets").await;
+    let mut config = t.config("");
+    // Outside us-east-1 (Garage's region is `garage`) the request names the region.
+    config.bucket = format!("ws-bucket-{}", t.root.split('/').next().unwrap().trim_start_matches("it-"));
+    let mut s = open(config).await.unwrap();
+    match s.create_bucket().await {
+        Ok(()) => {}
+        Err(Failure::Storage(Error::AccessDenied(e))) if !t.is_embedded() => {
+            eprintln!("skipped: this server's key may not create buckets: {e:?}");
+            return;
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+    assert!(matches!(storage_error(s.create_bucket().await), Error::AlreadyExists(b) if b.starts_with("ws-bucket-")));
+    assert!(s.list("", None).await.unwrap().is_empty());
+    s.put("k", b"v", &plain()).await.unwrap();
+    match storage_error(s.delete_bucket().await) {
+        Error::Service(e) => assert_eq!((e.status, e.code.as_str()), (409, "BucketNotEmpty")),
+        other => panic!("{other:?}"),
+    }
+    s.delete("k").await.unwrap();
+    s.delete_bucket().await.unwrap();
+    match storage_error(s.list("", None).await) {
+        Error::Service(e) => assert_eq!(e.code, "NoSuchBucket"),
         other => panic!("{other:?}"),
     }
 }
