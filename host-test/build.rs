@@ -1,6 +1,7 @@
 //! Builds the component (release, wasm32-wasip2) so `cargo test` / `cargo run` on a fresh
-//! clone need no manual step, the memory backend, and the examples the tests compose with either (file server, blobstore adapter and command). A nested cargo with its own target directory: the outer
-//! build holds the lock on ours.
+//! clone need no manual step, the memory backend, and the examples the tests compose with
+//! either (file server, blobstore adapter and command). A nested cargo with its own target
+//! directory: the outer build holds the lock on ours.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -33,24 +33,8 @@ fn composed() -> &'static [u8] {
     static WASM: OnceLock<Vec<u8>> = OnceLock::new();
     WASM.get_or_init(|| {
         let backend = if memory_backend() { env!("MEMORY_COMPONENT_PATH") } else { env!("STORAGE_COMPONENT_PATH") };
-        compose(env!("BLOBSTORE_COMPONENT_PATH"), std::path::Path::new(backend))
+        common::compose(env!("BLOBSTORE_COMPONENT_PATH"), std::path::Path::new(backend))
     })
-}
-
-/// `app` composed with `plug` by the script users run.
-fn compose(app: &str, plug: &std::path::Path) -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let path = out.path().join("composed.wasm");
-    let status = std::process::Command::new(root.join("examples/compose.sh"))
-        .arg(app)
-        .arg(plug)
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("running examples/compose.sh");
-    assert!(status.success(), "examples/compose.sh failed");
-    std::fs::read(&path).unwrap()
 }
 
 /// What an instance gets: `t`'s server and credentials, its objects under `t`'s root +
@@ -469,7 +453,7 @@ async fn a_component_written_against_the_standard_runs_unchanged() {
     let t = Target::new("blobstore-cli").await;
     let composed_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(composed_file.path(), composed()).unwrap();
-    let cli = compose(env!("BLOB_CLI_COMPONENT_PATH"), composed_file.path());
+    let cli = common::compose(env!("BLOB_CLI_COMPONENT_PATH"), composed_file.path());
     let scratch = tempfile::tempdir().unwrap();
     // `blob!(stdin; args...)`: one run of the command, in a fresh instance.
     macro_rules! blob {

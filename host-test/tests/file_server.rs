@@ -20,19 +20,9 @@ fn composed() -> &'static [u8] {
     WASM.get_or_init(|| compose(env!("STORAGE_COMPONENT_PATH")))
 }
 
-/// The file server composed with the storage component at `storage`, by the script users run.
+/// The file server composed with the storage component at `storage`.
 fn compose(storage: &str) -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let path = out.path().join("file-server.wasm");
-    let status = std::process::Command::new(root.join("examples/compose.sh"))
-        .args([env!("FILE_SERVER_COMPONENT_PATH"), storage])
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("running examples/compose.sh");
-    assert!(status.success(), "examples/compose.sh failed");
-    std::fs::read(&path).unwrap()
+    common::compose(env!("FILE_SERVER_COMPONENT_PATH"), std::path::Path::new(storage))
 }
 
 /// The composed file server on a free port, storing under `t`'s root.

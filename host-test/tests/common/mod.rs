@@ -120,6 +120,22 @@ pub async fn foreign_request(t: &Target, method: &str, key: &str, headers: &[(&s
     host_test::http_client::request(method, &url, &send, body).await.unwrap()
 }
 
+/// `app` composed with `plug` (`wac plug`) by the script users run, `examples/compose.sh`.
+pub fn compose(app: &str, plug: &std::path::Path) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("composed.wasm");
+    let status = std::process::Command::new(root.join("examples/compose.sh"))
+        .arg(app)
+        .arg(plug)
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running examples/compose.sh");
+    assert!(status.success(), "examples/compose.sh failed");
+    std::fs::read(&path).unwrap()
+}
+
 /// The suite runs against the memory backend (`STORAGE_BACKEND=memory`).
 pub fn memory_backend() -> bool {
     std::env::var("STORAGE_BACKEND").as_deref() == Ok("memory")
