@@ -290,6 +290,21 @@ mod tests {
     }
 
     #[test]
+    fn bucket_requests_for_both_addressing_styles_and_regions() {
+        let path = settings(Some("http://localhost:9000"));
+        let (req, body) = create_bucket(&path);
+        assert_eq!((req.method, req.path_and_query.as_str(), body.as_str()), ("PUT", "/bkt", ""));
+        assert_eq!((delete_bucket(&path).method, delete_bucket(&path).path_and_query.as_str()), ("DELETE", "/bkt"));
+        let mut vhost = settings(None);
+        assert_eq!(create_bucket(&vhost).0.path_and_query, "/");
+        assert_eq!(delete_bucket(&vhost).path_and_query, "/");
+        // Outside us-east-1 the region goes in the body (S3 refuses it named for us-east-1).
+        vhost.region = "eu-west-1".into();
+        let (_, body) = create_bucket(&vhost);
+        assert_eq!(body, "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>");
+    }
+
+    #[test]
     fn urls_for_both_addressing_styles() {
         let path = settings(Some("http://localhost:9000"));
         assert_eq!(url(&path, &object_path(&path, "a b/ü")), "http://localhost:9000/bkt/a%20b/%C3%BC");

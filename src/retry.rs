@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
+use crate::bindings::exports::wasm_storages::storage::types::{Error, ServiceError};
 
 pub struct Policy {
     pub max_attempts: u32,
@@ -55,6 +55,12 @@ pub fn retryable(e: &Error) -> bool {
     }
 }
 
+/// Whether `e` answered a repeated request ([`after_attempts`] said so): then an earlier
+/// attempt may have done the work, its answer lost.
+pub fn was_retried(e: &ServiceError) -> bool {
+    e.message.ends_with(" attempts)")
+}
+
 /// `e`, saying how many attempts were made when there was more than one.
 pub fn after_attempts(e: Error, attempts: u32) -> Error {
     if attempts <= 1 {
@@ -99,7 +105,6 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::exports::wasm_storages::storage::types::ServiceError;
 
     fn service(status: u16, code: &str) -> Error {
         Error::Service(ServiceError { status, code: code.into(), message: "m".into(), request_id: None })

@@ -230,6 +230,8 @@ impl GuestStore for Store {
         let (req, body) = request::create_bucket(&self.settings);
         match call(&self.settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None) {
             Ok(resp) => Ok(drain(resp)),
+            // Ours already, on a retry: the attempt whose answer was lost made it.
+            Err(Error::Service(e)) if e.code == "BucketAlreadyOwnedByYou" && retry::was_retried(&e) => Ok(()),
             Err(Error::Service(e)) if e.status == 409 && matches!(e.code.as_str(), "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
                 Err(Error::AlreadyExists(self.settings.bucket.clone()))
             }
@@ -238,8 +240,12 @@ impl GuestStore for Store {
     }
 
     fn delete_bucket(&self) -> Result<(), Error> {
-        drain(call(&self.settings, &request::delete_bucket(&self.settings), None, None)?);
-        Ok(())
+        match call(&self.settings, &request::delete_bucket(&self.settings), None, None) {
+            Ok(resp) => Ok(drain(resp)),
+            // Gone, on a retry: the attempt whose answer was lost deleted it.
+            Err(Error::Service(e)) if e.code == "NoSuchBucket" && retry::was_retried(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {

@@ -90,6 +90,9 @@ pub enum Fault {
     /// Break off the body of the answer to the first request whose path and query contain
     /// this text, after the server has done the work.
     BreakOnce(&'static str),
+    /// Send the first request whose path and query contain this text, let the server do the
+    /// work, then lose its answer: the connection fails as if reset before the reply.
+    LoseAnswerOnce(&'static str),
     /// Each request, independently with probability `percent`%, suffers `kind`; the
     /// choices follow `seed`, so a failing run can be replayed.
     Random { seed: u64, percent: u8, kind: Mischief },
@@ -145,6 +148,7 @@ impl WasiHttpHooks for Hooks {
         let mut refuse = false;
         let mut delay = None;
         let mut damage: Option<Damage> = None;
+        let mut lose = false;
         let matches = |text: &str| request.uri().path_and_query().is_some_and(|p| p.as_str().contains(text));
         let request = match self.fault {
             Some(Fault::CorruptBody) => corrupt_body(request),
@@ -165,6 +169,11 @@ impl WasiHttpHooks for Hooks {
             }
             Some(Fault::Delay(d)) => {
                 delay = Some(d);
+                request
+            }
+            Some(Fault::LoseAnswerOnce(text)) if self.fault_hits == 0 && matches(text) => {
+                self.fault_hits += 1;
+                lose = true;
                 request
             }
             Some(Fault::BreakOnce(text)) if self.fault_hits == 0 && matches(text) => {
@@ -214,9 +223,14 @@ impl WasiHttpHooks for Hooks {
             }
             (false, None) => Box::pin(send(request, options, insecure, canned, pool)),
         };
-        let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match damage {
-            None => sending,
-            Some(damage) => Box::pin(async move {
+        let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (damage, lose) {
+            (_, true) => Box::pin(async move {
+                // The reply's head arrived, so the server has acted; the guest never hears.
+                drop(sending.await?);
+                Err(Error::ConnectionTerminated)
+            }),
+            (None, false) => sending,
+            (Some(damage), false) => Box::pin(async move {
                 let (response, io) = sending.await?;
                 let (parts, body) = response.into_parts();
                 let untouched = (parts.status, parts.headers.clone());

@@ -3,7 +3,9 @@
 //! it never checks UploadPart's. S3 checks both before storing anything. This wrapper
 //! checks the digest as the body streams in and fails the stream before s3s-fs commits it,
 //! then answers `BadDigest` as S3 does. s3s-fs also deletes a bucket with everything in
-//! it; S3 refuses (`BucketNotEmpty`), and so does this wrapper. Every other operation goes
+//! it; S3 refuses (`BucketNotEmpty`), and so does this wrapper. And re-creating a bucket is
+//! `BucketAlreadyOwnedByYou`, S3's answer (outside us-east-1) to its owner: this server has
+//! one account. Every other operation goes
 //! straight to s3s-fs.
 //!
 //! With `ignore_conditions` it plays a server that ignores `If-None-Match` / `If-Match`
@@ -98,7 +100,7 @@ fn holds_a_file(dir: &std::path::Path) -> bool {
     })
 }
 
-/// The `S3` impl: `put_object`, `upload_part` and `delete_bucket` check, the listed operations forward.
+/// The `S3` impl: `put_object`, `upload_part` and the bucket operations check, the listed operations forward.
 /// (One macro for the whole impl, as `async_trait` must see every method expanded.)
 macro_rules! strict_s3 {
     ($($name:ident($input:ident) -> $output:ident;)*) => {
@@ -116,6 +118,13 @@ macro_rules! strict_s3 {
             async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
                 let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
                 bad_digest(self.fs.upload_part(req).await, mismatch)
+            }
+
+            async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+                if self.root.join(&req.input.bucket).is_dir() {
+                    return Err(s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it."));
+                }
+                self.fs.create_bucket(req).await
             }
 
             async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
@@ -143,7 +152,6 @@ macro_rules! strict_s3 {
 }
 
 strict_s3! {
-    create_bucket(CreateBucketInput) -> CreateBucketOutput;
     copy_object(CopyObjectInput) -> CopyObjectOutput;
     delete_object(DeleteObjectInput) -> DeleteObjectOutput;
     delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;

@@ -255,6 +255,8 @@ async fn objects_are_written_read_listed_copied_moved_and_deleted() {
     assert_eq!(b.read_sync(c, "empty", 0, u64::MAX).await.unwrap(), (0, Vec::new()));
     assert_eq!(b.read_sync(c, "empty", 0, 0).await.unwrap(), (0, Vec::new()));
     assert_eq!(b.read_async(c, "empty", 0, u64::MAX).await.unwrap(), Vec::<u8>::new());
+    let e = b.read_sync(c, "empty", 1, u64::MAX).await.unwrap_err();
+    assert!(e.contains("outside the object"), "{e}");
     let e = b.read_sync(c, "small.bin", 20, 10).await.unwrap_err();
     assert!(e.contains("before the start"), "{e}");
     let e = b.read_sync(c, "small.bin", 200_000, u64::MAX).await.unwrap_err();
@@ -288,6 +290,23 @@ async fn objects_are_written_read_listed_copied_moved_and_deleted() {
     assert_eq!(b.read_sync(c, "moved/here.bin", 0, u64::MAX).await.unwrap().1, small);
     let e = b.copy((&t.bucket, "missing"), (&t.bucket, "x")).await.unwrap_err();
     assert!(e.contains("missing"), "{e}");
+
+    // One value under several names; a bad name stops the writing there and says which
+    // names were already written.
+    let value = b.value(c, "twice/1", b"shared", Order::BodyFirst).await.unwrap();
+    b.api.wasi_blobstore_container().container().call_write_data(&mut b.store, c, &"twice/2".to_string(), value).await.unwrap().unwrap();
+    b.finish(value).await.unwrap();
+    assert_eq!(b.read_sync(c, "twice/1", 0, u64::MAX).await.unwrap().1, b"shared");
+    assert_eq!(b.read_sync(c, "twice/2", 0, u64::MAX).await.unwrap().1, b"shared");
+    let value = b.value(c, "partly/1", b"half", Order::NameFirst).await.unwrap();
+    for name in ["bad/../name", "partly/2"] {
+        b.api.wasi_blobstore_container().container().call_write_data(&mut b.store, c, &name.to_string(), value).await.unwrap().unwrap();
+    }
+    let e = b.finish(value).await.unwrap_err();
+    assert!(e.contains("writing bad/../name") && e.contains(&format!("(1 written before it: partly/1 in {})", t.bucket)), "{e}");
+    assert!(b.has(c, "partly/1").await.unwrap());
+    assert!(!b.has(c, "partly/2").await.unwrap());
+    b.api.wasi_blobstore_container().container().call_delete_objects(&mut b.store, c, &strings(&["twice/1", "twice/2", "partly/1"])).await.unwrap().unwrap();
 
     // Replacing an object.
     b.write(c, "small.bin", b"replaced", Order::BodyFirst).await.unwrap();
@@ -357,8 +376,18 @@ async fn containers_are_buckets() {
     assert!(e.contains(&format!("container {missing} does not exist")), "{e}");
     assert!(!b.container_exists(&missing).await.unwrap());
 
-    // Deleting a container deletes what it holds (under this prefix) and the bucket.
+    // Deleting a container deletes what it holds under this prefix, then the bucket: which
+    // S3 refuses while another tenant's objects are in it.
     b.write(made, "left/inside", b"x", Order::BodyFirst).await.unwrap();
+    let mut other = t.config("other-tenant/");
+    other.bucket = name.clone();
+    let mut other = common::open(other).await.unwrap();
+    other.put("theirs", b"y", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await.unwrap();
+    let e = b.delete_container(&name).await.unwrap_err();
+    assert!(e.contains("BucketNotEmpty"), "{e}");
+    assert!(!b.has(made, "left/inside").await.unwrap());
+    assert_eq!(other.get_bytes("theirs").await.unwrap(), b"y");
+    other.delete("theirs").await.unwrap();
     b.drop_resource(made).await;
     b.delete_container(&name).await.unwrap();
     assert!(!b.container_exists(&name).await.unwrap());
@@ -387,9 +416,12 @@ async fn listing_streams_names_across_pages() {
     assert_eq!(b.names(c, 600).await.unwrap(), names);
     assert_eq!(b.names(c, 1003).await.unwrap(), names);
 
-    // Skipping across the page boundary, then reading the rest.
+    // Skipping across the page boundary, then reading the rest; reads and skips of
+    // nothing take nothing.
     let stream = b.api.wasi_blobstore_container().container().call_list_objects(&mut b.store, c).await.unwrap().unwrap();
     let api = b.api.wasi_blobstore_container().stream_object_names();
+    assert_eq!(api.call_read_stream_object_names(&mut b.store, stream, 0).await.unwrap().unwrap(), (vec![], false));
+    assert_eq!(api.call_skip_stream_object_names(&mut b.store, stream, 0).await.unwrap().unwrap(), (0, false));
     assert_eq!(api.call_skip_stream_object_names(&mut b.store, stream, 999).await.unwrap().unwrap(), (999, false));
     let (rest, end) = api.call_read_stream_object_names(&mut b.store, stream, 10).await.unwrap().unwrap();
     assert_eq!((rest, end), (names[999..].to_vec(), true));

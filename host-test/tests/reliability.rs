@@ -192,3 +192,37 @@ async fn a_lost_answer_to_complete_is_not_a_failure() {
     assert_eq!(completes[0], (Some(200), true));
     assert_eq!(common::sha256(&s.get_bytes("big").await.unwrap()), common::sha256(&data));
 }
+
+/// CreateBucket and DeleteBucket whose answers are lost: the retry finds the bucket already
+/// made (`BucketAlreadyOwnedByYou`) or already gone (`NoSuchBucket`), which is success.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_to_bucket_requests_are_not_failures() {
+    if common::skip_on_memory("retries of S3 requests") {
+        return;
+    }
+    let t = Target::new("lost-bucket").await;
+    let mut config = quick(&t, "");
+    let name = format!("ws-lost-{}", t.root.split('/').next().unwrap().trim_start_matches("it-"));
+    config.bucket = name.clone();
+    let leaked: &'static str = name.leak();
+    let (mut s, log) = faulty(config.clone(), Fault::LoseAnswerOnce(leaked)).await;
+    match s.create_bucket().await {
+        Ok(()) => {}
+        Err(Failure::Storage(Error::AccessDenied(e))) if !t.is_embedded() => {
+            eprintln!("skipped: this server's key may not create buckets: {e:?}");
+            return;
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+    assert_eq!(statuses(&log, "PUT"), vec![None, Some(409)], "the first answer lost, the retry told it exists");
+    // Without a retry, an existing bucket is still `already-exists`.
+    assert!(matches!(common::storage_error(s.create_bucket().await), Error::AlreadyExists(_)));
+
+    let (mut s, log) = faulty(config, Fault::LoseAnswerOnce(leaked)).await;
+    s.delete_bucket().await.unwrap();
+    assert_eq!(statuses(&log, "DELETE"), vec![None, Some(404)], "the first answer lost, the retry told it is gone");
+    match common::storage_error(s.delete_bucket().await) {
+        Error::Service(e) => assert_eq!(e.code, "NoSuchBucket"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -24,8 +24,8 @@ pub struct Bucket {
     store: Rc<Store>,
 }
 
-pub fn new(name: String, store: Store) -> Container {
-    Container::new(Bucket { name, store: Rc::new(store) })
+pub fn new(name: String, store: Rc<Store>) -> Container {
+    Container::new(Bucket { name, store })
 }
 
 impl Bucket {
@@ -170,10 +170,11 @@ impl Names {
         Ok(())
     }
 
-    /// Whether nothing is left; fetches the next page when it takes that to know.
-    fn ended(&self) -> Result<bool, String> {
-        self.fill(1)?;
-        Ok(self.buffered.borrow().is_empty())
+    /// Whether nothing is left; fetches the next page when it takes that to know. A failed
+    /// fetch says "not yet": the names already taken are returned, and the next call
+    /// fetches again (and reports the error if it persists).
+    fn ended(&self) -> bool {
+        self.fill(1).is_ok() && self.buffered.borrow().is_empty()
     }
 }
 
@@ -185,14 +186,17 @@ impl GuestStreamObjectNames for Names {
             let n = buffered.len().min(usize::try_from(len).unwrap_or(usize::MAX));
             buffered.drain(..n).collect()
         };
-        Ok((names, self.ended()?))
+        Ok((names, self.ended()))
     }
 
     fn skip_stream_object_names(&self, num: u64) -> Result<(u64, bool), String> {
         let mut skipped = 0;
         // A page at a time: skipping a million names holds at most one page of them.
         while skipped < num {
-            self.fill(1)?;
+            if let Err(e) = self.fill(1) {
+                // What was skipped stays skipped: say so rather than lose count.
+                return if skipped == 0 { Err(e) } else { Ok((skipped, false)) };
+            }
             let mut buffered = self.buffered.borrow_mut();
             if buffered.is_empty() {
                 break;
@@ -201,6 +205,6 @@ impl GuestStreamObjectNames for Names {
             buffered.drain(..n);
             skipped += n as u64;
         }
-        Ok((skipped, self.ended()?))
+        Ok((skipped, self.ended()))
     }
 }

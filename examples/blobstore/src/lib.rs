@@ -37,6 +37,10 @@ mod bindings {
     });
 }
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use bindings::exports::wasi::blobstore::blobstore::Guest;
 use bindings::exports::wasi::blobstore::container::Container;
 use bindings::exports::wasi::blobstore::types::ObjectId;
@@ -72,7 +76,7 @@ impl Guest for Blobstore {
     }
 
     fn container_exists(name: String) -> Result<bool, String> {
-        bucket_exists(&open(&name)?, &name)
+        bucket_exists(&*open(&name)?, &name)
     }
 
     fn copy_object(src: ObjectId, dest: ObjectId) -> Result<(), String> {
@@ -88,8 +92,23 @@ impl Guest for Blobstore {
     }
 }
 
-/// A store on the bucket `container`, under `BLOBSTORE_PREFIX`. Makes no network call.
-fn open(container: &str) -> Result<Store, String> {
+thread_local! {
+    /// One store per container, kept: a store caches the credentials it fetched (web
+    /// identity, container, instance metadata), which a store per call would fetch again.
+    static STORES: RefCell<HashMap<String, Rc<Store>>> = RefCell::default();
+}
+
+/// The store on the bucket `container`, under `BLOBSTORE_PREFIX`. Makes no network call.
+fn open(container: &str) -> Result<Rc<Store>, String> {
+    if let Some(store) = STORES.with(|s| s.borrow().get(container).cloned()) {
+        return Ok(store);
+    }
+    let store = Rc::new(open_new(container)?);
+    STORES.with(|s| s.borrow_mut().insert(container.to_string(), store.clone()));
+    Ok(store)
+}
+
+fn open_new(container: &str) -> Result<Store, String> {
     let config = Config {
         bucket: container.to_string(),
         prefix: env("BLOBSTORE_PREFIX"),

@@ -9,7 +9,8 @@ use wasip2::io::streams::{InputStream, OutputStream};
 const DEFAULT_DIR: &str = "/tmp";
 
 pub struct Spool {
-    file: Descriptor,
+    /// `None` only while dropping: closed before the leftover is unlinked.
+    file: Option<Descriptor>,
     /// Bytes appended so far (`append`).
     len: Cell<u64>,
     /// The directory and name, when the file could not be unlinked at once (not POSIX).
@@ -32,16 +33,20 @@ impl Spool {
         // POSIX keeps an unlinked file while it is open: unlinked now, it can't be left
         // behind, not even by an instance that is killed.
         let leftover = dir.unlink_file_at(&name).is_err().then(|| (dir, name));
-        Ok(Spool { file, len: Cell::new(0), leftover })
+        Ok(Spool { file: Some(file), len: Cell::new(0), leftover })
+    }
+
+    fn file(&self) -> &Descriptor {
+        self.file.as_ref().expect("open until dropped")
     }
 
     pub fn writer(&self) -> Result<OutputStream, String> {
-        self.file.write_via_stream(0).map_err(|e| format!("writing the scratch file: {e:?}"))
+        self.file().write_via_stream(0).map_err(|e| format!("writing the scratch file: {e:?}"))
     }
 
     pub fn append(&self, mut data: &[u8]) -> Result<(), String> {
         while !data.is_empty() {
-            let n = self.file.write(data, self.len.get()).map_err(|e| format!("writing the scratch file: {e:?}"))?;
+            let n = self.file().write(data, self.len.get()).map_err(|e| format!("writing the scratch file: {e:?}"))?;
             self.len.set(self.len.get() + n);
             data = &data[n as usize..];
         }
@@ -49,16 +54,18 @@ impl Spool {
     }
 
     pub fn reader(&self) -> Result<InputStream, String> {
-        self.file.read_via_stream(0).map_err(|e| format!("reading the scratch file: {e:?}"))
+        self.file().read_via_stream(0).map_err(|e| format!("reading the scratch file: {e:?}"))
     }
 
     pub fn size(&self) -> Result<u64, String> {
-        Ok(self.file.stat().map_err(|e| format!("the scratch file: {e:?}"))?.size)
+        Ok(self.file().stat().map_err(|e| format!("the scratch file: {e:?}"))?.size)
     }
 }
 
 impl Drop for Spool {
     fn drop(&mut self) {
+        // Closed first: a system that refused to unlink an open file may allow it now.
+        self.file = None;
         if let Some((dir, name)) = &self.leftover {
             let _ = dir.unlink_file_at(name);
         }

@@ -45,8 +45,9 @@ impl GuestOutgoingValue for Outgoing {
         self.spool.as_ref().map_err(drop)?.writer().map_err(drop)
     }
 
-    /// Uploads what was written to every name `write-data` gave (none: nothing is stored).
-    /// Each upload is whole or absent, as `put-stream` is.
+    /// Uploads what was written to every name `write-data` gave (none: nothing is stored),
+    /// in that order. Each upload is whole or absent, as `put-stream` is; a failure stops
+    /// there, and says which names before it were written.
     fn finish(this: OutgoingValue) -> Result<(), String> {
         let value: Outgoing = this.into_inner();
         let targets = value.targets.into_inner();
@@ -55,9 +56,18 @@ impl GuestOutgoingValue for Outgoing {
         }
         let spool = value.spool?;
         let size = spool.size()?;
+        let mut written: Vec<String> = Vec::new();
         for (store, container, name) in targets {
             let options = PutOptions { content_type: None, metadata: Vec::new(), size: Some(size), condition: None };
-            store.put_stream(&name, spool.reader()?, &options).map_err(|e| format!("writing {name} to container {container}: {}", describe(&e)))?;
+            let stored = spool.reader().and_then(|data| store.put_stream(&name, data, &options).map_err(|e| describe(&e)));
+            if let Err(why) = stored {
+                let before = match written.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({} written before it: {})", written.len(), written.join(", ")),
+                };
+                return Err(format!("writing {name} to container {container}: {why}{before}"));
+            }
+            written.push(format!("{name} in {container}"));
         }
         Ok(())
     }
@@ -95,8 +105,10 @@ impl Incoming {
 impl GuestIncomingValue for Incoming {
     fn incoming_value_consume_sync(this: IncomingValue) -> Result<Vec<u8>, String> {
         let value: Incoming = this.into_inner();
+        let size = value.size();
+        let too_big = || format!("{size} bytes don't fit in memory: use incoming-value-consume-async");
         let mut bytes = Vec::new();
-        bytes.try_reserve_exact(value.size() as usize).map_err(|_| format!("{} bytes don't fit in memory: use incoming-value-consume-async", value.size()))?;
+        bytes.try_reserve_exact(usize::try_from(size).map_err(|_| too_big())?).map_err(|_| too_big())?;
         value.read_all(|chunk| Ok(bytes.extend_from_slice(&chunk)))?;
         Ok(bytes)
     }
