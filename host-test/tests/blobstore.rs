@@ -215,12 +215,6 @@ fn strings(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-/// A bucket name no other test run uses.
-fn unique_bucket(t: &Target, what: &str) -> String {
-    let run = t.root.split('/').next().unwrap().trim_start_matches("it-");
-    format!("bs-{what}-{run}")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_are_written_read_listed_copied_moved_and_deleted() {
     let t = Target::new("blobstore-objects").await;
@@ -345,12 +339,12 @@ async fn containers_are_buckets() {
         eprintln!("the rest is skipped on the memory backend: every bucket exists there");
         return;
     }
-    let missing = unique_bucket(&t, "missing");
+    let missing = common::unique_bucket(&t, "missing");
     assert!(!b.container_exists(&missing).await.unwrap());
     let e = b.get_container(&missing).await.unwrap_err();
     assert!(e.contains("does not exist"), "{e}");
 
-    let name = unique_bucket(&t, "made");
+    let name = common::unique_bucket(&t, "made");
     let made = match b.create_container(&name).await {
         Ok(c) => c,
         Err(e) if !t.is_embedded() && e.contains("access denied") => {

@@ -136,6 +136,25 @@ pub fn compose(app: &str, plug: &std::path::Path) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
+/// A bucket name no other test or run uses: `ws-WHAT-<time>-<pid>-<n>`.
+pub fn unique_bucket(t: &Target, what: &str) -> String {
+    format!("ws-{what}-{}", t.root.split('/').next().unwrap().trim_start_matches("it-"))
+}
+
+/// Whether `created` (what `create-bucket` answered) is success. False, after saying the
+/// test skips, when a server other than the embedded one doesn't let this key create
+/// buckets; any other failure fails the test.
+pub fn bucket_created(t: &Target, created: Result<(), Failure>) -> bool {
+    match created {
+        Ok(()) => true,
+        Err(Failure::Storage(Error::AccessDenied(e))) if !t.is_embedded() => {
+            eprintln!("skipped: this server's key may not create buckets: {e:?}");
+            false
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
 /// The suite runs against the memory backend (`STORAGE_BACKEND=memory`).
 pub fn memory_backend() -> bool {
     std::env::var("STORAGE_BACKEND").as_deref() == Ok("memory")
