@@ -3,11 +3,13 @@
 # component that exports it, into one deployable component that imports only WASI:
 #
 #   examples/compose.sh                        # builds both; writes target/examples/file-server.wasm
+#   examples/compose.sh --blobstore            # writes target/examples/blobstore-s3.wasm: wasi:blobstore on S3
 #   examples/compose.sh APP.wasm STORAGE.wasm OUT.wasm
 #   examples/compose.sh --install-only         # just make sure wac is there
 #
 # With no arguments it builds the file-server example and the S3 component (release,
-# wasm32-wasip2). The composition is `wac plug`, from wac-cli $WAC_VERSION, installed into
+# wasm32-wasip2); with --blobstore, the wasi:blobstore adapter and the S3 component. The
+# composition is `wac plug`, from wac-cli $WAC_VERSION, installed into
 # ~/.cache/wasm-storages (or $WASM_STORAGES_CACHE) on first use.
 set -euo pipefail
 WAC_VERSION=0.12.0
@@ -22,11 +24,13 @@ if [ ! -x "$wac" ]; then
 fi
 [ "${1:-}" = "--install-only" ] && exit 0
 
+target=${CARGO_TARGET_DIR:-$root/target}
 if [ $# -eq 0 ]; then
-  cd "$root"
-  cargo build --release --target wasm32-wasip2 -p wasm-storages -p file-server >&2
-  target=${CARGO_TARGET_DIR:-$root/target}
+  (cd "$root" && cargo build --release --target wasm32-wasip2 -p wasm-storages -p file-server >&2)
   set -- "$target/wasm32-wasip2/release/file_server.wasm" "$target/wasm32-wasip2/release/wasm_storages.wasm" "$target/examples/file-server.wasm"
+elif [ "$1" = "--blobstore" ]; then
+  (cd "$root" && cargo build --release --target wasm32-wasip2 -p wasm-storages -p blobstore >&2)
+  set -- "$target/wasm32-wasip2/release/blobstore.wasm" "$target/wasm32-wasip2/release/wasm_storages.wasm" "$target/examples/blobstore-s3.wasm"
 fi
 [ $# -eq 3 ] || { echo "usage: $0 [APP.wasm STORAGE.wasm OUT.wasm]" >&2; exit 2; }
 mkdir -p "$(dirname "$3")"

@@ -173,6 +173,9 @@ async fn errors_are_one_line_with_the_documented_exit_code() {
 
     let out = cli.run(&["frobnicate"]).await;
     assert_eq!(code(&out), 2, "usage errors exit 2");
+    let out = cli.run(&["serve-http", "app.wasm", "--dir", "/no/such/dir::/tmp"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/dir is not a directory"));
 
     let out = cli.run(&["--endpoint", "ftp://x", "info", "k"]).await;
     assert_eq!(code(&out), 2);
