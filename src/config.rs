@@ -264,26 +264,9 @@ pub(crate) mod tests {
     pub fn config(bucket: &str) -> Config {
         Config {
             bucket: bucket.into(),
-            region: None,
-            endpoint_url: None,
             access_key_id: Some("AKID".into()),
             secret_access_key: Some("SECRET".into()),
-            session_token: None,
-            prefix: None,
-            presigned_expiry: None,
-            use_ssl: None,
-            verify_ssl: None,
-            max_pool_connections: None,
-            part_size: None,
-            upload_checksum: None,
-            profile: None,
-            max_attempts: None,
-            retry_base_delay_ms: None,
-            retry_max_delay_ms: None,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
-            addressing: None,
+            ..Default::default()
         }
     }
 

@@ -36,6 +36,10 @@ pub(crate) mod bindings {
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:cli/environment@0.2.12": wasip2::cli::environment,
         },
+        // For the tests (`tests::config`); unused code is gone from the release build.
+        additional_type_attributes: {
+            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+        },
     });
 }
 

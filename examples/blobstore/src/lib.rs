@@ -34,6 +34,9 @@ mod bindings {
             "wasi:filesystem/preopens@0.2.12": wasip2::filesystem::preopens,
             "wasi:random/random@0.2.12": wasip2::random::random,
         },
+        additional_type_attributes: {
+            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+        },
     });
 }
 
@@ -109,29 +112,7 @@ fn open(container: &str) -> Result<Rc<Store>, String> {
 }
 
 fn open_new(container: &str) -> Result<Store, String> {
-    let config = Config {
-        bucket: container.to_string(),
-        prefix: env("BLOBSTORE_PREFIX"),
-        region: None,
-        endpoint_url: None,
-        access_key_id: None,
-        secret_access_key: None,
-        session_token: None,
-        profile: None,
-        presigned_expiry: None,
-        use_ssl: None,
-        verify_ssl: None,
-        max_pool_connections: None,
-        part_size: None,
-        upload_checksum: None,
-        max_attempts: None,
-        retry_base_delay_ms: None,
-        retry_max_delay_ms: None,
-        connect_timeout_ms: None,
-        first_byte_timeout_ms: None,
-        between_bytes_timeout_ms: None,
-        addressing: None,
-    };
+    let config = Config { bucket: container.to_string(), prefix: env("BLOBSTORE_PREFIX"), ..Default::default() };
     Store::open(&config).map_err(|e| match e {
         Error::InvalidConfig(why) => format!("container {container:?}: {why}"),
         e => describe(&e),

@@ -31,6 +31,11 @@ mod bindings {
             "wasi:io/streams@0.2.12": wasip2::io::streams,
             "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
         },
+        // Every config field but the bucket is optional: `..Default::default()` says "the
+        // defaults" for the rest.
+        additional_type_attributes: {
+            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+        },
     });
 }
 
@@ -75,26 +80,9 @@ impl Settings {
         let in_flight = u32::try_from(number("FILE_SERVER_PARTS_IN_FLIGHT", 4)?).unwrap_or(u32::MAX);
         let config = Config {
             bucket,
-            region: None,
-            endpoint_url: None,
-            access_key_id: None,
-            secret_access_key: None,
-            session_token: None,
             prefix: var("FILE_SERVER_PREFIX"),
-            presigned_expiry: None,
-            use_ssl: None,
-            verify_ssl: None,
             max_pool_connections: Some(in_flight),
-            part_size: None,
-            upload_checksum: None,
-            profile: None,
-            max_attempts: None,
-            retry_base_delay_ms: None,
-            retry_max_delay_ms: None,
-            connect_timeout_ms: None,
-            first_byte_timeout_ms: None,
-            between_bytes_timeout_ms: None,
-            addressing: None,
+            ..Default::default()
         };
         Ok(Settings { config, max_upload })
     }
