@@ -624,12 +624,14 @@ impl GuestListing for Listing {
                     metadata: Vec::new(),
                 });
             }
+            // Not `done`, and nothing counted: a later call asks for the same page again, and
+            // fails again unless the server has recovered. Ending here would pass off a cut
+            // listing as whole.
+            if page.is_truncated && (page.next_continuation_token == state.token || (files.is_empty() && state.empty_pages >= MAX_EMPTY_PAGES)) {
+                return Err(transport("the server keeps listing without progress (same continuation token or only empty pages)"));
+            }
             if let Some(r) = state.remaining.as_mut() {
                 *r = r.saturating_sub(files.len() as u32);
-            }
-            if page.is_truncated && (page.next_continuation_token == state.token || state.empty_pages >= MAX_EMPTY_PAGES) {
-                state.done = true;
-                return Err(transport("the server keeps listing without progress (same continuation token or only empty pages)"));
             }
             state.empty_pages = if files.is_empty() { state.empty_pages + 1 } else { 0 };
             state.token = page.next_continuation_token;

@@ -568,6 +568,22 @@ impl Storage {
         result
     }
 
+    /// `next-page` called `calls` times on one listing, whatever each call answers: the
+    /// keys of each page (`None`: the end), or its error.
+    pub async fn next_pages(&mut self, prefix: &str, calls: usize) -> Result<Vec<Result<Option<Vec<String>>>>> {
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        let iface = s3.wasm_storages_storage_storage();
+        let listing = flatten(iface.store().call_list(&mut *store, self.handle, prefix, ListOptions { limit: None }).await)?;
+        let mut answers = Vec::new();
+        for _ in 0..calls {
+            let page = flatten(iface.listing().call_next_page(&mut *store, listing).await);
+            answers.push(page.map(|p| p.map(|files| files.into_iter().map(|f| f.key).collect())));
+        }
+        listing.resource_drop_async(&mut *store).await?;
+        Ok(answers)
+    }
+
     pub async fn list(&mut self, prefix: &str, limit: Option<u32>) -> Result<Vec<StoredFile>> {
         let mut all = Vec::new();
         self.list_pages(prefix, limit, |page| {

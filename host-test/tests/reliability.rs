@@ -221,3 +221,25 @@ async fn lost_answers_to_bucket_requests_are_not_failures() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A listing whose server stops making progress fails; asked again, it asks for the same
+/// page, so a server that recovers loses no key, and a listing is never cut short as if
+/// it had ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_listing_fails_and_resumes_where_it_stopped() {
+    if common::skip_on_memory("S3 listings") {
+        return;
+    }
+    let host = HostOptions { canned: Some(common::listing_that_stalls_once("")), ..Default::default() };
+    let mut config = common::bare_config("bucket");
+    (config.endpoint_url, config.access_key_id, config.secret_access_key) = (Some("http://127.0.0.1:9".into()), Some("AKID".into()), Some("secret".into()));
+    let mut s = Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap();
+    let answers = s.next_pages("", 4).await.unwrap();
+    assert_eq!(answers[0].as_ref().unwrap(), &Some(vec!["a".to_string()]));
+    match &answers[1] {
+        Err(Failure::Storage(Error::Transport(why))) => assert!(why.contains("without progress"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(answers[2].as_ref().unwrap(), &Some(vec!["b".to_string()]), "the page after the stall, not the end");
+    assert_eq!(answers[3].as_ref().unwrap(), &None);
+}

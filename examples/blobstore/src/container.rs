@@ -77,7 +77,7 @@ impl GuestContainer for Bucket {
 
     fn list_objects(&self) -> Result<StreamObjectNames, String> {
         let listing = self.store.list("", ListOptions { limit: None }).map_err(|e| self.error("listing", e))?;
-        Ok(StreamObjectNames::new(Names { listing, buffered: RefCell::default(), done: Cell::new(false) }))
+        Ok(StreamObjectNames::new(Names { listing, buffered: RefCell::default(), done: Cell::new(false), failed: RefCell::default() }))
     }
 
     fn delete_object(&self, name: String) -> Result<(), String> {
@@ -156,12 +156,18 @@ pub struct Names {
     listing: Listing,
     buffered: RefCell<VecDeque<String>>,
     done: Cell<bool>,
+    /// A failed fetch not yet reported (the names before it went out first). It is
+    /// reported once; the next call asks the backend again, for the same page.
+    failed: RefCell<Option<String>>,
 }
 
 impl Names {
     /// Fetches pages until `want` names are buffered or the listing ends.
     fn fill(&self, want: u64) -> Result<(), String> {
         while (self.buffered.borrow().len() as u64) < want && !self.done.get() {
+            if let Some(why) = self.failed.take() {
+                return Err(why);
+            }
             match self.listing.next_page().map_err(|e| format!("listing: {}", describe(&e)))? {
                 Some(page) => self.buffered.borrow_mut().extend(page.into_iter().map(|f| f.key)),
                 None => self.done.set(true),
@@ -171,21 +177,36 @@ impl Names {
     }
 
     /// Whether nothing is left; fetches the next page when it takes that to know. A failed
-    /// fetch says "not yet": the names already taken are returned, and the next call
-    /// fetches again (and reports the error if it persists).
+    /// fetch says "not yet" and is kept for the next call to report.
     fn ended(&self) -> bool {
-        self.fill(1).is_ok() && self.buffered.borrow().is_empty()
+        if self.failed.borrow().is_some() {
+            return false;
+        }
+        match self.fill(1) {
+            Ok(()) => self.buffered.borrow().is_empty(),
+            Err(why) => {
+                *self.failed.borrow_mut() = Some(why);
+                false
+            }
+        }
     }
 }
 
 impl GuestStreamObjectNames for Names {
+    /// Names fetched before a failure go out first; the failure with the next call.
     fn read_stream_object_names(&self, len: u64) -> Result<(Vec<String>, bool), String> {
-        self.fill(len)?;
+        let filled = self.fill(len);
         let names: Vec<String> = {
             let mut buffered = self.buffered.borrow_mut();
             let n = buffered.len().min(usize::try_from(len).unwrap_or(usize::MAX));
             buffered.drain(..n).collect()
         };
+        if let Err(why) = filled {
+            if names.is_empty() {
+                return Err(why);
+            }
+            *self.failed.borrow_mut() = Some(why);
+        }
         Ok((names, self.ended()))
     }
 
@@ -193,9 +214,13 @@ impl GuestStreamObjectNames for Names {
         let mut skipped = 0;
         // A page at a time: skipping a million names holds at most one page of them.
         while skipped < num {
-            if let Err(e) = self.fill(1) {
-                // What was skipped stays skipped: say so rather than lose count.
-                return if skipped == 0 { Err(e) } else { Ok((skipped, false)) };
+            if let Err(why) = self.fill(1) {
+                // What was skipped stays skipped: say so, and the error next time.
+                if skipped == 0 {
+                    return Err(why);
+                }
+                *self.failed.borrow_mut() = Some(why);
+                return Ok((skipped, false));
             }
             let mut buffered = self.buffered.borrow_mut();
             if buffered.is_empty() {

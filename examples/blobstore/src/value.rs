@@ -81,6 +81,9 @@ thread_local! {
     static STREAMED: RefCell<Vec<ObjectBody>> = RefCell::default();
 }
 
+/// The most `consume-sync` reads into memory (as `get-bytes` does): 1 GiB.
+const MAX_SYNC: u64 = 1 << 30;
+
 pub struct Incoming {
     body: ObjectBody,
 }
@@ -106,7 +109,12 @@ impl GuestIncomingValue for Incoming {
     fn incoming_value_consume_sync(this: IncomingValue) -> Result<Vec<u8>, String> {
         let value: Incoming = this.into_inner();
         let size = value.size();
-        let too_big = || format!("{size} bytes don't fit in memory: use incoming-value-consume-async");
+        let too_big = || format!("{size} bytes are too many to read into memory: use incoming-value-consume-async");
+        // The storage API's `get-bytes` limit: what would grow the instance's memory for
+        // good, and be copied again into the caller's, is streamed instead.
+        if size > MAX_SYNC {
+            return Err(too_big());
+        }
         let mut bytes = Vec::new();
         bytes.try_reserve_exact(usize::try_from(size).map_err(|_| too_big())?).map_err(|_| too_big())?;
         value.read_all(|chunk| Ok(bytes.extend_from_slice(&chunk)))?;

@@ -225,3 +225,26 @@ pub async fn assert_no_pending_uploads(t: &Target, s: &mut Storage) {
     let left = pending_uploads(t, s).await;
     assert!(left.is_empty(), "pending multipart uploads left: {left:?}");
 }
+
+/// A server whose listing stalls once (fault injection: no network, every request is
+/// answered here): the first page holds `{prefix}a` and a continuation token; the first
+/// request for the next page answers with that same token (no progress) and `{prefix}x`;
+/// the next one, `{prefix}b` and the end. Anything but a listing is refused (400).
+pub fn listing_that_stalls_once(prefix: &str) -> host_test::sender::CannedReply {
+    let prefix = prefix.to_string();
+    let stalled = std::sync::atomic::AtomicBool::new(false);
+    std::sync::Arc::new(move |parts: &http::request::Parts| {
+        let query = parts.uri.query().unwrap_or("");
+        let page = |key: &str, truncated: bool| {
+            let token = if truncated { "<NextContinuationToken>t</NextContinuationToken>" } else { "" };
+            format!("<ListBucketResult><IsTruncated>{truncated}</IsTruncated>{token}<Contents><Key>{prefix}{key}</Key><Size>1</Size></Contents></ListBucketResult>")
+        };
+        let body = match query {
+            q if !q.contains("list-type=2") => return (400, vec![("content-length", "0".to_string())], Vec::new()),
+            q if !q.contains("continuation-token=") => page("a", true),
+            _ if !stalled.swap(true, Ordering::SeqCst) => page("x", true),
+            _ => page("b", false),
+        };
+        (200, vec![("content-type", "application/xml".to_string()), ("content-length", body.len().to_string())], body.into_bytes())
+    })
+}
