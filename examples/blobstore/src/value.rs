@@ -116,7 +116,8 @@ impl GuestIncomingValue for Incoming {
             return Err(too_big());
         }
         let mut bytes = Vec::new();
-        bytes.try_reserve_exact(usize::try_from(size).map_err(|_| too_big())?).map_err(|_| too_big())?;
+        // At most 1 GiB (checked above): the cast loses nothing.
+        bytes.try_reserve_exact(size as usize).map_err(|_| too_big())?;
         value.read_all(|chunk| Ok(bytes.extend_from_slice(&chunk)))?;
         Ok(bytes)
     }
