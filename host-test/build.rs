@@ -3,10 +3,18 @@
 //! either (file server, blobstore adapter and command). A nested cargo with its own target
 //! directory: the outer build holds the lock on ours.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
+    // `cargo build --target wasm32-wasip2` at the root builds every wasm crate of the
+    // workspace: this host is native only and builds to nothing there (see lib.rs).
+    if std::env::var("CARGO_CFG_TARGET_FAMILY").is_ok_and(|family| family == "wasm") {
+        println!("cargo:warning=host-test is the native wasmtime host: nothing to build for a wasm target (run it with `cargo run -p host-test --bin storage-host`)");
+        return;
+    }
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
     for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml", "examples/blobstore/src", "examples/blobstore/Cargo.toml", "examples/blobstore-cli/src", "examples/blobstore-cli/wit", "examples/blobstore-cli/Cargo.toml"] {
@@ -16,6 +24,8 @@ fn main() {
 
     // A prebuilt component (e.g. from CI's cache) can be supplied instead.
     let prebuilt = std::env::var("STORAGE_COMPONENT").ok();
+
+    ensure_wasm_target(&root);
 
     let target_dir = root.join("target").join("component");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -30,9 +40,10 @@ fn main() {
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PROFILE_RELEASE_DEBUG"] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("running cargo to build the component");
-    if !status.success() {
-        panic!("building the wasm-storages component and the file-server example failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)");
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        Ok(_) => fail("building the wasm-storages component and the examples for wasm32-wasip2 failed (cargo's output above says why)"),
+        Err(e) => fail(&format!("could not run cargo to build the component: {e}")),
     }
     let wasm = prebuilt.map_or_else(|| target_dir.join("wasm32-wasip2/release/wasm_storages.wasm"), PathBuf::from);
     println!("cargo:rustc-env=STORAGE_COMPONENT_PATH={}", wasm.display());
@@ -44,4 +55,37 @@ fn main() {
     println!("cargo:rustc-env=BLOBSTORE_COMPONENT_PATH={}", blobstore.display());
     let cli = target_dir.join("wasm32-wasip2/release/blob.wasm");
     println!("cargo:rustc-env=BLOB_CLI_COMPONENT_PATH={}", cli.display());
+}
+
+/// rustup applies `rust-toolchain.toml`'s `targets` only when it installs the toolchain, so a
+/// machine that already had 1.95.0 lacks the wasm target: add it here (saying so) rather
+/// than fail deep inside the nested build.
+fn ensure_wasm_target(root: &Path) {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc).args(["--print", "target-libdir", "--target", WASM_TARGET]).output();
+    let installed = match &libdir {
+        Ok(out) if out.status.success() => Path::new(String::from_utf8_lossy(&out.stdout).trim()).is_dir(),
+        _ => false,
+    };
+    if installed {
+        return;
+    }
+    println!("cargo:warning=the {WASM_TARGET} target is missing from this toolchain: adding it with `rustup target add {WASM_TARGET}`");
+    let mut add = Command::new("rustup");
+    add.current_dir(root).args(["target", "add", WASM_TARGET]);
+    // Under a rustup proxy this names the toolchain being built with (the pinned one).
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        add.args(["--toolchain", &toolchain]);
+    }
+    match add.status() {
+        Ok(status) if status.success() => {}
+        Ok(_) => fail(&format!("`rustup target add {WASM_TARGET}` failed (its output is above); add the target by hand and build again")),
+        Err(e) => fail(&format!("the {WASM_TARGET} target is not installed and rustup could not be run ({e}): install the target for this toolchain and build again")),
+    }
+}
+
+/// A build-script failure a person can read: one line, no panic backtrace.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    exit(1);
 }

@@ -12,11 +12,18 @@ use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::bindings::exports::wasm_storages::storage::types::Error;
-use crate::error::transport;
+use crate::error::{invalid_argument, transport};
 use crate::verify::Verifier;
 
 /// Reads of response bodies go in chunks of this size.
 const READ_CHUNK: u64 = 64 * 1024;
+/// The most header bytes (names and values) a request may carry. wasmtime's wasi:http traps
+/// the whole instance past 128 KiB, and S3 answers 400 past 8 KiB: every value the
+/// component sends is bounded where it comes from (keys, metadata, credentials, tokens),
+/// and this is the last line, a typed error instead of a trap.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Likewise for the path and query (the `http` crate's URIs end at 64 KiB).
+const MAX_PATH_BYTES: usize = 32 * 1024;
 
 pub struct Request<'a> {
     pub https: bool,
@@ -77,6 +84,8 @@ pub fn send(req: Request, body: Option<&[u8]>) -> Result<Response, Error> {
 /// A request on its way: its body being written, then its response awaited. Field order
 /// is drop order (children first).
 pub struct InFlight<B: AsRef<[u8]>> {
+    /// `scheme://authority`, to say where a request failed.
+    target: String,
     writer: Option<BodyWriter<B>>,
     /// The body once written, kept until the caller takes it back (to send it again).
     sent: Option<B>,
@@ -109,6 +118,13 @@ fn options(req: &Request) -> Option<RequestOptions> {
 
 /// The wasi:http request for `req`, with its body and the body's stream.
 fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStream), Error> {
+    let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(invalid_argument(format!("the request's headers would be {header_bytes} bytes; at most {MAX_HEADER_BYTES} are sent")));
+    }
+    if req.path_and_query.len() > MAX_PATH_BYTES {
+        return Err(invalid_argument(format!("the request's path would be {} bytes; at most {MAX_PATH_BYTES} are sent", req.path_and_query.len())));
+    }
     let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>())
         .map_err(|e| {
             transport(match e {
@@ -143,8 +159,8 @@ fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStrea
 /// so the server stores nothing.
 pub fn send_spliced(req: Request, source: &InputStream, len: u64) -> Result<Response, Error> {
     let (request, out_body, stream) = outgoing(&req)?;
-    let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
-    let mut flight: InFlight<&[u8]> = InFlight { writer: None, sent: None, write_error: None, future, head: false };
+    let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
+    let mut flight: InFlight<&[u8]> = InFlight { target: req.target(), writer: None, sent: None, write_error: None, future, head: false };
     let spliced = splice_exactly(&stream, source, len);
     drop(stream);
     match spliced {
@@ -216,12 +232,12 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
         drop(stream);
         written?;
         OutgoingBody::finish(out_body, None).map_err(error_code)?;
-        let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
-        return Ok(InFlight { writer: None, sent: body, write_error: None, future, head });
+        let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
+        return Ok(InFlight { target: req.target(), writer: None, sent: body, write_error: None, future, head });
     }
-    let future = outgoing_handler::handle(request, options(&req)).map_err(error_code)?;
+    let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
     match body {
-        Some(data) => Ok(InFlight { writer: Some(BodyWriter { stream, out_body, data, written: 0 }), sent: None, write_error: None, future, head }),
+        Some(data) => Ok(InFlight { target: req.target(), writer: Some(BodyWriter { stream, out_body, data, written: 0 }), sent: None, write_error: None, future, head }),
         // Unreachable: an empty body always fits.
         None => Err(transport("the host's request buffer takes no bytes")),
     }
@@ -318,7 +334,7 @@ impl<B: AsRef<[u8]>> InFlight<B> {
         let response = match response {
             Ok(Ok(response)) => response,
             Ok(Err(code)) => {
-                let sent = error_code(code);
+                let sent = failed_at(&self.target, code);
                 return Some(Err(match write_error {
                     // Both failed: the write error alone would hide why.
                     Some(Error::Transport(write)) => transport(format!("{} (while sending the request body: {write})", crate::error::message(&sent))),
@@ -429,6 +445,24 @@ impl Body {
     }
 }
 
+impl Request<'_> {
+    fn target(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.authority)
+    }
+}
+
+/// A request to `target` that failed with `code`, saying where, and what to try where the
+/// code is a usual mistake.
+fn failed_at(target: &str, code: ErrorCode) -> Error {
+    let hint = match &code {
+        ErrorCode::TlsProtocolError if target.starts_with("https:") => " (if the server speaks plain HTTP on that port, use an http:// endpoint)",
+        ErrorCode::TlsCertificateError => " (a self-signed server needs verify-ssl = false, or its CA trusted by the host)",
+        ErrorCode::ConnectionRefused => " (is the server running, and on that port?)",
+        _ => "",
+    };
+    transport(format!("{target}: {}{hint}", error_text(code)))
+}
+
 fn stream_error(e: StreamError) -> Error {
     match e {
         StreamError::Closed => transport("connection closed"),
@@ -437,7 +471,11 @@ fn stream_error(e: StreamError) -> Error {
 }
 
 fn error_code(code: ErrorCode) -> Error {
-    let text = match &code {
+    transport(error_text(code))
+}
+
+fn error_text(code: ErrorCode) -> String {
+    match &code {
         ErrorCode::DnsError(e) => format!("DNS lookup failed ({})", e.rcode.clone().unwrap_or_default()),
         ErrorCode::DnsTimeout => "DNS lookup timed out".into(),
         ErrorCode::DestinationNotFound => "destination not found".into(),
@@ -475,6 +513,5 @@ fn error_code(code: ErrorCode) -> Error {
         ErrorCode::HttpUpgradeFailed => "HTTP upgrade failed".into(),
         ErrorCode::LoopDetected => "loop detected".into(),
         ErrorCode::ConfigurationError => "host configuration error".into(),
-    };
-    transport(text)
+    }
 }

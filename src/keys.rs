@@ -1,10 +1,14 @@
 //! Object keys: validation, the store prefix, and SigV4/URL encoding. (The memory backend
 //! includes this file too: both backends accept exactly the same keys.)
 //!
-//! A key must never reach outside the store's prefix, whichever layer between us and the
-//! bytes on disk normalizes URL paths (proxies, HTTP libraries, the server's own router, a
-//! filesystem-backed server). So `.` and `..` segments and a leading `/` are refused
-//! outright rather than encoded.
+//! A key must never reach outside the store's prefix, nor name another key's bytes,
+//! whichever layer between us and the bytes on disk normalizes paths: proxies, HTTP
+//! libraries, the server's router, a filesystem-backed server (s3s-fs and MinIO store
+//! `a//b` and `a/b/` as the file `a/b`), a Windows one (`\` separates there too), a
+//! Unicode-normalizing one (NFKC turns `．．` into `..`). So one rule: a key is a
+//! `/`-separated path whose segments are never empty, `.` or `..`, where `\` also
+//! separates and the characters NFKC maps to `.`, `/` or `\` count as those. Keys a
+//! server lists are held to the same rule before a caller sees them.
 
 use crate::error::invalid_key;
 use crate::bindings::exports::wasm_storages::storage::types::Error;
@@ -17,7 +21,7 @@ pub fn full_key(prefix: &str, key: &str) -> Result<String, Error> {
     if key.is_empty() {
         return Err(invalid_key("a key must not be empty"));
     }
-    check_chars_and_segments(key).map_err(|why| invalid_key(format!("key {key:?} {why}")))?;
+    check_path(key).map_err(|why| invalid_key(format!("key {key:?} {why}")))?;
     let full = format!("{prefix}{key}");
     if full.len() > MAX_KEY_BYTES {
         return Err(invalid_key(format!(
@@ -28,10 +32,27 @@ pub fn full_key(prefix: &str, key: &str) -> Result<String, Error> {
     Ok(full)
 }
 
-/// Checks a listing prefix (may be empty) and returns it with the store prefix.
+/// The full keys of a copy's source and destination. Keys that differ only in ways a
+/// normalizing or Windows server folds together (`a/b` and `a\b`, `a.txt` and `a．txt`)
+/// are refused: there the copy would land on its own source, and a move would then delete
+/// what it just wrote.
+pub fn full_pair(prefix: &str, source: &str, destination: &str) -> Result<(String, String), Error> {
+    let (src, dst) = (full_key(prefix, source)?, full_key(prefix, destination)?);
+    let alias = |key: &str| folded(key).replace('\\', "/");
+    if src != dst && alias(&src) == alias(&dst) {
+        return Err(invalid_key(format!(
+            "{source:?} and {destination:?} name the same object on servers that normalize paths; nothing was copied"
+        )));
+    }
+    Ok((src, dst))
+}
+
+/// Checks a listing prefix (may be empty, may end with `/`) and returns it with the store
+/// prefix. The same rules as keys: a prefix is the start of the keys it lists.
 pub fn full_list_prefix(prefix: &str, list_prefix: &str) -> Result<String, Error> {
-    if let Some(c) = list_prefix.chars().find(|c| c.is_control()) {
-        return Err(invalid_key(format!("list prefix {list_prefix:?} contains control character {c:?}")));
+    let path = list_prefix.strip_suffix('/').unwrap_or(list_prefix);
+    if !list_prefix.is_empty() {
+        check_path(path).map_err(|why| invalid_key(format!("list prefix {list_prefix:?} {why}")))?;
     }
     let full = format!("{prefix}{list_prefix}");
     if full.len() > MAX_KEY_BYTES {
@@ -46,32 +67,84 @@ pub fn store_prefix(prefix: &str) -> Result<String, String> {
     if prefix.is_empty() {
         return Ok(String::new());
     }
-    check_chars_and_segments(prefix).map_err(|why| format!("prefix {prefix:?} {why}"))?;
-    let prefix = if prefix.ends_with('/') { prefix.to_string() } else { format!("{prefix}/") };
+    let path = prefix.strip_suffix('/').unwrap_or(prefix);
+    check_path(path).map_err(|why| format!("prefix {prefix:?} {why}"))?;
+    let prefix = format!("{path}/");
     if prefix.len() >= MAX_KEY_BYTES {
         return Err(format!("prefix is {} bytes, leaving no room for keys", prefix.len()));
     }
     Ok(prefix)
 }
 
-/// The rules shared by keys and the store prefix. Returns why the text is refused.
-pub fn check_chars_and_segments(text: &str) -> Result<(), String> {
+/// What the server listed, as the caller names it: `Ok(None)` for a folder marker (a key
+/// ending in `/`, which no valid key does: a folder, not a file); an error, saying why,
+/// for a key outside the store's prefix or one the caller could not have written.
+pub fn listed<'a>(prefix: &str, full_key: &'a str) -> Result<Option<&'a str>, String> {
+    let key = full_key.strip_prefix(prefix).ok_or_else(|| format!("the server listed {full_key:?}, outside the store's prefix"))?;
+    if let Some(folder) = key.strip_suffix('/') {
+        if folder.is_empty() || check_path(folder).is_ok() {
+            return Ok(None);
+        }
+    }
+    if key.is_empty() {
+        return Ok(None);
+    }
+    match check_path(key) {
+        Ok(()) => Ok(Some(key)),
+        Err(why) => Err(format!("the server listed {full_key:?}, which is not a valid key: it {why}")),
+    }
+}
+
+/// The rules shared by keys and prefixes, for a non-empty path. Returns why it is refused.
+fn check_path(text: &str) -> Result<(), String> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(format!("contains control character {c:?}"));
     }
-    if text.starts_with('/') {
-        return Err("must not start with '/'".into());
+    let folded = folded(text);
+    if folded.starts_with(SEPARATORS) {
+        return Err("must not start with '/' or '\\'".into());
     }
-    if text.split('/').any(|segment| segment == "." || segment == "..") {
-        return Err("must not contain '.' or '..' path segments".into());
+    let mut segments = folded.split(SEPARATORS).peekable();
+    while let Some(segment) = segments.next() {
+        match segment {
+            "" if segments.peek().is_none() => return Err("must not end with '/' or '\\'".into()),
+            "" => return Err("must not contain an empty path segment ('//')".into()),
+            "." | ".." => return Err("must not contain '.' or '..' path segments (nor look-alikes that normalize to them)".into()),
+            _ => {}
+        }
     }
     Ok(())
 }
 
-/// A key as the caller names it: the full key without the store prefix. `None` when the
-/// server returned a key outside the prefix (it never should).
-pub fn relative<'a>(prefix: &str, full_key: &'a str) -> Option<&'a str> {
-    full_key.strip_prefix(prefix)
+const SEPARATORS: [char; 2] = ['/', '\\'];
+
+/// `text` with every character that NFKC maps to dots, `/` or `\\` replaced by those, as
+/// a normalizing server would see it.
+fn folded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match fold(c) {
+            Some(ascii) => out.push_str(ascii),
+            None => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// The characters whose NFKC form is made of `.`, `/` and `\\` only (the unit tests check
+/// this table against every Unicode character), and that form.
+fn fold(c: char) -> Option<&'static str> {
+    match c {
+        '\u{2024}' | '\u{FE52}' | '\u{FF0E}' => Some("."),
+        '\u{2025}' | '\u{FE30}' => Some(".."),
+        '\u{2026}' | '\u{FE19}' => Some("..."),
+        '\u{FF0F}' => Some("/"),
+        '\u{FE68}' | '\u{FF3C}' => Some("\\"),
+        _ => None,
+    }
 }
 
 /// Percent-encodes per SigV4: every byte but `A-Z a-z 0-9 - _ . ~` (and `/` in paths).
@@ -101,9 +174,47 @@ mod tests {
 
     #[test]
     fn traversal_and_absolute_keys_are_rejected() {
-        for key in ["..", ".", "../x", "a/../b", "a/./b", "a/..", "a/.", "/a", "/", "./a"] {
+        for key in ["..", ".", "../x", "a/../b", "a/./b", "a/..", "a/.", "/a", "/", "./a", "a\\..\\b", "..\\x", "\\a", "a\\.", "\\\\host\\share"] {
             assert!(rejected(key).contains("must not"), "{key}");
         }
+    }
+
+    #[test]
+    fn empty_segments_are_rejected() {
+        // On servers that store keys as files these name other keys: `a//b` and `a/b/` are `a/b`.
+        for key in ["a//b", "a/", "dir/", "a/b//", "//a", "a\\\\b", "a/\\b", "a\\"] {
+            assert!(rejected(key).contains("must not"), "{key}");
+        }
+    }
+
+    #[test]
+    fn look_alikes_of_dots_and_slashes_are_what_they_normalize_to() {
+        for key in ["\u{FF0E}\u{FF0E}", "a/\u{FF0E}\u{FF0E}/b", "\u{2024}\u{2024}", "\u{2025}", "x/\u{2025}", "\u{FE30}", "\u{FF0E}", "\u{FE52}", "a\u{FF0F}..", "a\u{FF0F}\u{FF0F}b", "a\u{FF3C}..\u{FF3C}b", "\u{FE68}a", "\u{FF0F}a"] {
+            assert!(rejected(key).contains("must not"), "{key:?}");
+        }
+        for key in ["\u{2026}", "a\u{FF0E}txt", "\u{FF0E}hidden", "a\u{2215}..", "caf\u{E9}"] {
+            assert!(full_key("p/", key).is_ok(), "{key:?}");
+        }
+    }
+
+    /// `fold`'s table is exactly the characters whose NFKC form is made of `.`, `/` and `\\`.
+    #[test]
+    fn the_fold_table_is_nfkc() {
+        use unicode_normalization::UnicodeNormalization as _;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let nfkc: String = std::iter::once(c).nfkc().collect();
+            let only = nfkc != c.to_string() && !nfkc.is_empty() && nfkc.chars().all(|n| matches!(n, '.' | '/' | '\\'));
+            assert_eq!(fold(c), only.then_some(nfkc.as_str()), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn copies_between_keys_a_server_folds_together_are_refused() {
+        for (a, b) in [("a/b", "a\\b"), ("a.txt", "a\u{FF0E}txt"), ("x/y", "x\u{FF0F}y"), ("a\u{2025}b", "a..b")] {
+            assert!(matches!(full_pair("p/", a, b), Err(Error::InvalidKey(m)) if m.contains("same object")), "{a:?} {b:?}");
+        }
+        assert_eq!(full_pair("p/", "a", "A").unwrap(), ("p/a".to_string(), "p/A".to_string()));
+        assert_eq!(full_pair("p/", "a", "a").unwrap(), ("p/a".to_string(), "p/a".to_string()));
     }
 
     #[test]
@@ -118,9 +229,42 @@ mod tests {
 
     #[test]
     fn dots_inside_names_are_fine() {
-        for key in ["a.txt", "...", "a/.../b", ".hidden", "a..b", "dir/", "a//b", "x/.y/..z"] {
+        for key in ["a.txt", "...", "a/.../b", ".hidden", "a..b", "x/.y/..z", "a\\b", "dir/file"] {
             assert_eq!(full_key("p/", key).unwrap(), format!("p/{key}"));
         }
+    }
+
+    #[test]
+    fn list_prefixes_follow_the_key_rules() {
+        for prefix in ["", "a/", "photos/202", "a\\b/", ".hidden"] {
+            assert_eq!(full_list_prefix("p/", prefix).unwrap(), format!("p/{prefix}"));
+        }
+        for prefix in ["..", "../x", "/", "/a", "a//", "a/../", "\u{FF0E}\u{FF0E}/", "a\nb"] {
+            assert!(matches!(full_list_prefix("p/", prefix), Err(Error::InvalidKey(_))), "{prefix:?}");
+        }
+    }
+
+    #[test]
+    fn store_prefixes_are_folders_with_the_key_rules() {
+        assert_eq!(store_prefix("tenant-a").unwrap(), "tenant-a/");
+        assert_eq!(store_prefix("tenant-a/").unwrap(), "tenant-a/");
+        assert_eq!(store_prefix("").unwrap(), "");
+        for prefix in ["tenant-a//", "/", "//", "a//b", "/abs", "a/../b", "..", "\u{FF0E}\u{FF0E}", "a\\..\\b"] {
+            assert!(store_prefix(prefix).is_err(), "{prefix:?}");
+        }
+    }
+
+    #[test]
+    fn listed_keys_are_checked_and_folders_passed_over() {
+        assert_eq!(listed("t/", "t/a/b"), Ok(Some("a/b")));
+        assert_eq!(listed("t/", "t/"), Ok(None));
+        assert_eq!(listed("t/", "t/dir/"), Ok(None));
+        assert_eq!(listed("", "a"), Ok(Some("a")));
+        for full in ["t/../../etc/passwd", "t//x", "t/a/./b", "u/a", "t/\u{FF0E}\u{FF0E}/x", "t/a\u{1b}[2J"] {
+            assert!(listed("t/", full).is_err(), "{full:?}");
+        }
+        let why = listed("t/", "t/a\u{1b}[31m").unwrap_err();
+        assert!(!why.contains('\u{1b}'), "{why}");
     }
 
     #[test]
@@ -129,10 +273,4 @@ mod tests {
         assert_eq!(encode_query("a/b c+="), "a%2Fb%20c%2B%3D");
     }
 
-    #[test]
-    fn relative_strips_only_the_prefix() {
-        assert_eq!(relative("t/", "t/a/b"), Some("a/b"));
-        assert_eq!(relative("t/", "u/a"), None);
-        assert_eq!(relative("", "a"), Some("a"));
-    }
 }

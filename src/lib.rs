@@ -11,6 +11,7 @@ mod error;
 mod fuzz;
 mod http;
 mod keys;
+mod paging;
 mod request;
 mod retry;
 mod rules;

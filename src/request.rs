@@ -8,6 +8,26 @@ use crate::rules;
 
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub const METADATA_HEADER_PREFIX: &str = "x-amz-meta-";
+/// The most an upload id, continuation token or marker may be: each goes into a request's
+/// URL (S3's are a few hundred bytes). Past it, a server's is a broken reply and a caller's
+/// a wrong argument, not a URL too long for the host.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// A token for the URL: `what` says whose, for the error.
+fn token<'a>(value: &'a str, what: &str) -> Result<&'a str, Error> {
+    if value.len() > MAX_TOKEN_BYTES {
+        return Err(crate::error::transport(format!("the server's {what} is {} bytes; at most {MAX_TOKEN_BYTES} are accepted", value.len())));
+    }
+    Ok(value)
+}
+
+/// An upload id a caller gives (`abort-upload`).
+pub fn check_upload_id(upload_id: &str) -> Result<(), Error> {
+    if upload_id.is_empty() || upload_id.len() > MAX_TOKEN_BYTES {
+        return Err(invalid_argument(format!("an upload id is 1 to {MAX_TOKEN_BYTES} bytes, not {}", upload_id.len())));
+    }
+    Ok(())
+}
 
 #[derive(Debug)]
 pub struct S3Request {
@@ -100,24 +120,32 @@ pub fn complete_multipart_body(parts: &[(u32, String)]) -> String {
     xml
 }
 
-/// ListMultipartUploads, from the given markers.
-pub fn list_multipart_uploads(settings: &Settings, full_prefix: &str, key_marker: Option<&str>, upload_id_marker: Option<&str>) -> S3Request {
+/// ListMultipartUploads, from the given markers (the server's).
+pub fn list_multipart_uploads(settings: &Settings, full_prefix: &str, key_marker: Option<&str>, upload_id_marker: Option<&str>) -> Result<S3Request, Error> {
     let mut query = String::new();
     if let Some(marker) = key_marker {
-        query.push_str(&format!("key-marker={}&", encode_query(marker)));
+        query.push_str(&format!("key-marker={}&", encode_query(token(marker, "key marker")?)));
     }
     if !full_prefix.is_empty() {
         query.push_str(&format!("prefix={}&", encode_query(full_prefix)));
     }
     if let Some(marker) = upload_id_marker {
-        query.push_str(&format!("upload-id-marker={}&", encode_query(marker)));
+        query.push_str(&format!("upload-id-marker={}&", encode_query(token(marker, "upload id marker")?)));
     }
     query.push_str("uploads");
-    S3Request::new("GET", format!("{}/?{query}", settings.bucket_path))
+    Ok(S3Request::new("GET", format!("{}/?{query}", settings.bucket_path)))
 }
 
-pub fn abort_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> S3Request {
-    S3Request::new("DELETE", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id)))
+/// AbortMultipartUpload of a caller's (or our own) upload.
+pub fn abort_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> Result<S3Request, Error> {
+    check_upload_id(upload_id)?;
+    Ok(S3Request::new("DELETE", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id))))
+}
+
+/// The upload id a CreateMultipartUpload reply gave, fit for the URLs of the parts.
+pub fn upload_id(upload_id: String) -> Result<String, Error> {
+    token(&upload_id, "upload id")?;
+    Ok(upload_id)
 }
 
 pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>) -> Result<S3Request, Error> {
@@ -181,17 +209,17 @@ pub fn delete_objects(settings: &Settings, full_keys: &[String]) -> (S3Request, 
 /// ListObjectsV2. Without `encoding-type=url`: s3s-fs announces that encoding but sends
 /// keys unencoded, which would corrupt keys containing `%`; our keys never hold the
 /// control characters that encoding exists for.
-pub fn list_objects_v2(settings: &Settings, full_prefix: &str, continuation_token: Option<&str>, max_keys: u32) -> S3Request {
+pub fn list_objects_v2(settings: &Settings, full_prefix: &str, continuation_token: Option<&str>, max_keys: u32) -> Result<S3Request, Error> {
     // Parameters in canonical (sorted) order; aws-sigv4 sorts anyway.
     let mut query = String::new();
-    if let Some(token) = continuation_token {
-        query.push_str(&format!("continuation-token={}&", encode_query(token)));
+    if let Some(next) = continuation_token {
+        query.push_str(&format!("continuation-token={}&", encode_query(token(next, "continuation token")?)));
     }
     query.push_str(&format!("list-type=2&max-keys={max_keys}"));
     if !full_prefix.is_empty() {
         query.push_str(&format!("&prefix={}", encode_query(full_prefix)));
     }
-    S3Request::new("GET", format!("{}/?{query}", settings.bucket_path))
+    Ok(S3Request::new("GET", format!("{}/?{query}", settings.bucket_path)))
 }
 
 /// The bucket itself: `/bucket` path-style, `/` on the bucket's own host.
@@ -230,7 +258,8 @@ pub fn check_content_type(content_type: &str) -> Result<(), Error> {
 
 /// `x-amz-meta-*` headers. Names are lower-cased (S3 does so anyway). Values that aren't
 /// plain printable ASCII are sent RFC 2047-encoded (`=?UTF-8?B?...?=`), as AWS documents
-/// for non-ASCII metadata; `decode_metadata_value` undoes it on the way back.
+/// for non-ASCII metadata (see `rules::METADATA_MARK` for the ASCII ones);
+/// `decode_metadata_value` undoes it on the way back.
 pub fn metadata_headers(metadata: &[(String, String)]) -> Result<Vec<(String, String)>, Error> {
     let names = rules::metadata_names(metadata).map_err(invalid_argument)?;
     let mut total = 0;
@@ -248,20 +277,60 @@ pub fn metadata_headers(metadata: &[(String, String)]) -> Result<Vec<(String, St
 }
 
 fn encode_metadata_value(value: &str) -> String {
-    if rules::metadata_value_is_plain(value) { value.to_string() } else { format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode(value)) }
+    if rules::metadata_value_is_plain(value) {
+        return value.to_string();
+    }
+    let text = match rules::metadata_value_is_marked(value) {
+        true => format!("{}{value}", rules::METADATA_MARK),
+        false => value.to_string(),
+    };
+    format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode(text))
 }
 
-/// The inverse of the encoding `put` applies; other values are returned as sent.
+/// The value `put` wrote, from what the server returns: RFC 2047 encoded words (one, or
+/// several when a server re-encodes a long value) decoded, then the mark dropped. Values
+/// that are not wholly encoded words are returned as they are.
 pub fn decode_metadata_value(value: &str) -> String {
-    let encoded = value.strip_prefix("=?").and_then(|v| v.strip_suffix("?=")).and_then(|v| {
-        let (charset, rest) = v.split_once('?')?;
+    match decode_encoded_words(value) {
+        Some(text) => text.strip_prefix(rules::METADATA_MARK).map(str::to_string).unwrap_or(text),
+        None => value.to_string(),
+    }
+}
+
+/// The text of `value` if it is nothing but RFC 2047 encoded words in UTF-8 (or US-ASCII),
+/// `B` or `Q`, separated by white space (which RFC 2047 drops between encoded words).
+fn decode_encoded_words(value: &str) -> Option<String> {
+    let mut bytes = Vec::new();
+    let mut words = value.split_ascii_whitespace().peekable();
+    words.peek()?;
+    for word in words {
+        let inner = word.strip_prefix("=?")?.strip_suffix("?=")?;
+        let (charset, rest) = inner.split_once('?')?;
         let (encoding, text) = rest.split_once('?')?;
-        (charset.eq_ignore_ascii_case("utf-8") && encoding.eq_ignore_ascii_case("b")).then_some(text)
-    });
-    encoded
-        .and_then(|text| aws_smithy_types::base64::decode(text).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_else(|| value.to_string())
+        // RFC 2231 lets the charset carry a language: `UTF-8*en`.
+        let charset = charset.split('*').next()?;
+        if !(charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii")) {
+            return None;
+        }
+        match encoding {
+            "B" | "b" => bytes.extend(aws_smithy_types::base64::decode(text).ok()?),
+            "Q" | "q" => {
+                let mut raw = text.bytes();
+                while let Some(b) = raw.next() {
+                    bytes.push(match b {
+                        b'_' => b' ',
+                        b'=' => {
+                            let mut digit = || char::from(raw.next()?).to_digit(16);
+                            u8::try_from(digit()? * 16 + digit()?).ok()?
+                        }
+                        b => b,
+                    });
+                }
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -315,8 +384,8 @@ mod tests {
     #[test]
     fn list_query_is_sorted_and_encoded() {
         let s = settings(Some("http://h:1"));
-        assert_eq!(list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).path_and_query, "/bkt/?continuation-token=tok%2B%2F%3D&list-type=2&max-keys=1000&prefix=p%2Fa%20b");
-        assert_eq!(list_objects_v2(&s, "", None, 5).path_and_query, "/bkt/?list-type=2&max-keys=5");
+        assert_eq!(list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).unwrap().path_and_query, "/bkt/?continuation-token=tok%2B%2F%3D&list-type=2&max-keys=1000&prefix=p%2Fa%20b");
+        assert_eq!(list_objects_v2(&s, "", None, 5).unwrap().path_and_query, "/bkt/?list-type=2&max-keys=5");
     }
 
     #[test]
@@ -346,7 +415,7 @@ mod tests {
         let s = settings(Some("http://h:1"));
         assert_eq!(create_multipart_upload(&s, "a b", None, &[]).unwrap().path_and_query, "/bkt/a%20b?uploads");
         assert_eq!(upload_part(&s, "k", "id/+=", 7).path_and_query, "/bkt/k?partNumber=7&uploadId=id%2F%2B%3D");
-        assert_eq!(abort_multipart_upload(&s, "k", "x").method, "DELETE");
+        assert_eq!(abort_multipart_upload(&s, "k", "x").unwrap().method, "DELETE");
         let body = complete_multipart_body(&[(1, "\"a&b\"".into()), (2, "\"c\"".into())]);
         assert!(body.contains("<Part><PartNumber>1</PartNumber><ETag>&quot;a&amp;b&quot;</ETag></Part><Part><PartNumber>2</PartNumber>"), "{body}");
     }
@@ -363,13 +432,54 @@ mod tests {
     fn metadata_is_lowercased_and_unicode_round_trips() {
         let h = metadata_headers(&[("Original-Name".into(), "résumé 😀.pdf".into()), ("plain".into(), "a b".into())]).unwrap();
         assert_eq!(h[0].0, "x-amz-meta-original-name");
-        assert!(h[0].1.starts_with("=?UTF-8?B?"));
+        // Non-ASCII text is encoded as AWS documents, unmarked: other clients read it as is.
+        assert_eq!(h[0].1, format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode("résumé 😀.pdf")));
         assert_eq!(decode_metadata_value(&h[0].1), "résumé 😀.pdf");
         assert_eq!(h[1], ("x-amz-meta-plain".into(), "a b".into()));
         assert_eq!(decode_metadata_value("=?utf-8?b?not base64?="), "=?utf-8?b?not base64?=");
-        for tricky in [" lead", "trail ", "=?UTF-8?B?eA==?=", "tab\there", ""] {
-            let h = metadata_headers(&[("k".into(), tricky.into())]).unwrap();
-            assert_eq!(decode_metadata_value(&h[0].1), tricky, "{tricky:?}");
+    }
+
+    /// What a server that decodes encoded words on the way in and encodes non-ASCII values
+    /// on the way out (AWS, s3s: in several words of at most 45 bytes) returns for `sent`.
+    fn reencoding_server(sent: &str) -> String {
+        let stored = decode_encoded_words(sent).unwrap_or_else(|| sent.to_string());
+        if stored.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return stored;
+        }
+        let mut words = Vec::new();
+        let mut rest = stored.as_str();
+        while !rest.is_empty() {
+            let mut end = rest.len().min(45);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            words.push(format!("=?UTF-8?B?{}?=", aws_smithy_types::base64::encode(&rest[..end])));
+            rest = &rest[end..];
+        }
+        words.join(" ")
+    }
+
+    #[test]
+    fn every_value_comes_back_as_written_from_either_kind_of_server() {
+        let long = "ü".repeat(300);
+        let values = [
+            "plain", "a b", "", " lead", "trail ", "tab\there", "=?UTF-8?B?PHNjcmlwdD4=?=", "=?UTF-8?B?eA==?= =?UTF-8?Q?y?=", "=?", "x =?UTF-8?B?eA==?=",
+            "\u{FEFF}", "\u{FEFF}x", "\u{FEFF}\u{FEFF}", "ü", " ü ", "日本語のファイル名.pdf", long.as_str(), "\u{FEFF}ü", "=?UTF-8?B?w7w=?=",
+        ];
+        for value in values {
+            let sent = encode_metadata_value(value);
+            assert_eq!(sent.len(), rules::metadata_value_len(value), "{value:?}");
+            assert_eq!(decode_metadata_value(&sent), value, "stored as sent: {value:?}");
+            assert_eq!(decode_metadata_value(&reencoding_server(&sent)), value, "re-encoded: {value:?}");
+        }
+    }
+
+    #[test]
+    fn encoded_words_decode_in_b_and_q_and_several() {
+        assert_eq!(decode_encoded_words("=?UTF-8?B?w7w=?= =?utf-8?q?_and=C3=BC?=").as_deref(), Some("ü andü"));
+        assert_eq!(decode_encoded_words("=?UTF-8*en?B?eA==?=").as_deref(), Some("x"));
+        for not in ["", " ", "x", "=?ISO-8859-1?B?/A==?=", "=?UTF-8?B?eA==?= x", "=?UTF-8?X?eA==?=", "=?UTF-8?Q?=Z?=", "=?UTF-8?B?/w==?="] {
+            assert_eq!(decode_encoded_words(not), None, "{not:?}");
         }
     }
 

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::{Error, ServiceError};
+use crate::bindings::exports::wasm_storages::storage::types::Error;
 
 pub struct Policy {
     pub max_attempts: u32,
@@ -53,12 +53,6 @@ pub fn retryable(e: &Error) -> bool {
         }
         _ => false,
     }
-}
-
-/// Whether `e` answered a repeated request ([`after_attempts`] said so): then an earlier
-/// attempt may have done the work, its answer lost.
-pub fn was_retried(e: &ServiceError) -> bool {
-    e.message.ends_with(" attempts)")
 }
 
 /// `e`, saying how many attempts were made when there was more than one.
@@ -107,7 +101,7 @@ mod tests {
     use super::*;
 
     fn service(status: u16, code: &str) -> Error {
-        Error::Service(ServiceError { status, code: code.into(), message: "m".into(), request_id: None })
+        Error::Service(crate::bindings::exports::wasm_storages::storage::types::ServiceError { status, code: code.into(), message: "m".into(), request_id: None })
     }
 
     #[test]

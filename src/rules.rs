@@ -62,15 +62,33 @@ pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, Stri
     Ok(names)
 }
 
-/// Whether a metadata value travels as it is; others go RFC 2047-encoded (`=?UTF-8?B?...?=`).
+/// Whether a metadata value travels as it is: non-empty printable ASCII, no space at
+/// either end (HTTP trims it), not starting like an RFC 2047 encoded word. The others go
+/// as one encoded word (`=?UTF-8?B?...?=`).
 pub fn metadata_value_is_plain(value: &str) -> bool {
-    value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.starts_with("=?")
+    !value.is_empty() && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.starts_with("=?")
+}
+
+/// Starts the encoded text of a value that would otherwise be ASCII (or that starts with
+/// it itself). Servers differ: some store an encoded word as sent, others (AWS, s3s) store
+/// its decoded text and encode it again only if it is not ASCII. A value made non-ASCII
+/// by this mark comes back encoded from either, so decoding once (and dropping the mark)
+/// always gives the value written, even one that itself looks like an encoded word.
+pub const METADATA_MARK: char = '\u{FEFF}';
+
+/// Whether an encoded value carries [`METADATA_MARK`] before its text.
+pub fn metadata_value_is_marked(value: &str) -> bool {
+    value.is_ascii() || value.starts_with(METADATA_MARK)
 }
 
 #[allow(dead_code)] // the S3 component encodes and measures; the memory backend only measures
 /// A metadata value's length as sent: itself, or its RFC 2047 encoding (base64 in between).
 pub fn metadata_value_len(value: &str) -> usize {
-    if metadata_value_is_plain(value) { value.len() } else { "=?UTF-8?B??=".len() + value.len().div_ceil(3) * 4 }
+    if metadata_value_is_plain(value) {
+        return value.len();
+    }
+    let text = value.len() + if metadata_value_is_marked(value) { METADATA_MARK.len_utf8() } else { 0 };
+    "=?UTF-8?B??=".len() + text.div_ceil(3) * 4
 }
 
 /// Metadata of `total` bytes (names and values as sent) fits.
@@ -87,11 +105,18 @@ pub fn expiry(seconds: u64) -> Result<(), String> {
     }
 }
 
+/// The longest ETag to match: S3's are 34 bytes; this leaves room for any server's, and
+/// keeps the header far inside what a host accepts.
+pub const MAX_ETAG_BYTES: usize = 1024;
+
 /// An ETag to match (`if-match`), without its quotes: printable ASCII.
 pub fn etag(etag: &str) -> Result<&str, String> {
     let bare = etag.trim().trim_matches('"');
     if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
         return Err("if-match needs an ETag of printable ASCII".into());
+    }
+    if bare.len() > MAX_ETAG_BYTES {
+        return Err(format!("if-match's ETag is {} bytes; at most {MAX_ETAG_BYTES}", bare.len()));
     }
     Ok(bare)
 }

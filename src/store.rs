@@ -16,6 +16,7 @@ use crate::config::{self, Env, Settings};
 use crate::error::{self as errors, invalid_argument, transport, Context};
 use crate::http::{self, Response};
 use crate::keys;
+use crate::paging::Tokens;
 use crate::upload;
 use crate::verify::Verifier;
 use crate::request::{self, S3Request, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
@@ -32,6 +33,8 @@ const MAX_GET_BYTES: u64 = 1 << 30;
 /// S3 returns at most this many keys per ListObjectsV2 page.
 const MAX_PAGE: u32 = 1000;
 const MAX_EMPTY_PAGES: u32 = 100;
+/// `pending-uploads` answers with one list: past this many, a narrower prefix is needed.
+const MAX_PENDING_UPLOADS: usize = 100_000;
 /// S3's limit on keys per DeleteObjects request.
 const MAX_DELETE_BATCH: usize = 1000;
 
@@ -139,20 +142,20 @@ impl GuestStore for Store {
             let full: Vec<String> = chunk.iter().map(|(_, f)| f.clone()).collect();
             let (req, body) = request::delete_objects(&self.settings, &full);
             let outcome = call_read(&self.settings, &req, Some(body.as_bytes()), None, MAX_LIST_BODY).and_then(|reply| {
-                match xml::parse_delete_result(&reply.text()).map_err(transport)? {
-                    Ok(refused) => Ok(refused),
-                    Err(e) => Err(errors::classify(ServiceError { status: reply.status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id) })),
+                let refused = xml::parse_delete_result(&reply.text()).map_err(transport)?.map_err(|e| transport(format!("DeleteObjects answered {}", e.code)))?;
+                // Each refusal names a key we sent, as the caller named it. One we didn't
+                // send means the reply can't be matched to our keys: none is known gone.
+                let mut named = Vec::with_capacity(refused.len());
+                for (full_key, e) in refused {
+                    let Some((key, _)) = chunk.iter().find(|(_, f)| *f == full_key) else {
+                        return Err(transport(format!("DeleteObjects reported {full_key:?}, a key it was not asked to delete")));
+                    };
+                    named.push((key.clone(), errors::classify(ServiceError { status: 200, code: e.code, message: e.message, request_id: None })));
                 }
+                Ok(named)
             });
             match outcome {
-                Ok(refused) => {
-                    for (full_key, e) in refused {
-                        // Report the caller's key; a key we didn't send is the server's mistake.
-                        let key = chunk.iter().find(|(_, f)| *f == full_key).map_or(full_key.clone(), |(k, _)| k.clone());
-                        let error = errors::classify(ServiceError { status: 200, code: e.code, message: e.message, request_id: None });
-                        failed.push((key, error));
-                    }
-                }
+                Ok(refused) => failed.extend(refused),
                 // The request failed: none of its keys is known to be gone.
                 Err(e) => failed.extend(chunk.iter().map(|(k, _)| (k.clone(), e.clone()))),
             }
@@ -164,7 +167,7 @@ impl GuestStore for Store {
         let full_prefix = keys::full_list_prefix(&self.settings.prefix, &prefix)?;
         Ok(wit::Listing::new(Listing {
             settings: self.settings.clone(),
-            state: RefCell::new(ListState { full_prefix, token: None, remaining: options.limit, done: options.limit == Some(0), empty_pages: 0 }),
+            state: RefCell::new(ListState { full_prefix, token: None, remaining: options.limit, done: options.limit == Some(0), empty_pages: 0, seen: Tokens::new() }),
         }))
     }
 
@@ -196,23 +199,30 @@ impl GuestStore for Store {
         let full_prefix = keys::full_list_prefix(&self.settings.prefix, &prefix)?;
         let mut found = Vec::new();
         let mut markers: Option<(String, String)> = None;
+        let mut seen = Tokens::new();
+        let mut empty_pages = 0;
         loop {
             let (key_marker, id_marker) = markers.as_ref().map_or((None, None), |(k, i)| (Some(k.as_str()), Some(i.as_str())));
-            let req = request::list_multipart_uploads(&self.settings, &full_prefix, key_marker, id_marker);
+            let req = request::list_multipart_uploads(&self.settings, &full_prefix, key_marker, id_marker)?;
             let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
             let page = xml::parse_uploads(&reply.text()).map_err(transport)?;
+            empty_pages = if page.uploads.is_empty() { empty_pages + 1 } else { 0 };
             for upload in page.uploads {
-                let Some(key) = keys::relative(&self.settings.prefix, &upload.key) else { continue };
+                // A folder's upload (`dir/`) is no file's: it can't be aborted by key here.
+                let Some(key) = keys::listed(&self.settings.prefix, &upload.key).map_err(transport)? else { continue };
                 found.push(PendingUpload {
                     key: key.to_string(),
                     upload_id: upload.upload_id,
                     initiated: upload.initiated.and_then(|d| datetime(&d, aws_smithy_types::date_time::Format::DateTime)),
                 });
             }
-            if page.next.is_some() && page.next == markers {
-                return Err(transport("the server keeps listing uploads without progress"));
+            if found.len() > MAX_PENDING_UPLOADS {
+                return Err(invalid_argument(format!("more than {MAX_PENDING_UPLOADS} uploads are pending under {prefix:?}: ask for a narrower prefix")));
             }
             match page.next {
+                Some(next) if !seen.advance(&next) || empty_pages > MAX_EMPTY_PAGES => {
+                    return Err(transport("the server keeps listing uploads without progress (its markers go round in a loop, or only empty pages)"));
+                }
                 Some(next) => markers = Some(next),
                 None => return Ok(found),
             }
@@ -221,35 +231,37 @@ impl GuestStore for Store {
 
     fn abort_upload(&self, key: String, upload_id: String) -> Result<(), Error> {
         let full = keys::full_key(&self.settings.prefix, &key)?;
-        let resp = call(&self.settings, &request::abort_multipart_upload(&self.settings, &full, &upload_id), None, None)?;
+        let resp = call(&self.settings, &request::abort_multipart_upload(&self.settings, &full, &upload_id)?, None, None)?;
         drain(resp);
         Ok(())
     }
 
     fn create_bucket(&self) -> Result<(), Error> {
         let (req, body) = request::create_bucket(&self.settings);
-        match call(&self.settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None) {
-            Ok(resp) => Ok(drain(resp)),
+        match counted_attempts(&self.settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None, |resp| Ok(drain(resp))) {
+            Ok(()) => Ok(()),
             // Ours already, on a retry: the attempt whose answer was lost made it.
-            Err(Error::Service(e)) if e.code == "BucketAlreadyOwnedByYou" && retry::was_retried(&e) => Ok(()),
-            Err(Error::Service(e)) if e.status == 409 && matches!(e.code.as_str(), "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
+            Err(Failed { error: Error::Service(e), attempts }) if e.code == "BucketAlreadyOwnedByYou" && attempts > 1 => Ok(()),
+            Err(Failed { error: Error::Service(e), .. }) if e.status == 409 && matches!(e.code.as_str(), "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
                 Err(Error::AlreadyExists(self.settings.bucket.clone()))
             }
-            Err(e) => Err(e),
+            Err(failed) => Err(failed.into()),
         }
     }
 
     fn delete_bucket(&self) -> Result<(), Error> {
-        match call(&self.settings, &request::delete_bucket(&self.settings), None, None) {
-            Ok(resp) => Ok(drain(resp)),
+        match counted_attempts(&self.settings, &request::delete_bucket(&self.settings), None, None, |resp| Ok(drain(resp))) {
+            Ok(()) => Ok(()),
             // Gone, on a retry: the attempt whose answer was lost deleted it.
-            Err(Error::Service(e)) if e.code == "NoSuchBucket" && retry::was_retried(&e) => Ok(()),
-            Err(e) => Err(e),
+            Err(Failed { error: Error::Service(e), attempts }) if e.code == "NoSuchBucket" && attempts > 1 => Ok(()),
+            Err(failed) => Err(failed.into()),
         }
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
         let file = copy(&self.settings, &source, &destination)?;
+        // `copy` refused any two keys a server could fold into one object: different keys
+        // are different objects, and deleting the source leaves the copy.
         if source != destination {
             self.delete(source)?;
         }
@@ -364,19 +376,14 @@ pub fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
 }
 
 fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFile, Error> {
-    let src = keys::full_key(&settings.prefix, source)?;
-    let dst = keys::full_key(&settings.prefix, destination)?;
+    let (src, dst) = keys::full_pair(&settings.prefix, source, destination)?;
     if src == dst {
         // S3 refuses to copy an object onto itself unchanged; the result is the object.
         return info(settings, destination.to_string());
     }
-    let reply = call_read(settings, &request::copy_object(settings, &src, &dst), None, Some(source), MAX_ERROR_BODY)?;
-    let (status, request_id) = (reply.status, reply.request_id.clone());
-    let text = reply.text();
-    // CopyObject can fail after answering 200: the body is then an `<Error>`.
-    if let Some(e) = xml::parse_error(&text).map_err(transport)? {
-        return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(request_id) }));
-    }
+    // A CopyObject that fails after answering 200 (an `<Error>` body) is failed by
+    // `call_read`, inside the attempt: retried like any other failure.
+    call_read(settings, &request::copy_object(settings, &src, &dst), None, Some(source), MAX_ERROR_BODY)?;
     info(settings, destination.to_string())
 }
 
@@ -390,7 +397,6 @@ pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Opti
 
 /// A successful reply read whole (XML), with what errors need from its head.
 pub struct Reply {
-    pub status: u16,
     pub request_id: Option<String>,
     pub body: Vec<u8>,
 }
@@ -402,15 +408,49 @@ impl Reply {
 }
 
 /// [`call`], reading the reply's body (up to `limit` bytes) as part of the attempt: a body
-/// cut short is retried like a failed request.
+/// cut short is retried like a failed request. So is a 200 whose body is an S3 `<Error>`
+/// (CopyObject and CompleteMultipartUpload fail that way after they started answering):
+/// it is that error, `InternalError` or `SlowDown` retried as if the status had said so.
 pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
     attempts(settings, req, body, key, |resp| {
         let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
-        Ok(Reply { status, request_id, body: resp.read_all(limit)? })
+        let reply = Reply { request_id, body: resp.read_all(limit)? };
+        let text = reply.text();
+        if xml::is_error_document(&text) {
+            let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();
+            return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id.clone()) }));
+        }
+        Ok(reply)
     })
 }
 
-fn attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, mut take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Error> {
+/// A request that failed for good, and how many attempts were made: data for callers
+/// whose answer depends on it (a lost answer to an earlier attempt), never read back
+/// from the message.
+pub struct Failed {
+    pub error: Error,
+    pub attempts: u32,
+}
+
+impl From<Failed> for Error {
+    fn from(failed: Failed) -> Error {
+        retry::after_attempts(failed.error, failed.attempts)
+    }
+}
+
+fn attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Error> {
+    counted_attempts(settings, req, body, key, take).map_err(Error::from)
+}
+
+fn counted_attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, mut take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Failed> {
+    let mut taken = None;
+    retry_loop(settings, req, body, key, &mut |resp| take(resp).map(|value| taken = Some(value)))?;
+    taken.ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: 0 })
+}
+
+/// The loop behind every [`call`]: one copy for all of them (`take` is dynamic), which
+/// keeps the component small.
+fn retry_loop(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: &mut dyn FnMut(Response) -> Result<(), Error>) -> Result<(), Failed> {
     let mut attempts = 0;
     let mut refreshed = false;
     loop {
@@ -418,15 +458,15 @@ fn attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: O
         let (result, retry_after) = match send(settings, req, body) {
             Ok(resp) => {
                 let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-                (check(resp, key).and_then(&mut take), retry_after)
+                (check(resp, key).and_then(&mut *take), retry_after)
             }
             Err(e) => (Err(e), None),
         };
         match result {
-            Ok(value) => return Ok(value),
+            Ok(()) => return Ok(()),
             Err(e) if expired_token(&e) && !refreshed && settings.credentials.invalidate() => refreshed = true,
             Err(e) if retry::retryable(&e) && attempts < settings.retry.max_attempts => retry::sleep(settings.retry.delay(attempts, retry_after)),
-            Err(e) => return Err(retry::after_attempts(e, attempts)),
+            Err(error) => return Err(Failed { error, attempts }),
         }
     }
 }
@@ -591,6 +631,8 @@ struct ListState {
     done: bool,
     /// Truncated pages in a row with nothing in them: S3 may send a few, never endlessly.
     empty_pages: u32,
+    /// The continuation tokens so far, to catch a server that goes round in a loop.
+    seen: Tokens<String>,
 }
 
 impl GuestListing for Listing {
@@ -599,7 +641,7 @@ impl GuestListing for Listing {
         // A server may return an empty page that is still truncated; keep going.
         while !state.done {
             let max_keys = state.remaining.map_or(MAX_PAGE, |r| r.min(MAX_PAGE));
-            let req = request::list_objects_v2(&self.settings, &state.full_prefix, state.token.as_deref(), max_keys);
+            let req = request::list_objects_v2(&self.settings, &state.full_prefix, state.token.as_deref(), max_keys)?;
             let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
             let text = std::str::from_utf8(&reply.body).map_err(|_| transport("listing is not UTF-8"))?;
             let page = xml::parse_list(text).map_err(transport)?;
@@ -609,12 +651,9 @@ impl GuestListing for Listing {
             let wanted = state.remaining.map_or(usize::MAX, |r| r as usize);
             let mut files = Vec::with_capacity(page.objects.len().min(wanted));
             for object in page.objects.into_iter().take(wanted) {
-                let key = keys::relative(&self.settings.prefix, &object.key)
-                    .ok_or_else(|| transport(format!("the server listed {:?}, outside the store's prefix", object.key)))?;
-                // A folder marker named exactly like the prefix is the prefix itself, not a file in it.
-                if key.is_empty() {
-                    continue;
-                }
+                // A key the caller could not have written (`../x`, outside the prefix) is an
+                // error, never handed on; a folder marker (`dir/`) is no file.
+                let Some(key) = keys::listed(&self.settings.prefix, &object.key).map_err(transport)? else { continue };
                 files.push(StoredFile {
                     key: key.to_string(),
                     size: object.size,
@@ -627,8 +666,12 @@ impl GuestListing for Listing {
             // Not `done`, and nothing counted: a later call asks for the same page again, and
             // fails again unless the server has recovered. Ending here would pass off a cut
             // listing as whole.
-            if page.is_truncated && (page.next_continuation_token == state.token || (files.is_empty() && state.empty_pages >= MAX_EMPTY_PAGES)) {
-                return Err(transport("the server keeps listing without progress (same continuation token or only empty pages)"));
+            let looping = match &page.next_continuation_token {
+                Some(next) if page.is_truncated => !state.seen.advance(next),
+                _ => false,
+            };
+            if page.is_truncated && (looping || (files.is_empty() && state.empty_pages >= MAX_EMPTY_PAGES)) {
+                return Err(transport("the server keeps listing without progress (its continuation tokens go round in a loop, or only empty pages)"));
             }
             if let Some(r) = state.remaining.as_mut() {
                 *r = r.saturating_sub(files.len() as u32);

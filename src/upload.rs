@@ -16,7 +16,7 @@ use std::rc::Rc;
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, StreamError};
 
-use crate::bindings::exports::wasm_storages::storage::types::{Error, PutOptions, ServiceError, StoredFile, UploadChecksum, WriteCondition};
+use crate::bindings::exports::wasm_storages::storage::types::{Error, PutOptions, StoredFile, UploadChecksum, WriteCondition};
 use crate::config::Settings;
 use crate::error::{self as errors, transport};
 use crate::http::{self, InFlight};
@@ -253,7 +253,7 @@ impl Parts {
         // A reply lost after the server created the upload leaves one we never learn of; only
         // `pending-uploads` (or a lifecycle rule) finds it.
         let reply = store::call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY)?;
-        let upload_id = xml::parse_upload_id(&reply.text()).map_err(transport)?;
+        let upload_id = request::upload_id(xml::parse_upload_id(&reply.text()).map_err(transport)?)?;
         Ok(Parts { settings: settings.clone(), key, full: full.to_string(), upload_id, in_flight: Vec::new(), done: Vec::new(), number: 0, total: 0 })
     }
 
@@ -465,11 +465,9 @@ impl Parts {
 fn complete(settings: &Settings, full: &str, upload_id: &str, key: &str, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<Option<String>, Error> {
     let req = request::complete_multipart_upload(settings, full, upload_id, condition)?;
     let body = request::complete_multipart_body(parts);
+    // A 200 that turns out an `<Error>` is failed (and retried) inside `call_read`.
     let reply = store::call_read(settings, &req, Some(body.as_bytes()), Some(key), MAX_ERROR_BODY)?;
-    match xml::parse_complete(&reply.text()).map_err(transport)? {
-        Ok(etag) => Ok(etag),
-        Err(e) => Err(errors::classify(ServiceError { status: reply.status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id) })),
-    }
+    xml::parse_complete(&reply.text()).map_err(transport)
 }
 
 /// A failed CompleteMultipartUpload that may have completed after all: not a refused
@@ -502,8 +500,7 @@ fn multipart_etag(parts: &[(u32, String)]) -> Option<String> {
 
 /// Aborts the upload after `cause`, so no parts linger (and nothing appears under the key).
 fn abort(settings: &Settings, full: &str, upload_id: &str, cause: Error) -> Error {
-    let req = request::abort_multipart_upload(settings, full, upload_id);
-    match call(settings, &req, None, None) {
+    match request::abort_multipart_upload(settings, full, upload_id).and_then(|req| call(settings, &req, None, None)) {
         Ok(resp) => {
             drain(resp);
             cause

@@ -8,6 +8,10 @@
 //! - [`http_client`]: a plain HTTP client, for fetching presigned URLs like a browser would.
 //! - [`http_server`]: serves a `wasi:http` component (the file-server example) over HTTP.
 //! - [`bench`]: `storage-host bench`.
+//!
+//! Native only: built for a wasm target (`cargo build --target wasm32-wasip2` at the
+//! workspace root), this crate is empty.
+#![cfg(not(target_family = "wasm"))]
 
 pub mod bench;
 pub mod command;

@@ -94,6 +94,8 @@ pub struct HostOptions {
     pub writable_dirs: Vec<(std::path::PathBuf, String)>,
     /// Arguments and standard streams, for a command component (`crate::command`).
     pub command: Option<crate::command::CommandIo>,
+    /// Once true, no more data leaves (an interrupted transfer; see `sender`).
+    pub stop: Option<crate::sender::Stop>,
 }
 
 impl HostOptions {
@@ -246,6 +248,7 @@ impl HostState {
             table: ResourceTable::new(),
             hooks: crate::sender::Hooks {
                 insecure: options.insecure_tls,
+                stop: options.stop.clone(),
                 canned: options.canned.clone(),
                 pool: options.connection_pool.map(crate::sender::Pool::new),
                 observer: options.observer.clone(),

@@ -29,6 +29,9 @@ pub struct ServerOptions {
     pub keys: Option<KeyRing>,
     /// Ignore `If-None-Match` / `If-Match`, as some S3-compatible services do.
     pub ignore_conditions: bool,
+    /// The bucket made at start ([`BUCKET`] when unset). Others are made by CreateBucket;
+    /// a request to any other answers `NoSuchBucket`, as S3 does.
+    pub bucket: Option<String>,
 }
 
 /// Access keys the server accepts, added and revoked while it runs.
@@ -65,6 +68,8 @@ impl s3s::auth::S3Auth for KeyRing {
 pub struct EmbeddedS3 {
     pub endpoint: String,
     pub dir: PathBuf,
+    /// The bucket made at start.
+    pub bucket: String,
     connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
     _temp: Option<tempfile::TempDir>,
@@ -83,7 +88,11 @@ impl EmbeddedS3 {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        std::fs::create_dir_all(dir.join(BUCKET)).with_context(|| format!("creating {}", dir.display()))?;
+        let bucket = options.bucket.unwrap_or_else(|| BUCKET.to_string());
+        if !s3s::path::check_bucket_name(&bucket) {
+            return Err(anyhow!("{bucket:?} is not a valid S3 bucket name"));
+        }
+        std::fs::create_dir_all(dir.join(&bucket)).with_context(|| format!("creating {}", dir.display()))?;
         let fs = s3s_fs::FileSystem::new(&dir).map_err(|e| anyhow!("s3s-fs on {}: {e:?}", dir.display()))?;
         let service = {
             let mut builder = S3ServiceBuilder::new(crate::strict_fs::StrictFs { fs, root: dir.clone(), ignore_conditions: options.ignore_conditions });
@@ -124,12 +133,12 @@ impl EmbeddedS3 {
                 });
             }
         });
-        Ok(Self { endpoint: format!("{scheme}://{addr}"), dir, connections, task, _temp: temp })
+        Ok(Self { endpoint: format!("{scheme}://{addr}"), dir, bucket, connections, task, _temp: temp })
     }
 
     /// A store config for this server: its bucket, credentials and endpoint.
     pub fn config(&self, prefix: &str) -> crate::Config {
-        let mut config = crate::config_for(BUCKET);
+        let mut config = crate::config_for(&self.bucket);
         config.region = Some(REGION.into());
         config.endpoint_url = Some(self.endpoint.clone());
         config.access_key_id = Some(ACCESS_KEY.into());

@@ -8,6 +8,9 @@
 //! - Canned replies, for benchmarks that measure the component alone (signing, request
 //!   building, XML) with the network taken out, and for request-shape tests.
 //! - An observer told of every request: request-shape checks in tests, timings in the bench.
+//! - A stop signal (an interrupted CLI transfer): from then on no more data leaves. Requests
+//!   that carry a body are refused and those in flight cut off; bodiless ones (a DELETE
+//!   that cleans up) still go, so the component can abort what it started.
 //! - Faults (`Fault`), in front of the real server: damaged request bodies, error storms,
 //!   refused connections, slow answers, broken or hostile response bodies — fixed or at
 //!   random from a seed — to prove the component and the server catch them. Never to fake
@@ -85,6 +88,11 @@ pub enum Fault {
     /// Answer the first `times` requests whose path and query contain `matching` with
     /// `status` and an S3 error document of `code` (and `Retry-After: 0`); send the rest.
     Status { status: u16, code: &'static str, times: usize, matching: &'static str },
+    /// Answer the first `method` request whose path and query contain `matching` with
+    /// `status` and an S3 error document of `code` and `message`, without sending it; send
+    /// the rest. (A 200 with an `<Error>` is how CopyObject and CompleteMultipartUpload
+    /// fail once they have started answering.)
+    AnswerOnce { method: &'static str, matching: &'static str, status: u16, code: &'static str, message: &'static str },
     /// Fail the first `times` requests as if the connection were refused.
     Refuse { times: usize },
     /// Break off the body of the answer to the first request whose path and query contain
@@ -101,8 +109,12 @@ pub enum Fault {
     Delay(std::time::Duration),
 }
 
+/// Turns true when the host is stopping (see the module's docs).
+pub type Stop = tokio::sync::watch::Receiver<bool>;
+
 pub struct Hooks {
     pub insecure: bool,
+    pub stop: Option<Stop>,
     pub canned: Option<CannedReply>,
     pub pool: Option<Pool>,
     pub observer: Option<Observer>,
@@ -162,6 +174,11 @@ impl WasiHttpHooks for Hooks {
                 canned = Some(s3_error(status, code, "injected by the host"));
                 request
             }
+            Some(Fault::AnswerOnce { method, matching, status, code, message }) if self.fault_hits == 0 && request.method().as_str() == method && matches(matching) => {
+                self.fault_hits += 1;
+                canned = Some(s3_error(status, code, message));
+                request
+            }
             Some(Fault::Refuse { times }) if self.fault_hits < times => {
                 self.fault_hits += 1;
                 refuse = true;
@@ -208,6 +225,7 @@ impl WasiHttpHooks for Hooks {
         // A HEAD's Content-Length is the object's size, not its body's: nothing to damage.
         let damage = damage.filter(|_| request.method() != http::Method::HEAD);
         let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
+        let stop = self.stop.clone().filter(|_| carries_body(&request));
         let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (refuse, delay) {
             (true, _) => Box::pin(async { Err(Error::ConnectionRefused) }),
             (false, Some(d)) => {
@@ -222,6 +240,15 @@ impl WasiHttpHooks for Hooks {
                 })
             }
             (false, None) => Box::pin(send(request, options, insecure, canned, pool)),
+        };
+        let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match stop {
+            None => sending,
+            Some(mut stop) => Box::pin(async move {
+                tokio::select! {
+                    sent = sending => sent,
+                    _ = stop.wait_for(|stopped| *stopped) => Err(Error::HttpRequestDenied),
+                }
+            }),
         };
         let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (damage, lose) {
             (_, true) => Box::pin(async move {
@@ -253,6 +280,14 @@ impl WasiHttpHooks for Hooks {
             observer(Sent { method, uri, headers, took: start.elapsed(), status, damaged });
             result
         })
+    }
+}
+
+/// Whether `request` sends data: a Content-Length above 0, or a PUT or POST without one.
+fn carries_body(request: &http::Request<WasiBody>) -> bool {
+    match request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()) {
+        Some(length) => length > 0,
+        None => matches!(*request.method(), http::Method::PUT | http::Method::POST | http::Method::PATCH),
     }
 }
 

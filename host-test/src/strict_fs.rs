@@ -5,8 +5,11 @@
 //! then answers `BadDigest` as S3 does. s3s-fs also deletes a bucket with everything in
 //! it; S3 refuses (`BucketNotEmpty`), and so does this wrapper. And re-creating a bucket is
 //! `BucketAlreadyOwnedByYou`, S3's answer (outside us-east-1) to its owner: this server has
-//! one account. Every other operation goes
-//! straight to s3s-fs.
+//! one account. s3s-fs makes a missing bucket's directory for a PutObject (and answers
+//! others with NoSuchKey): S3 answers `NoSuchBucket` to every request about a bucket that
+//! does not exist, and so does this wrapper, so a mistyped bucket never appears. s3s-fs
+//! has no ListMultipartUploads: this wrapper answers it from the files s3s-fs keeps for each
+//! pending upload. Every other operation goes straight to s3s-fs.
 //!
 //! With `ignore_conditions` it plays a server that ignores `If-None-Match` / `If-Match`
 //! (as some S3-compatible services do), for the tests that must catch one.
@@ -91,6 +94,39 @@ impl ByteStream for Md5Checked {
     }
 }
 
+impl StrictFs {
+    /// S3's answer about a bucket that was never created.
+    fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
+        match s3s::path::check_bucket_name(bucket) && self.root.join(bucket).is_dir() {
+            true => Ok(()),
+            false => Err(s3_error!(NoSuchBucket, "The specified bucket does not exist")),
+        }
+    }
+}
+
+/// The uploads s3s-fs has pending in `root`: (bucket, key, upload id, when it began). It
+/// keeps `.upload-<id>.json` per pending upload, and the object's attributes in
+/// `.bucket-<base64 bucket>.object-<base64 key>.upload-<id>.metadata.json`.
+fn pending_uploads(root: &std::path::Path) -> Vec<(String, String, String, std::time::SystemTime)> {
+    let names: Vec<(String, std::time::SystemTime)> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.metadata().ok()?.modified().ok()?)))
+        .collect();
+    let decode = |text: &str| String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?).ok();
+    names
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix(".bucket-")?.strip_suffix(".metadata.json"))
+        .filter_map(|rest| {
+            let (bucket, rest) = rest.split_once(".object-")?;
+            let (key, id) = rest.split_once(".upload-")?;
+            let began = names.iter().find(|(n, _)| *n == format!(".upload-{id}.json"))?.1;
+            Some((decode(bucket)?, decode(key)?, id.to_string(), began))
+        })
+        .collect()
+}
+
 /// Whether `dir` or a directory below it holds a file (an object).
 fn holds_a_file(dir: &std::path::Path) -> bool {
     std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| match entry.file_type() {
@@ -100,13 +136,15 @@ fn holds_a_file(dir: &std::path::Path) -> bool {
     })
 }
 
-/// The `S3` impl: `put_object`, `upload_part` and the bucket operations check, the listed operations forward.
+/// The `S3` impl: `put_object`, `upload_part` and the bucket operations check, the listed
+/// operations forward once their bucket is known to exist.
 /// (One macro for the whole impl, as `async_trait` must see every method expanded.)
 macro_rules! strict_s3 {
     ($($name:ident($input:ident) -> $output:ident;)*) => {
         #[async_trait::async_trait]
         impl S3 for StrictFs {
             async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+                self.bucket_exists(&req.input.bucket)?;
                 if self.ignore_conditions {
                     req.input.if_none_match = None;
                     req.input.if_match = None;
@@ -116,6 +154,7 @@ macro_rules! strict_s3 {
             }
 
             async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+                self.bucket_exists(&req.input.bucket)?;
                 let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
                 bad_digest(self.fs.upload_part(req).await, mismatch)
             }
@@ -135,6 +174,7 @@ macro_rules! strict_s3 {
             }
 
             async fn complete_multipart_upload(&self, mut req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+                self.bucket_exists(&req.input.bucket)?;
                 if self.ignore_conditions {
                     req.input.if_none_match = None;
                     req.input.if_match = None;
@@ -142,8 +182,27 @@ macro_rules! strict_s3 {
                 self.fs.complete_multipart_upload(req).await
             }
 
+            async fn list_multipart_uploads(&self, req: S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+                let input = req.input;
+                self.bucket_exists(&input.bucket)?;
+                let prefix = input.prefix.clone().unwrap_or_default();
+                let mut found: Vec<_> = pending_uploads(&self.root).into_iter().filter(|(b, k, _, _)| *b == input.bucket && k.starts_with(&prefix)).collect();
+                found.sort_by(|a, b| (&a.1, a.3).cmp(&(&b.1, b.3)));
+                // One page, whole: the embedded server never has many.
+                let uploads = found
+                    .into_iter()
+                    .map(|(_, key, id, began)| MultipartUpload { key: Some(key), upload_id: Some(id), initiated: Some(began.into()), ..Default::default() })
+                    .collect();
+                Ok(S3Response::new(ListMultipartUploadsOutput { bucket: Some(input.bucket), prefix: input.prefix, uploads: Some(uploads), is_truncated: Some(false), ..Default::default() }))
+            }
+
+            async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+                self.fs.list_buckets(req).await
+            }
+
             $(
                 async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.bucket_exists(&req.input.bucket)?;
                     self.fs.$name(req).await
                 }
             )*
@@ -159,7 +218,6 @@ strict_s3! {
     get_object(GetObjectInput) -> GetObjectOutput;
     head_bucket(HeadBucketInput) -> HeadBucketOutput;
     head_object(HeadObjectInput) -> HeadObjectOutput;
-    list_buckets(ListBucketsInput) -> ListBucketsOutput;
     list_objects(ListObjectsInput) -> ListObjectsOutput;
     list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
     create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;

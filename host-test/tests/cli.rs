@@ -248,3 +248,297 @@ async fn credentials_come_from_a_shared_file_profile() {
     assert_eq!(code(&out), 1, "{err}");
     assert!(err.starts_with("storage-host: credentials: no credentials found") && err.lines().count() == 1, "{err}");
 }
+
+/// Sends `signal` (`INT`, `TERM`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill -s {signal} {pid}");
+}
+
+/// Waits (up to a minute) until `ready` says so.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut ready: impl FnMut() -> F) {
+    for _ in 0..600 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A spawned `storage-host`, its output read once it ends.
+struct Running {
+    child: std::process::Child,
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Running {
+        Running { child: cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap() }
+    }
+
+    /// Waits for the exit (stdin, if still held, stays open until then): code, stdout, stderr.
+    async fn finish(mut self) -> (i32, String, String) {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let status = self.child.wait().unwrap();
+            let (mut out, mut err) = (String::new(), String::new());
+            if let Some(mut stdout) = self.child.stdout.take() {
+                stdout.read_to_string(&mut out).unwrap();
+            }
+            if let Some(mut stderr) = self.child.stderr.take() {
+                stderr.read_to_string(&mut err).unwrap();
+            }
+            (status.code().unwrap_or(-1), out, err)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// Ctrl-C or SIGTERM during an upload: the multipart upload is aborted (none stays
+/// pending), nothing is stored, and the exit code says which signal (130, 143).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_upload_leaves_nothing_behind() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let t = Target::new("cli-interrupt-put").await;
+    let cli = Cli::new(&t);
+    let mut s = t.store("").await;
+
+    // From stdin, which then stalls with two parts' worth sent: the upload has begun.
+    let mut running = Running::spawn(cli.command(&["put", "piped.bin", "-"]));
+    let mut stdin = running.child.stdin.take().unwrap();
+    let first = common::bytes(20 << 20, 1);
+    let stdin = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        stdin.write_all(&first).unwrap();
+        stdin
+    })
+    .await
+    .unwrap();
+    until("the multipart upload to begin", || async { !common::pending_uploads(&t, &mut t.store("").await).await.is_empty() }).await;
+    signal(running.child.id(), "INT");
+    let (code, _, err) = running.finish().await;
+    drop(stdin);
+    assert_eq!(code, 130, "{err}");
+    assert!(err.starts_with("storage-host: interrupted (SIGINT)") && err.lines().count() == 1, "{err}");
+    common::assert_no_pending_uploads(&t, &mut s).await;
+    assert!(!s.exists("piped.bin").await.unwrap());
+
+    // From a file, over a slow link: its parts are all in flight when SIGTERM comes.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, common::bytes(24 << 20, 2)).unwrap();
+    let slow = common::slow_proxy(&t.endpoint, 4 << 20).await;
+    let running = Running::spawn(cli.command(&["--endpoint", &slow, "put", "file.bin", file.to_str().unwrap()]));
+    until("the multipart upload to begin", || async { !common::pending_uploads(&t, &mut t.store("").await).await.is_empty() }).await;
+    signal(running.child.id(), "TERM");
+    let (code, _, err) = running.finish().await;
+    assert_eq!(code, 143, "{err}");
+    assert!(err.starts_with("storage-host: interrupted (SIGTERM)"), "{err}");
+    common::assert_no_pending_uploads(&t, &mut s).await;
+    assert!(!s.exists("file.bin").await.unwrap());
+}
+
+/// Ctrl-C during a download: no file is left, under its name or a partial one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_download_leaves_no_file() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let t = Target::new("cli-interrupt-get").await;
+    let cli = Cli::new(&t);
+    let mut s = t.store("").await;
+    s.put_stream("big.bin", std::io::Cursor::new(common::bytes(16 << 20, 3)), &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let slow = common::slow_proxy(&t.endpoint, 2 << 20).await;
+    let running = Running::spawn(cli.command(&["--endpoint", &slow, "get", "big.bin", dir.path().to_str().unwrap()]));
+    let entries = || std::fs::read_dir(dir.path()).unwrap().count();
+    until("the download to begin", || async { entries() > 0 }).await;
+    signal(running.child.id(), "INT");
+    let (code, _, err) = running.finish().await;
+    assert_eq!(code, 130, "{err}");
+    assert!(err.starts_with("storage-host: interrupted (SIGINT)"), "{err}");
+    assert_eq!(entries(), 0, "nothing left in the directory");
+}
+
+/// `get KEY DIR` writes DIR/<last segment of KEY>, as `cp` does (`.`, `dir/`, an
+/// existing directory); a failed download leaves nothing, not even a partial file.
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_into_directories_and_never_leave_partial_files() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let t = Target::new("cli-get-dir").await;
+    let cli = Cli::new(&t);
+    let mut s = t.store("").await;
+    s.put("docs/2024/report.txt", b"numbers", &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let names = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+
+    let mut here = cli.command(&["get", "docs/2024/report.txt", "."]);
+    here.current_dir(dir.path());
+    let out = tokio::task::spawn_blocking(move || here.output().unwrap()).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(names(dir.path()), ["report.txt"]);
+    let sub = dir.path().join("sub/");
+    assert_eq!(code(&cli.run(&["get", "docs/2024/report.txt", &format!("{}/", sub.display())]).await), 0);
+    assert_eq!(std::fs::read(sub.join("report.txt")).unwrap(), b"numbers");
+    assert_eq!(code(&cli.run(&["get", "docs/2024/report.txt", dir.path().to_str().unwrap()]).await), 0);
+    assert_eq!(names(dir.path()), ["report.txt", "sub"]);
+
+    // Failures leave no file at all.
+    let empty = tempfile::tempdir().unwrap();
+    let out = cli.run(&["get", "docs/missing.txt", empty.path().join("x.txt").to_str().unwrap()]).await;
+    assert_eq!(code(&out), 3);
+    let out = cli.run(&["get", "docs/2024/report.txt", empty.path().to_str().unwrap(), "--range", "100-"]).await;
+    assert_eq!(code(&out), 2);
+    let out = cli.run(&["get", "docs/missing.txt", empty.path().to_str().unwrap()]).await;
+    assert_eq!(code(&out), 3);
+    assert!(names(empty.path()).is_empty(), "left: {:?}", names(empty.path()));
+}
+
+/// Uploads left pending (a crashed client) are listed and aborted from the CLI.
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_uploads_are_listed_and_aborted() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let t = Target::new("cli-pending").await;
+    let cli = Cli::new(&t);
+    // Started by another client, never finished.
+    let reply = common::foreign_request(&t, "POST", "left/behind.bin?uploads", &[], Vec::new()).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let out = cli.run(&["pending-uploads"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["key"], "left/behind.bin");
+    assert!(lines[0]["initiated"].as_str().is_some_and(|d| d.ends_with('Z')), "{lines:?}");
+    assert_eq!(stdout(&cli.run(&["pending-uploads", "other/"]).await), "");
+    let id = lines[0]["upload_id"].as_str().unwrap();
+    assert_eq!(code(&cli.run(&["abort-upload", "left/behind.bin", id]).await), 0);
+    assert_eq!(stdout(&cli.run(&["pending-uploads"]).await), "");
+}
+
+/// What a server says reaches the terminal with its control characters escaped: a
+/// hostile `<Message>` can't clear the screen or retitle the window.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_text_reaches_the_terminal_escaped() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let t = Target::new("cli-escape").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = vec![0u8; 16 * 1024];
+            let _ = socket.read(&mut head).await;
+            let body = "<Error><Code>AccessDenied</Code><Message>\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31mgone\r\nfake line</Message></Error>";
+            let reply = format!("HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    let cli = Cli::new(&t);
+    // (A GET: the answer to a HEAD has no body to carry a message.)
+    let out = cli.run(&["--endpoint", &endpoint, "get", "k"]).await;
+    assert_eq!(code(&out), 1);
+    let err = one_line_error(&out);
+    assert!(!err.trim_end_matches('\n').chars().any(char::is_control), "{err:?}");
+    assert!(err.contains("\\u{1b}[2J") && err.contains("gone"), "{err:?}");
+}
+
+/// Errors say what failed: the path of a local file, the endpoint that refused, http://
+/// for a TLS handshake with a plain-HTTP port; a directory given as FILE and a reversed
+/// range are usage errors (2).
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_name_what_failed() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let t = Target::new("cli-names").await;
+    let cli = Cli::new(&t);
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = cli.run(&["put", "k", dir.path().to_str().unwrap()]).await;
+    assert_eq!(code(&out), 2);
+    assert!(one_line_error(&out).contains("is a directory"));
+    let out = cli.run(&["put", "k", "/no/such/file"]).await;
+    assert_eq!(code(&out), 1);
+    assert!(one_line_error(&out).contains("/no/such/file"));
+    let out = cli.run(&["get", "k", "--range", "10-2"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10-2"));
+
+    let out = cli.run(&["--endpoint", "http://127.0.0.1:9", "info", "k"]).await;
+    assert_eq!(code(&out), 1);
+    let err = one_line_error(&out);
+    assert!(err.contains("http://127.0.0.1:9") && err.contains("refused"), "{err}");
+    if let Some(plain) = t.endpoint.strip_prefix("http://") {
+        let out = cli.run(&["--endpoint", &format!("https://{plain}"), "info", "k"]).await;
+        let err = one_line_error(&out);
+        assert!(err.contains("TLS") && err.contains("http://"), "{err}");
+    }
+
+    let mut cmd = cli.command(&["info", "k"]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("AWS_SHARED_CREDENTIALS_FILE", "/no/such/dir/credentials").env("AWS_PROFILE", "ci").env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("/no/such/dir/credentials (not found)") && !err.contains("preopen"), "{err}");
+}
+
+/// `serve-s3` serves the bucket it is given, answers NoSuchBucket for any other (a
+/// mistyped name never springs into being), and SIGTERM stops it and removes its data.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_s3_serves_its_bucket_and_cleans_up() {
+    if common::skip_on_memory("the CLI is an S3 tool: it runs against the embedded S3 server") {
+        return;
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_storage-host"));
+    cmd.args(["serve-s3", "--bucket", "my-data"]).env_remove("S3_BUCKET");
+    let mut running = Running::spawn(cmd);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(running.child.stdout.take().unwrap()));
+    let (mut endpoint, mut data) = (String::new(), String::new());
+    while let Some(line) = lines.next().map(Result::unwrap) {
+        if let Some(dir) = line.strip_prefix("embedded S3 server (s3s-fs, SigV4 checked) serving ") {
+            data = dir.to_string();
+        }
+        if let Some(url) = line.strip_prefix("export AWS_ENDPOINT_URL=") {
+            endpoint = url.to_string();
+        }
+        if line == "export S3_BUCKET=my-data" {
+            break;
+        }
+    }
+    assert!(std::path::Path::new(&data).is_dir() && !endpoint.is_empty(), "{data} {endpoint}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"x").unwrap();
+    let run = |bucket: &'static str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_storage-host"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", host_test::s3_server::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", host_test::s3_server::SECRET_KEY)
+            .args(["--endpoint", &endpoint, "--bucket", bucket, "put", "k", file.path().to_str().unwrap()]);
+        c.output().unwrap()
+    };
+    let out = run("my-data");
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run("my-dta");
+    assert_eq!(code(&out), 1);
+    assert!(one_line_error(&out).contains("NoSuchBucket"));
+    assert!(!std::path::Path::new(&data).join("my-dta").exists(), "a mistyped bucket was made");
+
+    signal(running.child.id(), "TERM");
+    let (code, _, err) = running.finish().await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!std::path::Path::new(&data).exists(), "{data} was left behind");
+}

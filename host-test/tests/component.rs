@@ -28,11 +28,12 @@ fn imports_http_std_basics_and_preopens_but_no_sockets() {
     }
 }
 
-/// The release component stays within the 512 KB budget (the README records the figure).
+/// The release component stays within its budget (the README records the figure, and
+/// why the budget moved from 512 KiB to 528 KiB).
 #[test]
-fn release_component_is_at_most_512_kb() {
+fn release_component_is_at_most_528_kib() {
     if common::skip_on_memory("it inspects the S3 component itself") {
         return;
     }
-    assert!(COMPONENT.len() <= 512 * 1024, "component is {} bytes", COMPONENT.len());
+    assert!(COMPONENT.len() <= 528 * 1024, "component is {} bytes", COMPONENT.len());
 }

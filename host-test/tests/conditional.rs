@@ -126,3 +126,24 @@ async fn a_server_that_ignores_conditions_is_reported_and_nothing_is_written() {
     assert_eq!(s.get_bytes("k").await.unwrap(), b"original");
     assert_eq!(s.list("", None).await.unwrap().len(), 1, "the probe object is gone");
 }
+
+/// Values a caller gives that go into a header or a URL are bounded: past the bound they
+/// are `invalid-argument`, never a header the host refuses by trapping (wasmtime's limit on
+/// a request's headers is 128 KiB).
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_etags_and_upload_ids_are_invalid_arguments() {
+    let t = Target::new("oversized-args").await;
+    let mut s = t.store("").await;
+    for len in [1025usize, 200 * 1024] {
+        let etag = "e".repeat(len);
+        assert!(matches!(storage_error(s.put("k", b"x", &matching(&etag)).await), Error::InvalidArgument(m) if m.contains("at most")), "{len}");
+        assert!(matches!(storage_error(s.put_writer("k", [b"x".to_vec()], &matching(&etag), true).await), Error::InvalidArgument(_)), "{len}");
+    }
+    if !common::memory_backend() {
+        for len in [4097usize, 200 * 1024] {
+            let id = "u".repeat(len);
+            assert!(matches!(storage_error(s.abort_upload("k", &id).await), Error::InvalidArgument(m) if m.contains("upload id")), "{len}");
+        }
+    }
+    assert!(!s.exists("k").await.unwrap());
+}

@@ -120,10 +120,11 @@ async fn shared_files_in_a_preopened_directory() {
         other => panic!("{other:?}"),
     }
 
-    // Not preopened: the files are out of reach, and the error says where it looked.
+    // Not preopened: to the component the files are not there, and the error says where
+    // it looked.
     let (s, _) = open(w.config(), &env, vec![]).await;
     let m = credentials_error(s);
-    assert!(m.starts_with("no credentials found") && m.contains(&credentials) && m.contains("not in a preopened directory"), "{m}");
+    assert!(m.starts_with("no credentials found") && m.contains(&format!("{credentials} (not found)")), "{m}");
 
     // A malformed file names itself and the line, never the line's content.
     let broken = w.file("broken", "[default]\naws_secret_access_key SECRETVALUE\n");
@@ -331,4 +332,79 @@ async fn a_part_refused_as_expired_is_sent_again() {
     let tokens: Vec<_> = log.lock().unwrap().iter().filter_map(|r| r.headers.get("x-amz-security-token").cloned()).collect();
     assert!(tokens.contains(&"session-token-1".parse().unwrap()) && tokens.contains(&"session-token-2".parse().unwrap()), "{tokens:?}");
     assert_eq!(s.get_bytes("big").await.unwrap(), data);
+}
+
+/// Credentials too long for a header or a URL are a typed `credentials` error, never a
+/// trap: lengths driven across the limit through the real host, from the shared files
+/// (read by `open`) and from a credential endpoint (fetched at the first request or
+/// presigned URL). Within the limits, the store works (the server refuses the made-up
+/// keys, which is a typed answer too).
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_credentials_are_typed_errors_never_traps() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
+    let w = world().await;
+    const MAX_TOKEN: usize = 16 * 1024;
+    const MAX_KEY: usize = 1024;
+    for (id_len, token_len, fits) in [(20, MAX_TOKEN, true), (20, MAX_TOKEN + 1, false), (20, 131 * 1024, false), (MAX_KEY, 0, true), (MAX_KEY + 1, 0, false), (200 * 1024, 0, false)] {
+        let token = match token_len {
+            0 => String::new(),
+            n => format!("aws_session_token = {}\n", "T".repeat(n)),
+        };
+        let path = w.file("big-credentials", &format!("[default]\naws_access_key_id = {}\naws_secret_access_key = secret\n{token}", "A".repeat(id_len)));
+        let (s, _) = open(w.config(), &[("AWS_SHARED_CREDENTIALS_FILE", path)], vec![w.dir()]).await;
+        let what = format!("key id of {id_len} bytes, token of {token_len}");
+        match (s, fits) {
+            (Ok(mut s), true) => {
+                let put = s.put("k", b"x", &plain()).await;
+                assert!(matches!(put, Err(Failure::Storage(Error::AccessDenied(_)))), "{what}: {put:?}");
+                assert!(s.url("k", None).await.is_ok(), "{what}");
+            }
+            (s, false) => {
+                let m = credentials_error(s.map(|_| ()));
+                assert!(m.contains("at most") && !m.contains("TTTT") && !m.contains("AAAA"), "{what}: {m}");
+            }
+            (Err(e), true) => panic!("{what}: {e:?}"),
+        }
+    }
+
+    // A 65 KB token from the container endpoint: presigning with it would overflow a URL.
+    let url = format!("{}/container", w.creds.endpoint);
+    let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", url), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
+    let reply = format!(r#"{{"AccessKeyId":"ASIABIG","SecretAccessKey":"s","Token":"{}","Expiration":"2099-01-01T00:00:00Z"}}"#, "t".repeat(65_000));
+    w.creds.set(Behaviour { garbage: Some(reply), ..Default::default() });
+    let (s, _) = open(w.config(), &env, vec![]).await;
+    let mut s = s.unwrap();
+    let m = credentials_error(s.url("k", None).await);
+    assert!(m.contains("session token") && m.contains("at most"), "{m}");
+    credentials_error(s.put("k", b"x", &plain()).await);
+}
+
+/// The container endpoint is 169.254.170.2 plus a path: a relative URI that isn't a path
+/// (`.evil.example.com/creds`, `:1234/creds`) would move the request, and its token, to
+/// another host or port. And the web identity token never goes in clear to another
+/// machine.
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_requests_never_go_where_they_should_not() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
+    let w = world().await;
+    for relative in [".evil.example.com/creds", ":39402/creds", "@evil.example.com/creds", "creds"] {
+        let env = vec![("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", relative.to_string()), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
+        let (s, log) = open(w.config(), &env, vec![]).await;
+        let m = credentials_error(s.map(|_| ()));
+        assert!(m.contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), "{relative}: {m}");
+        assert!(log.lock().unwrap().is_empty(), "{relative}: nothing was sent");
+    }
+    let token = w.file("jwt", WEB_IDENTITY_TOKEN);
+    for (sts, refused) in [("http://sts.example.com", true), ("http://10.0.0.1:8080/", true), ("https://sts.example.com", false), ("http://127.0.0.1:1/", false), ("http://localhost:1/", false)] {
+        let env = vec![("AWS_WEB_IDENTITY_TOKEN_FILE", token.clone()), ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r".into()), ("AWS_ENDPOINT_URL_STS", sts.to_string())];
+        let (s, _) = open(w.config(), &env, vec![w.dir()]).await;
+        match refused {
+            true => assert!(credentials_error(s.map(|_| ())).contains("in clear"), "{sts}"),
+            false => assert!(s.is_ok(), "{sts}"),
+        }
+    }
 }

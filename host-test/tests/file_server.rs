@@ -267,3 +267,79 @@ async fn the_cli_serves_the_composed_component() {
     assert_eq!((file.status, file.body.as_slice()), (200, b"hello".as_slice()));
     assert_eq!(missing.status, 404);
 }
+
+/// Sends a POST /upload of `content_type` whose body is `head`, then `fill` bytes of `pad`,
+/// then `tail` (chunked, or with a Content-Length), over a raw connection that reads the
+/// answer while it is still sending: a server that answers early and stops reading is seen
+/// answering, never as a reset. Returns the status and the whole answer.
+async fn hostile_upload(base: &str, content_type: &str, chunked: bool, head: Vec<u8>, pad: u8, fill: usize, tail: Vec<u8>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = base.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let socket = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let (mut read, mut write) = socket.into_split();
+    let length = if chunked { "transfer-encoding: chunked".to_string() } else { format!("content-length: {}", head.len() + fill + tail.len()) };
+    let request_head = format!("POST /upload HTTP/1.1\r\nhost: {authority}\r\ncontent-type: {content_type}\r\n{length}\r\nconnection: close\r\n\r\n");
+    let writer = tokio::spawn(async move {
+        // (An empty chunk would end a chunked body.)
+        let frame = |data: &[u8]| match chunked && !data.is_empty() {
+            true => [format!("{:x}\r\n", data.len()).into_bytes(), data.to_vec(), b"\r\n".to_vec()].concat(),
+            false => data.to_vec(),
+        };
+        write.write_all(request_head.as_bytes()).await?;
+        write.write_all(&frame(&head)).await?;
+        let block = vec![pad; MIB];
+        let mut left = fill;
+        while left > 0 {
+            let n = left.min(MIB);
+            write.write_all(&frame(&block[..n])).await?;
+            left -= n;
+        }
+        write.write_all(&frame(&tail)).await?;
+        if chunked {
+            write.write_all(b"0\r\n\r\n").await?;
+        }
+        std::io::Result::Ok(())
+    });
+    let mut answer = Vec::new();
+    let _ = read.read_to_end(&mut answer).await;
+    writer.abort();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+/// The upload limit holds for the whole request body, whatever its shape: 150 MB before
+/// the first boundary, or inside a part's header section, chunked or not, is answered 413
+/// by an instance capped at 32 MiB of memory (which could not have buffered it), and
+/// nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_forms_are_refused_within_bounded_memory() {
+    if common::skip_on_memory("this one composes the file server with the S3 component; see the_file_server_runs_on_the_memory_backend_by_composition_alone") {
+        return;
+    }
+    let t = Target::new("file-server-hostile").await;
+    let limited = serve(&t, &[("FILE_SERVER_MAX_UPLOAD_BYTES", "10000000")], Some(32 * MIB)).await;
+    let roomy = serve(&t, &[], Some(32 * MIB)).await;
+    let boundary = "b0undary";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let part = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n\r\n").into_bytes();
+    let end = format!("hello\r\n--{boundary}--\r\n").into_bytes();
+    let fill = 150 * 1000 * 1000;
+    for (server, chunked) in [(&limited, true), (&limited, false), (&roomy, true), (&roomy, false)] {
+        // Before the first boundary.
+        let (status, answer) = hostile_upload(&server.url(), &content_type, chunked, Vec::new(), b'p', fill, [b"\r\n".to_vec(), part.clone(), end.clone()].concat()).await;
+        assert_eq!(status, 413, "preamble, chunked {chunked}: {}", &answer[..answer.len().min(300)]);
+        // Inside a part's header section.
+        let head = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"y.bin\"\r\nX-Pad: ").into_bytes();
+        let (status, answer) = hostile_upload(&server.url(), &content_type, chunked, head, b'h', fill, [b"\r\n\r\nhello\r\n--".to_vec(), format!("{boundary}--\r\n").into_bytes()].concat()).await;
+        assert_eq!(status, 413, "header section, chunked {chunked}: {}", &answer[..answer.len().min(300)]);
+    }
+    let mut store = t.store("").await;
+    for key in ["uploads/x.bin", "uploads/y.bin"] {
+        assert!(!store.exists(key).await.unwrap(), "{key}");
+    }
+    // A form within the limits still works on the same instances.
+    let (content_type, body) = form("file", "ok.bin", "application/octet-stream", b"fine");
+    let reply = http_client::request("POST", &format!("{}/upload", limited.url()), &[("content-type", &content_type)], body).await.unwrap();
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+}

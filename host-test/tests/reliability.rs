@@ -243,3 +243,138 @@ async fn a_stalled_listing_fails_and_resumes_where_it_stopped() {
     assert_eq!(answers[2].as_ref().unwrap(), &Some(vec!["b".to_string()]), "the page after the stall, not the end");
     assert_eq!(answers[3].as_ref().unwrap(), &None);
 }
+
+/// A 200 whose body is an S3 `<Error>` (CopyObject and CompleteMultipartUpload fail so
+/// after they started answering) is that error, and one worth retrying is retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_inside_a_200_is_retried_like_any_other() {
+    if common::skip_on_memory("retries of S3 requests") {
+        return;
+    }
+    let t = Target::new("error-in-200").await;
+    let fault = Fault::AnswerOnce { method: "PUT", matching: "copied", status: 200, code: "InternalError", message: "We encountered an internal error." };
+    let (mut s, log) = faulty(quick(&t, ""), fault).await;
+    s.put("original", b"data", &plain()).await.unwrap();
+    s.copy("original", "copied").await.unwrap();
+    assert_eq!(s.get_bytes("copied").await.unwrap(), b"data");
+    let copies = log.lock().unwrap().iter().filter(|r| r.method == "PUT" && r.headers.contains_key("x-amz-copy-source")).count();
+    assert_eq!(copies, 2, "the copy answered 200 + InternalError was sent again");
+
+    let mut config = quick(&t, "");
+    config.part_size = Some(5 << 20);
+    let fault = Fault::AnswerOnce { method: "POST", matching: "uploadId=", status: 200, code: "SlowDown", message: "Please reduce your request rate." };
+    let (mut s, log) = faulty(config, fault).await;
+    let data = bytes(11 << 20, 41);
+    s.put_stream("multipart", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
+    assert_eq!(common::sha256(&s.get_bytes("multipart").await.unwrap()), common::sha256(&data));
+    assert_eq!(statuses(&log, "POST").len(), 3, "create, then complete twice");
+
+    // Not worth another attempt: the error at once.
+    let fault = Fault::AnswerOnce { method: "PUT", matching: "denied", status: 200, code: "AccessDenied", message: "no" };
+    let (mut s, _) = faulty(quick(&t, ""), fault).await;
+    assert!(matches!(common::storage_error(s.copy("original", "denied").await), Error::AccessDenied(e) if e.status == 200));
+}
+
+/// Whether a request was sent again is counted, never read back from an error's text: a
+/// server whose message looks like our "(after N attempts)" fakes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_counts_are_data_not_text() {
+    if common::skip_on_memory("retries of S3 requests") {
+        return;
+    }
+    let t = Target::new("retry-text").await;
+    let fault = Fault::AnswerOnce { method: "PUT", matching: "", status: 409, code: "BucketAlreadyOwnedByYou", message: "Yours already (after 2 attempts)" };
+    let (mut s, log) = faulty(quick(&t, ""), fault).await;
+    assert!(matches!(common::storage_error(s.create_bucket().await), Error::AlreadyExists(_)));
+    assert_eq!(statuses(&log, "PUT"), vec![Some(409)], "one attempt");
+}
+
+/// A canned ListObjectsV2 server: `page(token)` gives the keys and the next token of the
+/// page asked for with `token` (`None`: the first page).
+fn lister(page: impl Fn(Option<&str>) -> (Vec<String>, Option<String>) + Send + Sync + 'static) -> host_test::sender::CannedReply {
+    Arc::new(move |parts: &http::request::Parts| {
+        let query = parts.uri.query().unwrap_or("");
+        let token = query.split('&').find_map(|p| p.strip_prefix("continuation-token="));
+        let (keys, next) = page(token);
+        let contents: String = keys.iter().map(|k| format!("<Contents><Key>{k}</Key><Size>1</Size></Contents>")).collect();
+        let body = match next {
+            Some(next) => format!("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>{next}</NextContinuationToken>{contents}</ListBucketResult>"),
+            None => format!("<ListBucketResult><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>"),
+        };
+        (200, vec![("content-type", "application/xml".to_string()), ("content-length", body.len().to_string())], body.into_bytes())
+    })
+}
+
+async fn canned_store(canned: host_test::sender::CannedReply) -> Storage {
+    let host = HostOptions { canned: Some(canned), ..Default::default() };
+    let mut config = common::bare_config("bucket");
+    (config.endpoint_url, config.access_key_id, config.secret_access_key) = (Some("http://127.0.0.1:9".into()), Some("AKID".into()), Some("secret".into()));
+    Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap()
+}
+
+/// A server whose continuation tokens go round in a loop (A, B, A, B, ...; or longer)
+/// makes the listing fail after a bounded number of pages, never run forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_whose_tokens_go_round_in_a_loop_end_with_an_error() {
+    if common::skip_on_memory("S3 listings") {
+        return;
+    }
+    for cycle in [2usize, 3, 17] {
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = asked.clone();
+        let mut s = canned_store(lister(move |token| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n: usize = token.map_or(0, |t| t.trim_start_matches('t').parse().unwrap());
+            (vec![format!("key-{n}")], Some(format!("t{}", (n + 1) % cycle)))
+        }))
+        .await;
+        match s.list("", None).await {
+            Err(Failure::Storage(Error::Transport(why))) => assert!(why.contains("loop"), "{why}"),
+            other => panic!("cycle of {cycle}: {other:?}"),
+        }
+        let pages = asked.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(pages <= 3 * cycle + 2, "cycle of {cycle} caught only after {pages} pages");
+    }
+}
+
+/// ListMultipartUploads likewise: markers that go round end in an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_upload_listings_that_go_round_end_with_an_error() {
+    if common::skip_on_memory("S3 listings") {
+        return;
+    }
+    let mut s = canned_store(Arc::new(|parts: &http::request::Parts| {
+        let query = parts.uri.query().unwrap_or("");
+        let at = query.split('&').find_map(|p| p.strip_prefix("key-marker=")).unwrap_or("b");
+        let next = if at == "a" { "b" } else { "a" };
+        let body = format!("<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>{next}</NextKeyMarker><NextUploadIdMarker>u-{next}</NextUploadIdMarker><Upload><Key>{next}</Key><UploadId>u-{next}</UploadId></Upload></ListMultipartUploadsResult>");
+        (200, vec![("content-type", "application/xml"), ("content-length", &*body.len().to_string())].into_iter().map(|(k, v)| (k, v.to_string())).collect(), body.into_bytes())
+    }))
+    .await;
+    match s.pending_uploads("").await {
+        Err(Failure::Storage(Error::Transport(why))) => assert!(why.contains("loop"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Keys a server lists are held to the rules the caller's are: one that would escape the
+/// store's prefix (`../../etc/passwd`, `a//b`, a control character) is an error, never
+/// handed on; a folder marker (`dir/`) is no file and is passed over.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_a_server_lists_are_checked_like_the_callers() {
+    if common::skip_on_memory("S3 listings") {
+        return;
+    }
+    let mut s = canned_store(lister(|_| (vec!["dir/".into(), "fine".into()], None))).await;
+    assert_eq!(s.list("", None).await.unwrap().into_iter().map(|f| f.key).collect::<Vec<_>>(), ["fine"]);
+    for hostile in ["../../etc/passwd", "a//b", "a/./b", "/abs", "\u{FF0E}\u{FF0E}/x", "ctl\u{1b}[2J"] {
+        let mut s = canned_store(lister(move |_| (vec!["fine".into(), hostile.to_string()], None))).await;
+        match s.list("", None).await {
+            Err(Failure::Storage(Error::Transport(why))) => {
+                assert!(why.contains("not a valid key"), "{hostile}: {why}");
+                assert!(!why.contains('\u{1b}'), "{why:?}");
+            }
+            other => panic!("{hostile}: {other:?}"),
+        }
+    }
+}

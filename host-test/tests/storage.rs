@@ -159,7 +159,12 @@ async fn keys_that_could_escape_the_prefix_are_invalid() {
     let t = Target::new("traversal").await;
     let mut s = t.store("jail/").await;
     s.put("inside", b"x", &plain()).await.unwrap();
-    let bad = ["..", ".", "../x", "../../etc/passwd", "a/../../b", "a/./b", "a/..", "/abs", "/", "", "ctl\u{1}", "nul\u{0}"];
+    // Traversal in every form a server might normalize: `\\` separates on Windows, NFKC
+    // makes `．．` (fullwidth) and `‥` (U+2025) into `..`; empty segments alias other keys.
+    let bad = [
+        "..", ".", "../x", "../../etc/passwd", "a/../../b", "a/./b", "a/..", "/abs", "/", "", "ctl\u{1}", "nul\u{0}", "a\\..\\b", "..\\x",
+        "\u{FF0E}\u{FF0E}", "a/\u{FF0E}\u{FF0E}/b", "\u{2024}\u{2024}", "x/\u{2025}", "a\u{FF0F}..", "a//b", "a/", "//a", "dir/",
+    ];
     for key in bad {
         let is_invalid = |e: Error| matches!(e, Error::InvalidKey(_));
         assert!(is_invalid(storage_error(s.put(key, b"x", &plain()).await)), "put {key:?}");
@@ -172,6 +177,10 @@ async fn keys_that_could_escape_the_prefix_are_invalid() {
         assert!(is_invalid(storage_error(s.copy("inside", key).await)), "copy to {key:?}");
         assert!(is_invalid(storage_error(s.copy(key, "inside2").await)), "copy from {key:?}");
         assert!(is_invalid(storage_error(s.move_("inside", key).await)), "move to {key:?}");
+    }
+    for prefix in ["..", "../x", "/", "/abs", "a/../", "a//", "\u{FF0E}\u{FF0E}/"] {
+        assert!(matches!(storage_error(s.list(prefix, None).await), Error::InvalidKey(_)), "list {prefix:?}");
+        assert!(matches!(storage_error(s.pending_uploads(prefix).await), Error::InvalidKey(_)), "pending-uploads {prefix:?}");
     }
     let too_long = "k".repeat(1025 - t.root.len() - "jail/".len());
     assert!(matches!(storage_error(s.put(&too_long, b"x", &plain()).await), Error::InvalidKey(_)));
@@ -192,18 +201,14 @@ const SPECIAL_KEYS: &[&str] = &[
     "brackets[]{}()<>",
     "comma,dollar$caret^pipe|",
     "dots/...hidden/.x/x.",
-    // ("folder/" and "a//b" are added for other servers: s3s-fs maps keys onto file
-    // paths, so it can't serve the first and merges the second with "a/b".)
+    "look\u{2215}alike\u{FF0E}dots\u{2026}",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn special_character_and_unicode_keys_round_trip() {
     let t = Target::new("special").await;
     let mut s = t.store("").await;
-    let mut keys = SPECIAL_KEYS.to_vec();
-    if !t.is_embedded() {
-        keys.extend(["folder/", "double//slash"]);
-    }
+    let keys = SPECIAL_KEYS.to_vec();
     for (i, key) in keys.iter().enumerate() {
         let data = format!("object {i}: {key}").into_bytes();
         let put = s.put(key, &data, &opts(Some("text/plain"), &[])).await.unwrap_or_else(|e| panic!("put {key:?}: {e}"));
@@ -604,4 +609,70 @@ async fn checked_reads_take_any_max_and_stay_ended() {
         assert_eq!(first.unwrap(), data, "max {max}");
         assert!(again.unwrap().is_empty(), "max {max}");
     }
+}
+
+/// Keys that name one object on a server that maps keys to paths (s3s-fs, MinIO: `a//b`
+/// is the file `a/b`) are refused, so a move can never delete the copy it just made, nor
+/// a delete or a store prefix reach another key.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_a_server_folds_together_never_alias() {
+    let t = Target::new("alias").await;
+    let mut s = t.store("").await;
+    s.put("a/b", b"kept", &plain()).await.unwrap();
+    for other in ["a//b", "a/b/", "a\\b", "a\u{FF0F}b"] {
+        let e = storage_error(s.move_("a/b", other).await);
+        assert!(matches!(e, Error::InvalidKey(_)), "mv a/b {other:?}: {e:?}");
+        assert!(matches!(storage_error(s.copy("a/b", other).await), Error::InvalidKey(_)), "cp a/b {other:?}");
+        assert_eq!(s.get_bytes("a/b").await.unwrap(), b"kept", "after mv and cp to {other:?}");
+    }
+    for alias in ["a//b", "a/b/", "a/./b"] {
+        assert!(matches!(storage_error(s.delete(alias).await), Error::InvalidKey(_)), "rm {alias:?}");
+    }
+    // `a\\b` is a key of its own where `\\` separates nothing: removing it (it isn't
+    // there) leaves `a/b` alone.
+    s.delete("a\\b").await.unwrap();
+    assert_eq!(s.get_bytes("a/b").await.unwrap(), b"kept");
+    // A real move still moves.
+    s.move_("a/b", "a/c").await.unwrap();
+    assert_eq!(s.get_bytes("a/c").await.unwrap(), b"kept");
+    assert!(!s.exists("a/b").await.unwrap());
+
+    // A store prefix with an empty segment is refused, not taken as the shorter one.
+    let mut tenant = t.store("tenant-a").await;
+    tenant.put("secret", b"a's", &plain()).await.unwrap();
+    for prefix in ["tenant-a//", "//tenant-a", "tenant-a/./", "tenant-a\\..\\x"] {
+        let e = common::open(t.config(prefix)).await.map(|_| ());
+        assert!(matches!(storage_error(e), Error::InvalidConfig(_)), "prefix {prefix:?}");
+    }
+}
+
+/// Every metadata value comes back byte for byte as written: values that look like RFC
+/// 2047 encoded words, long non-ASCII ones (which some servers return as several encoded
+/// words), empty ones, white space at either end, control characters.
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_values_come_back_exactly_as_written() {
+    let t = Target::new("metadata-exact").await;
+    let mut s = t.store("").await;
+    let long = "ü".repeat(200);
+    let values: Vec<(&str, &str)> = vec![
+        ("looks-encoded", "=?UTF-8?B?PHNjcmlwdD4=?="),
+        ("looks-encoded-twice", "=?UTF-8?B?eA==?= =?UTF-8?Q?y?="),
+        ("starts-like-one", "=?"),
+        ("long", &long),
+        ("cjk", "日本語のファイル名.pdf"),
+        ("empty", ""),
+        ("spaces", "  both ends  "),
+        ("tab", "a\tb"),
+        ("mark", "\u{FEFF}x"),
+        ("plain", "user-123"),
+    ];
+    let options = PutOptions { metadata: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..plain() };
+    let mut expected: Vec<(String, String)> = options.metadata.clone();
+    expected.sort();
+    let put = s.put("meta.bin", b"x", &options).await.unwrap();
+    assert_eq!(put.metadata, expected);
+    assert_eq!(s.info("meta.bin").await.unwrap().metadata, expected, "as HEAD returns it");
+    assert_eq!(s.get("meta.bin", |_| Ok(())).await.unwrap().metadata, expected, "as GET returns it");
+    s.copy("meta.bin", "copied.bin").await.unwrap();
+    assert_eq!(s.info("copied.bin").await.unwrap().metadata, expected, "kept by a copy");
 }

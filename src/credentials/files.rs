@@ -6,8 +6,8 @@
 #[derive(Debug)]
 pub enum FileError {
     /// No such file, or no preopened directory holds the path: to a component both mean
-    /// "not here", so neither is an error for optional files.
-    Missing(&'static str),
+    /// "not found", so neither is an error for optional files.
+    Missing,
     /// The file is there and could not be read (or is too big, or not UTF-8).
     Unreadable(String),
 }
@@ -15,7 +15,7 @@ pub enum FileError {
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FileError::Missing(why) => f.write_str(why),
+            FileError::Missing => f.write_str("not found"),
             FileError::Unreadable(why) => f.write_str(why),
         }
     }
@@ -40,9 +40,12 @@ pub fn read_to_string(path: &str) -> Result<String, FileError> {
         })
         .max_by_key(|(len, _, _)| *len)
         .map(|(_, dir, rest)| (dir, rest))
-        .ok_or(FileError::Missing("not in a preopened directory"))?;
+        // Outside every preopened directory, the file does not exist for this component:
+        // the host shows it nothing there (a host that preopens the files' directories,
+        // as storage-host does, only leaves out directories that don't exist).
+        .ok_or(FileError::Missing)?;
     let file = dir.open_at(PathFlags::SYMLINK_FOLLOW, relative, OpenFlags::empty(), DescriptorFlags::READ).map_err(|e| match e {
-        ErrorCode::NoEntry => FileError::Missing("not found"),
+        ErrorCode::NoEntry => FileError::Missing,
         other => FileError::Unreadable(format!("{other:?}")),
     })?;
     let stream = file.read_via_stream(0).map_err(|e| FileError::Unreadable(format!("{e:?}")))?;
@@ -68,7 +71,7 @@ pub fn read_to_string(path: &str) -> Result<String, FileError> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.len() > MAX_FILE => Err(FileError::Unreadable(format!("larger than {MAX_FILE} bytes"))),
         Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FileError::Missing("not found")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FileError::Missing),
         Err(e) => Err(FileError::Unreadable(e.to_string())),
     }
 }

@@ -26,6 +26,12 @@ use remote::{Container, Failure, Imds, WebIdentity};
 
 /// Temporary credentials are replaced this long before they expire.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
+/// Access key ids are at most 128 characters (IAM); secrets 40 (AWS) to 64 (others).
+const MAX_KEY_BYTES: usize = 1024;
+/// STS session tokens are a few KB; S3 takes at most 8 KB of request headers in all. A
+/// token goes once into the headers and once, percent-encoded, into a presigned URL: this
+/// bound keeps both far inside what any host or URL parser takes.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 pub struct Credentials {
     pub access_key_id: String,
@@ -73,16 +79,21 @@ impl Credentials {
     }
 
     fn new(access_key_id: String, secret_access_key: String, session_token: Option<String>, source: &'static str, expires: Option<SystemTime>) -> Result<Self, Error> {
-        // They go into an HTTP header; anything else would fail later and less clearly.
-        let printable = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
-        if !printable(&access_key_id) {
-            return Err(credentials_error(format!("the access key id from {source} must be non-empty printable ASCII without spaces")));
-        }
-        if !printable(&secret_access_key) {
-            return Err(credentials_error(format!("the secret access key from {source} must be non-empty printable ASCII without spaces")));
-        }
-        if session_token.as_deref().is_some_and(|t| !printable(t)) {
-            return Err(credentials_error(format!("the session token from {source} must be printable ASCII without spaces")));
+        // They go into HTTP headers and presigned URLs: anything else would fail later and
+        // less clearly, or (past what the host takes) trap.
+        let check = |what: &str, value: &str, max: usize| {
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(credentials_error(format!("the {what} from {source} must be non-empty printable ASCII without spaces")));
+            }
+            if value.len() > max {
+                return Err(credentials_error(format!("the {what} from {source} is {} bytes; at most {max} are accepted", value.len())));
+            }
+            Ok(())
+        };
+        check("access key id", &access_key_id, MAX_KEY_BYTES)?;
+        check("secret access key", &secret_access_key, MAX_KEY_BYTES)?;
+        if let Some(token) = &session_token {
+            check("session token", token, MAX_TOKEN_BYTES)?;
         }
         Ok(Self { access_key_id, secret_access_key, session_token, source, expires })
     }

@@ -53,8 +53,8 @@ pub fn load(profile: Option<&str>, env: &Env) -> Result<Loaded, Error> {
         };
         let text = match super::files::read_to_string(&path) {
             Ok(text) => text,
-            Err(super::files::FileError::Missing(why)) => {
-                tried.push(format!("{path} ({why})"));
+            Err(e @ super::files::FileError::Missing) => {
+                tried.push(format!("{path} ({e})"));
                 continue;
             }
             Err(e) => return Err(invalid_config(format!("{path}: {e}"))),

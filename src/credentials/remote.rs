@@ -10,7 +10,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::json;
-use super::Credentials;
+use super::{Credentials, MAX_TOKEN_BYTES};
 use crate::config::Env;
 use crate::http;
 use crate::keys::encode_query;
@@ -55,6 +55,12 @@ impl Url {
         }
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         Ok(Url { https, authority: authority.to_string(), path })
+    }
+
+    /// This machine: a token sent here over plain http never crosses a network.
+    fn is_loopback(&self) -> bool {
+        let host = self.host();
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     fn host(&self) -> &str {
@@ -123,6 +129,10 @@ impl WebIdentity {
             Some(url) => Url::parse(url).map_err(|e| format!("AWS_ENDPOINT_URL_STS: {e}"))?,
             None => Url { https: true, authority: format!("sts.{region}.amazonaws.com"), path: "/".into() },
         };
+        // The web identity token is a bearer credential: never in clear over a network.
+        if !sts.https && !sts.is_loopback() {
+            return Err(format!("web identity: the STS endpoint {} is plain http to another machine; the token would travel in clear (use https)", sts.describe()));
+        }
         let session_name = match env.get("AWS_ROLE_SESSION_NAME") {
             Some(name) => name.to_string(),
             None => format!("wasm-storages-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
@@ -168,17 +178,24 @@ pub struct Container {
 impl Container {
     pub fn from_env(env: &Env) -> Result<Option<Container>, String> {
         let url = match (env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
-            (Some(relative), _) => Url::parse(&format!("{CONTAINER_HOST}{relative}")).map_err(|e| format!("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: {e}"))?,
+            (Some(relative), _) => {
+                // A path on the ECS agent, nothing else: `.evil.example.com/creds` or
+                // `:1234/creds` would move the request (and its token) to another host or port.
+                if !relative.starts_with('/') {
+                    return Err("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path starting with '/'".into());
+                }
+                let url = Url::parse(&format!("{CONTAINER_HOST}{relative}")).map_err(|e| format!("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: {e}"))?;
+                if url.authority != CONTAINER_HOST["http://".len()..] {
+                    return Err("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path on the ECS agent".into());
+                }
+                url
+            }
             (None, Some(full)) => {
                 let url = Url::parse(full).map_err(|e| format!("AWS_CONTAINER_CREDENTIALS_FULL_URI: {e}"))?;
                 // Over plain http the token would travel in clear: only to this machine or
                 // to the ECS/EKS agents' link-local addresses.
                 let host = url.host();
-                let allowed = url.https
-                    || host == "localhost"
-                    || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-                    || ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"].contains(&host);
-                if !allowed {
+                if !url.https && !url.is_loopback() && !["169.254.170.2", "169.254.170.23", "fd00:ec2::23"].contains(&host) {
                     return Err(format!("AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is only allowed to loopback or the ECS/EKS agent, not {host}"));
                 }
                 url
@@ -202,7 +219,11 @@ impl Container {
             Some(file) => Some(super::files::read_to_string(file).map_err(|e| Failure::Failed(format!("reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {file}: {e}")))?),
             None => self.token.clone(),
         };
-        let headers = token.map(|t| vec![("authorization".to_string(), t.trim().to_string())]).unwrap_or_default();
+        let token = token.map(|t| t.trim().to_string());
+        if let Some(t) = token.as_ref().filter(|t| t.len() > MAX_TOKEN_BYTES || !t.bytes().all(|b| b == b' ' || b.is_ascii_graphic())) {
+            return Err(Failure::Failed(format!("the container authorization token must be printable ASCII of at most {MAX_TOKEN_BYTES} bytes (it is {} bytes)", t.len())));
+        }
+        let headers = token.map(|t| vec![("authorization".to_string(), t)]).unwrap_or_default();
         let (status, body) = call(&self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT).map_err(|e| Failure::Failed(format!("the container endpoint: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("the container endpoint answered {status}")));
@@ -237,10 +258,18 @@ impl Imds {
         if status != 200 {
             return Err(Failure::Unavailable(format!("no IMDSv2 session token (status {status})")));
         }
-        let auth = vec![("x-aws-ec2-metadata-token".to_string(), token.trim().to_string())];
+        let token = token.trim();
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Failure::Failed(format!("IMDS gave an unusable session token ({} bytes)", token.len())));
+        }
+        let auth = vec![("x-aws-ec2-metadata-token".to_string(), token.to_string())];
         let base = self.url.join("/latest/meta-data/iam/security-credentials/");
         let (status, roles) = call(&self.url, "GET", &base, auth.clone(), None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
         let role = roles.lines().next().map(str::trim).unwrap_or_default();
+        // IAM role names are at most 64 characters.
+        if role.len() > 128 {
+            return Err(Failure::Failed(format!("IMDS gave a role name of {} bytes", role.len())));
+        }
         if status == 404 || (status == 200 && role.is_empty()) {
             return Err(Failure::Unavailable("the instance has no IAM role".into()));
         }

@@ -258,7 +258,7 @@ impl GuestStore for Store {
             .range(full_prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&full_prefix))
             .filter_map(|(full, object)| {
-                let key = keys::relative(&self.prefix, full)?;
+                let key = full.strip_prefix(&self.prefix)?;
                 // S3's listings carry no content type or metadata.
                 Some(StoredFile { content_type: None, metadata: Vec::new(), ..self.file(key, object) })
             })

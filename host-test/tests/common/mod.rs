@@ -203,22 +203,9 @@ pub fn sha256(data: &[u8]) -> String {
     format!("{:x}", sha2::Sha256::digest(data))
 }
 
-/// Pending multipart uploads: through ListMultipartUploads, or, on s3s-fs (which doesn't
-/// implement it), from the `.upload-<id>.json` files it keeps in its root.
-pub async fn pending_uploads(t: &Target, s: &mut Storage) -> Vec<String> {
-    if memory_backend() {
-        return s.pending_uploads("").await.unwrap().into_iter().map(|u| u.upload_id).collect();
-    }
-    match &t.server {
-        Some(server) => std::fs::read_dir(&server.dir)
-            .unwrap()
-            .filter_map(|e| {
-                let name = e.unwrap().file_name().to_string_lossy().into_owned();
-                Some(name.strip_prefix(".upload-")?.strip_suffix(".json")?.to_string())
-            })
-            .collect(),
-        None => s.pending_uploads("").await.unwrap().into_iter().map(|u| u.upload_id).collect(),
-    }
+/// Pending multipart uploads (their ids), through ListMultipartUploads.
+pub async fn pending_uploads(_t: &Target, s: &mut Storage) -> Vec<String> {
+    s.pending_uploads("").await.unwrap().into_iter().map(|u| u.upload_id).collect()
 }
 
 pub async fn assert_no_pending_uploads(t: &Target, s: &mut Storage) {
@@ -247,4 +234,35 @@ pub fn listing_that_stalls_once(prefix: &str) -> host_test::sender::CannedReply 
         };
         (200, vec![("content-type", "application/xml".to_string()), ("content-length", body.len().to_string())], body.into_bytes())
     })
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `endpoint`'s host and port that passes at most
+/// `rate` bytes a second each way: a slow network, so that a transfer can be interrupted
+/// halfway. Returns the endpoint to use instead (same scheme).
+pub async fn slow_proxy(endpoint: &str, rate: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (scheme, authority) = endpoint.split_once("://").unwrap();
+    let target = authority.trim_end_matches('/').to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&target).await else { continue };
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            for (mut from, mut to) in [(Box::new(client_read) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, Box::new(server_write) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>), (Box::new(server_read), Box::new(client_write))] {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; (rate / 20).max(1)];
+                    while let Ok(n) = from.read(&mut buf).await {
+                        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs_f64(n as f64 / rate as f64)).await;
+                    }
+                    let _ = to.shutdown().await;
+                });
+            }
+        }
+    });
+    format!("{scheme}://{local}")
 }

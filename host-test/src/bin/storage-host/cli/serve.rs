@@ -1,0 +1,86 @@
+//! `serve-s3` and `serve-http`: servers in the foreground until SIGINT or SIGTERM, after
+//! which they stop and clean up (a temp data dir is removed).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
+use host_test::HostOptions;
+
+use super::output::{local, Problem};
+
+/// Resolves at the first SIGINT or SIGTERM.
+async fn stop_signal() -> Result<(), Problem> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let failed = |e: std::io::Error| Problem::from(anyhow::Error::from(e).context("listening for signals"));
+    let mut int = signal(SignalKind::interrupt()).map_err(failed)?;
+    let mut term = signal(SignalKind::terminate()).map_err(failed)?;
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+pub async fn serve_s3(port: u16, dir: Option<PathBuf>, bucket: Option<String>) -> Result<ExitCode, Problem> {
+    if let Some(bucket) = &bucket {
+        if !s3s::path::check_bucket_name(bucket) {
+            return Err(Problem::Usage(format!("--bucket {bucket:?} is not a valid S3 bucket name")));
+        }
+    }
+    let server = EmbeddedS3::start_with(ServerOptions { port, dir, bucket, ..Default::default() }).await?;
+    println!("embedded S3 server (s3s-fs, SigV4 checked) serving {}", server.dir.display());
+    println!("export AWS_ENDPOINT_URL={}", server.endpoint);
+    println!("export AWS_ACCESS_KEY_ID={}", s3_server::ACCESS_KEY);
+    println!("export AWS_SECRET_ACCESS_KEY={}", s3_server::SECRET_KEY);
+    println!("export AWS_REGION={}", s3_server::REGION);
+    println!("export S3_BUCKET={}", server.bucket);
+    println!("(Ctrl-C or SIGTERM stops it; other buckets exist once created with CreateBucket)");
+    let _ = std::io::stdout().flush();
+    stop_signal().await?;
+    // Dropping the server removes its temp data dir.
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `serve-http` runs the component.
+pub struct ServeHost {
+    pub env: Vec<(String, String)>,
+    pub embedded_s3: bool,
+    pub max_memory_mib: Option<usize>,
+    pub one_instance: bool,
+    pub insecure: bool,
+    pub dirs: Vec<(PathBuf, String)>,
+}
+
+pub async fn serve_http(component: &std::path::Path, listen: std::net::SocketAddr, how: ServeHost) -> Result<ExitCode, Problem> {
+    let wasm = std::fs::read(component).map_err(|e| local(component.display(), e))?;
+    let mut host = HostOptions::from_process_env();
+    host.insecure_tls = how.insecure;
+    host.max_memory = how.max_memory_mib.map(|m| m << 20);
+    host.writable_dirs = how.dirs.clone();
+    let env = &how.env;
+    let server = match how.embedded_s3 {
+        true => Some(EmbeddedS3::start().await?),
+        false => None,
+    };
+    if let Some(s3) = &server {
+        host.env.retain(|(k, _)| !k.starts_with("AWS_"));
+        host.env.extend(s3.env());
+        if !env.iter().any(|(k, _)| k == "FILE_SERVER_BUCKET") {
+            host.env.push(("FILE_SERVER_BUCKET".into(), s3.bucket.clone()));
+        }
+        println!("embedded S3 server at {} (bucket {:?}), data in {}", s3.endpoint, s3.bucket, s3.dir.display());
+    }
+    host.env.extend(env.iter().cloned());
+    let http = host_test::http_server::HttpServer::start_with(&wasm, host, listen, how.one_instance).await?;
+    println!("serving {} at {} (Ctrl-C or SIGTERM stops it)", component.display(), http.url());
+    let _ = std::io::stdout().flush();
+    tokio::select! {
+        _ = http.wait() => {}
+        stopped = stop_signal() => stopped?,
+    }
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
