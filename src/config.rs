@@ -228,6 +228,10 @@ fn parse_endpoint(url: &str, use_ssl: bool) -> Result<Endpoint, Error> {
     if !host_ok {
         return bad("has an invalid host name");
     }
+    // DNS's limit; the host name goes into every request's authority.
+    if host.len() > 253 {
+        return bad("has a host name longer than 253 characters");
+    }
     let port_text = match authority.rfind(':') {
         Some(i) if !authority[i..].contains(']') => Some(&authority[i + 1..]),
         _ => None,
@@ -308,7 +312,8 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_endpoints_are_rejected_precisely() {
-        for (url, why) in [("ftp://h", "http or https"), ("http://", "no host"), ("http://h/path", "no path"), ("http://u:p@h", "credentials"), ("http://h:0", "invalid port"), ("http://h:99999", "port"), ("http://h_x", "invalid host"), ("http://h:", "port")] {
+        let long = format!("http://{}example.com", format!("{}.", "a".repeat(63)).repeat(4));
+        for (url, why) in [(long.as_str(), "253"), ("ftp://h", "http or https"), ("http://", "no host"), ("http://h/path", "no path"), ("http://u:p@h", "credentials"), ("http://h:0", "invalid port"), ("http://h:99999", "port"), ("http://h_x", "invalid host"), ("http://h:", "port")] {
             let mut c = config("bkt");
             c.endpoint_url = Some(url.into());
             let msg = rejected(c, &[]);

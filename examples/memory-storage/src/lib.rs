@@ -284,6 +284,8 @@ impl GuestStore for Store {
     }
 
     fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
+        // The S3 component's rule: never onto a key a normalizing server folds into the source.
+        keys::full_pair(&self.prefix, &source, &destination)?;
         let object = self.object(&source)?;
         let full = self.full(&destination)?;
         let object = Object { last_modified: wall_clock::now(), ..object };
