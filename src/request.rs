@@ -463,7 +463,7 @@ mod tests {
     fn every_value_comes_back_as_written_from_either_kind_of_server() {
         let long = "ü".repeat(300);
         let values = [
-            "plain", "a b", "", " lead", "trail ", "tab\there", "=?UTF-8?B?PHNjcmlwdD4=?=", "=?UTF-8?B?eA==?= =?UTF-8?Q?y?=", "=?", "x =?UTF-8?B?eA==?=",
+            "plain", "a b", "", " lead", "trail ", "tab\there", "=?UTF-8?B?PHNjcmlwdD4=?=", "=?UTF-8?B?eA==?= =?UTF-8?Q?y?=", "=?", "x =?UTF-8?B?eA==?=", "a=?b",
             "\u{FEFF}", "\u{FEFF}x", "\u{FEFF}\u{FEFF}", "ü", " ü ", "日本語のファイル名.pdf", long.as_str(), "\u{FEFF}ü", "=?UTF-8?B?w7w=?=",
         ];
         for value in values {

@@ -63,10 +63,10 @@ pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, Stri
 }
 
 /// Whether a metadata value travels as it is: non-empty printable ASCII, no space at
-/// either end (HTTP trims it), not starting like an RFC 2047 encoded word. The others go
-/// as one encoded word (`=?UTF-8?B?...?=`).
+/// either end (HTTP trims it), nothing in it a server could take for an RFC 2047 encoded
+/// word (`=?`). The others go as one encoded word (`=?UTF-8?B?...?=`).
 pub fn metadata_value_is_plain(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.starts_with("=?")
+    !value.is_empty() && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) && value.trim() == value && !value.contains("=?")
 }
 
 /// Starts the encoded text of a value that would otherwise be ASCII (or that starts with

@@ -658,6 +658,7 @@ async fn metadata_values_come_back_exactly_as_written() {
         ("looks-encoded", "=?UTF-8?B?PHNjcmlwdD4=?="),
         ("looks-encoded-twice", "=?UTF-8?B?eA==?= =?UTF-8?Q?y?="),
         ("starts-like-one", "=?"),
+        ("holds-one", "a =?UTF-8?B?eA==?= b"),
         ("long", &long),
         ("cjk", "日本語のファイル名.pdf"),
         ("empty", ""),

@@ -54,7 +54,8 @@ impl Interrupt {
                     _ = term.recv() => Signal::Terminate,
                 };
                 if tx.borrow().is_some() {
-                    eprintln!("storage-host: interrupted again ({}): exiting now; {unfinished}", caught.name());
+                    let left = if unfinished.is_empty() { String::new() } else { format!("; {unfinished}") };
+                    eprintln!("storage-host: interrupted again ({}): exiting now{left}", caught.name());
                     std::process::exit(i32::from(caught.exit_code()));
                 }
                 tx.send_replace(Some(caught));

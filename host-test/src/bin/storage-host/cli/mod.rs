@@ -68,8 +68,9 @@ enum Command {
         key: String,
         file: Option<String>,
         /// Only these bytes: START-END (inclusive, as in HTTP), START- or -LAST_N
-        #[arg(long, value_parser = parse_range, allow_hyphen_values = true)]
-        range: Option<ByteRange>,
+        // Parsed by the command, so that a bad range is a one-line `invalid argument`.
+        #[arg(long, allow_hyphen_values = true)]
+        range: Option<String>,
     },
     /// Print KEY's size, type, ETag, date and metadata as JSON
     Info { key: String },
@@ -161,8 +162,13 @@ enum Command {
     },
 }
 
-/// `START-END` (inclusive), `START-` or `-N`, as in HTTP's Range header.
-fn parse_range(s: &str) -> Result<ByteRange, String> {
+/// `START-END` (inclusive), `START-` or `-N`, as in HTTP's Range header; a range that
+/// can't be is the same typed error the component gives (`invalid-argument`).
+fn parse_range(s: &str) -> Result<ByteRange, Problem> {
+    parse_range_text(s).map_err(|why| Error::InvalidArgument(format!("--range {why}")).into())
+}
+
+fn parse_range_text(s: &str) -> Result<ByteRange, String> {
     let bad = || format!("expected START-END, START- or -N, got {s:?}");
     let (start, end) = s.split_once('-').ok_or_else(bad)?;
     let number = |t: &str| t.parse::<u64>().map_err(|_| bad());
@@ -265,7 +271,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
     let mut storage = open(&cli, interrupt.as_ref()).await?;
     match (cli.command, interrupt) {
         (Command::Put { key, file, content_type, meta }, Some(interrupt)) => put(&mut storage, &interrupt, &key, &file, PutOptions { content_type, metadata: meta, size: None, condition: None }).await?,
-        (Command::Get { key, file, range }, Some(interrupt)) => get(&mut storage, &interrupt, &key, file.as_deref(), range).await?,
+        (Command::Get { key, file, range }, Some(interrupt)) => {
+            let range = range.as_deref().map(parse_range).transpose()?;
+            get(&mut storage, &interrupt, &key, file.as_deref(), range).await?
+        }
         (command, _) => return other(&mut storage, command).await,
     }
     Ok(ExitCode::SUCCESS)
@@ -383,4 +392,20 @@ async fn get(storage: &mut Storage, interrupt: &Interrupt, key: &str, file: Opti
         e => e.into(),
     })?;
     partial.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_http_ranges_and_reversed_ones_are_invalid_arguments() {
+        assert!(matches!(parse_range_text("0-8"), Ok(ByteRange::Span(Span { start: 0, end: 9 }))));
+        assert!(matches!(parse_range_text("100-"), Ok(ByteRange::StartingAt(100))));
+        assert!(matches!(parse_range_text("-8"), Ok(ByteRange::Last(8))));
+        assert!(matches!(parse_range_text("5-5"), Ok(ByteRange::Span(Span { start: 5, end: 6 }))));
+        for bad in ["10-2", "-", "x-1", "1", "", "1-18446744073709551615"] {
+            assert!(matches!(parse_range(bad), Err(Problem::Failure(host_test::Failure::Storage(Error::InvalidArgument(_))))), "{bad:?}");
+        }
+    }
 }
