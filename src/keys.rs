@@ -47,6 +47,46 @@ pub fn full_pair(prefix: &str, source: &str, destination: &str) -> Result<(Strin
     Ok((src, dst))
 }
 
+/// Whether two (valid, different) full keys could be one file on a server whose filesystem
+/// folds case or Unicode normalization (s3s-fs or MinIO on macOS or Windows): equal once
+/// ASCII case, fullwidth forms, the dots and spaces Windows drops at a name's end, and
+/// every run of other non-ASCII text (with the accents that may be decomposed onto an
+/// ASCII letter) are set aside. A loose test on purpose: it only says when a move must
+/// first check that its destination isn't its source (`store::ensure_distinct`).
+pub fn may_alias(a: &str, b: &str) -> bool {
+    skeleton(a) == skeleton(b)
+}
+
+fn skeleton(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for segment in folded(key).split(SEPARATORS) {
+        let start = out.len();
+        for c in segment.chars() {
+            let c = match c {
+                // Fullwidth ASCII.
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                c => c,
+            };
+            let combining = matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}');
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                // An accent decomposed onto its letter, and any non-ASCII run: one mark.
+                if combining && out.len() > start && out.ends_with(|p: char| p.is_ascii_alphanumeric()) {
+                    out.pop();
+                }
+                if !out.ends_with('\u{FFFD}') || out.len() == start {
+                    out.push('\u{FFFD}');
+                }
+            }
+        }
+        let kept = out[start..].trim_end_matches(['.', ' ']).len();
+        out.truncate(start + kept);
+        out.push('/');
+    }
+    out
+}
+
 /// Checks a listing prefix (may be empty, may end with `/`) and returns it with the store
 /// prefix. The same rules as keys: a prefix is the start of the keys it lists.
 pub fn full_list_prefix(prefix: &str, list_prefix: &str) -> Result<String, Error> {
@@ -104,6 +144,12 @@ fn check_path(text: &str) -> Result<(), String> {
     if folded.starts_with(SEPARATORS) {
         return Err("must not start with '/' or '\\'".into());
     }
+    // `C:`, `a:b`: a drive (or a drive-relative path) where Windows builds the path.
+    if let [letter, b':', ..] = folded.as_bytes() {
+        if letter.is_ascii_alphabetic() {
+            return Err("must not start with a drive letter and ':'".into());
+        }
+    }
     let mut segments = folded.split(SEPARATORS).peekable();
     while let Some(segment) = segments.next() {
         match segment {
@@ -118,8 +164,8 @@ fn check_path(text: &str) -> Result<(), String> {
 
 const SEPARATORS: [char; 2] = ['/', '\\'];
 
-/// `text` with every character that NFKC maps to dots, `/` or `\\` replaced by those, as
-/// a normalizing server would see it.
+/// `text` as an NFKC-normalizing server sees its separators and dots: every character whose
+/// NFKC form holds `.`, `/`, `\\` or `:` replaced by that form.
 fn folded(text: &str) -> std::borrow::Cow<'_, str> {
     if text.is_ascii() {
         return text.into();
@@ -127,25 +173,39 @@ fn folded(text: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match fold(c) {
-            Some(ascii) => out.push_str(ascii),
+            Some(nfkc) => out.push_str(nfkc),
             None => out.push(c),
         }
     }
     out.into()
 }
 
-/// The characters whose NFKC form is made of `.`, `/` and `\\` only (the unit tests check
-/// this table against every Unicode character), and that form.
+/// The characters whose NFKC form holds `.`, `/`, `\\` or `:`, and that form (the unit
+/// tests check this table against every Unicode character).
 fn fold(c: char) -> Option<&'static str> {
-    match c {
-        '\u{2024}' | '\u{FE52}' | '\u{FF0E}' => Some("."),
-        '\u{2025}' | '\u{FE30}' => Some(".."),
-        '\u{2026}' | '\u{FE19}' => Some("..."),
-        '\u{FF0F}' => Some("/"),
-        '\u{FE68}' | '\u{FF3C}' => Some("\\"),
-        _ => None,
-    }
+    Some(match c {
+        '\u{2024}' | '\u{FE52}' | '\u{FF0E}' => ".",
+        '\u{2025}' | '\u{FE30}' => "..",
+        '\u{2026}' | '\u{FE19}' => "...",
+        '\u{FF0F}' => "/",
+        '\u{FE68}' | '\u{FF3C}' => "\\",
+        '\u{FE13}' | '\u{FE55}' | '\u{FF1A}' => ":",
+        '\u{2A74}' => "::=",
+        '\u{2100}' => "a/c",
+        '\u{2101}' => "a/s",
+        '\u{2105}' => "c/o",
+        '\u{2106}' => "c/u",
+        '\u{33C2}' => "a.m.",
+        '\u{33C7}' => "Co.",
+        '\u{33D8}' => "p.m.",
+        '\u{1F100}' => "0.",
+        // ⒈ to ⒛: a number and a full stop.
+        '\u{2488}'..='\u{249B}' => return DIGIT_FULL_STOPS.get(c as usize - 0x2488).copied(),
+        _ => return None,
+    })
 }
+
+const DIGIT_FULL_STOPS: [&str; 20] = ["1.", "2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.", "10.", "11.", "12.", "13.", "14.", "15.", "16.", "17.", "18.", "19.", "20."];
 
 /// Percent-encodes per SigV4: every byte but `A-Z a-z 0-9 - _ . ~` (and `/` in paths).
 /// S3 signs the path exactly as sent (no normalization, no double encoding), so the same
@@ -192,19 +252,24 @@ mod tests {
         for key in ["\u{FF0E}\u{FF0E}", "a/\u{FF0E}\u{FF0E}/b", "\u{2024}\u{2024}", "\u{2025}", "x/\u{2025}", "\u{FE30}", "\u{FF0E}", "\u{FE52}", "a\u{FF0F}..", "a\u{FF0F}\u{FF0F}b", "a\u{FF3C}..\u{FF3C}b", "\u{FE68}a", "\u{FF0F}a"] {
             assert!(rejected(key).contains("must not"), "{key:?}");
         }
-        for key in ["\u{2026}", "a\u{FF0E}txt", "\u{FF0E}hidden", "a\u{2215}..", "caf\u{E9}"] {
+        for key in ["C:/x", "c:\\x", "a:b", "C\u{FF1A}/x", "x/\u{2488}\u{2025}/../y"] {
+            assert!(rejected(key).contains("must not"), "{key:?}");
+        }
+        for key in ["\u{2026}", "a\u{FF0E}txt", "\u{FF0E}hidden", "a\u{2215}..", "caf\u{E9}", "xy:z", "1:2", "a/C:", "\u{2100}", "x/\u{2488}"] {
             assert!(full_key("p/", key).is_ok(), "{key:?}");
         }
     }
 
-    /// `fold`'s table is exactly the characters whose NFKC form is made of `.`, `/` and `\\`.
+    /// `fold`'s table is exactly the characters whose NFKC form holds `.`, `/`, `\\` or
+    /// `:`: every way a normalizing server could see a separator, a dot or a drive where
+    /// the key has none.
     #[test]
     fn the_fold_table_is_nfkc() {
         use unicode_normalization::UnicodeNormalization as _;
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             let nfkc: String = std::iter::once(c).nfkc().collect();
-            let only = nfkc != c.to_string() && !nfkc.is_empty() && nfkc.chars().all(|n| matches!(n, '.' | '/' | '\\'));
-            assert_eq!(fold(c), only.then_some(nfkc.as_str()), "U+{:04X}", c as u32);
+            let holds = nfkc != c.to_string() && nfkc.contains(['.', '/', '\\', ':']);
+            assert_eq!(fold(c), holds.then_some(nfkc.as_str()), "U+{:04X}", c as u32);
         }
     }
 
@@ -215,6 +280,16 @@ mod tests {
         }
         assert_eq!(full_pair("p/", "a", "A").unwrap(), ("p/a".to_string(), "p/A".to_string()));
         assert_eq!(full_pair("p/", "a", "a").unwrap(), ("p/a".to_string(), "p/a".to_string()));
+    }
+
+    #[test]
+    fn keys_a_folding_filesystem_may_merge_are_told() {
+        for (a, b) in [("Report.txt", "report.txt"), ("caf\u{E9}", "cafe\u{301}"), ("\u{FF41}.txt", "a.txt"), ("a/b.", "a/b"), ("dir/x ", "DIR/x"), ("\u{65E5}\u{672C}", "\u{4E2D}\u{56FD}")] {
+            assert!(may_alias(a, b), "{a:?} {b:?}");
+        }
+        for (a, b) in [("report.txt", "other.txt"), ("a/b", "a/c"), ("a/b", "ab"), ("x\u{E9}", "xe"), ("a", "a/b")] {
+            assert!(!may_alias(a, b), "{a:?} {b:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Following a server's continuation tokens without trusting them. A token the server has
 //! sent before means the listing would go round forever (A, B, A, B, ... as well as A, A):
-//! Brent's cycle detection finds any such loop within three times its length, remembering
-//! one token, so a hostile or broken server costs bounded time and memory.
+//! Brent's cycle detection finds any such loop within three times the pages it takes to
+//! come round (the pages before the loop plus the loop), remembering one token, so a
+//! hostile or broken server costs bounded time and memory.
 
 pub struct Tokens<T> {
     /// The token the later ones are compared with, moved ahead at powers of two.

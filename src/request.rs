@@ -288,12 +288,14 @@ fn encode_metadata_value(value: &str) -> String {
 }
 
 /// The value `put` wrote, from what the server returns: RFC 2047 encoded words (one, or
-/// several when a server re-encodes a long value) decoded, then the mark dropped. Values
-/// that are not wholly encoded words are returned as they are.
+/// several when a server re-encodes a long value) decoded, then the mark dropped (also
+/// from a server that decoded the word and returns its UTF-8 raw). Values that are not
+/// wholly encoded words are otherwise returned as they are.
 pub fn decode_metadata_value(value: &str) -> String {
-    match decode_encoded_words(value) {
-        Some(text) => text.strip_prefix(rules::METADATA_MARK).map(str::to_string).unwrap_or(text),
-        None => value.to_string(),
+    let text = decode_encoded_words(value).unwrap_or_else(|| value.to_string());
+    match text.strip_prefix(rules::METADATA_MARK) {
+        Some(rest) => rest.to_string(),
+        None => text,
     }
 }
 
@@ -471,6 +473,8 @@ mod tests {
             assert_eq!(sent.len(), rules::metadata_value_len(value), "{value:?}");
             assert_eq!(decode_metadata_value(&sent), value, "stored as sent: {value:?}");
             assert_eq!(decode_metadata_value(&reencoding_server(&sent)), value, "re-encoded: {value:?}");
+            let raw = decode_encoded_words(&sent).unwrap_or(sent.clone());
+            assert_eq!(decode_metadata_value(&raw), value, "decoded, then returned as raw UTF-8: {value:?}");
         }
     }
 

@@ -206,7 +206,7 @@ impl GuestStore for Store {
             let req = request::list_multipart_uploads(&self.settings, &full_prefix, key_marker, id_marker)?;
             let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
             let page = xml::parse_uploads(&reply.text()).map_err(transport)?;
-            empty_pages = if page.uploads.is_empty() { empty_pages + 1 } else { 0 };
+            let before = found.len();
             for upload in page.uploads {
                 // A folder's upload (`dir/`) is no file's: it can't be aborted by key here.
                 let Some(key) = keys::listed(&self.settings.prefix, &upload.key).map_err(transport)? else { continue };
@@ -216,6 +216,7 @@ impl GuestStore for Store {
                     initiated: upload.initiated.and_then(|d| datetime(&d, aws_smithy_types::date_time::Format::DateTime)),
                 });
             }
+            empty_pages = if found.len() == before { empty_pages + 1 } else { 0 };
             if found.len() > MAX_PENDING_UPLOADS {
                 return Err(invalid_argument(format!("more than {MAX_PENDING_UPLOADS} uploads are pending under {prefix:?}: ask for a narrower prefix")));
             }
@@ -241,7 +242,7 @@ impl GuestStore for Store {
         match counted_attempts(&self.settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None, |resp| Ok(drain(resp))) {
             Ok(()) => Ok(()),
             // Ours already, on a retry: the attempt whose answer was lost made it.
-            Err(Failed { error: Error::Service(e), attempts }) if e.code == "BucketAlreadyOwnedByYou" && attempts > 1 => Ok(()),
+            Err(Failed { error: Error::Service(e), retried: true, .. }) if e.code == "BucketAlreadyOwnedByYou" => Ok(()),
             Err(Failed { error: Error::Service(e), .. }) if e.status == 409 && matches!(e.code.as_str(), "BucketAlreadyOwnedByYou" | "BucketAlreadyExists") => {
                 Err(Error::AlreadyExists(self.settings.bucket.clone()))
             }
@@ -253,15 +254,16 @@ impl GuestStore for Store {
         match counted_attempts(&self.settings, &request::delete_bucket(&self.settings), None, None, |resp| Ok(drain(resp))) {
             Ok(()) => Ok(()),
             // Gone, on a retry: the attempt whose answer was lost deleted it.
-            Err(Failed { error: Error::Service(e), attempts }) if e.code == "NoSuchBucket" && attempts > 1 => Ok(()),
+            Err(Failed { error: Error::Service(e), retried: true, .. }) if e.code == "NoSuchBucket" => Ok(()),
             Err(failed) => Err(failed.into()),
         }
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
+        if source != destination && keys::may_alias(&source, &destination) {
+            ensure_distinct(&self.settings, &source, &destination)?;
+        }
         let file = copy(&self.settings, &source, &destination)?;
-        // `copy` refused any two keys a server could fold into one object: different keys
-        // are different objects, and deleting the source leaves the copy.
         if source != destination {
             self.delete(source)?;
         }
@@ -387,6 +389,30 @@ fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFi
     info(settings, destination.to_string())
 }
 
+/// Before a move between keys that may be one file (`keys::may_alias`): that `destination`
+/// is not `source` itself under another name. The key rule and `copy` refuse the keys any
+/// server folds together by their separators, but a server on a case-insensitive or
+/// normalizing filesystem (s3s-fs or MinIO on macOS or Windows) also makes `A` and `a`,
+/// `café` and `cafe\u{301}` one file: the copy lands on its source and deleting the source
+/// deletes both. Such a destination already exists as the very same file: the same size
+/// and the same modification time. (A distinct object that matches both is refused too,
+/// saying why; nothing is lost either way.)
+fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Result<(), Error> {
+    let src = info(settings, source.to_string())?;
+    let dst = match info(settings, destination.to_string()) {
+        Ok(dst) => dst,
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let when = |f: &StoredFile| f.last_modified.map(|d| (d.seconds, d.nanoseconds));
+    if src.size == dst.size && when(&src).is_some() && when(&src) == when(&dst) {
+        return Err(invalid_argument(format!(
+            "{destination:?} already holds an object of the same size and time as {source:?}: on this server they may be one object under two names (a case-insensitive or normalizing store), so moving would delete it; nothing was moved"
+        )));
+    }
+    Ok(())
+}
+
 /// Sends `req` and checks the reply: 2xx passes, the rest are typed errors about `key`.
 /// Failures worth another attempt are retried (`retry`), with backoff, up to the store's
 /// `max-attempts`; temporary credentials the server calls expired are fetched anew and the
@@ -430,6 +456,9 @@ pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key:
 pub struct Failed {
     pub error: Error,
     pub attempts: u32,
+    /// An earlier attempt failed in a way that may have left its work done (a lost
+    /// answer, a server error), not one refused outright (expired credentials).
+    pub retried: bool,
 }
 
 impl From<Failed> for Error {
@@ -445,14 +474,13 @@ fn attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: O
 fn counted_attempts<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, mut take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Failed> {
     let mut taken = None;
     retry_loop(settings, req, body, key, &mut |resp| take(resp).map(|value| taken = Some(value)))?;
-    taken.ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: 0 })
+    taken.ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: 0, retried: false })
 }
 
 /// The loop behind every [`call`]: one copy for all of them (`take` is dynamic), which
 /// keeps the component small.
 fn retry_loop(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: &mut dyn FnMut(Response) -> Result<(), Error>) -> Result<(), Failed> {
-    let mut attempts = 0;
-    let mut refreshed = false;
+    let (mut attempts, mut refreshed, mut retried) = (0, false, false);
     loop {
         attempts += 1;
         let (result, retry_after) = match send(settings, req, body) {
@@ -465,8 +493,11 @@ fn retry_loop(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Op
         match result {
             Ok(()) => return Ok(()),
             Err(e) if expired_token(&e) && !refreshed && settings.credentials.invalidate() => refreshed = true,
-            Err(e) if retry::retryable(&e) && attempts < settings.retry.max_attempts => retry::sleep(settings.retry.delay(attempts, retry_after)),
-            Err(error) => return Err(Failed { error, attempts }),
+            Err(e) if retry::retryable(&e) && attempts < settings.retry.max_attempts => {
+                retried = true;
+                retry::sleep(settings.retry.delay(attempts, retry_after));
+            }
+            Err(error) => return Err(Failed { error, attempts, retried }),
         }
     }
 }
@@ -650,9 +681,12 @@ impl GuestListing for Listing {
             // simply not wanted (the listing ends there), so nothing is skipped.
             let wanted = state.remaining.map_or(usize::MAX, |r| r as usize);
             let mut files = Vec::with_capacity(page.objects.len().min(wanted));
-            for object in page.objects.into_iter().take(wanted) {
+            for object in page.objects {
+                if files.len() == wanted {
+                    break;
+                }
                 // A key the caller could not have written (`../x`, outside the prefix) is an
-                // error, never handed on; a folder marker (`dir/`) is no file.
+                // error, never handed on; a folder marker (`dir/`) is no file, and no count.
                 let Some(key) = keys::listed(&self.settings.prefix, &object.key).map_err(transport)? else { continue };
                 files.push(StoredFile {
                     key: key.to_string(),

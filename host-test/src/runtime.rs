@@ -68,6 +68,9 @@ pub const FORWARDED_ENV: &[&str] = &[
     "AWS_EC2_METADATA_DISABLED",
 ];
 
+/// The variables among [`FORWARDED_ENV`] that name files the component reads.
+const FILE_VARS: &[&str] = &["AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"];
+
 /// What the host gives one instance.
 #[derive(Clone, Default)]
 pub struct HostOptions {
@@ -103,7 +106,16 @@ impl HostOptions {
     /// directories of the files they name (the shared AWS files, the web identity and
     /// container tokens), so the component finds its credentials as an AWS SDK would.
     pub fn from_process_env() -> Self {
-        let env: Vec<(String, String)> = FORWARDED_ENV.iter().filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?))).collect();
+        // The file variables as absolute paths: a component has no working directory, so a
+        // relative one would name nothing there.
+        let absolute = |name: &str, value: String| match (FILE_VARS.contains(&name), std::path::Path::new(&value)) {
+            (true, path) if path.is_relative() && !value.is_empty() && !value.starts_with("~/") => match std::env::current_dir() {
+                Ok(cwd) => cwd.join(path).to_string_lossy().into_owned(),
+                Err(_) => value,
+            },
+            _ => value,
+        };
+        let env: Vec<(String, String)> = FORWARDED_ENV.iter().filter_map(|name| Some((name.to_string(), absolute(name, std::env::var(name).ok()?)))).collect();
         let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
         let home = get("HOME");
         let in_home = |rest: &str| home.as_ref().map(|h| std::path::Path::new(h).join(rest));

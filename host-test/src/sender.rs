@@ -9,8 +9,10 @@
 //!   building, XML) with the network taken out, and for request-shape tests.
 //! - An observer told of every request: request-shape checks in tests, timings in the bench.
 //! - A stop signal (an interrupted CLI transfer): from then on no more data leaves. Requests
-//!   that carry a body are refused and those in flight cut off; bodiless ones (a DELETE
-//!   that cleans up) still go, so the component can abort what it started.
+//!   that carry a body are refused, and those still sending theirs are cut off (the server
+//!   never gets a whole body, so it stores nothing); one whose body has all gone waits for
+//!   its answer, so what the component reports is what the server did. Bodiless requests
+//!   (a DELETE that cleans up) still go, so the component can abort what it started.
 //! - Faults (`Fault`), in front of the real server: damaged request bodies, error storms,
 //!   refused connections, slow answers, broken or hostile response bodies — fixed or at
 //!   random from a seed — to prove the component and the server catch them. Never to fake
@@ -226,6 +228,15 @@ impl WasiHttpHooks for Hooks {
         let damage = damage.filter(|_| request.method() != http::Method::HEAD);
         let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
         let stop = self.stop.clone().filter(|_| carries_body(&request));
+        let sent_whole = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let request = match stop {
+            Some(_) => {
+                let length = request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+                let whole = sent_whole.clone();
+                request.map(|body| BodyExt::boxed_unsync(Watched { inner: body, left: length, whole }))
+            }
+            None => request,
+        };
         let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match (refuse, delay) {
             (true, _) => Box::pin(async { Err(Error::ConnectionRefused) }),
             (false, Some(d)) => {
@@ -244,9 +255,16 @@ impl WasiHttpHooks for Hooks {
         let sending: std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> = match stop {
             None => sending,
             Some(mut stop) => Box::pin(async move {
+                let cut_off = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                    if sent_whole.load(std::sync::atomic::Ordering::SeqCst) {
+                        // The server may have it all: its answer says what it did.
+                        std::future::pending::<()>().await;
+                    }
+                };
                 tokio::select! {
                     sent = sending => sent,
-                    _ = stop.wait_for(|stopped| *stopped) => Err(Error::HttpRequestDenied),
+                    () = cut_off => Err(Error::HttpRequestDenied),
                 }
             }),
         };
@@ -280,6 +298,44 @@ impl WasiHttpHooks for Hooks {
             observer(Sent { method, uri, headers, took: start.elapsed(), status, damaged });
             result
         })
+    }
+}
+
+/// A request body that says when all of it has been handed to the connection: its end
+/// polled, or its Content-Length's worth of bytes.
+struct Watched {
+    inner: WasiBody,
+    left: Option<u64>,
+    whole: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = Error;
+
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let ended = match &polled {
+            std::task::Poll::Ready(None) => true,
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                self.left = self.left.map(|left| left.saturating_sub(n));
+                self.left == Some(0)
+            }
+            _ => false,
+        };
+        if ended {
+            self.whole.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

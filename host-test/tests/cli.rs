@@ -355,7 +355,8 @@ async fn an_interrupted_download_leaves_no_file() {
     let slow = common::slow_proxy(&t.endpoint, 2 << 20).await;
     let running = Running::spawn(cli.command(&["--endpoint", &slow, "get", "big.bin", dir.path().to_str().unwrap()]));
     let entries = || std::fs::read_dir(dir.path()).unwrap().count();
-    until("the download to begin", || async { entries() > 0 }).await;
+    let written = || std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().metadata().unwrap().len() > 0);
+    until("the download to be under way", || async { written() }).await;
     signal(running.child.id(), "INT");
     let (code, _, err) = running.finish().await;
     assert_eq!(code, 130, "{err}");

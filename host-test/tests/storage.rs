@@ -677,3 +677,38 @@ async fn metadata_values_come_back_exactly_as_written() {
     s.copy("meta.bin", "copied.bin").await.unwrap();
     assert_eq!(s.info("copied.bin").await.unwrap().metadata, expected, "kept by a copy");
 }
+
+/// On a case-insensitive or normalizing filesystem behind the server (s3s-fs or MinIO on
+/// macOS or Windows) two different keys can be one file, and a move between them would
+/// delete it. A move first checks that the destination isn't the source itself under
+/// another name. Played here with a hard link in the embedded server's data directory:
+/// two keys, one file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_never_deletes_its_source_under_another_name() {
+    if common::skip_on_memory("the memory backend has no files to alias") {
+        return;
+    }
+    let t = Target::new("alias-file").await;
+    let Some(server) = &t.server else {
+        eprintln!("skipped: it links files in the embedded server's data directory");
+        return;
+    };
+    let mut s = t.store("").await;
+    s.put("Report.txt", b"quarterly", &plain()).await.unwrap();
+    let dir = server.dir.join(&server.bucket).join(t.root.trim_end_matches('/'));
+    std::fs::hard_link(dir.join("Report.txt"), dir.join("report.txt")).unwrap();
+    match storage_error(s.move_("Report.txt", "report.txt").await) {
+        Error::InvalidArgument(why) => assert!(why.contains("one object under two names"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.get_bytes("Report.txt").await.unwrap(), b"quarterly", "nothing was moved");
+    // A destination that is another object moves as ever: one of another size under a
+    // name that differs only in case, and one of the same size under another name.
+    s.put("REPORT.txt", b"a different size", &plain()).await.unwrap();
+    s.move_("Report.txt", "REPORT.txt").await.unwrap();
+    assert_eq!(s.get_bytes("REPORT.txt").await.unwrap(), b"quarterly");
+    assert!(!s.exists("Report.txt").await.unwrap());
+    s.put("other.txt", b"same size", &plain()).await.unwrap();
+    s.move_("REPORT.txt", "other.txt").await.unwrap();
+    assert_eq!(s.get_bytes("other.txt").await.unwrap(), b"quarterly");
+}

@@ -41,8 +41,8 @@ pub fn read_to_string(path: &str) -> Result<String, FileError> {
         .max_by_key(|(len, _, _)| *len)
         .map(|(_, dir, rest)| (dir, rest))
         // Outside every preopened directory, the file does not exist for this component:
-        // the host shows it nothing there (a host that preopens the files' directories,
-        // as storage-host does, only leaves out directories that don't exist).
+        // the host shows it nothing there (storage-host preopens the directory of every
+        // file named, made absolute, that exists).
         .ok_or(FileError::Missing)?;
     let file = dir.open_at(PathFlags::SYMLINK_FOLLOW, relative, OpenFlags::empty(), DescriptorFlags::READ).map_err(|e| match e {
         ErrorCode::NoEntry => FileError::Missing,

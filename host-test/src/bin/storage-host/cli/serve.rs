@@ -10,17 +10,19 @@ use host_test::HostOptions;
 
 use super::output::{local, Problem};
 
-/// Resolves at the first SIGINT or SIGTERM.
-async fn stop_signal() -> Result<(), Problem> {
+/// A future that resolves at the first SIGINT or SIGTERM; the handlers are in place once
+/// this returns (before the server says it is ready, so a signal sent then is caught).
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>, Problem> {
     use tokio::signal::unix::{signal, SignalKind};
     let failed = |e: std::io::Error| Problem::from(anyhow::Error::from(e).context("listening for signals"));
     let mut int = signal(SignalKind::interrupt()).map_err(failed)?;
     let mut term = signal(SignalKind::terminate()).map_err(failed)?;
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 pub async fn serve_s3(port: u16, dir: Option<PathBuf>, bucket: Option<String>) -> Result<ExitCode, Problem> {
@@ -30,6 +32,7 @@ pub async fn serve_s3(port: u16, dir: Option<PathBuf>, bucket: Option<String>) -
         }
     }
     let server = EmbeddedS3::start_with(ServerOptions { port, dir, bucket, ..Default::default() }).await?;
+    let stopped = stop_signal()?;
     println!("embedded S3 server (s3s-fs, SigV4 checked) serving {}", server.dir.display());
     println!("export AWS_ENDPOINT_URL={}", server.endpoint);
     println!("export AWS_ACCESS_KEY_ID={}", s3_server::ACCESS_KEY);
@@ -38,7 +41,7 @@ pub async fn serve_s3(port: u16, dir: Option<PathBuf>, bucket: Option<String>) -
     println!("export S3_BUCKET={}", server.bucket);
     println!("(Ctrl-C or SIGTERM stops it; other buckets exist once created with CreateBucket)");
     let _ = std::io::stdout().flush();
-    stop_signal().await?;
+    stopped.await;
     // Dropping the server removes its temp data dir.
     drop(server);
     Ok(ExitCode::SUCCESS)
@@ -75,11 +78,12 @@ pub async fn serve_http(component: &std::path::Path, listen: std::net::SocketAdd
     }
     host.env.extend(env.iter().cloned());
     let http = host_test::http_server::HttpServer::start_with(&wasm, host, listen, how.one_instance).await?;
+    let stopped = stop_signal()?;
     println!("serving {} at {} (Ctrl-C or SIGTERM stops it)", component.display(), http.url());
     let _ = std::io::stdout().flush();
     tokio::select! {
         _ = http.wait() => {}
-        stopped = stop_signal() => stopped?,
+        () = stopped => {}
     }
     drop(server);
     Ok(ExitCode::SUCCESS)
