@@ -8,12 +8,12 @@ use crate::rules;
 
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub const METADATA_HEADER_PREFIX: &str = "x-amz-meta-";
-/// The most an upload id, continuation token or marker may be: each goes into a request's
-/// URL (S3's are a few hundred bytes). Past it, a server's is a broken reply and a caller's
-/// a wrong argument, not a URL too long for the host.
-pub const MAX_TOKEN_BYTES: usize = 4096;
+/// The most an upload id, continuation token or marker a server sends may be: each goes
+/// into a later request's URL (S3's are a few hundred bytes). Past it the reply is broken,
+/// not a URL too long for the host. (A caller's upload id: `rules::upload_id`.)
+const MAX_TOKEN_BYTES: usize = rules::MAX_UPLOAD_ID_BYTES;
 
-/// A token for the URL: `what` says whose, for the error.
+/// A server's token for the URL: `what` names it, for the error.
 fn token<'a>(value: &'a str, what: &str) -> Result<&'a str, Error> {
     if value.len() > MAX_TOKEN_BYTES {
         return Err(crate::error::transport(format!("the server's {what} is {} bytes; at most {MAX_TOKEN_BYTES} are accepted", value.len())));
@@ -21,13 +21,6 @@ fn token<'a>(value: &'a str, what: &str) -> Result<&'a str, Error> {
     Ok(value)
 }
 
-/// An upload id a caller gives (`abort-upload`).
-pub fn check_upload_id(upload_id: &str) -> Result<(), Error> {
-    if upload_id.is_empty() || upload_id.len() > MAX_TOKEN_BYTES {
-        return Err(invalid_argument(format!("an upload id is 1 to {MAX_TOKEN_BYTES} bytes, not {}", upload_id.len())));
-    }
-    Ok(())
-}
 
 #[derive(Debug)]
 pub struct S3Request {
@@ -138,7 +131,7 @@ pub fn list_multipart_uploads(settings: &Settings, full_prefix: &str, key_marker
 
 /// AbortMultipartUpload of a caller's (or our own) upload.
 pub fn abort_multipart_upload(settings: &Settings, full_key: &str, upload_id: &str) -> Result<S3Request, Error> {
-    check_upload_id(upload_id)?;
+    rules::upload_id(upload_id).map_err(invalid_argument)?;
     Ok(S3Request::new("DELETE", format!("{}?uploadId={}", object_path(settings, full_key), encode_query(upload_id))))
 }
 

@@ -105,6 +105,18 @@ pub fn expiry(seconds: u64) -> Result<(), String> {
     }
 }
 
+/// The longest upload id a caller may name (`abort-upload`): it goes into a URL. S3's are
+/// a few hundred bytes.
+pub const MAX_UPLOAD_ID_BYTES: usize = 4096;
+
+/// An upload id a caller names.
+pub fn upload_id(upload_id: &str) -> Result<(), String> {
+    if upload_id.is_empty() || upload_id.len() > MAX_UPLOAD_ID_BYTES {
+        return Err(format!("an upload id is 1 to {MAX_UPLOAD_ID_BYTES} bytes, not {}", upload_id.len()));
+    }
+    Ok(())
+}
+
 /// The longest ETag to match: S3's are 34 bytes; this leaves room for any server's, and
 /// keeps the header far inside what a host accepts.
 pub const MAX_ETAG_BYTES: usize = 1024;

@@ -307,8 +307,9 @@ impl GuestStore for Store {
         Ok(Vec::new())
     }
 
-    fn abort_upload(&self, key: String, _upload_id: String) -> Result<(), Error> {
+    fn abort_upload(&self, key: String, upload_id: String) -> Result<(), Error> {
         self.full(&key)?;
+        rules::upload_id(&upload_id).map_err(invalid_argument)?;
         // No upload is ever pending here, so there is none by that id.
         Err(Error::NotFound(key))
     }
