@@ -23,8 +23,8 @@ mod xml;
 
 pub(crate) mod bindings {
     wit_bindgen::generate!({
-        world: "s3",
-        path: "wit",
+        world: "wasm-storages:components/s3@0.1.0",
+        path: ["wit", "wit/components"],
         // The WASI types come from the `wasip2` crate, so the streams and clocks we hand
         // out are the very resources the wasi:http calls return.
         with: {

@@ -12,8 +12,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub mod bindings {
     wasmtime::component::bindgen!({
-        world: "s3",
-        path: "../wit",
+        world: "wasm-storages:components/s3@0.1.0",
+        path: ["../wit", "../wit/components"],
         imports: { default: async | trappable },
         exports: { default: async },
         with: {

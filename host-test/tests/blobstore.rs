@@ -18,8 +18,8 @@ use wasmtime_wasi::WasiView;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        world: "blobstore-service",
-        path: "../wit",
+        world: "wasm-storages:blobstore-adapter/blobstore-service@0.1.0",
+        path: ["../wit", "../examples/blobstore/wit"],
         exports: { default: async },
         with: { "wasi:io": wasmtime_wasi::p2::bindings::io },
     });

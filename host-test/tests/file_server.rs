@@ -251,13 +251,25 @@ async fn the_cli_serves_the_composed_component() {
         .spawn()
         .unwrap();
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let base = tokio::task::spawn_blocking(move || {
-        // "serving PATH at http://127.0.0.1:PORT (Ctrl-C stops it)"
-        stdout.lines().map_while(Result::ok).find_map(|line| Some(line.strip_prefix("serving ")?.split(" at ").nth(1)?.split_whitespace().next()?.to_string()))
+    let (printed, base) = tokio::task::spawn_blocking(move || {
+        let mut printed = Vec::new();
+        for line in stdout.lines().map_while(Result::ok) {
+            // "serving PATH at http://127.0.0.1:PORT (Ctrl-C stops it)"
+            if let Some(url) = line.strip_prefix("serving ").and_then(|l| l.split(" at ").nth(1)).and_then(|l| l.split_whitespace().next()) {
+                return (printed, Some(url.to_string()));
+            }
+            printed.push(line);
+        }
+        (printed, None)
     })
     .await
-    .unwrap()
-    .expect("serve-http printed where it serves");
+    .unwrap();
+    let base = base.unwrap_or_else(|| panic!("serve-http never said where it serves: {printed:#?}"));
+    // Any component finds the server the standard way, and is told what it was given: the
+    // file server reads the generic S3_BUCKET (no FILE_SERVER_BUCKET is set).
+    for name in ["AWS_ENDPOINT_URL=http://127.0.0.1:", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_REGION=", "S3_BUCKET="] {
+        assert!(printed.iter().any(|line| line.trim_start().starts_with(name)), "serve-http did not print {name}: {printed:#?}");
+    }
     let reply = http_client::request("POST", &format!("{base}/upload?key=hello.txt"), &[("content-type", "text/plain")], b"hello".to_vec()).await.unwrap();
     let file = http_client::get(&format!("{base}/files/uploads/hello.txt")).await.unwrap();
     let missing = http_client::get(&format!("{base}/files/uploads/nope")).await.unwrap();

@@ -22,8 +22,8 @@ mod value;
 
 mod bindings {
     wit_bindgen::generate!({
-        world: "blobstore-adapter",
-        path: "../../wit",
+        world: "wasm-storages:blobstore-adapter/blobstore-adapter@0.1.0",
+        path: ["../../wit", "wit"],
         with: {
             "wasi:io/error@0.2.12": wasip2::io::error,
             "wasi:io/poll@0.2.12": wasip2::io::poll,
@@ -33,6 +33,8 @@ mod bindings {
             "wasi:filesystem/types@0.2.12": wasip2::filesystem::types,
             "wasi:filesystem/preopens@0.2.12": wasip2::filesystem::preopens,
             "wasi:random/random@0.2.12": wasip2::random::random,
+            "wasm-storages:storage/types@0.1.0": generate,
+            "wasm-storages:storage/storage@0.1.0": generate,
         },
         additional_type_attributes: {
             "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],

@@ -11,7 +11,7 @@
 //! - `GET /files/{key}/download`: a 302 to a 5-minute presigned URL.
 //! - `POST /publish/{key}`: moves `drafts/{key}` to `published/{key}`.
 //!
-//! Configuration, from the environment: `FILE_SERVER_BUCKET` (required),
+//! Configuration, from the environment: `FILE_SERVER_BUCKET` (else `S3_BUCKET`; one is required),
 //! `FILE_SERVER_PREFIX`, `FILE_SERVER_MAX_UPLOAD_BYTES` (default 1 GiB),
 //! `FILE_SERVER_PARTS_IN_FLIGHT` (default 4: with 8 MiB parts, an upload holds at most
 //! about 40 MiB of the storage component's memory, whatever its size); region, endpoint
@@ -23,13 +23,19 @@ mod reply;
 
 mod bindings {
     wit_bindgen::generate!({
-        world: "app",
-        path: "../../wit",
+        world: "wasm-storages:file-server/file-server@0.1.0",
+        path: ["../../wit", "wit"],
+        // The WASI types are the `wasip2` crate's, so the request body stream goes to
+        // `put-stream` and the object's stream into the response as they are.
         with: {
             "wasi:io/error@0.2.12": wasip2::io::error,
             "wasi:io/poll@0.2.12": wasip2::io::poll,
             "wasi:io/streams@0.2.12": wasip2::io::streams,
             "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasm-storages:storage/types@0.1.0": generate,
+            "wasm-storages:storage/storage@0.1.0": generate,
         },
         // Every config field but the bucket is optional: `..Default::default()` says "the
         // defaults" for the rest.
@@ -50,9 +56,9 @@ const DEFAULT_MAX_UPLOAD: u64 = 1 << 30;
 
 struct Server;
 
-wasip2::http::proxy::export!(Server);
+bindings::export!(Server with_types_in bindings);
 
-impl wasip2::exports::http::incoming_handler::Guest for Server {
+impl bindings::exports::wasi::http::incoming_handler::Guest for Server {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         match serve(request, out) {
             Ok(()) => {}
@@ -71,7 +77,11 @@ impl Settings {
     fn from_env() -> Result<Settings, Reply> {
         let env = wasip2::cli::environment::get_environment();
         let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let bucket = var("FILE_SERVER_BUCKET").ok_or_else(|| Reply::json(500, json!({"error": "FILE_SERVER_BUCKET is not set"})))?;
+        // Its own setting first, then the generic one hosts set (`storage-host serve-http
+        // --embedded-s3` does).
+        let bucket = var("FILE_SERVER_BUCKET")
+            .or_else(|| var("S3_BUCKET"))
+            .ok_or_else(|| Reply::json(500, json!({"error": "neither FILE_SERVER_BUCKET nor S3_BUCKET is set"})))?;
         let number = |name: &str, default: u64| match var(name) {
             Some(v) => v.parse::<u64>().map_err(|_| Reply::json(500, json!({"error": format!("{name} is not a number")}))),
             None => Ok(default),

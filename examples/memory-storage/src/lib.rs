@@ -15,8 +15,8 @@
 
 mod bindings {
     wit_bindgen::generate!({
-        world: "memory",
-        path: "../../wit",
+        world: "wasm-storages:components/memory@0.1.0",
+        path: ["../../wit", "../../wit/components"],
         with: {
             "wasi:io/error@0.2.12": wasip2::io::error,
             "wasi:io/poll@0.2.12": wasip2::io::poll,

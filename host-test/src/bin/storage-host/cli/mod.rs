@@ -133,8 +133,9 @@ enum Command {
         /// this process are passed too
         #[arg(short = 'e', long = "env", value_parser = parse_meta)]
         env: Vec<(String, String)>,
-        /// Start the embedded S3 server and point the component at it (AWS_* variables, and
-        /// FILE_SERVER_BUCKET unless given)
+        /// Start the embedded S3 server and point the component at it: AWS_ENDPOINT_URL,
+        /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and S3_BUCKET (printed; -e
+        /// overrides any of them)
         #[arg(long)]
         embedded_s3: bool,
         /// Cap each instance's linear memory at this many MiB

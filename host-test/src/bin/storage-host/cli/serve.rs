@@ -69,13 +69,21 @@ pub async fn serve_http(component: &std::path::Path, listen: std::net::SocketAdd
         false => None,
     };
     if let Some(s3) = &server {
+        // Any component finds the server the standard way (the AWS_* variables the S3
+        // component and the AWS SDKs read) and its bucket in the generic S3_BUCKET; -e wins.
         host.env.retain(|(k, _)| !k.starts_with("AWS_"));
-        host.env.extend(s3.env());
-        if !env.iter().any(|(k, _)| k == "FILE_SERVER_BUCKET") {
-            host.env.push(("FILE_SERVER_BUCKET".into(), s3.bucket.clone()));
+        let mut set = s3.env();
+        set.push(("S3_BUCKET".into(), s3.bucket.clone()));
+        set.retain(|(k, _)| !env.iter().any(|(given, _)| given == k));
+        println!("embedded S3 server (s3s-fs, SigV4 checked) at {}, data in {}", s3.endpoint, s3.dir.display());
+        println!("the component's environment:");
+        for (k, v) in &set {
+            println!("  {k}={v}");
         }
-        println!("embedded S3 server at {} (bucket {:?}), data in {}", s3.endpoint, s3.bucket, s3.dir.display());
+        host.env.extend(set);
     }
+    // A variable given with -e replaces the one passed on from this process.
+    host.env.retain(|(k, _)| !env.iter().any(|(given, _)| given == k));
     host.env.extend(env.iter().cloned());
     let http = host_test::http_server::HttpServer::start_with(&wasm, host, listen, how.one_instance).await?;
     let stopped = stop_signal()?;

@@ -1,0 +1,200 @@
+//! A small HTTP service that keeps notes in object storage: a template for a component
+//! that imports `wasm-storages:storage`. It knows nothing of S3; composition decides where
+//! the notes go (the S3 component, or the memory backend).
+//!
+//! - `PUT /notes/{name}`: stores the request body (streamed, never held whole).
+//! - `GET /notes/{name}`: the note, streamed back.
+//! - `GET /notes/`: the names, one per line.
+//! - `DELETE /notes/{name}`: deletes it.
+//!
+//! Settings, from the environment: `S3_BUCKET` (required) and `NOTES_PREFIX` (default
+//! `notes`); the endpoint, region and credentials are the storage component's own
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, the AWS credential chain).
+
+mod bindings {
+    wit_bindgen::generate!({
+        world: "app",
+        path: "wit",
+        // Every interface the world imports is named here. The WASI ones are the `wasip2`
+        // crate's, so the request's body stream goes to `put-stream`, and the object's
+        // stream into the response, as they are; the storage ones are generated.
+        with: {
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasm-storages:storage/types@0.1.0": generate,
+            "wasm-storages:storage/storage@0.1.0": generate,
+        },
+        // Every config field but the bucket is optional: `..Default::default()` takes the
+        // defaults for the rest.
+        additional_type_attributes: {
+            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+        },
+    });
+}
+
+use bindings::exports::wasi::http::incoming_handler::Guest;
+use bindings::wasm_storages::storage::storage::Store;
+use bindings::wasm_storages::storage::types::{Config, Error, GetOptions, ListOptions, PutOptions};
+use wasip2::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasip2::io::streams::StreamError;
+
+struct Notes;
+
+bindings::export!(Notes with_types_in bindings);
+
+impl Guest for Notes {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        if let Err(((status, text), out)) = serve(request, out) {
+            reply(out, status, text.as_bytes());
+        }
+    }
+}
+
+/// A status and a line of text.
+type Answer = (u16, String);
+
+/// Answers `request`; an answer not yet sent comes back with the outparam to send it on.
+fn serve(request: IncomingRequest, out: ResponseOutparam) -> Result<(), (Answer, ResponseOutparam)> {
+    let env = wasip2::cli::environment::get_environment();
+    let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let Some(bucket) = var("S3_BUCKET") else {
+        return Err(((500, "S3_BUCKET is not set".into()), out));
+    };
+    let config = Config { bucket, prefix: Some(var("NOTES_PREFIX").unwrap_or_else(|| "notes".into())), ..Default::default() };
+    let store = match Store::open(&config) {
+        Ok(store) => store,
+        Err(e) => return Err((failed(&e), out)),
+    };
+    let path = request.path_with_query().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    let Some(name) = path.strip_prefix("/notes/") else {
+        return Err(((404, "try /notes/{name}".into()), out));
+    };
+    let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
+        Ok(name) => name.into_owned(),
+        Err(_) => return Err(((400, "the name is not UTF-8".into()), out)),
+    };
+    let answer = match (request.method(), name.as_str()) {
+        (Method::Get, "") => list(&store),
+        (Method::Get, _) => return send(&store, &name, out),
+        (Method::Put, _) => put(&store, &name, request),
+        (Method::Delete, _) => store.delete(&name).map(|()| (204, String::new())).map_err(|e| failed(&e)),
+        _ => Err((405, "use GET, PUT or DELETE".into())),
+    };
+    match answer {
+        Ok(answer) | Err(answer) => Err((answer, out)),
+    }
+}
+
+fn put(store: &Store, name: &str, request: IncomingRequest) -> Result<Answer, Answer> {
+    let header = |h: &str| request.headers().get(h).into_iter().next().and_then(|v| String::from_utf8(v).ok());
+    let options = PutOptions {
+        content_type: header("content-type"),
+        metadata: Vec::new(),
+        // With the length known, a body that ends early or runs on stores nothing.
+        size: header("content-length").and_then(|v| v.trim().parse().ok()),
+        condition: None,
+    };
+    let body = request.consume().map_err(|()| (400, "no request body".to_string()))?;
+    let stream = body.stream().map_err(|()| (400, "no request body".to_string()))?;
+    let stored = store.put_stream(name, stream, &options).map_err(|e| failed(&e))?;
+    Ok((201, format!("stored {} ({} bytes)\n", stored.key, stored.size)))
+}
+
+fn list(store: &Store) -> Result<Answer, Answer> {
+    let listing = store.list("", ListOptions { limit: None }).map_err(|e| failed(&e))?;
+    let mut text = String::new();
+    while let Some(page) = listing.next_page().map_err(|e| failed(&e))? {
+        for file in page {
+            text.push_str(&file.key);
+            text.push('\n');
+        }
+    }
+    Ok((200, text))
+}
+
+/// Streams the note into the response: the object's own stream where the backend has one
+/// (S3), else read a piece at a time (the memory backend says `unsupported`).
+fn send(store: &Store, name: &str, out: ResponseOutparam) -> Result<(), (Answer, ResponseOutparam)> {
+    let object = match store.get(name, GetOptions { range: None }) {
+        Ok(object) => object,
+        Err(e) => return Err((failed(&e), out)),
+    };
+    let info = object.info();
+    let source = match object.stream() {
+        Ok(source) => Some(source),
+        Err(Error::Unsupported(_)) => None,
+        Err(e) => return Err((failed(&e), out)),
+    };
+    let content_type = info.content_type.unwrap_or_else(|| "application/octet-stream".into());
+    let headers = [("content-type", content_type), ("content-length", info.size.to_string())];
+    let Some((response, body)) = response(200, &headers) else {
+        return Err(((500, "building the response failed".into()), out));
+    };
+    ResponseOutparam::set(out, Ok(response));
+    let Ok(sink) = body.write() else { return Ok(()) };
+    let complete = match &source {
+        Some(source) => loop {
+            match sink.blocking_splice(source, 1 << 20) {
+                Ok(_) => {}
+                Err(StreamError::Closed) => break true,
+                Err(StreamError::LastOperationFailed(_)) => break false,
+            }
+        },
+        None => loop {
+            match object.read(64 * 1024) {
+                Ok(chunk) if chunk.is_empty() => break true,
+                // `blocking-write-and-flush` takes at most 4,096 bytes at a time.
+                Ok(chunk) if chunk.chunks(4096).all(|piece| sink.blocking_write_and_flush(piece).is_ok()) => {}
+                _ => break false,
+            }
+        },
+    };
+    // Children before parents: the streams before their body and object.
+    drop(source);
+    drop(sink);
+    // A download that broke off ends without `finish`: the host cuts the response short,
+    // so the client sees the failure instead of a short note.
+    if complete {
+        let _ = OutgoingBody::finish(body, None);
+    }
+    Ok(())
+}
+
+/// The storage API's typed errors, as HTTP statuses.
+fn failed(e: &Error) -> Answer {
+    let status = match e {
+        Error::NotFound(_) => 404,
+        Error::InvalidKey(_) | Error::InvalidArgument(_) => 400,
+        Error::InvalidConfig(_) | Error::Credentials(_) => 500,
+        _ => 502,
+    };
+    (status, format!("{e:?}\n"))
+}
+
+fn response(status: u16, headers: &[(&str, String)]) -> Option<(OutgoingResponse, OutgoingBody)> {
+    let fields = Fields::new();
+    for (name, value) in headers {
+        fields.append(name, value.as_bytes()).ok()?;
+    }
+    let response = OutgoingResponse::new(fields);
+    response.set_status_code(status).ok()?;
+    let body = response.body().ok()?;
+    Some((response, body))
+}
+
+fn reply(out: ResponseOutparam, status: u16, text: &[u8]) {
+    let headers = [("content-type", "text/plain; charset=utf-8".to_string())];
+    let Some((response, body)) = response(status, &headers) else { return };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(sink) = body.write() {
+        if text.chunks(4096).all(|piece| sink.blocking_write_and_flush(piece).is_ok()) {
+            drop(sink);
+            let _ = OutgoingBody::finish(body, None);
+        }
+    }
+}

