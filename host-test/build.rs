@@ -17,7 +17,7 @@ fn main() {
     }
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml", "examples/blobstore/src", "examples/blobstore/Cargo.toml", "examples/blobstore-cli/src", "examples/blobstore-cli/wit", "examples/blobstore-cli/Cargo.toml"] {
+    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/wit", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml", "examples/blobstore/src", "examples/blobstore/wit", "examples/blobstore/Cargo.toml", "examples/blobstore-cli/src", "examples/blobstore-cli/wit", "examples/blobstore-cli/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=STORAGE_COMPONENT");

