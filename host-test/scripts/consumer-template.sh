@@ -65,6 +65,18 @@ if [ "$section" != "$template" ]; then
 fi
 [ -n "$section" ] || fail "no commands found in the README's 'Use it in your component'"
 
+# The README's bindings block is the template's, line for line (the template's has comments).
+python3 - "$root/README.md" "$app/src/lib.rs" <<'EOF' || fail "the README's generate! block is not the template's"
+import re, sys
+readme, lib = (open(p).read() for p in sys.argv[1:])
+section = readme.split("## Use it in your component", 1)[1].split("\n## ", 1)[0]
+block = re.search(r"```rust\n(wit_bindgen::generate!\(\{.*?\n\}\);)\n", section, re.S).group(1)
+ours = {line.strip() for line in lib.splitlines()}
+missing = [line for line in block.splitlines() if line.strip() and line.strip() not in ours]
+if missing:
+    sys.exit(f"lines of the README's block not in src/lib.rs: {missing}")
+EOF
+
 echo "== the README's commands, in a copy of the template at $app"
 log=$work/commands.log
 if ! (cd "$app" && bash -euo pipefail -c "$section") > "$log" 2> "$log.err"; then
