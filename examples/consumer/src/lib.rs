@@ -48,49 +48,43 @@ bindings::export!(Notes with_types_in bindings);
 
 impl Guest for Notes {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        if let Err(((status, text), out)) = serve(request, out) {
-            reply(out, status, text.as_bytes());
+        let store = match open() {
+            Ok(store) => store,
+            Err(answer) => return reply(out, answer),
+        };
+        let path = request.path_with_query().unwrap_or_default();
+        let path = path.split('?').next().unwrap_or_default();
+        let Some(name) = path.strip_prefix("/notes/") else {
+            return reply(out, (404, "try /notes/{name}\n".into()));
+        };
+        let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
+            Ok(name) => name.into_owned(),
+            Err(_) => return reply(out, (400, "the name is not UTF-8\n".into())),
+        };
+        match (request.method(), name.as_str()) {
+            (Method::Get, "") => reply(out, list(&store)),
+            // Streams the note into the response: it answers `out` itself.
+            (Method::Get, _) => send(&store, &name, out),
+            (Method::Put, _) => reply(out, put(&store, &name, request)),
+            (Method::Delete, _) => reply(out, store.delete(&name).map_or_else(|e| failed(&e), |()| (204, String::new()))),
+            _ => reply(out, (405, "use GET, PUT or DELETE\n".into())),
         }
     }
 }
 
-/// A status and a line of text.
+/// A status and the text of the answer.
 type Answer = (u16, String);
 
-/// Answers `request`; an answer not yet sent comes back with the outparam to send it on.
-fn serve(request: IncomingRequest, out: ResponseOutparam) -> Result<(), (Answer, ResponseOutparam)> {
+/// The store the settings name. Opening makes no network call: every request can afford it.
+fn open() -> Result<Store, Answer> {
     let env = wasip2::cli::environment::get_environment();
     let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let Some(bucket) = var("S3_BUCKET") else {
-        return Err(((500, "S3_BUCKET is not set".into()), out));
-    };
-    let config = Config { bucket, prefix: Some(var("NOTES_PREFIX").unwrap_or_else(|| "notes".into())), ..Default::default() };
-    let store = match Store::open(&config) {
-        Ok(store) => store,
-        Err(e) => return Err((failed(&e), out)),
-    };
-    let path = request.path_with_query().unwrap_or_default();
-    let path = path.split('?').next().unwrap_or_default();
-    let Some(name) = path.strip_prefix("/notes/") else {
-        return Err(((404, "try /notes/{name}".into()), out));
-    };
-    let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
-        Ok(name) => name.into_owned(),
-        Err(_) => return Err(((400, "the name is not UTF-8".into()), out)),
-    };
-    let answer = match (request.method(), name.as_str()) {
-        (Method::Get, "") => list(&store),
-        (Method::Get, _) => return send(&store, &name, out),
-        (Method::Put, _) => put(&store, &name, request),
-        (Method::Delete, _) => store.delete(&name).map(|()| (204, String::new())).map_err(|e| failed(&e)),
-        _ => Err((405, "use GET, PUT or DELETE".into())),
-    };
-    match answer {
-        Ok(answer) | Err(answer) => Err((answer, out)),
-    }
+    let bucket = var("S3_BUCKET").ok_or_else(|| (500, "S3_BUCKET is not set\n".to_string()))?;
+    let prefix = var("NOTES_PREFIX").unwrap_or_else(|| "notes".into());
+    Store::open(&Config { bucket, prefix: Some(prefix), ..Default::default() }).map_err(|e| failed(&e))
 }
 
-fn put(store: &Store, name: &str, request: IncomingRequest) -> Result<Answer, Answer> {
+fn put(store: &Store, name: &str, request: IncomingRequest) -> Answer {
     let header = |h: &str| request.headers().get(h).into_iter().next().and_then(|v| String::from_utf8(v).ok());
     let options = PutOptions {
         content_type: header("content-type"),
@@ -99,44 +93,54 @@ fn put(store: &Store, name: &str, request: IncomingRequest) -> Result<Answer, An
         size: header("content-length").and_then(|v| v.trim().parse().ok()),
         condition: None,
     };
-    let body = request.consume().map_err(|()| (400, "no request body".to_string()))?;
-    let stream = body.stream().map_err(|()| (400, "no request body".to_string()))?;
-    let stored = store.put_stream(name, stream, &options).map_err(|e| failed(&e))?;
-    Ok((201, format!("stored {} ({} bytes)\n", stored.key, stored.size)))
+    let Ok(body) = request.consume() else { return (400, "no request body\n".into()) };
+    let Ok(stream) = body.stream() else { return (400, "no request body\n".into()) };
+    // `put-stream` takes the stream; `body`, its parent, is dropped after it.
+    match store.put_stream(name, stream, &options) {
+        Ok(stored) => (201, format!("stored {} ({} bytes)\n", stored.key, stored.size)),
+        Err(e) => failed(&e),
+    }
 }
 
-fn list(store: &Store) -> Result<Answer, Answer> {
-    let listing = store.list("", ListOptions { limit: None }).map_err(|e| failed(&e))?;
+/// The names, one per line. (Held whole: for long listings, write each page out as it comes.)
+fn list(store: &Store) -> Answer {
+    let listing = match store.list("", ListOptions { limit: None }) {
+        Ok(listing) => listing,
+        Err(e) => return failed(&e),
+    };
     let mut text = String::new();
-    while let Some(page) = listing.next_page().map_err(|e| failed(&e))? {
-        for file in page {
-            text.push_str(&file.key);
-            text.push('\n');
+    loop {
+        match listing.next_page() {
+            Ok(Some(page)) => page.iter().for_each(|file| {
+                text.push_str(&file.key);
+                text.push('\n');
+            }),
+            Ok(None) => return (200, text),
+            Err(e) => return failed(&e),
         }
     }
-    Ok((200, text))
 }
 
 /// Streams the note into the response: the object's own stream where the backend has one
 /// (S3), else read a piece at a time (the memory backend says `unsupported`).
-fn send(store: &Store, name: &str, out: ResponseOutparam) -> Result<(), (Answer, ResponseOutparam)> {
+fn send(store: &Store, name: &str, out: ResponseOutparam) {
     let object = match store.get(name, GetOptions { range: None }) {
         Ok(object) => object,
-        Err(e) => return Err((failed(&e), out)),
+        Err(e) => return reply(out, failed(&e)),
     };
     let info = object.info();
     let source = match object.stream() {
         Ok(source) => Some(source),
         Err(Error::Unsupported(_)) => None,
-        Err(e) => return Err((failed(&e), out)),
+        Err(e) => return reply(out, failed(&e)),
     };
     let content_type = info.content_type.unwrap_or_else(|| "application/octet-stream".into());
     let headers = [("content-type", content_type), ("content-length", info.size.to_string())];
     let Some((response, body)) = response(200, &headers) else {
-        return Err(((500, "building the response failed".into()), out));
+        return reply(out, (500, "building the response failed\n".into()));
     };
     ResponseOutparam::set(out, Ok(response));
-    let Ok(sink) = body.write() else { return Ok(()) };
+    let Ok(sink) = body.write() else { return };
     let complete = match &source {
         Some(source) => loop {
             match sink.blocking_splice(source, 1 << 20) {
@@ -162,18 +166,24 @@ fn send(store: &Store, name: &str, out: ResponseOutparam) -> Result<(), (Answer,
     if complete {
         let _ = OutgoingBody::finish(body, None);
     }
-    Ok(())
 }
 
-/// The storage API's typed errors, as HTTP statuses.
+/// The storage API's typed errors, as answers. What the client can act on is told; the
+/// rest (service messages, request ids, configuration) goes to the log, not to the client.
 fn failed(e: &Error) -> Answer {
-    let status = match e {
-        Error::NotFound(_) => 404,
-        Error::InvalidKey(_) | Error::InvalidArgument(_) => 400,
-        Error::InvalidConfig(_) | Error::Credentials(_) => 500,
-        _ => 502,
-    };
-    (status, format!("{e:?}\n"))
+    match e {
+        Error::NotFound(_) => (404, "no such note\n".into()),
+        Error::InvalidKey(why) => (400, format!("not a usable name: {why}\n")),
+        Error::InvalidArgument(why) => (400, format!("{why}\n")),
+        Error::InvalidConfig(_) | Error::Credentials(_) => {
+            eprintln!("storage settings: {e:?}");
+            (500, "the storage is not set up; the log says why\n".into())
+        }
+        _ => {
+            eprintln!("storage failed: {e:?}");
+            (502, "the storage failed; the log says why\n".into())
+        }
+    }
 }
 
 fn response(status: u16, headers: &[(&str, String)]) -> Option<(OutgoingResponse, OutgoingBody)> {
@@ -187,12 +197,12 @@ fn response(status: u16, headers: &[(&str, String)]) -> Option<(OutgoingResponse
     Some((response, body))
 }
 
-fn reply(out: ResponseOutparam, status: u16, text: &[u8]) {
+fn reply(out: ResponseOutparam, (status, text): Answer) {
     let headers = [("content-type", "text/plain; charset=utf-8".to_string())];
     let Some((response, body)) = response(status, &headers) else { return };
     ResponseOutparam::set(out, Ok(response));
     if let Ok(sink) = body.write() {
-        if text.chunks(4096).all(|piece| sink.blocking_write_and_flush(piece).is_ok()) {
+        if text.as_bytes().chunks(4096).all(|piece| sink.blocking_write_and_flush(piece).is_ok()) {
             drop(sink);
             let _ = OutgoingBody::finish(body, None);
         }

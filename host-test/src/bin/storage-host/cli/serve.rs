@@ -76,15 +76,20 @@ pub async fn serve_http(component: &std::path::Path, listen: std::net::SocketAdd
         set.push(("S3_BUCKET".into(), s3.bucket.clone()));
         set.retain(|(k, _)| !env.iter().any(|(given, _)| given == k));
         println!("embedded S3 server (s3s-fs, SigV4 checked) at {}, data in {}", s3.endpoint, s3.dir.display());
-        println!("the component's environment:");
+        println!("--embedded-s3 gives the component:");
         for (k, v) in &set {
             println!("  {k}={v}");
         }
         host.env.extend(set);
     }
-    // A variable given with -e replaces the one passed on from this process.
+    // A variable given with -e replaces the one passed on from this process, and the last
+    // -e of a name wins: a guest's lookup takes the first it finds.
     host.env.retain(|(k, _)| !env.iter().any(|(given, _)| given == k));
-    host.env.extend(env.iter().cloned());
+    for (i, (k, v)) in env.iter().enumerate() {
+        if !env[i + 1..].iter().any(|(later, _)| later == k) {
+            host.env.push((k.clone(), v.clone()));
+        }
+    }
     let http = host_test::http_server::HttpServer::start_with(&wasm, host, listen, how.one_instance).await?;
     let stopped = stop_signal()?;
     println!("serving {} at {} (Ctrl-C or SIGTERM stops it)", component.display(), http.url());
