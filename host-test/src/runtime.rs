@@ -411,7 +411,25 @@ struct Instance {
     s3: S3,
 }
 
+/// The component's `storage` interface, as the bindings export it.
+type Api = bindings::exports::wasm_storages::storage::storage::Guest;
+
 impl Storage {
+    /// Runs `f` with the instance locked for its duration (a store is one instance; the
+    /// memory backend's stores share theirs), given the store, the interface and this
+    /// store's handle.
+    async fn with<T>(&self, f: impl AsyncFnOnce(&mut Store<HostState>, &Api, ResourceAny) -> Result<T>) -> Result<T> {
+        let mut guard = self.inner.lock().await;
+        let Instance { store, s3 } = &mut *guard;
+        f(store, s3.wasm_storages_storage_storage(), self.handle).await
+    }
+
+    /// One call into the component, its two layers of error (the host's trap, the
+    /// component's `error`) made one.
+    async fn call<T>(&self, f: impl AsyncFnOnce(&mut Store<HostState>, &Api, ResourceAny) -> wasmtime::Result<std::result::Result<T, Error>>) -> Result<T> {
+        self.with(async |store, api, handle| flatten(f(store, api, handle).await)).await
+    }
+
     pub async fn open(runtime: &Runtime, host: &HostOptions, config: Config) -> Result<Storage> {
         let inner = match runtime.memory {
             true => runtime.memory_instance().await?,
@@ -429,49 +447,43 @@ impl Storage {
     }
 
     pub async fn put(&mut self, key: &str, data: &[u8], options: &PutOptions) -> Result<StoredFile> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_put(&mut *store, self.handle, key, data, options).await)
+        self.call(async |store, api, handle| api.store().call_put(store, handle, key, data, options).await).await
     }
 
     /// Uploads everything `reader` yields, streaming: the component reads it through a
     /// wasi:io input-stream and never holds more than its parts in flight.
     pub async fn put_stream(&mut self, key: &str, reader: impl tokio::io::AsyncRead + Send + Sync + 'static, options: &PutOptions) -> Result<StoredFile> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
         let stream: wasmtime_wasi::p2::DynInputStream = Box::new(wasmtime_wasi::p2::pipe::AsyncReadStream::new(reader));
-        let stream = store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_put_stream(&mut *store, self.handle, key, stream, options).await)
+        self.with(async |store, api, handle| {
+            let stream = store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
+            flatten(api.store().call_put_stream(store, handle, key, stream, options).await)
+        })
+        .await
     }
 
     /// Writes `chunks` through the component's `writer` and finishes it; with `finish`
     /// false, drops it unfinished instead (returning `None`).
     pub async fn put_writer(&mut self, key: &str, chunks: impl IntoIterator<Item = Vec<u8>>, options: &PutOptions, finish: bool) -> Result<Option<StoredFile>> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let iface = s3.wasm_storages_storage_storage();
-        let writer = flatten(iface.store().call_writer(&mut *store, self.handle, key, options).await)?;
-        let result = async {
-            for chunk in chunks {
-                flatten(iface.writer().call_write(&mut *store, writer, &chunk).await)?;
+        self.with(async |store, iface, handle| {
+            let writer = flatten(iface.store().call_writer(&mut *store, handle, key, options).await)?;
+            let result = async {
+                for chunk in chunks {
+                    flatten(iface.writer().call_write(&mut *store, writer, &chunk).await)?;
+                }
+                match finish {
+                    true => flatten(iface.writer().call_finish(&mut *store, writer).await).map(Some),
+                    false => Ok(None),
+                }
             }
-            match finish {
-                true => flatten(iface.writer().call_finish(&mut *store, writer).await).map(Some),
-                false => Ok(None),
-            }
-        }
-        .await;
-        writer.resource_drop_async(&mut *store).await?;
-        result
+            .await;
+            writer.resource_drop_async(&mut *store).await?;
+            result
+        })
+        .await
     }
 
     pub async fn get_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_get_bytes(&mut *store, self.handle, key).await)
+        self.call(async |store, api, handle| api.store().call_get_bytes(store, handle, key).await).await
     }
 
     /// Streams `key` to `sink` chunk by chunk, as the bytes arrive; returns what the
@@ -482,121 +494,109 @@ impl Storage {
 
     /// Like [`Storage::get`], for `range` of the object; also returns the span served.
     pub async fn get_range(&mut self, key: &str, range: Option<ByteRange>, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(StoredFile, Option<Span>)> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let iface = s3.wasm_storages_storage_storage();
-        let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range }).await)?;
-        let result = async {
-            let info = iface.object_body().call_info(&mut *store, body).await?;
-            let span = iface.object_body().call_range(&mut *store, body).await?;
-            let stream = match flatten(iface.object_body().call_stream(&mut *store, body).await) {
-                Ok(stream) => stream,
-                // A backend with no host stream to hand over (the memory one): read instead.
-                Err(Failure::Storage(Error::Unsupported(_))) => {
-                    return read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| (info, span));
-                }
-                Err(e) => return Err(e),
-            };
-            let copied = read_stream(&mut *store, &stream, &mut sink).await;
-            store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
-            copied?;
-            Ok((info, span))
-        }
-        .await;
-        body.resource_drop_async(&mut *store).await?;
-        result
+        self.with(async |store, iface, handle| {
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range }).await)?;
+            let result = async {
+                let info = iface.object_body().call_info(&mut *store, body).await?;
+                let span = iface.object_body().call_range(&mut *store, body).await?;
+                let stream = match flatten(iface.object_body().call_stream(&mut *store, body).await) {
+                    Ok(stream) => stream,
+                    // A backend with no host stream to hand over (the memory one): read instead.
+                    Err(Failure::Storage(Error::Unsupported(_))) => {
+                        return read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| (info, span));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let copied = read_stream(&mut *store, &stream, &mut sink).await;
+                store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
+                copied?;
+                Ok((info, span))
+            }
+            .await;
+            body.resource_drop_async(&mut *store).await?;
+            result
+        })
+        .await
     }
 
     /// Like [`Storage::get`], through the component's checked `read`: a body cut short, too
     /// long, or not matching its checksum or MD5 ETag is an error.
     pub async fn get_checked(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let iface = s3.wasm_storages_storage_storage();
-        let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range: None }).await)?;
-        let result = async {
-            let info = iface.object_body().call_info(&mut *store, body).await?;
-            read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| info)
-        }
-        .await;
-        body.resource_drop_async(&mut *store).await?;
-        result
+        self.with(async |store, iface, handle| {
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range: None }).await)?;
+            let result = async {
+                let info = iface.object_body().call_info(&mut *store, body).await?;
+                read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| info)
+            }
+            .await;
+            body.resource_drop_async(&mut *store).await?;
+            result
+        })
+        .await
     }
 
     /// Reads `key` with `read(max)` until the end or an error, then calls `read` once more:
     /// what the body gave, and what it says after it ended.
     pub async fn read_then_again(&mut self, key: &str, max: u64) -> Result<(Result<Vec<u8>>, Result<Vec<u8>>)> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let iface = s3.wasm_storages_storage_storage();
-        let body = flatten(iface.store().call_get(&mut *store, self.handle, key, GetOptions { range: None }).await)?;
-        let mut data = Vec::new();
-        let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| Ok(data.extend_from_slice(c))).await.map(|()| data);
-        let again = flatten(iface.object_body().call_read(&mut *store, body, max).await);
-        body.resource_drop_async(&mut *store).await?;
-        Ok((first, again))
+        self.with(async |store, iface, handle| {
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range: None }).await)?;
+            let mut data = Vec::new();
+            let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| Ok(data.extend_from_slice(c))).await.map(|()| data);
+            let again = flatten(iface.object_body().call_read(&mut *store, body, max).await);
+            body.resource_drop_async(&mut *store).await?;
+            Ok((first, again))
+        })
+        .await
     }
 
     pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_info(&mut *store, self.handle, key).await)
+        self.call(async |store, api, handle| api.store().call_info(store, handle, key).await).await
     }
 
     pub async fn exists(&mut self, key: &str) -> Result<bool> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_exists(&mut *store, self.handle, key).await)
+        self.call(async |store, api, handle| api.store().call_exists(store, handle, key).await).await
     }
 
     pub async fn delete(&mut self, key: &str) -> Result<()> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_delete(&mut *store, self.handle, key).await)
+        self.call(async |store, api, handle| api.store().call_delete(store, handle, key).await).await
     }
 
     /// The keys not deleted, with why.
     pub async fn delete_many(&mut self, keys: &[String]) -> Result<Vec<(String, Error)>> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_delete_many(&mut *store, self.handle, keys).await)
+        self.call(async |store, api, handle| api.store().call_delete_many(store, handle, keys).await).await
     }
 
     /// Calls `on_page` with each page of the listing.
     pub async fn list_pages(&mut self, prefix: &str, limit: Option<u32>, mut on_page: impl FnMut(Vec<StoredFile>) -> std::io::Result<()>) -> Result<()> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let iface = s3.wasm_storages_storage_storage();
-        let listing = flatten(iface.store().call_list(&mut *store, self.handle, prefix, ListOptions { limit }).await)?;
-        let result = async {
-            while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
-                on_page(page).map_err(|e| Failure::Host(e.into()))?;
+        self.with(async |store, iface, handle| {
+            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, ListOptions { limit }).await)?;
+            let result = async {
+                while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
+                    on_page(page).map_err(|e| Failure::Host(e.into()))?;
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        .await;
-        listing.resource_drop_async(&mut *store).await?;
-        result
+            .await;
+            listing.resource_drop_async(&mut *store).await?;
+            result
+        })
+        .await
     }
 
     /// `next-page` called `calls` times on one listing, whatever each call answers: the
     /// keys of each page (`None`: the end), or its error.
     pub async fn next_pages(&mut self, prefix: &str, calls: usize) -> Result<Vec<Result<Option<Vec<String>>>>> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let iface = s3.wasm_storages_storage_storage();
-        let listing = flatten(iface.store().call_list(&mut *store, self.handle, prefix, ListOptions { limit: None }).await)?;
-        let mut answers = Vec::new();
-        for _ in 0..calls {
-            let page = flatten(iface.listing().call_next_page(&mut *store, listing).await);
-            answers.push(page.map(|p| p.map(|files| files.into_iter().map(|f| f.key).collect())));
-        }
-        listing.resource_drop_async(&mut *store).await?;
-        Ok(answers)
+        self.with(async |store, iface, handle| {
+            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, ListOptions { limit: None }).await)?;
+            let mut answers = Vec::new();
+            for _ in 0..calls {
+                let page = flatten(iface.listing().call_next_page(&mut *store, listing).await);
+                answers.push(page.map(|p| p.map(|files| files.into_iter().map(|f| f.key).collect())));
+            }
+            listing.resource_drop_async(&mut *store).await?;
+            Ok(answers)
+        })
+        .await
     }
 
     pub async fn list(&mut self, prefix: &str, limit: Option<u32>) -> Result<Vec<StoredFile>> {
@@ -619,50 +619,31 @@ impl Storage {
     }
 
     pub async fn url_with(&mut self, key: &str, options: UrlOptions) -> Result<String> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_url(&mut *store, self.handle, key, &options).await)
+        self.call(async |store, api, handle| api.store().call_url(store, handle, key, &options).await).await
     }
 
     pub async fn copy(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_copy(&mut *store, self.handle, source, destination).await)
+        self.call(async |store, api, handle| api.store().call_copy(store, handle, source, destination).await).await
     }
 
     pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_move(&mut *store, self.handle, source, destination).await)
+        self.call(async |store, api, handle| api.store().call_move(store, handle, source, destination).await).await
     }
 
     pub async fn pending_uploads(&mut self, prefix: &str) -> Result<Vec<PendingUpload>> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_pending_uploads(&mut *store, self.handle, prefix).await)
+        self.call(async |store, api, handle| api.store().call_pending_uploads(store, handle, prefix).await).await
     }
 
     pub async fn abort_upload(&mut self, key: &str, upload_id: &str) -> Result<()> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        let api = s3.wasm_storages_storage_storage().store();
-        flatten(api.call_abort_upload(&mut *store, self.handle, key, upload_id).await)
+        self.call(async |store, api, handle| api.store().call_abort_upload(store, handle, key, upload_id).await).await
     }
 
     pub async fn create_bucket(&mut self) -> Result<()> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        flatten(s3.wasm_storages_storage_storage().store().call_create_bucket(&mut *store, self.handle).await)
+        self.call(async |store, api, handle| api.store().call_create_bucket(store, handle).await).await
     }
 
     pub async fn delete_bucket(&mut self) -> Result<()> {
-        let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        flatten(s3.wasm_storages_storage_storage().store().call_delete_bucket(&mut *store, self.handle).await)
+        self.call(async |store, api, handle| api.store().call_delete_bucket(store, handle).await).await
     }
 
     /// The most linear memory the instance has had, in bytes.
@@ -674,9 +655,7 @@ impl Storage {
 
     /// Drops the store resource (running the component's destructor) and the instance.
     pub async fn close(self) -> Result<()> {
-        let mut guard = self.inner.lock().await;
-        self.handle.resource_drop_async(&mut guard.store).await?;
-        Ok(())
+        self.with(async |store, _, handle| Ok(handle.resource_drop_async(store).await?)).await
     }
 }
 
