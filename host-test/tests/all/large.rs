@@ -1,7 +1,7 @@
 //! Large objects: streaming uploads (single PutObject or concurrent multipart parts), with
 //! nothing left behind when they fail.
 
-mod common;
+use crate::common;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -2,7 +2,7 @@
 //! `put-stream` — one PutObject or a multipart upload, all of the object or none of it —
 //! with the caller as the source.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

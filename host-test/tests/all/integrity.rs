@@ -6,7 +6,7 @@
 //! the object's `x-amz-checksum-*` or MD5 ETag; the host damages the replies
 //! (`Mischief::FlippedBit`, `Mischief::WrongLength`).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

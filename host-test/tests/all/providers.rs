@@ -3,7 +3,7 @@
 //! to refuse. No network: the host records each request and answers it with a canned
 //! reply. The README's provider table is this table.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -3,7 +3,7 @@
 //! (`host_test::http_server`, what `storage-host serve-http` runs), and driven by a plain
 //! HTTP client against the embedded S3 server (or the suite's endpoint).
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -4,7 +4,7 @@
 //! (`host_test::credential_servers`), which issue fresh keys into the server's key ring.
 //! Always against the embedded server, whatever the test target.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

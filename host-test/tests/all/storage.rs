@@ -1,7 +1,7 @@
 //! Every storage operation through the component, against a real SigV4-checking server
 //! (the embedded s3s-fs by default, any S3 endpoint with `S3_TEST_*`; see `common`).
 
-mod common;
+use crate::common;
 
 use common::{bare_config, bytes, open, sha256, storage_error, Target};
 use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};

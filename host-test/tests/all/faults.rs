@@ -14,7 +14,7 @@
 //! It prints a table per fault kind: operations, requests sent, failures, bytes verified,
 //! orphans, unverifiable downloads.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

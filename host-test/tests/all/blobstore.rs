@@ -4,7 +4,7 @@
 //! against the embedded S3 server (or the suite's endpoint). What the blobstore writes is
 //! read back through the storage API too, so both paths agree on the bytes.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

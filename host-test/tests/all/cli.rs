@@ -1,6 +1,6 @@
 //! `storage-host` as a user runs it: commands, JSON output, exit codes, one-line errors.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output, Stdio};
 

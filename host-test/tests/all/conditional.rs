@@ -2,7 +2,7 @@
 //! for single and multipart uploads, decided by the server; and a server that ignores the
 //! conditions is found out before anything is written.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! Deleting many keys at once: DeleteObjects, 1,000 keys per request, and every key that
 //! stays reported with why.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

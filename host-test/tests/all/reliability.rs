@@ -2,7 +2,7 @@
 //! of the real server: what is worth another attempt gets one, with backoff, up to
 //! `max-attempts`; what isn't fails at once; errors say how many attempts were made.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

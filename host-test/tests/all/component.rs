@@ -1,6 +1,6 @@
 //! Facts about the built component that deployers rely on.
 
-mod common;
+use crate::common;
 
 use host_test::runtime::{Runtime, COMPONENT};
 

@@ -1,0 +1,20 @@
+//! The integration suite, one binary (each test binary links wasmtime and the embedded S3
+//! server: one link instead of fourteen). `cargo test --test all storage::` runs one file's
+//! tests; see `common` for the server each test runs against.
+
+mod common;
+
+mod batch;
+mod blobstore;
+mod cli;
+mod component;
+mod conditional;
+mod credentials;
+mod faults;
+mod file_server;
+mod integrity;
+mod large;
+mod providers;
+mod reliability;
+mod storage;
+mod writer;
