@@ -17,9 +17,6 @@ fn main() {
     }
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host_dir.parent().unwrap().to_path_buf();
-    for path in ["src", "wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml", "examples/file-server/src", "examples/file-server/wit", "examples/file-server/Cargo.toml", "examples/memory-storage/src", "examples/memory-storage/Cargo.toml", "examples/blobstore/src", "examples/blobstore/wit", "examples/blobstore/Cargo.toml", "examples/blobstore-cli/src", "examples/blobstore-cli/wit", "examples/blobstore-cli/Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", root.join(path).display());
-    }
     println!("cargo:rerun-if-env-changed=STORAGE_COMPONENT");
 
     // A prebuilt component (e.g. from CI's cache) can be supplied instead.
@@ -45,6 +42,13 @@ fn main() {
         Ok(_) => fail("building the wasm-storages component and the examples for wasm32-wasip2 failed (cargo's output above says why)"),
         Err(e) => fail(&format!("could not run cargo to build the component: {e}")),
     }
+    let built = target_dir.join("wasm32-wasip2/release");
+    let mut artifacts = vec!["file_server", "memory_storage", "blobstore", "blob"];
+    match &prebuilt {
+        Some(path) => println!("cargo:rerun-if-changed={path}"),
+        None => artifacts.push("wasm_storages"),
+    }
+    watch_inputs(&root, &built, &artifacts);
     let wasm = prebuilt.map_or_else(|| target_dir.join("wasm32-wasip2/release/wasm_storages.wasm"), PathBuf::from);
     println!("cargo:rustc-env=STORAGE_COMPONENT_PATH={}", wasm.display());
     let example = target_dir.join("wasm32-wasip2/release/file_server.wasm");
@@ -55,6 +59,38 @@ fn main() {
     println!("cargo:rustc-env=BLOBSTORE_COMPONENT_PATH={}", blobstore.display());
     let cli = target_dir.join("wasm32-wasip2/release/blob.wasm");
     println!("cargo:rustc-env=BLOB_CLI_COMPONENT_PATH={}", cli.display());
+}
+
+/// Has cargo run this script again when anything the wasm builds read changes: the files
+/// cargo's dep-info lists for each artifact (sources, and the WIT the bindings macros read)
+/// within this repository, the manifests of the crates they belong to, and the workspace's
+/// lock file and toolchain pin. (Dependencies from the registry change only with the lock
+/// file.) Without a dep-info file, the whole of `src`, `wit` and `examples` is watched.
+fn watch_inputs(root: &Path, built: &Path, artifacts: &[&str]) {
+    let mut watched = std::collections::BTreeSet::from([root.join("Cargo.toml"), root.join("Cargo.lock"), root.join("rust-toolchain.toml")]);
+    for artifact in artifacts {
+        let Ok(dep_info) = std::fs::read_to_string(built.join(format!("{artifact}.d"))) else {
+            watched.extend(["src", "wit", "examples"].map(|dir| root.join(dir)));
+            continue;
+        };
+        // `target: dep dep ...`, spaces inside a path escaped with a backslash.
+        let deps = dep_info.split_once(": ").map_or("", |(_, deps)| deps).replace("\\ ", "\0");
+        for dep in deps.split_whitespace().map(|d| PathBuf::from(d.replace('\0', " "))) {
+            // (`#[path = "../../../src/keys.rs"]` is listed as written.)
+            let dep = std::fs::canonicalize(&dep).unwrap_or(dep);
+            if !dep.starts_with(root) || dep.starts_with(root.join("target")) {
+                continue;
+            }
+            // The crate the file belongs to: its manifest says how it is built.
+            if let Some(manifest) = dep.ancestors().skip(1).take_while(|dir| dir.starts_with(root)).map(|dir| dir.join("Cargo.toml")).find(|m| m.is_file()) {
+                watched.insert(manifest);
+            }
+            watched.insert(dep);
+        }
+    }
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 }
 
 /// rustup applies `rust-toolchain.toml`'s `targets` only when it installs the toolchain, so a
