@@ -54,9 +54,14 @@ fi
 export PATH="$cache/wac-0.12.0/bin:$cache/wit-deps-0.6.0/bin:$cache/cargo-component-$CARGO_COMPONENT_VERSION/bin:$PATH"
 export WASM_STORAGES=$root
 
+# Copies crate folder $1 to $2 as its sources alone (no build output a local build left).
+copy_crate() {
+  mkdir "$2"
+  (cd "$1" && tar --exclude=./target --exclude='./*.wasm' --exclude=./src/bindings.rs -cf - .) | tar -xf - -C "$2"
+}
+
 app=$work/my-app
-mkdir "$app"
-(cd "$root/examples/consumer" && tar --exclude=./target --exclude='./*.wasm' -cf - .) | tar -xf - -C "$app"
+copy_crate "$root/examples/consumer" "$app"
 cp -r "$app/wit/deps" "$work/shipped-deps"
 
 sh_blocks() { awk '/^```sh$/ { on = 1; next } /^```$/ { on = 0 } on'; }
@@ -176,8 +181,7 @@ done
 
 echo "== the one-file WIT package"
 one=$work/one-file
-mkdir "$one"
-(cd "$root/examples/consumer" && tar --exclude=./target --exclude='./*.wasm' -cf - .) | tar -xf - -C "$one"
+copy_crate "$root/examples/consumer" "$one"
 rm -rf "$one/wit/deps"
 mkdir "$one/wit/deps"
 # The file the README's command made.
@@ -215,7 +219,7 @@ echo "ok"
 
 echo "== cargo-component $CARGO_COMPONENT_VERSION, with the two binary WIT packages the README's commands made"
 cc=$work/cc-app
-cp -r "$root/host-test/scripts/cargo-component-app" "$cc"
+copy_crate "$root/host-test/scripts/cargo-component-app" "$cc"
 mkdir "$cc/wit"
 cp "$app/wit/world.wit" "$cc/wit/"
 cp "$app/wasm-storages-storage.wasm" "$app/wasi-http.wasm" "$cc/"
