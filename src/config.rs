@@ -1,9 +1,10 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
-use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, Error, UploadChecksum};
+use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, UploadChecksum};
 use crate::credentials::{self, profile, Credentials, Provider};
-use crate::error::invalid_config;
-use crate::http::Timeouts;
+use crate::error::{invalid_config, Error};
+pub use crate::sys::env::Env;
+use crate::sys::http::Timeouts;
 use crate::keys;
 use crate::retry::Policy;
 use crate::rules;
@@ -53,15 +54,6 @@ pub struct Settings {
     /// Whether the server honours `If-None-Match: *` and `If-Match`, once a probe has found out.
     pub conditions_honoured: std::cell::Cell<Option<(bool, bool)>>,
     pub credentials: Provider,
-}
-
-/// The environment variables `open` reads (through wasi:cli/environment).
-pub struct Env<'a>(pub &'a [(String, String)]);
-
-impl Env<'_> {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
-    }
 }
 
 pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
@@ -139,7 +131,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         return Err(invalid_config(format!("retry-base-delay-ms ({base}) is more than retry-max-delay-ms ({max})")));
     }
     let ms = |d: u32| std::time::Duration::from_millis(u64::from(d));
-    let retry = Policy::new(max_attempts, ms(base), ms(max), crate::retry::seed());
+    let retry = Policy::new(max_attempts, ms(base), ms(max), crate::sys::time::seed());
     let mut timeouts = Timeouts::default();
     for (name, value, default, slot) in [
         ("connect-timeout-ms", config.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS, &mut timeouts.connect),

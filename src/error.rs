@@ -1,7 +1,67 @@
-//! Turning S3 error responses and transport failures into the WIT `error` variant.
+//! The component's own error type, and how S3 error responses and transport failures
+//! become it. It has the WIT `error`'s shape, and turns into it only at the export boundary
+//! (`store`), so no other module depends on the generated bindings' error.
 
-use crate::bindings::exports::wasm_storages::storage::types::{Error, ServiceError};
+use crate::bindings::exports::wasm_storages::storage::types as wit;
+use crate::keys::InvalidKey;
 use crate::xml;
+
+/// What went wrong, as the WIT `error` variant says it (see `wit/storage.wit`).
+#[derive(Debug, Clone)]
+pub enum Error {
+    NotFound(String),
+    AccessDenied(ServiceError),
+    InvalidKey(String),
+    InvalidConfig(String),
+    InvalidArgument(String),
+    RangeNotSatisfiable(Option<u64>),
+    AlreadyExists(String),
+    PreconditionFailed(String),
+    Credentials(String),
+    Unsupported(String),
+    Service(ServiceError),
+    Transport(String),
+}
+
+/// An S3 error reply: its status, `Code`, `Message` and request id.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl From<InvalidKey> for Error {
+    fn from(e: InvalidKey) -> Error {
+        Error::InvalidKey(e.0)
+    }
+}
+
+impl From<ServiceError> for wit::ServiceError {
+    fn from(s: ServiceError) -> wit::ServiceError {
+        wit::ServiceError { status: s.status, code: s.code, message: s.message, request_id: s.request_id }
+    }
+}
+
+impl From<Error> for wit::Error {
+    fn from(e: Error) -> wit::Error {
+        match e {
+            Error::NotFound(k) => wit::Error::NotFound(k),
+            Error::AccessDenied(s) => wit::Error::AccessDenied(s.into()),
+            Error::InvalidKey(m) => wit::Error::InvalidKey(m),
+            Error::InvalidConfig(m) => wit::Error::InvalidConfig(m),
+            Error::InvalidArgument(m) => wit::Error::InvalidArgument(m),
+            Error::RangeNotSatisfiable(n) => wit::Error::RangeNotSatisfiable(n),
+            Error::AlreadyExists(k) => wit::Error::AlreadyExists(k),
+            Error::PreconditionFailed(k) => wit::Error::PreconditionFailed(k),
+            Error::Credentials(m) => wit::Error::Credentials(m),
+            Error::Unsupported(m) => wit::Error::Unsupported(m),
+            Error::Service(s) => wit::Error::Service(s.into()),
+            Error::Transport(m) => wit::Error::Transport(m),
+        }
+    }
+}
 
 /// What a non-2xx response was about.
 pub struct Context<'a> {
@@ -81,10 +141,6 @@ pub fn transport(what: impl std::fmt::Display) -> Error {
 
 pub fn invalid_config(what: impl std::fmt::Display) -> Error {
     Error::InvalidConfig(what.to_string())
-}
-
-pub fn invalid_key(what: impl std::fmt::Display) -> Error {
-    Error::InvalidKey(what.to_string())
 }
 
 pub fn invalid_argument(what: impl std::fmt::Display) -> Error {

@@ -1,22 +1,33 @@
 //! wasm-storages: S3 object storage as a WebAssembly component.
 //!
-//! The component exports `wasm-storages:storage/storage` (see `wit/storage.wit`). Each
-//! operation validates its input, builds an S3 request (`request`), signs it with SigV4
-//! (`signing`, via aws-sigv4) and sends it through wasi:http (`http`).
+//! The component exports `wasm-storages:storage/storage` (see `wit/storage.wit`); the
+//! README's "Architecture" section says which module owns what. In short: `store` adapts
+//! the WIT resources to `objects`, `listing`, `upload` and `buckets`; every request goes
+//! through `client` (build, sign, send, classify, retry); every raw WASI call is in `sys`.
 
+mod buckets;
+mod client;
+mod conditions;
 mod config;
 mod credentials;
 mod error;
 #[cfg(test)]
+mod architecture;
+#[cfg(test)]
 mod fuzz;
-mod http;
 mod keys;
+mod listing;
+mod multipart;
+mod objects;
 mod paging;
+mod parts;
+mod replies;
 mod request;
 mod retry;
 mod rules;
 mod signing;
 mod store;
+mod sys;
 mod upload;
 mod verify;
 mod xml;

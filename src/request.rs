@@ -1,8 +1,8 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, Error, Span, WriteCondition};
+use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, Span, WriteCondition};
 use crate::config::Settings;
-use crate::error::invalid_argument;
+use crate::error::{invalid_argument, Error};
 use crate::keys::{encode_path, encode_query};
 use crate::rules;
 

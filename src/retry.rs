@@ -1,13 +1,15 @@
-//! Retries: which failures are worth another attempt, how long to wait before it
-//! (exponential backoff with full jitter, at least what `Retry-After` asks), and saying in
-//! the final error how many attempts were made. Only requests whose bodies we still hold
-//! are retried: every S3 request here is idempotent (PUT, GET, HEAD, DELETE, UploadPart,
-//! CompleteMultipartUpload, CopyObject); a spliced upload's stream can't be replayed.
+//! The one retry policy every request follows (single requests in `client`, multipart
+//! parts in `parts`): which failures are worth another attempt, how long to wait before it
+//! (exponential backoff with full jitter, at least what `Retry-After` asks), when expired
+//! temporary credentials are fetched anew, and saying in the final error how many attempts
+//! were made. Only requests whose bodies we still hold are retried: every S3 request here
+//! is idempotent (PUT, GET, HEAD, DELETE, UploadPart, CompleteMultipartUpload, CopyObject);
+//! a spliced upload's stream can't be replayed. Pure: no I/O, tested natively.
 
 use std::cell::Cell;
 use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
+use crate::error::Error;
 
 pub struct Policy {
     pub max_attempts: u32,
@@ -40,6 +42,52 @@ impl Policy {
         let jitter = Duration::from_nanos(x % (u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX).max(1)));
         jitter.max(retry_after.unwrap_or_default()).min(self.max_delay)
     }
+}
+
+/// One request's attempts so far: the data the policy decides on, and what callers whose
+/// answer depends on the history read (a lost answer to an earlier attempt).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Attempts {
+    /// Attempts started so far.
+    pub made: u32,
+    /// Sent again already after an `ExpiredToken` refusal, with new credentials.
+    pub refreshed: bool,
+    /// An earlier attempt failed in a way that may have left its work done (a lost answer,
+    /// a server error), not one refused outright (expired credentials).
+    pub retried: bool,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    /// Fetch new credentials and send again at once.
+    Refresh,
+    /// Send again after this backoff.
+    Wait(Duration),
+    /// Give up: the error stands.
+    Fail,
+}
+
+impl Policy {
+    /// After the attempt `attempts.made` failed with `error` (the server asking for
+    /// `retry_after`): what to do next, recorded in `attempts`. `refresh` forgets the
+    /// credentials and says whether new ones can be fetched (fixed ones can't).
+    pub fn next(&self, attempts: &mut Attempts, error: &Error, retry_after: Option<Duration>, refresh: impl FnOnce() -> bool) -> Next {
+        if expired_token(error) && !attempts.refreshed && refresh() {
+            attempts.refreshed = true;
+            return Next::Refresh;
+        }
+        if retryable(error) && attempts.made < self.max_attempts {
+            attempts.retried = true;
+            return Next::Wait(self.delay(attempts.made, retry_after));
+        }
+        Next::Fail
+    }
+}
+
+/// The server refused temporary credentials as expired.
+pub fn expired_token(e: &Error) -> bool {
+    matches!(e, Error::AccessDenied(s) | Error::Service(s) if s.code == "ExpiredToken")
 }
 
 /// Whether the same request, sent again, may succeed: the connection failed or timed out,
@@ -75,22 +123,6 @@ pub fn after_attempts(e: Error, attempts: u32) -> Error {
     }
 }
 
-/// A seed for the jitter. It needs no secrecy, and std already imports wasi:random's
-/// insecure seed.
-pub fn seed() -> u64 {
-    #[cfg(target_arch = "wasm32")]
-    return wasip2::random::insecure_seed::insecure_seed().0;
-    #[cfg(not(target_arch = "wasm32"))]
-    return 0x9e37_79b9_7f4a_7c15;
-}
-
-/// Waits `delay` (a wasi:clocks pollable, so the host can run other work).
-pub fn sleep(delay: Duration) {
-    if !delay.is_zero() {
-        wasip2::clocks::monotonic_clock::subscribe_duration(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX)).block();
-    }
-}
-
 /// `Retry-After` in seconds (the HTTP-date form is rare from S3 and ignored).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
@@ -101,7 +133,7 @@ mod tests {
     use super::*;
 
     fn service(status: u16, code: &str) -> Error {
-        Error::Service(crate::bindings::exports::wasm_storages::storage::types::ServiceError { status, code: code.into(), message: "m".into(), request_id: None })
+        Error::Service(crate::error::ServiceError { status, code: code.into(), message: "m".into(), request_id: None })
     }
 
     #[test]
@@ -139,5 +171,31 @@ mod tests {
         assert!(matches!(after_attempts(Error::Transport("t".into()), 1), Error::Transport(m) if m == "t"));
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    /// The decisions every request's loop follows, over a whole history: retryable errors
+    /// wait and go again until `max-attempts`, `ExpiredToken` refreshes once (only when new
+    /// credentials can be had), anything else fails at once.
+    #[test]
+    fn the_policy_decides_each_next_step() {
+        let p = Policy::new(3, Duration::from_millis(100), Duration::from_secs(2), 7);
+        let mut a = Attempts { made: 1, ..Attempts::default() };
+        assert!(matches!(p.next(&mut a, &service(503, "SlowDown"), Some(Duration::from_secs(1)), || true), Next::Wait(d) if d == Duration::from_secs(1)));
+        assert!(a.retried && !a.refreshed);
+        a.made = 2;
+        let expired = Error::AccessDenied(crate::error::ServiceError { status: 400, code: "ExpiredToken".into(), ..Default::default() });
+        assert_eq!(p.next(&mut a, &expired, None, || true), Next::Refresh);
+        assert!(a.refreshed);
+        a.made = 3;
+        // Refreshed once already: an expired token again is an answer, not retryable.
+        assert_eq!(p.next(&mut a, &expired, None, || panic!("asked to refresh twice")), Next::Fail);
+        assert_eq!(p.next(&mut a, &service(500, "InternalError"), None, || true), Next::Fail, "max-attempts reached");
+
+        let mut fixed = Attempts { made: 1, ..Attempts::default() };
+        assert_eq!(p.next(&mut fixed, &expired, None, || false), Next::Fail, "fixed credentials can't be refreshed");
+        assert!(!fixed.retried && !fixed.refreshed);
+        let mut a = Attempts { made: 1, ..Attempts::default() };
+        assert_eq!(p.next(&mut a, &service(404, "NoSuchKey"), None, || true), Next::Fail);
+        assert!(!a.retried);
     }
 }

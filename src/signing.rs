@@ -9,9 +9,8 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
 use crate::credentials::Credentials;
-use crate::error::transport;
+use crate::error::{transport, Error};
 
 fn settings(location: SignatureLocation) -> SigningSettings {
     let mut s = SigningSettings::default();

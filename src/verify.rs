@@ -12,9 +12,8 @@
 
 use md5::Digest as _;
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
-use crate::error::transport;
-use crate::http::Response;
+use crate::error::{transport, Error};
+use crate::sys::http::Response;
 
 // A byte-at-a-time table per algorithm: 1–2 KB each, against 16 KB for sliced tables.
 // Downloads through the component are the slow path anyway; streams pass through unread.
@@ -53,11 +52,6 @@ impl Verifier {
         self.seen > 0
     }
 
-    /// The bytes promised, when the server said.
-    pub fn expected_len(&self) -> Option<u64> {
-        self.expected_len
-    }
-
     pub fn update(&mut self, data: &[u8]) {
         self.seen += data.len() as u64;
         match &mut self.check {
@@ -89,6 +83,20 @@ impl Verifier {
             Err(transport(format!("the body does not match its {name}: expected {expected}, got {got} (damaged in transfer)")))
         }
     }
+}
+
+/// Reads `resp`'s whole body (up to `limit` bytes), refusing any other length than its
+/// Content-Length promised: a truncated reply is an error, never a short result.
+pub fn read_all(resp: Response, limit: u64) -> Result<Vec<u8>, Error> {
+    let verifier = Verifier::length_only(&resp);
+    read_verified(resp, limit, verifier)
+}
+
+/// [`read_all`], checking the body with `verifier` (built from this response).
+pub fn read_verified(resp: Response, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
+    let body = resp.read_body(limit, verifier.expected_len, &mut |chunk| verifier.update(chunk))?;
+    verifier.finish()?;
+    Ok(body)
 }
 
 impl Check {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use tokio::io::AsyncWriteExt;
 
-use crate::runtime::{HostOptions, Runtime, Storage, COMPONENT};
+use crate::runtime::{backend, HostOptions, Runtime, Storage};
 use crate::s3_server::EmbeddedS3;
 use crate::{Config, PutOptions, UploadChecksum};
 
@@ -79,7 +79,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     write_test_file(&file, size).await?;
     let file_str = file.to_str().context("temp path")?;
     println!("| measurement | result |\n|---|---|");
-    println!("| release component size | {} bytes |", COMPONENT.len());
+    println!("| release component size | {} bytes |", backend().len());
 
     // Streamed PUT and GET through the component vs curl with presigned URLs. The host
     // times CompleteMultipartUpload: the server's work joining the parts, which a

@@ -35,10 +35,18 @@ pub static MEMORY_COMPONENT: &[u8] = include_bytes!(env!("MEMORY_COMPONENT_PATH"
 
 /// The backend `Runtime::shared` loads: the S3 component, or with `STORAGE_BACKEND=memory`
 /// the memory one (the integration suite runs against either).
+/// `STORAGE_COMPONENT_FILE=path` loads that S3 component instead of the built-in one, so one
+/// optimized host can run two builds side by side (`bench`, before and after a change).
 pub fn backend() -> &'static [u8] {
+    static FILE: OnceLock<Option<&'static [u8]>> = OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let path = std::env::var_os("STORAGE_COMPONENT_FILE")?;
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("STORAGE_COMPONENT_FILE={}: {e}", path.to_string_lossy()));
+        Some(Box::leak(bytes.into_boxed_slice()))
+    });
     match std::env::var("STORAGE_BACKEND").as_deref() {
         Ok("memory") => MEMORY_COMPONENT,
-        _ => COMPONENT,
+        _ => file.unwrap_or(COMPONENT),
     }
 }
 

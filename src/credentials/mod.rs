@@ -10,7 +10,6 @@
 //! dropped after an `ExpiredToken` reply. The secret and the session token are never shown:
 //! `Debug` redacts them, and no error message includes them.
 
-mod files;
 pub(crate) mod json;
 pub mod profile;
 mod remote;
@@ -19,10 +18,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
-use crate::config::Env;
-use crate::error::invalid_config;
+use crate::error::{invalid_config, Error};
+use crate::sys::env::Env;
+use crate::sys::http;
 use remote::{Container, Failure, Imds, WebIdentity};
+
+/// How a credential endpoint's request goes out: the client's pipeline, handed in so that
+/// this module (which the client signs with) does not depend on it.
+pub type Send<'a> = &'a dyn Fn(http::Request, Option<&[u8]>) -> Result<http::Response, Error>;
 
 /// Temporary credentials are replaced this long before they expire.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
@@ -176,7 +179,7 @@ fn no_credentials(tried: &[String]) -> Error {
 impl Provider {
     /// The credentials to sign with now: fetched on first use, and again when they near
     /// expiry (the old ones serve until they actually expire if a refresh fails).
-    pub fn current(&self) -> Result<Rc<Credentials>, Error> {
+    pub fn current(&self, send: Send) -> Result<Rc<Credentials>, Error> {
         let now = SystemTime::now();
         if let Source::Fixed(c) = &self.source {
             return Ok(c.clone());
@@ -187,9 +190,9 @@ impl Provider {
         }
         let fetched = match &self.source {
             Source::Fixed(_) => unreachable!("returned above"),
-            Source::WebIdentity(w) => w.fetch(),
-            Source::Container(c) => c.fetch(),
-            Source::Imds(i) => i.fetch(),
+            Source::WebIdentity(w) => w.fetch(send),
+            Source::Container(c) => c.fetch(send),
+            Source::Imds(i) => i.fetch(send),
         };
         match fetched {
             Ok(c) => {

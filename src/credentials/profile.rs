@@ -5,9 +5,9 @@
 //! lines continue a sub-section (`s3 =` ...) and are skipped. Errors name the file and line,
 //! never the line's content (it may hold a secret).
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
-use crate::config::Env;
-use crate::error::invalid_config;
+use crate::error::{invalid_config, Error};
+use crate::sys::env::Env;
+use crate::sys::fs::{read_to_string, FileError};
 
 /// One profile's settings that matter here, from both files merged (credentials file first).
 #[derive(Default, PartialEq)]
@@ -51,9 +51,9 @@ pub fn load(profile: Option<&str>, env: &Env) -> Result<Loaded, Error> {
             tried.push(format!("{default} (no HOME)"));
             continue;
         };
-        let text = match super::files::read_to_string(&path) {
+        let text = match read_to_string(&path) {
             Ok(text) => text,
-            Err(e @ super::files::FileError::Missing) => {
+            Err(e @ FileError::Missing) => {
                 tried.push(format!("{path} ({e})"));
                 continue;
             }

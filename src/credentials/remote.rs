@@ -10,10 +10,11 @@
 use std::time::{Duration, SystemTime};
 
 use super::json;
-use super::{Credentials, MAX_TOKEN_BYTES};
-use crate::config::Env;
-use crate::http;
+use super::{Credentials, Send, MAX_TOKEN_BYTES};
 use crate::keys::encode_query;
+use crate::sys::env::Env;
+use crate::sys::fs::read_to_string;
+use crate::sys::http;
 use crate::xml;
 
 /// Credential replies are small; anything bigger is not one.
@@ -80,16 +81,17 @@ impl Url {
     }
 }
 
-/// GET/PUT/POST with a timeout; the reply's status and body, or why there is none.
-fn call(url: &Url, method: &str, path: &str, headers: Vec<(String, String)>, body: Option<&[u8]>, timeout: Duration) -> Result<(u16, String), String> {
+/// GET/PUT/POST with a timeout, sent by `send` (the client's pipeline); the reply's status
+/// and body, or why there is none.
+fn call(send: Send, url: &Url, method: &str, path: &str, headers: Vec<(String, String)>, body: Option<&[u8]>, timeout: Duration) -> Result<(u16, String), String> {
     let mut headers = headers;
     if let Some(body) = body {
         headers.push(("content-length".into(), body.len().to_string()));
     }
     let request = http::Request { https: url.https, authority: &url.authority, method, path_and_query: path, headers, timeouts: http::Timeouts::all(timeout) };
-    let response = http::send(request, body).map_err(|e| crate::error::message(&e))?;
+    let response = send(request, body).map_err(|e| crate::error::message(&e))?;
     let status = response.status;
-    let body = response.read_all(MAX_REPLY).map_err(|e| crate::error::message(&e))?;
+    let body = crate::verify::read_all(response, MAX_REPLY).map_err(|e| crate::error::message(&e))?;
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
@@ -144,9 +146,9 @@ impl WebIdentity {
         format!("web identity ({} via STS at {})", self.token_file, self.sts.describe())
     }
 
-    pub fn fetch(&self) -> Result<Credentials, Failure> {
+    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
         // Read each time: Kubernetes rotates the token file.
-        let token = super::files::read_to_string(&self.token_file)
+        let token = read_to_string(&self.token_file)
             .map_err(|e| Failure::Failed(format!("reading AWS_WEB_IDENTITY_TOKEN_FILE {}: {e}", self.token_file)))?;
         let form = format!(
             "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName={}&WebIdentityToken={}",
@@ -155,7 +157,7 @@ impl WebIdentity {
             encode_query(token.trim())
         );
         let headers = vec![("content-type".to_string(), "application/x-www-form-urlencoded".to_string())];
-        let (status, body) = call(&self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
+        let (status, body) = call(send, &self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
         match xml::parse_sts_credentials(&body) {
             Ok(Ok(c)) if status == 200 => {
                 let expires = expiration(c.expiration.as_deref(), "STS").map_err(Failure::Failed)?;
@@ -213,10 +215,10 @@ impl Container {
         format!("container credentials ({})", self.url.describe())
     }
 
-    pub fn fetch(&self) -> Result<Credentials, Failure> {
+    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
         // The file wins, and is read each time: EKS rotates it.
         let token = match &self.token_file {
-            Some(file) => Some(super::files::read_to_string(file).map_err(|e| Failure::Failed(format!("reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {file}: {e}")))?),
+            Some(file) => Some(read_to_string(file).map_err(|e| Failure::Failed(format!("reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {file}: {e}")))?),
             None => self.token.clone(),
         };
         let token = token.map(|t| t.trim().to_string());
@@ -224,7 +226,7 @@ impl Container {
             return Err(Failure::Failed(format!("the container authorization token must be printable ASCII of at most {MAX_TOKEN_BYTES} bytes (it is {} bytes)", t.len())));
         }
         let headers = token.map(|t| vec![("authorization".to_string(), t)]).unwrap_or_default();
-        let (status, body) = call(&self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT).map_err(|e| Failure::Failed(format!("the container endpoint: {e}")))?;
+        let (status, body) = call(send, &self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT).map_err(|e| Failure::Failed(format!("the container endpoint: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("the container endpoint answered {status}")));
         }
@@ -251,10 +253,10 @@ impl Imds {
         format!("EC2 instance metadata ({})", self.url.describe())
     }
 
-    pub fn fetch(&self) -> Result<Credentials, Failure> {
+    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
         let token_headers = vec![("x-aws-ec2-metadata-token-ttl-seconds".to_string(), "21600".to_string())];
         // No answer at all means no IMDS here: the chain is exhausted, not broken.
-        let (status, token) = call(&self.url, "PUT", &self.url.join("/latest/api/token"), token_headers, Some(b""), IMDS_TIMEOUT).map_err(Failure::Unavailable)?;
+        let (status, token) = call(send, &self.url, "PUT", &self.url.join("/latest/api/token"), token_headers, Some(b""), IMDS_TIMEOUT).map_err(Failure::Unavailable)?;
         if status != 200 {
             return Err(Failure::Unavailable(format!("no IMDSv2 session token (status {status})")));
         }
@@ -264,7 +266,7 @@ impl Imds {
         }
         let auth = vec![("x-aws-ec2-metadata-token".to_string(), token.to_string())];
         let base = self.url.join("/latest/meta-data/iam/security-credentials/");
-        let (status, roles) = call(&self.url, "GET", &base, auth.clone(), None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
+        let (status, roles) = call(send, &self.url, "GET", &base, auth.clone(), None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
         let role = roles.lines().next().map(str::trim).unwrap_or_default();
         // IAM role names are at most 64 characters.
         if role.len() > 128 {
@@ -276,7 +278,7 @@ impl Imds {
         if status != 200 {
             return Err(Failure::Failed(format!("IMDS answered {status} for the role name")));
         }
-        let (status, body) = call(&self.url, "GET", &format!("{base}{}", encode_query(role)), auth, None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
+        let (status, body) = call(send, &self.url, "GET", &format!("{base}{}", encode_query(role)), auth, None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("IMDS answered {status} for the role's credentials")));
         }

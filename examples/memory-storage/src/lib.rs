@@ -32,12 +32,10 @@ mod keys;
 #[path = "../../../src/rules.rs"]
 mod rules;
 
-/// What `keys.rs` needs from its crate.
-mod error {
-    use crate::bindings::exports::wasm_storages::storage::types::Error;
-
-    pub fn invalid_key(why: impl Into<String>) -> Error {
-        Error::InvalidKey(why.into())
+/// The key rule's verdict, as this backend's WIT error.
+impl From<keys::InvalidKey> for Error {
+    fn from(e: keys::InvalidKey) -> Error {
+        Error::InvalidKey(e.0)
     }
 }
 
@@ -98,7 +96,7 @@ fn invalid_argument(why: impl Into<String>) -> Error {
 
 impl Store {
     fn full(&self, key: &str) -> Result<String, Error> {
-        keys::full_key(&self.prefix, key)
+        Ok(keys::full_key(&self.prefix, key)?)
     }
 
     fn object(&self, key: &str) -> Result<Object, Error> {

@@ -1,5 +1,6 @@
 //! The raw wasi:http calls, and nothing else: send a request, wait for the response,
-//! read or hand over its body.
+//! read or hand over its body. What the bytes mean (checksums, S3 errors, retries) is the
+//! business of `client` and `verify` above.
 //!
 //! Why not `wstd`: it would add ~130 KB to a component whose budget is 512 KB, and the
 //! streaming `get` needs the raw `incoming-body` resources anyway to pass the response
@@ -11,9 +12,7 @@ use wasip2::http::types::{ErrorCode, Fields, HeaderError, FutureIncomingResponse
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
-use crate::bindings::exports::wasm_storages::storage::types::Error;
-use crate::error::{invalid_argument, transport};
-use crate::verify::Verifier;
+use crate::error::{invalid_argument, transport, Error};
 
 /// Reads of response bodies go in chunks of this size.
 const READ_CHUNK: u64 = 64 * 1024;
@@ -244,10 +243,6 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
 }
 
 impl<B: AsRef<[u8]>> InFlight<B> {
-    pub fn is_writing(&self) -> bool {
-        self.writer.is_some()
-    }
-
     /// The body, once it has been written (to send it again).
     pub fn take_body(&mut self) -> Option<B> {
         self.sent.take()
@@ -382,23 +377,16 @@ impl Response {
         Ok(Body { stream: Some(stream), body, _response: self.response })
     }
 
-    /// Reads the whole body, refusing more than `limit` bytes and any other length than
-    /// the Content-Length promised (a truncated reply is an error, never a short result).
-    pub fn read_all(self, limit: u64) -> Result<Vec<u8>, Error> {
-        let verifier = Verifier::length_only(&self);
-        self.read_verified(limit, verifier)
-    }
-
-    /// [`Response::read_all`], checking the body with `verifier` (built from this response).
-    pub fn read_verified(self, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
-        let expected = verifier.expected_len();
+    /// Reads the whole body, refusing more than `limit` bytes (or an announced `expected`
+    /// length past it), each chunk shown to `seen` as it comes.
+    pub fn read_body(self, limit: u64, expected: Option<u64>, seen: &mut dyn FnMut(&[u8])) -> Result<Vec<u8>, Error> {
         if let Some(n) = expected.filter(|n| *n > limit) {
             return Err(transport(format!("response of {n} bytes is larger than the {limit} bytes allowed")));
         }
         let mut body = self.into_body()?;
         // Preallocate what the server announced, within reason: the header is not trusted.
         let mut out = Vec::with_capacity(expected.unwrap_or(0).min(8 << 20) as usize);
-        let stream = body.stream.take().expect("stream is set by into_body");
+        let stream = body.stream.take().ok_or_else(|| transport("response body stream already taken"))?;
         let result = loop {
             match stream.blocking_read(READ_CHUNK) {
                 Ok(chunk) => {
@@ -409,7 +397,7 @@ impl Response {
                     if out.try_reserve(chunk.len()).is_err() {
                         break Err(transport(format!("out of memory after {} bytes of the response", out.len())));
                     }
-                    verifier.update(&chunk);
+                    seen(&chunk);
                     out.extend_from_slice(&chunk);
                 }
                 Err(StreamError::Closed) => break Ok(()),
@@ -418,28 +406,17 @@ impl Response {
         };
         drop(stream);
         drop(IncomingBody::finish(body.body));
-        result?;
-        verifier.finish()?;
-        Ok(out)
+        result.map(|()| out)
     }
 }
 
 impl Body {
-    /// Up to `max` bytes through `verifier`; at the end of the body (an empty result) the
-    /// verifier's verdict.
-    pub fn read_verified(&mut self, max: u64, verifier: &mut Option<Verifier>) -> Result<Vec<u8>, Error> {
+    /// Up to `max` bytes; `None` at the end of the body.
+    pub fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
         let stream = self.stream.as_ref().ok_or_else(|| transport("the body stream was already taken"))?;
         match stream.blocking_read(max.clamp(1, READ_CHUNK)) {
-            Ok(chunk) => {
-                if let Some(v) = verifier.as_mut() {
-                    v.update(&chunk);
-                }
-                Ok(chunk)
-            }
-            Err(StreamError::Closed) => match verifier.take() {
-                Some(v) => v.finish().map(|()| Vec::new()),
-                None => Ok(Vec::new()),
-            },
+            Ok(chunk) => Ok(Some(chunk)),
+            Err(StreamError::Closed) => Ok(None),
             Err(e) => Err(stream_error(e)),
         }
     }

@@ -1,4 +1,5 @@
-//! Reading a small file by absolute path through wasi:filesystem's preopens — directly,
+//! Reading a small file (credentials, a web identity token) by absolute path through
+//! wasi:filesystem's preopens — directly,
 //! not through `std::fs`, which links wasi-libc's path emulation (8 KB of the component,
 //! measured).
 

@@ -1,0 +1,196 @@
+//! The request pipeline every request goes through: build (`request`) → sign (`signing`) →
+//! send (`sys::http`) → classify (`error`) → retry, refresh or fail (`retry`). Single
+//! requests use [`call`] / [`call_read`] / [`counted`]; multipart parts [`start_part`]
+//! (their retries are decided by the same policy, inside the part engine); spliced
+//! uploads [`send_spliced`]; the credential endpoints [`unsigned`].
+
+use std::time::SystemTime;
+
+use crate::bindings::exports::wasm_storages::storage::types::UploadChecksum;
+use crate::config::Settings;
+use crate::error::{self as errors, transport, Context, Error, ServiceError};
+use crate::request::{self, S3Request};
+use crate::retry::{self, Attempts, Next};
+use crate::signing;
+use crate::sys::http::{self, InFlight, Response};
+use crate::sys::io::InputStream;
+use crate::sys::time;
+use crate::verify;
+use crate::xml;
+
+/// Error bodies are small; anything bigger is not an S3 error document.
+pub const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// A successful reply read whole (XML), with what errors need from its head.
+pub struct Reply {
+    pub request_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// A request that failed for good, with its attempts: data for callers whose answer
+/// depends on them (a lost answer to an earlier attempt), never read back from the message.
+pub struct Failed {
+    pub error: Error,
+    pub attempts: Attempts,
+}
+
+impl From<Failed> for Error {
+    fn from(failed: Failed) -> Error {
+        retry::after_attempts(failed.error, failed.attempts.made)
+    }
+}
+
+/// Sends `req` and checks the reply: 2xx passes, the rest are typed errors about `key`,
+/// retried as the store's policy says.
+pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>) -> Result<Response, Error> {
+    let mut taken = None;
+    run(settings, req, body, key, &mut |resp| {
+        taken = Some(resp);
+        Ok(())
+    })
+    .map_err(Error::from)?;
+    taken.ok_or_else(|| transport("no reply was taken"))
+}
+
+/// [`call`], reading the reply's body (up to `limit` bytes) as part of the attempt: a body
+/// cut short is retried like a failed request. So is a 200 whose body is an S3 `<Error>`
+/// (CopyObject and CompleteMultipartUpload fail that way after they started answering):
+/// it is that error, `InternalError` or `SlowDown` retried as if the status had said so.
+pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
+    counted(settings, req, body, key, |resp| {
+        let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
+        let reply = Reply { request_id, body: verify::read_all(resp, limit)? };
+        let text = reply.text();
+        if xml::is_error_document(&text) {
+            let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();
+            return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id.clone()) }));
+        }
+        Ok(reply)
+    })
+    .map_err(Error::from)
+}
+
+/// Sends `req` with retries, handing each 2xx reply to `take` inside the attempt (its
+/// failures are retried too). The failure keeps its attempts.
+pub fn counted<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, mut take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Failed> {
+    let mut taken = None;
+    run(settings, req, body, key, &mut |resp| take(resp).map(|value| taken = Some(value)))?;
+    taken.ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: Attempts::default() })
+}
+
+/// The loop behind every single request: one copy for all of them (`take` is dynamic),
+/// which keeps the component small. The policy decides each next step.
+fn run(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: &mut dyn FnMut(Response) -> Result<(), Error>) -> Result<(), Failed> {
+    let mut attempts = Attempts::default();
+    loop {
+        attempts.made += 1;
+        let (result, retry_after) = match send(settings, req, body) {
+            Ok(resp) => {
+                let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+                (check(resp, key).and_then(&mut *take), retry_after)
+            }
+            Err(e) => (Err(e), None),
+        };
+        let Err(error) = result else { return Ok(()) };
+        match settings.retry.next(&mut attempts, &error, retry_after, || settings.credentials.invalidate()) {
+            Next::Refresh => {}
+            Next::Wait(delay) => time::sleep(delay),
+            Next::Fail => return Err(Failed { error, attempts }),
+        }
+    }
+}
+
+/// Signs and sends `req` with `body` (none for bodiless requests), once.
+fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
+    let (request, body) = prepare(settings, req, body)?;
+    http::send(request, body)
+}
+
+/// Starts one attempt of a part upload: `data` is its body, handed back by the flight
+/// to send again.
+pub fn start_part(settings: &Settings, req: &S3Request, data: Vec<u8>) -> Result<InFlight<Vec<u8>>, Error> {
+    let (request, _) = prepare(settings, req, Some(&data))?;
+    http::start(request, Some(data))
+}
+
+/// One PutObject of exactly `size` bytes of `source`, spliced by the host (the bytes never
+/// enter the component), checked like any reply. Not retried: a stream can't be replayed.
+pub fn send_spliced(settings: &Settings, req: &S3Request, source: &InputStream, size: u64, key: &str) -> Result<Response, Error> {
+    let mut headers = req.headers.clone();
+    headers.push(("content-length".into(), size.to_string()));
+    let request = signed_request(settings, req, headers, signing::Payload::Unsigned)?;
+    check(http::send_spliced(request, source, size)?, Some(key))
+}
+
+/// A request to a credential endpoint: unsigned, sent once (the provider decides what its
+/// failure means), under its own timeouts.
+pub fn unsigned(request: http::Request, body: Option<&[u8]>) -> Result<Response, Error> {
+    http::send(request, body)
+}
+
+/// `req` with its Content-Length and signature, ready to send.
+fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
+    let mut headers = req.headers.clone();
+    // S3 wants a Content-Length on every PUT, POST and DELETE, empty ones included (411
+    // otherwise), and refuses chunked uploads.
+    let body = match (body, req.method) {
+        (None, "GET" | "HEAD") => None,
+        (body, _) => Some(body.unwrap_or_default()),
+    };
+    if let Some(body) = body {
+        headers.push(("content-length".into(), body.len().to_string()));
+    }
+    let payload = match (req.object_data, settings.upload_checksum, body) {
+        (true, UploadChecksum::ContentMd5, Some(body)) => {
+            // Signed, so only the key holder could have stated it; the server checks the body against it.
+            headers.push(("content-md5".into(), request::content_md5(body)));
+            signing::Payload::Unsigned
+        }
+        (true, UploadChecksum::None, _) => signing::Payload::Unsigned,
+        (_, _, body) => signing::Payload::Signed(body.unwrap_or_default()),
+    };
+    Ok((signed_request(settings, req, headers, payload)?, body))
+}
+
+/// `req` with `headers` (Content-Length among them) and their SigV4 signature, for the
+/// store's endpoint with its timeouts.
+fn signed_request<'a>(settings: &'a Settings, req: &'a S3Request, mut headers: Vec<(String, String)>, payload: signing::Payload) -> Result<http::Request<'a>, Error> {
+    let url = request::url(settings, &req.path_and_query);
+    let signed = signing::sign_headers(&*settings.credentials.current(&unsigned)?, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
+    headers.extend(signed);
+    Ok(http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts })
+}
+
+/// A presigned URL for `method` on `path_and_query`, with `headers` bound into it.
+pub fn presign(settings: &Settings, method: &str, path_and_query: &str, headers: &[(String, String)], expires_in: u64) -> Result<String, Error> {
+    let url = request::url(settings, path_and_query);
+    signing::presign(&*settings.credentials.current(&unsigned)?, &settings.region, SystemTime::now(), method, &url, headers, expires_in)
+}
+
+/// Passes 2xx responses; turns the rest into typed errors about `key`: the one place an
+/// error reply is classified.
+pub fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
+    let head = resp.is_head();
+    if (200..300).contains(&resp.status) {
+        return Ok(resp);
+    }
+    let status = resp.status;
+    let request_id = resp.header("x-amz-request-id").map(str::to_string);
+    let region = resp.header("x-amz-bucket-region").map(str::to_string);
+    let object_size = resp.header("content-range").and_then(request::unsatisfied_range_size);
+    // An unreadable error body still leaves the status to report.
+    let body = verify::read_all(resp, MAX_ERROR_BODY).unwrap_or_default();
+    Err(errors::from_response(status, &body, request_id, region, Context { key, head, object_size }))
+}
+
+/// Reads and drops the body of a successful response we don't need, so the connection can
+/// finish cleanly. The operation already succeeded: a failure here changes nothing.
+pub fn drain(resp: Response) {
+    let _ = verify::read_all(resp, MAX_ERROR_BODY);
+}

@@ -1,0 +1,226 @@
+//! Listings: the pages of a ListObjectsV2 listing (`list`), and the pending multipart
+//! uploads (`pending-uploads`). What a page means for the listing (which keys are handed
+//! on, what is still wanted, whether the server is going round in circles) is decided by
+//! [`ListState`] without I/O, and tested natively.
+
+use std::rc::Rc;
+
+use crate::bindings::exports::wasm_storages::storage::types::{PendingUpload, StoredFile};
+use crate::client::call_read;
+use crate::config::Settings;
+use crate::error::{invalid_argument, transport, Error};
+use crate::keys;
+use crate::paging::Tokens;
+use crate::replies::{datetime, Format};
+use crate::request;
+use crate::xml;
+
+/// A 1,000-key listing with 1 KiB keys is ~1.3 MB of XML.
+const MAX_LIST_BODY: u64 = 16 << 20;
+/// S3 returns at most this many keys per ListObjectsV2 page.
+const MAX_PAGE: u32 = 1000;
+/// Truncated pages in a row with nothing in them: S3 may send a few, never endlessly.
+const MAX_EMPTY_PAGES: u32 = 100;
+/// `pending-uploads` answers with one list: past this many, a narrower prefix is needed.
+const MAX_PENDING_UPLOADS: usize = 100_000;
+
+/// A listing under way: `list`'s resource.
+pub struct Listing {
+    settings: Rc<Settings>,
+    state: ListState,
+}
+
+impl Listing {
+    pub fn new(settings: Rc<Settings>, prefix: &str, limit: Option<u32>) -> Result<Listing, Error> {
+        let full_prefix = keys::full_list_prefix(&settings.prefix, prefix)?;
+        let state = ListState::new(settings.prefix.clone(), full_prefix, limit);
+        Ok(Listing { settings, state })
+    }
+
+    /// The next page with files in it; `None` at the end.
+    pub fn next_page(&mut self) -> Result<Option<Vec<StoredFile>>, Error> {
+        // A server may return an empty page that is still truncated; keep going.
+        while let Some((token, max_keys)) = self.state.next_request() {
+            let req = request::list_objects_v2(&self.settings, &self.state.full_prefix, token, max_keys)?;
+            let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
+            let text = std::str::from_utf8(&reply.body).map_err(|_| transport("listing is not UTF-8"))?;
+            let files = self.state.accept(xml::parse_list(text).map_err(transport)?)?;
+            if !files.is_empty() {
+                return Ok(Some(files));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Where a listing stands, page after page.
+pub struct ListState {
+    /// The store's prefix, taken off every key handed on.
+    store_prefix: String,
+    full_prefix: String,
+    token: Option<String>,
+    remaining: Option<u32>,
+    done: bool,
+    /// Truncated pages in a row with nothing in them.
+    empty_pages: u32,
+    /// The continuation tokens so far, to catch a server that goes round in a loop.
+    seen: Tokens<String>,
+}
+
+impl ListState {
+    pub fn new(store_prefix: String, full_prefix: String, limit: Option<u32>) -> ListState {
+        ListState { store_prefix, full_prefix, token: None, remaining: limit, done: limit == Some(0), empty_pages: 0, seen: Tokens::new() }
+    }
+
+    /// What to ask for next (the continuation token and max-keys), or `None` when the
+    /// listing is complete.
+    pub fn next_request(&self) -> Option<(Option<&str>, u32)> {
+        (!self.done).then(|| (self.token.as_deref(), self.remaining.map_or(MAX_PAGE, |r| r.min(MAX_PAGE))))
+    }
+
+    /// Takes in one page: the files to hand on (none: ask for the next page). An error
+    /// leaves the state as it was: a later call asks for the same page again, and fails
+    /// again unless the server has recovered. Ending there would pass off a cut listing as
+    /// whole.
+    pub fn accept(&mut self, page: xml::ListPage) -> Result<Vec<StoredFile>, Error> {
+        // A server that ignores max-keys may send more; beyond the caller's limit they are
+        // simply not wanted (the listing ends there), so nothing is skipped.
+        let wanted = self.remaining.map_or(usize::MAX, |r| r as usize);
+        let mut files = Vec::with_capacity(page.objects.len().min(wanted));
+        for object in page.objects {
+            if files.len() == wanted {
+                break;
+            }
+            // A key the caller could not have written (`../x`, outside the prefix) is an
+            // error, never handed on; a folder marker (`dir/`) is no file, and no count.
+            let Some(key) = keys::listed(&self.store_prefix, &object.key).map_err(transport)? else { continue };
+            files.push(StoredFile {
+                key: key.to_string(),
+                size: object.size,
+                content_type: None,
+                etag: object.etag,
+                last_modified: object.last_modified.and_then(|d| datetime(&d, Format::DateTime)),
+                metadata: Vec::new(),
+            });
+        }
+        let looping = match &page.next_continuation_token {
+            Some(next) if page.is_truncated => !self.seen.advance(next),
+            _ => false,
+        };
+        if page.is_truncated && (looping || (files.is_empty() && self.empty_pages >= MAX_EMPTY_PAGES)) {
+            return Err(transport("the server keeps listing without progress (its continuation tokens go round in a loop, or only empty pages)"));
+        }
+        if let Some(r) = self.remaining.as_mut() {
+            *r = r.saturating_sub(files.len() as u32);
+        }
+        self.empty_pages = if files.is_empty() { self.empty_pages + 1 } else { 0 };
+        self.token = page.next_continuation_token;
+        self.done = !page.is_truncated || self.remaining == Some(0);
+        Ok(files)
+    }
+}
+
+/// The multipart uploads begun and never completed or aborted under `prefix`.
+pub fn pending_uploads(settings: &Settings, prefix: &str) -> Result<Vec<PendingUpload>, Error> {
+    let full_prefix = keys::full_list_prefix(&settings.prefix, prefix)?;
+    let mut found = Vec::new();
+    let mut markers: Option<(String, String)> = None;
+    let mut seen = Tokens::new();
+    let mut empty_pages = 0;
+    loop {
+        let (key_marker, id_marker) = markers.as_ref().map_or((None, None), |(k, i)| (Some(k.as_str()), Some(i.as_str())));
+        let req = request::list_multipart_uploads(settings, &full_prefix, key_marker, id_marker)?;
+        let reply = call_read(settings, &req, None, None, MAX_LIST_BODY)?;
+        let page = xml::parse_uploads(&reply.text()).map_err(transport)?;
+        let before = found.len();
+        for upload in page.uploads {
+            // A folder's upload (`dir/`) is no file's: it can't be aborted by key here.
+            let Some(key) = keys::listed(&settings.prefix, &upload.key).map_err(transport)? else { continue };
+            found.push(PendingUpload { key: key.to_string(), upload_id: upload.upload_id, initiated: upload.initiated.and_then(|d| datetime(&d, Format::DateTime)) });
+        }
+        empty_pages = if found.len() == before { empty_pages + 1 } else { 0 };
+        if found.len() > MAX_PENDING_UPLOADS {
+            return Err(invalid_argument(format!("more than {MAX_PENDING_UPLOADS} uploads are pending under {prefix:?}: ask for a narrower prefix")));
+        }
+        match page.next {
+            Some(next) if !seen.advance(&next) || empty_pages > MAX_EMPTY_PAGES => {
+                return Err(transport("the server keeps listing uploads without progress (its markers go round in a loop, or only empty pages)"));
+            }
+            Some(next) => markers = Some(next),
+            None => return Ok(found),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::{ListPage, ListedObject};
+
+    fn page(keys: &[&str], next: Option<&str>) -> ListPage {
+        ListPage {
+            objects: keys.iter().map(|k| ListedObject { key: k.to_string(), size: 1, etag: None, last_modified: Some("2024-01-02T03:04:05.000Z".into()) }).collect(),
+            is_truncated: next.is_some(),
+            next_continuation_token: next.map(str::to_string),
+        }
+    }
+
+    fn keys(files: &[StoredFile]) -> Vec<&str> {
+        files.iter().map(|f| f.key.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_follow_tokens_and_strip_the_store_prefix() {
+        let mut s = ListState::new("p/".into(), "p/d/".into(), None);
+        assert_eq!(s.next_request(), Some((None, MAX_PAGE)));
+        let files = s.accept(page(&["p/d/a", "p/d/b"], Some("t1"))).unwrap();
+        assert_eq!(keys(&files), ["d/a", "d/b"]);
+        assert_eq!(files[0].last_modified.map(|d| d.seconds), Some(1_704_164_645));
+        assert_eq!(s.next_request(), Some((Some("t1"), MAX_PAGE)));
+        assert_eq!(keys(&s.accept(page(&["p/d/c"], None)).unwrap()), ["d/c"]);
+        assert_eq!(s.next_request(), None);
+    }
+
+    #[test]
+    fn the_limit_asks_for_less_and_cuts_what_a_server_sends_beyond_it() {
+        let mut s = ListState::new(String::new(), String::new(), Some(3));
+        assert_eq!(s.next_request(), Some((None, 3)));
+        assert_eq!(keys(&s.accept(page(&["a", "b"], Some("t"))).unwrap()), ["a", "b"]);
+        assert_eq!(s.next_request(), Some((Some("t"), 1)));
+        // A server that ignores max-keys: only what is still wanted, then the end.
+        assert_eq!(keys(&s.accept(page(&["c", "d", "e"], Some("u"))).unwrap()), ["c"]);
+        assert_eq!(s.next_request(), None);
+        assert_eq!(ListState::new(String::new(), String::new(), Some(0)).next_request(), None);
+    }
+
+    #[test]
+    fn folder_markers_are_passed_over_and_foreign_keys_are_errors() {
+        let mut s = ListState::new("p/".into(), "p/".into(), Some(2));
+        assert_eq!(keys(&s.accept(page(&["p/dir/", "p/x"], Some("t"))).unwrap()), ["x"]);
+        assert_eq!(s.next_request(), Some((Some("t"), 1)), "a folder marker counts for nothing");
+        let mut s = ListState::new("p/".into(), "p/".into(), None);
+        assert!(matches!(s.accept(page(&["p/../etc/passwd"], None)), Err(Error::Transport(_))));
+        assert!(matches!(s.accept(page(&["q/other"], None)), Err(Error::Transport(_))));
+        assert_eq!(s.next_request(), Some((None, MAX_PAGE)), "a failed page is asked for again");
+    }
+
+    #[test]
+    fn looping_tokens_and_endless_empty_pages_are_errors_that_keep_the_place() {
+        let mut s = ListState::new(String::new(), String::new(), None);
+        s.accept(page(&["a"], Some("A"))).unwrap();
+        s.accept(page(&["b"], Some("B"))).unwrap();
+        let stuck = s.accept(page(&["c"], Some("A")));
+        assert!(matches!(stuck, Err(Error::Transport(m)) if m.contains("loop")));
+        assert_eq!(s.next_request(), Some((Some("B"), MAX_PAGE)), "nothing counted from the looping page");
+
+        let mut s = ListState::new(String::new(), String::new(), None);
+        for i in 0..MAX_EMPTY_PAGES {
+            assert!(s.accept(page(&[], Some(&format!("t{i}")))).unwrap().is_empty());
+        }
+        assert!(s.accept(page(&[], Some("last"))).is_err());
+        // An empty last page ends the listing quietly.
+        let mut s = ListState::new(String::new(), String::new(), None);
+        assert!(s.accept(page(&[], None)).unwrap().is_empty());
+        assert_eq!(s.next_request(), None);
+    }
+}

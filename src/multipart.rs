@@ -1,0 +1,208 @@
+//! S3's multipart upload protocol: CreateMultipartUpload, UploadPart (as the part engine's
+//! [`Protocol`]), CompleteMultipartUpload with its lost-answer check, and
+//! AbortMultipartUpload.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, WriteCondition};
+use crate::client::{self, call, call_read, check, drain, MAX_ERROR_BODY};
+use crate::conditions;
+use crate::config::Settings;
+use crate::error::{self as errors, transport, Error};
+use crate::objects;
+use crate::parts::Protocol;
+use crate::replies::stored_after_put;
+use crate::request;
+use crate::retry::{self, Policy};
+use crate::sys::http::{InFlight, Response};
+use crate::sys::io::{wait_any, Pollable};
+use crate::sys::time::Timer;
+use crate::xml;
+
+/// A multipart upload S3 has begun: where its parts go.
+pub struct Upload {
+    settings: Rc<Settings>,
+    key: String,
+    full: String,
+    upload_id: String,
+}
+
+impl Upload {
+    /// CreateMultipartUpload for `full` (the caller's `key`).
+    pub fn create(settings: &Rc<Settings>, key: String, full: &str, options: &PutOptions) -> Result<Upload, Error> {
+        let create = request::create_multipart_upload(settings, full, options.content_type.as_deref(), &options.metadata)?;
+        // A reply lost after the server created the upload leaves one we never learn of; only
+        // `pending-uploads` (or a lifecycle rule) finds it.
+        let reply = call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY)?;
+        let upload_id = request::upload_id(xml::parse_upload_id(&reply.text()).map_err(transport)?)?;
+        Ok(Upload { settings: settings.clone(), key, full: full.to_string(), upload_id })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Completes the upload from its `parts` (in order, `size` bytes in all), checking the
+    /// size promised; aborts it on failure.
+    pub fn complete(self, parts: &[(u32, String)], size: u64, options: PutOptions) -> Result<StoredFile, Error> {
+        if options.size.is_some_and(|n| n != size) {
+            return Err(self.abort(size_mismatch(&options, size)));
+        }
+        let completed = match self.send_complete(parts, options.condition.as_ref()) {
+            Ok(etag) => Ok(etag),
+            // The answer may have been lost after the server completed the upload, so that
+            // the retry found the upload gone (NoSuchUpload; AccessDenied from s3s-fs). The
+            // object is this upload's if its ETag is the one these parts make.
+            Err(e) if lost_answer(&e) => match (multipart_etag(parts), objects::info(&self.settings, self.key.clone())) {
+                (Some(expected), Ok(file)) if file.size == size && file.etag.as_deref().map(|t| t.trim_matches('"')) == Some(expected.as_str()) => Ok(file.etag),
+                _ => Err(e),
+            },
+            Err(e) => Err(conditions::refused(e, options.condition.as_ref(), &self.key)),
+        };
+        match completed {
+            Ok(etag) => Ok(stored_after_put(self.key.clone(), size, etag, options)),
+            Err(e) => Err(self.abort(e)),
+        }
+    }
+
+    fn send_complete(&self, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<Option<String>, Error> {
+        let req = request::complete_multipart_upload(&self.settings, &self.full, &self.upload_id, condition)?;
+        let body = request::complete_multipart_body(parts);
+        // A 200 that turns out an `<Error>` is failed (and retried) inside `call_read`.
+        let reply = call_read(&self.settings, &req, Some(body.as_bytes()), Some(&self.key), MAX_ERROR_BODY)?;
+        xml::parse_complete(&reply.text()).map_err(transport)
+    }
+
+    /// The part's ETag, or the error and the server's `Retry-After`.
+    fn part_etag(&self, result: Result<Response, Error>) -> (Result<String, Error>, Option<Duration>) {
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => return (Err(e), None),
+        };
+        let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+        let etag = check(resp, Some(&self.key)).and_then(|resp| {
+            let etag = resp.header("etag").map(str::to_string);
+            drain(resp);
+            etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
+        });
+        (etag, retry_after)
+    }
+}
+
+impl Protocol for Upload {
+    type Flight = InFlight<Vec<u8>>;
+    type Timer = Timer;
+
+    fn send(&self, number: u32, data: Vec<u8>) -> Result<Self::Flight, Error> {
+        client::start_part(&self.settings, &request::upload_part(&self.settings, &self.full, &self.upload_id, number), data)
+    }
+
+    fn pump(&self, flight: &mut Self::Flight) -> bool {
+        flight.pump()
+    }
+
+    fn answer(&self, flight: &mut Self::Flight) -> Option<(Result<String, Error>, Option<Duration>)> {
+        flight.poll_response().map(|result| self.part_etag(result))
+    }
+
+    fn reclaim(&self, flight: &mut Self::Flight) -> Option<Vec<u8>> {
+        flight.take_body()
+    }
+
+    fn timer(&self, delay: Duration) -> Timer {
+        Timer::after(delay)
+    }
+
+    fn elapsed(&self, timer: &Timer) -> bool {
+        timer.elapsed()
+    }
+
+    fn wait(&self, flights: &[&Self::Flight], timers: &[&Timer], also: Option<&Pollable>) {
+        let owned: Vec<Pollable> = flights.iter().flat_map(|f| f.pollables()).collect();
+        let pollables: Vec<&Pollable> = owned.iter().chain(timers.iter().map(|t| t.pollable())).chain(also).collect();
+        wait_any(&pollables);
+    }
+
+    fn refresh(&self) -> bool {
+        self.settings.credentials.invalidate()
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.settings.retry
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.settings.max_pool_connections as usize
+    }
+
+    /// AbortMultipartUpload, so no parts linger (and nothing appears under the key).
+    fn abort(self, cause: Error) -> Error {
+        let aborted = request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id).and_then(|req| call(&self.settings, &req, None, None));
+        match aborted {
+            Ok(resp) => {
+                drain(resp);
+                cause
+            }
+            Err(abort_error) => match cause {
+                Error::Transport(why) => transport(format!("{why}; aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&abort_error))),
+                other => other,
+            },
+        }
+    }
+}
+
+/// `abort-upload`: AbortMultipartUpload of a pending upload the caller names.
+pub fn abort_pending(settings: &Settings, key: &str, upload_id: &str) -> Result<(), Error> {
+    let full = crate::keys::full_key(&settings.prefix, key)?;
+    drain(call(settings, &request::abort_multipart_upload(settings, &full, upload_id)?, None, None)?);
+    Ok(())
+}
+
+pub fn size_mismatch(options: &PutOptions, got: u64) -> Error {
+    Error::InvalidArgument(format!("the data holds {got} bytes, not the {} its size says; nothing was stored", options.size.unwrap_or_default()))
+}
+
+/// A failed CompleteMultipartUpload that may have completed after all: not a refused
+/// condition (412), which is an answer about this very request.
+fn lost_answer(e: &Error) -> bool {
+    match e {
+        Error::Service(s) | Error::AccessDenied(s) => s.status != 412,
+        Error::Transport(_) => true,
+        _ => false,
+    }
+}
+
+/// The ETag S3 gives the object a multipart upload makes: the MD5 of the parts' binary
+/// MD5s, then `-` and the number of parts. `None` if a part's ETag isn't an MD5.
+fn multipart_etag(parts: &[(u32, String)]) -> Option<String> {
+    use md5::Digest;
+    let mut md5 = md5::Md5::new();
+    for (_, etag) in parts {
+        let hex = etag.trim_matches('"');
+        if hex.len() != 32 {
+            return None;
+        }
+        for i in (0..32).step_by(2) {
+            md5.update([u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?]);
+        }
+    }
+    let digest = md5.finalize();
+    Some(format!("{}-{}", crate::verify::hex(&digest), parts.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::multipart_etag;
+
+    #[test]
+    fn multipart_etags_are_the_md5_of_the_part_md5s() {
+        // Parts whose MD5s are those of "a" and "b"; the figure is from Python's hashlib.
+        let parts = [(1, "\"0cc175b9c0f1b6a831c399e269772661\"".to_string()), (2, "92eb5ffee6ae2fec3ad71c777531578f".to_string())];
+        assert_eq!(multipart_etag(&parts).as_deref(), Some(EXPECTED));
+        assert_eq!(multipart_etag(&[(1, "not-an-md5".into())]), None);
+        assert_eq!(multipart_etag(&[(1, "zz".repeat(16))]), None);
+    }
+
+    const EXPECTED: &str = "96e024ba2074fe77e8e965ba43a704be-2";
+}

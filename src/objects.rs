@@ -1,0 +1,275 @@
+//! The single-object operations: put, get (whole, ranged, streamed), info, delete (one or
+//! many), copy, move and presigned URLs. Each validates, builds its request, sends it
+//! through the client pipeline and maps the reply.
+
+use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
+use crate::client::{self, call, call_read, drain, MAX_ERROR_BODY};
+use crate::conditions;
+use crate::config::Settings;
+use crate::error::{self as errors, invalid_argument, transport, Error, ServiceError};
+use crate::keys;
+use crate::replies::{stored_after_put, stored_file};
+use crate::request;
+use crate::sys::http;
+use crate::sys::io::InputStream;
+use crate::verify::{self, Verifier};
+use crate::xml;
+
+/// `get-bytes` holds the object in guest memory; past this, use the streaming `get`.
+const MAX_GET_BYTES: u64 = 1 << 30;
+/// S3's limit on keys per DeleteObjects request.
+const MAX_DELETE_BATCH: usize = 1000;
+/// DeleteObjects' reply names each refused key: up to a thousand, with messages.
+const MAX_DELETE_REPLY: u64 = 16 << 20;
+
+/// One PutObject of `data`.
+pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
+    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    conditions::ensure_honoured(settings, options.condition.as_ref())?;
+    let resp = call(settings, &req, Some(data), Some(&key)).map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
+    let etag = resp.header("etag").map(str::to_string);
+    drain(resp);
+    Ok(stored_after_put(key, data.len() as u64, etag, options))
+}
+
+/// One PutObject of exactly `size` bytes of `source`, spliced by the host: the bytes never
+/// enter the component. Only for `upload-checksum = none`: there is nothing to hash them with.
+pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
+    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    conditions::ensure_honoured(settings, options.condition.as_ref())?;
+    let resp = client::send_spliced(settings, &req, source, size, &key).map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
+    let etag = resp.header("etag").map(str::to_string);
+    drain(resp);
+    Ok(stored_after_put(key, size, etag, options))
+}
+
+/// A streamed GET (the whole object or a range), checked as it is read.
+pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Download, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    let req = request::get_object(settings, &full, options.range.as_ref())?;
+    let resp = call(settings, &req, None, Some(&key))?;
+    let mut info = stored_file(key, &resp);
+    let range = match (resp.status, &options.range) {
+        (206, _) => {
+            let (span, total) = resp
+                .header("content-range")
+                .and_then(request::parse_content_range)
+                .ok_or_else(|| transport("206 Partial Content without a valid Content-Range"))?;
+            info.size = total.unwrap_or(info.size);
+            Some(span)
+        }
+        // Some servers answer a range that covers the whole object with the whole object.
+        (_, Some(range)) if resp.content_length().is_none() || !covers_everything(range, info.size) => {
+            return Err(transport("the server ignored the Range header and sent the whole object"));
+        }
+        _ => None,
+    };
+    let verifier = if range.is_some() { Verifier::length_only(&resp) } else { Verifier::whole_object(&resp) };
+    Ok(Download { info, range, body: resp.into_body()?, verifier: Some(verifier), ended: None })
+}
+
+/// The whole object in memory, read and checked inside the attempt: a damaged or cut-off
+/// body is fetched again.
+pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    let req = request::get_object(settings, &full, None)?;
+    client::counted(settings, &req, None, Some(&key), |resp| {
+        // Too large is an answer about the object, not a failure to fetch it again.
+        if let Some(n) = resp.content_length().filter(|n| *n > MAX_GET_BYTES) {
+            drain(resp);
+            return Err(invalid_argument(format!("the object is {n} bytes; get-bytes reads at most {MAX_GET_BYTES}: use get")));
+        }
+        let verifier = Verifier::whole_object(&resp);
+        verify::read_verified(resp, MAX_GET_BYTES, verifier)
+    })
+    .map_err(Error::from)
+}
+
+/// HEAD of `key`.
+pub fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    let resp = call(settings, &request::head_object(settings, &full), None, Some(&key))?;
+    let file = stored_file(key, &resp);
+    drain(resp);
+    Ok(file)
+}
+
+pub fn exists(settings: &Settings, key: String) -> Result<bool, Error> {
+    match info(settings, key) {
+        Ok(_) => Ok(true),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn delete(settings: &Settings, key: String) -> Result<(), Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    match call(settings, &request::delete_object(settings, &full), None, Some(&key)) {
+        Ok(resp) => {
+            drain(resp);
+            Ok(())
+        }
+        // S3 answers 204 for a missing key; some servers say 404. Either way it's gone.
+        Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// DeleteObjects in batches; the keys not deleted, each with why.
+pub fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error)> {
+    let mut failed = Vec::new();
+    let mut valid: Vec<(String, String)> = Vec::new();
+    for key in keys {
+        match keys::full_key(&settings.prefix, &key) {
+            Ok(full) => valid.push((key, full)),
+            Err(e) => failed.push((key, e.into())),
+        }
+    }
+    for chunk in valid.chunks(MAX_DELETE_BATCH) {
+        let full: Vec<String> = chunk.iter().map(|(_, f)| f.clone()).collect();
+        let (req, body) = request::delete_objects(settings, &full);
+        let outcome = call_read(settings, &req, Some(body.as_bytes()), None, MAX_DELETE_REPLY).and_then(|reply| {
+            let refused = xml::parse_delete_result(&reply.text()).map_err(transport)?.map_err(|e| transport(format!("DeleteObjects answered {}", e.code)))?;
+            // Each refusal names a key we sent, as the caller named it. One we didn't
+            // send means the reply can't be matched to our keys: none is known gone.
+            let mut named = Vec::with_capacity(refused.len());
+            for (full_key, e) in refused {
+                let Some((key, _)) = chunk.iter().find(|(_, f)| *f == full_key) else {
+                    return Err(transport(format!("DeleteObjects reported {full_key:?}, a key it was not asked to delete")));
+                };
+                named.push((key.clone(), errors::classify(ServiceError { status: 200, code: e.code, message: e.message, request_id: None })));
+            }
+            Ok(named)
+        });
+        match outcome {
+            Ok(refused) => failed.extend(refused),
+            // The request failed: none of its keys is known to be gone.
+            Err(e) => failed.extend(chunk.iter().map(|(k, _)| (k.clone(), e.clone()))),
+        }
+    }
+    failed
+}
+
+/// A presigned GET or PUT URL.
+pub fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<String, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    let expires_in = options.expires_in.unwrap_or(settings.presigned_expiry);
+    crate::rules::expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
+    let method = match options.method.unwrap_or(PresignMethod::Get) {
+        PresignMethod::Get => "GET",
+        PresignMethod::Put => "PUT",
+    };
+    let headers = match (method, options.content_type) {
+        (_, None) => Vec::new(),
+        ("PUT", Some(content_type)) => {
+            request::check_content_type(&content_type)?;
+            vec![("content-type".to_string(), content_type)]
+        }
+        (_, Some(_)) => return Err(invalid_argument("a content type can only be bound into a PUT URL")),
+    };
+    client::presign(settings, method, &request::object_path(settings, &full), &headers, expires_in)
+}
+
+/// CopyObject, then what the destination holds.
+pub fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFile, Error> {
+    let (src, dst) = keys::full_pair(&settings.prefix, source, destination)?;
+    if src == dst {
+        // S3 refuses to copy an object onto itself unchanged; the result is the object.
+        return info(settings, destination.to_string());
+    }
+    // A CopyObject that fails after answering 200 (an `<Error>` body) is failed by
+    // `call_read`, inside the attempt: retried like any other failure.
+    call_read(settings, &request::copy_object(settings, &src, &dst), None, Some(source), MAX_ERROR_BODY)?;
+    info(settings, destination.to_string())
+}
+
+/// Copy, then delete the source.
+pub fn move_(settings: &Settings, source: String, destination: String) -> Result<StoredFile, Error> {
+    if source != destination && keys::may_alias(&source, &destination) {
+        ensure_distinct(settings, &source, &destination)?;
+    }
+    let file = copy(settings, &source, &destination)?;
+    if source != destination {
+        delete(settings, source)?;
+    }
+    Ok(file)
+}
+
+/// Whether `range` asks for every byte of an object of `size` bytes.
+fn covers_everything(range: &ByteRange, size: u64) -> bool {
+    match *range {
+        ByteRange::Span(Span { start, end }) => start == 0 && end >= size,
+        ByteRange::StartingAt(start) => start == 0,
+        ByteRange::Last(n) => n >= size,
+    }
+}
+
+/// Before a move between keys that may be one file (`keys::may_alias`): that `destination`
+/// is not `source` itself under another name. The key rule and `copy` refuse the keys any
+/// server folds together by their separators, but a server on a case-insensitive or
+/// normalizing filesystem (s3s-fs or MinIO on macOS or Windows) also makes `A` and `a`,
+/// `café` and `cafe\u{301}` one file: the copy lands on its source and deleting the source
+/// deletes both. Such a destination already exists as the very same file: the same size
+/// and the same modification time. (A distinct object that matches both is refused too,
+/// saying why; nothing is lost either way.)
+fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Result<(), Error> {
+    let src = info(settings, source.to_string())?;
+    let dst = match info(settings, destination.to_string()) {
+        Ok(dst) => dst,
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let when = |f: &StoredFile| f.last_modified.map(|d| (d.seconds, d.nanoseconds));
+    if src.size == dst.size && when(&src).is_some() && when(&src) == when(&dst) {
+        return Err(invalid_argument(format!(
+            "{destination:?} already holds an object of the same size and time as {source:?}: on this server they may be one object under two names (a case-insensitive or normalizing store), so moving would delete it; nothing was moved"
+        )));
+    }
+    Ok(())
+}
+
+/// A download in progress: the response's body, kept alive while its stream is read.
+pub struct Download {
+    pub info: StoredFile,
+    pub range: Option<Span>,
+    body: http::Body,
+    /// Until `read` reaches the end (or `stream` hands the bytes over unchecked).
+    verifier: Option<Verifier>,
+    /// How reading ended: an error stays the answer to every later `read`, so a damaged
+    /// body can never look complete on a second try.
+    ended: Option<Result<(), Error>>,
+}
+
+impl Download {
+    /// The body as a stream, unchecked: instead of `read`, never after it.
+    pub fn stream(&mut self) -> Result<InputStream, Error> {
+        if self.ended.is_some() || self.verifier.as_ref().is_some_and(Verifier::started) {
+            return Err(invalid_argument("the body is being read with `read`; `stream` is instead of it"));
+        }
+        self.verifier = None;
+        self.body.stream.take().ok_or_else(|| transport("the body stream was already taken"))
+    }
+
+    /// Up to `max` bytes; empty at the end, once the body has proved complete and intact.
+    pub fn read(&mut self, max: u64) -> Result<Vec<u8>, Error> {
+        if let Some(ended) = &self.ended {
+            return ended.clone().map(|()| Vec::new());
+        }
+        let result = match self.body.read(max) {
+            Ok(Some(chunk)) => {
+                if let Some(v) = self.verifier.as_mut() {
+                    v.update(&chunk);
+                }
+                Ok(chunk)
+            }
+            Ok(None) => self.verifier.take().map_or(Ok(()), Verifier::finish).map(|()| Vec::new()),
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(chunk) if chunk.is_empty() => self.ended = Some(Ok(())),
+            Err(e) => self.ended = Some(Err(e.clone())),
+            Ok(_) => {}
+        }
+        result
+    }
+}

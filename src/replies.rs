@@ -1,0 +1,52 @@
+//! What S3's replies say of objects, as `stored-file`s: the headers of a GET or HEAD, a
+//! listing's entries, and what an upload stored.
+
+use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile};
+use crate::request::{self, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
+use crate::sys::http::Response;
+use crate::sys::time::Datetime;
+
+pub use aws_smithy_types::date_time::Format;
+
+/// What the headers of a GET or HEAD say of the object.
+pub fn stored_file(key: String, resp: &Response) -> StoredFile {
+    let mut metadata: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.to_ascii_lowercase();
+            let name = name.strip_prefix(METADATA_HEADER_PREFIX)?.to_string();
+            Some((name, request::decode_metadata_value(std::str::from_utf8(value).ok()?)))
+        })
+        .collect();
+    metadata.sort();
+    StoredFile {
+        key,
+        size: resp.content_length().unwrap_or(0),
+        content_type: resp.header("content-type").map(str::to_string),
+        etag: resp.header("etag").map(str::to_string),
+        last_modified: resp.header("last-modified").and_then(|d| datetime(d, Format::HttpDate)),
+        metadata,
+    }
+}
+
+/// What a successful upload stored: as given, metadata names lower-cased and sorted, as
+/// `info` will report them.
+pub fn stored_after_put(key: String, size: u64, etag: Option<String>, options: PutOptions) -> StoredFile {
+    let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    metadata.sort();
+    StoredFile {
+        key,
+        size,
+        content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
+        etag,
+        last_modified: None,
+        metadata,
+    }
+}
+
+/// A timestamp as S3 writes it (`format`), as a wasi:clocks datetime.
+pub fn datetime(text: &str, format: Format) -> Option<Datetime> {
+    let t = aws_smithy_types::DateTime::from_str(text.trim(), format).ok()?;
+    Some(Datetime { seconds: u64::try_from(t.secs()).ok()?, nanoseconds: t.subsec_nanos() })
+}
