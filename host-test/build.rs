@@ -4,7 +4,7 @@
 //! directory: the outer build holds the lock on ours.
 
 use std::path::{Path, PathBuf};
-use std::process::{exit, Command};
+use std::process::{Command, exit};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -12,7 +12,9 @@ fn main() {
     // `cargo build --target wasm32-wasip2` at the root builds every wasm crate of the
     // workspace: this host is native only and builds to nothing there (see lib.rs).
     if std::env::var("CARGO_CFG_TARGET_FAMILY").is_ok_and(|family| family == "wasm") {
-        println!("cargo:warning=host-test is the native wasmtime host: nothing to build for a wasm target (run it with `cargo run -p host-test --bin storage-host`)");
+        println!(
+            "cargo:warning=host-test is the native wasmtime host: nothing to build for a wasm target (run it with `cargo run -p host-test --bin storage-host`)"
+        );
         return;
     }
     let host_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -28,7 +30,21 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", "file-server", "-p", "memory-storage", "-p", "blobstore", "-p", "blobstore-cli", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "file-server",
+            "-p",
+            "memory-storage",
+            "-p",
+            "blobstore",
+            "-p",
+            "blobstore-cli",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     if prebuilt.is_none() {
         cmd.args(["-p", "wasm-storages"]);
@@ -116,7 +132,9 @@ fn ensure_wasm_target(root: &Path) {
     match add.status() {
         Ok(status) if status.success() => {}
         Ok(_) => fail(&format!("`rustup target add {WASM_TARGET}` failed (its output is above); add the target by hand and build again")),
-        Err(e) => fail(&format!("the {WASM_TARGET} target is not installed and rustup could not be run ({e}): install the target for this toolchain and build again")),
+        Err(e) => {
+            fail(&format!("the {WASM_TARGET} target is not installed and rustup could not be run ({e}): install the target for this toolchain and build again"))
+        }
     }
 }
 

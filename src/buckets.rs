@@ -1,13 +1,16 @@
 //! The store's bucket itself: create it, delete it (for wasi:blobstore's containers).
 
-use crate::client::{counted, drain, Failed};
+use crate::client::{Failed, counted, drain};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::request;
 
 pub fn create(settings: &Settings) -> Result<(), Error> {
     let (req, body) = request::create_bucket(settings);
-    match counted(settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None, |resp| Ok(drain(resp))) {
+    match counted(settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None, |resp| {
+        drain(resp);
+        Ok(())
+    }) {
         Ok(()) => Ok(()),
         // Ours already, on a retry: the attempt whose answer was lost made it.
         Err(Failed { error: Error::Service(e), attempts }) if attempts.retried && e.code == "BucketAlreadyOwnedByYou" => Ok(()),
@@ -19,7 +22,10 @@ pub fn create(settings: &Settings) -> Result<(), Error> {
 }
 
 pub fn delete(settings: &Settings) -> Result<(), Error> {
-    match counted(settings, &request::delete_bucket(settings), None, None, |resp| Ok(drain(resp))) {
+    match counted(settings, &request::delete_bucket(settings), None, None, |resp| {
+        drain(resp);
+        Ok(())
+    }) {
         Ok(()) => Ok(()),
         // Gone, on a retry: the attempt whose answer was lost deleted it.
         Err(Failed { error: Error::Service(e), attempts }) if attempts.retried && e.code == "NoSuchBucket" => Ok(()),

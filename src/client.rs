@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::bindings::exports::wasm_storages::storage::types::UploadChecksum;
 use crate::config::Settings;
-use crate::error::{self as errors, transport, Context, Error, ServiceError};
+use crate::error::{self as errors, Context, Error, ServiceError, transport};
 use crate::request::{self, S3Request};
 use crate::retry::{self, Attempts, Next};
 use crate::signing;
@@ -78,7 +78,13 @@ pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key:
 
 /// Sends `req` with retries, handing each 2xx reply to `take` inside the attempt (its
 /// failures are retried too). The failure keeps its attempts.
-pub fn counted<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, mut take: impl FnMut(Response) -> Result<T, Error>) -> Result<T, Failed> {
+pub fn counted<T>(
+    settings: &Settings,
+    req: &S3Request,
+    body: Option<&[u8]>,
+    key: Option<&str>,
+    mut take: impl FnMut(Response) -> Result<T, Error>,
+) -> Result<T, Failed> {
     let mut taken = None;
     run(settings, req, body, key, &mut |resp| take(resp).map(|value| taken = Some(value)))?;
     taken.ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: Attempts::default() })
@@ -86,7 +92,13 @@ pub fn counted<T>(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key
 
 /// The loop behind every single request: one copy for all of them (`take` is dynamic),
 /// which keeps the component small. The policy decides each next step.
-fn run(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: &mut dyn FnMut(Response) -> Result<(), Error>) -> Result<(), Failed> {
+fn run(
+    settings: &Settings,
+    req: &S3Request,
+    body: Option<&[u8]>,
+    key: Option<&str>,
+    take: &mut dyn FnMut(Response) -> Result<(), Error>,
+) -> Result<(), Failed> {
     let mut attempts = Attempts::default();
     loop {
         attempts.made += 1;
@@ -160,11 +172,23 @@ fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b 
 
 /// `req` with `headers` (Content-Length among them) and their SigV4 signature, for the
 /// store's endpoint with its timeouts.
-fn signed_request<'a>(settings: &'a Settings, req: &'a S3Request, mut headers: Vec<(String, String)>, payload: signing::Payload) -> Result<http::Request<'a>, Error> {
+fn signed_request<'a>(
+    settings: &'a Settings,
+    req: &'a S3Request,
+    mut headers: Vec<(String, String)>,
+    payload: signing::Payload,
+) -> Result<http::Request<'a>, Error> {
     let url = request::url(settings, &req.path_and_query);
     let signed = signing::sign_headers(&*settings.credentials.current(&unsigned)?, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
-    Ok(http::Request { https: settings.https, authority: &settings.authority, method: req.method, path_and_query: &req.path_and_query, headers, timeouts: settings.timeouts })
+    Ok(http::Request {
+        https: settings.https,
+        authority: &settings.authority,
+        method: req.method,
+        path_and_query: &req.path_and_query,
+        headers,
+        timeouts: settings.timeouts,
+    })
 }
 
 /// A presigned URL for `method` on `path_and_query`, with `headers` bound into it.

@@ -38,12 +38,17 @@ pub fn ensure_honoured(settings: &Settings, condition: Option<&WriteCondition>) 
             let refused = |condition: WriteCondition| {
                 let req = request::put_object(settings, &probe, None, &[], Some(&condition))?;
                 match call(settings, &req, Some(b"probe"), None) {
-                    Ok(resp) => Ok(drain(resp)).map(|()| false),
+                    Ok(resp) => {
+                        drain(resp);
+                        Ok(())
+                    }
+                    .map(|()| false),
                     Err(Error::Service(s)) if s.status == 412 => Ok(true),
                     Err(e) => Err(e),
                 }
             };
-            let result = refused(WriteCondition::IfAbsent).and_then(|_| Ok((refused(WriteCondition::IfAbsent)?, refused(WriteCondition::IfMatch("0".repeat(32)))?)));
+            let result =
+                refused(WriteCondition::IfAbsent).and_then(|_| Ok((refused(WriteCondition::IfAbsent)?, refused(WriteCondition::IfMatch("0".repeat(32)))?)));
             let _ = call(settings, &request::delete_object(settings, &probe), None, None).map(drain);
             let known = result?;
             settings.conditions_honoured.set(Some(known));

@@ -1,13 +1,14 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
 use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, UploadChecksum};
-use crate::credentials::{self, profile, Credentials, Provider};
-use crate::error::{invalid_config, Error};
-pub use crate::sys::env::Env;
-use crate::sys::http::Timeouts;
+use crate::credentials::{self, Credentials, Provider, profile};
+use crate::error::{Error, invalid_config};
 use crate::keys;
+use crate::quote::Q;
 use crate::retry::Policy;
 use crate::rules;
+pub use crate::sys::env::Env;
+use crate::sys::http::Timeouts;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
@@ -91,8 +92,8 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
             }
             if config.bucket.contains('.') && https {
                 return Err(invalid_config(format!(
-                    "bucket {:?} has dots, which break TLS certificates with virtual-hosted addressing; use path-style",
-                    config.bucket
+                    "bucket {} has dots, which break TLS certificates with virtual-hosted addressing; use path-style",
+                    Q(&config.bucket)
                 )));
             }
             false
@@ -100,11 +101,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         // Dotted names can't match the wildcard certificate of `*.s3.amazonaws.com`.
         None => custom_endpoint || config.bucket.contains('.'),
     };
-    let (authority, bucket_path) = if path_style {
-        (host, format!("/{}", config.bucket))
-    } else {
-        (format!("{}.{host}", config.bucket), String::new())
-    };
+    let (authority, bucket_path) = if path_style { (host, format!("/{}", config.bucket)) } else { (format!("{}.{host}", config.bucket), String::new()) };
 
     let prefix = keys::store_prefix(&config.prefix.unwrap_or_default()).map_err(invalid_config)?;
 
@@ -168,7 +165,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
 /// AWS regions and the names S3-compatible services use (`auto`, `nyc3`, `us-west-004`).
 fn check_region(region: String) -> Result<String, Error> {
     let ok = !region.is_empty() && region.len() <= 64 && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(region) } else { Err(invalid_config(format!("region {region:?} may only contain letters, digits, '-' and '_' (1 to 64)"))) }
+    if ok { Ok(region) } else { Err(invalid_config(format!("region {region} may only contain letters, digits, '-' and '_' (1 to 64)", region = Q(&region)))) }
 }
 
 fn aws_host(region: &str) -> String {
@@ -187,7 +184,7 @@ struct Endpoint {
 /// `http(s)://host[:port][/]`, or `host[:port]` with the scheme from `use-ssl`.
 fn parse_endpoint(url: &str, use_ssl: bool) -> Result<Endpoint, Error> {
     let shown = redact_userinfo(url);
-    let bad = |why: &str| Err(invalid_config(format!("endpoint-url {shown:?} {why}")));
+    let bad = |why: &str| Err(invalid_config(format!("endpoint-url {shown} {why}", shown = Q(&shown))));
     let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (true, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -258,12 +255,7 @@ pub(crate) mod tests {
 
     /// A valid config with explicit credentials, for tests across the crate.
     pub fn config(bucket: &str) -> Config {
-        Config {
-            bucket: bucket.into(),
-            access_key_id: Some("AKID".into()),
-            secret_access_key: Some("SECRET".into()),
-            ..Default::default()
-        }
+        Config { bucket: bucket.into(), access_key_id: Some("AKID".into()), secret_access_key: Some("SECRET".into()), ..Default::default() }
     }
 
     fn rejected(config: Config, env: &[(String, String)]) -> String {
@@ -296,7 +288,12 @@ pub(crate) mod tests {
 
     #[test]
     fn default_ports_are_not_part_of_the_authority() {
-        for (url, https, host) in [("https://S3.Example.com:443", true, "s3.example.com"), ("http://h:80", false, "h"), ("h:8080", true, "h:8080"), ("http://[::1]:9000", false, "[::1]:9000")] {
+        for (url, https, host) in [
+            ("https://S3.Example.com:443", true, "s3.example.com"),
+            ("http://h:80", false, "h"),
+            ("h:8080", true, "h:8080"),
+            ("http://[::1]:9000", false, "[::1]:9000"),
+        ] {
             assert_eq!((parse_endpoint(url, true).unwrap().https, parse_endpoint(url, true).unwrap().host), (https, host.to_string()), "{url}");
         }
         assert!(!parse_endpoint("minio.local:9000", false).unwrap().https);
@@ -305,7 +302,17 @@ pub(crate) mod tests {
     #[test]
     fn bad_endpoints_are_rejected_precisely() {
         let long = format!("http://{}example.com", format!("{}.", "a".repeat(63)).repeat(4));
-        for (url, why) in [(long.as_str(), "253"), ("ftp://h", "http or https"), ("http://", "no host"), ("http://h/path", "no path"), ("http://u:p@h", "credentials"), ("http://h:0", "invalid port"), ("http://h:99999", "port"), ("http://h_x", "invalid host"), ("http://h:", "port")] {
+        for (url, why) in [
+            (long.as_str(), "253"),
+            ("ftp://h", "http or https"),
+            ("http://", "no host"),
+            ("http://h/path", "no path"),
+            ("http://u:p@h", "credentials"),
+            ("http://h:0", "invalid port"),
+            ("http://h:99999", "port"),
+            ("http://h_x", "invalid host"),
+            ("http://h:", "port"),
+        ] {
             let mut c = config("bkt");
             c.endpoint_url = Some(url.into());
             let msg = rejected(c, &[]);
@@ -327,7 +334,19 @@ pub(crate) mod tests {
 
     #[test]
     fn bucket_rules() {
-        for (bucket, why) in [("", "required"), ("ab", "3 to 63"), (&"a".repeat(64), "3 to 63"), ("Abc", "lowercase"), ("a_b", "lowercase"), ("-ab", "begin and end"), ("ab.", "begin and end"), ("a..b", "'..'"), ("192.168.1.1", "IP address"), ("xn--abc", "reserved prefix"), ("abc-s3alias", "reserved suffix")] {
+        for (bucket, why) in [
+            ("", "required"),
+            ("ab", "3 to 63"),
+            (&"a".repeat(64), "3 to 63"),
+            ("Abc", "lowercase"),
+            ("a_b", "lowercase"),
+            ("-ab", "begin and end"),
+            ("ab.", "begin and end"),
+            ("a..b", "'..'"),
+            ("192.168.1.1", "IP address"),
+            ("xn--abc", "reserved prefix"),
+            ("abc-s3alias", "reserved suffix"),
+        ] {
             let msg = rejected(config(bucket), &[]);
             assert!(msg.contains(why), "{bucket}: {msg}");
         }

@@ -131,7 +131,9 @@ pub fn message(e: &Error) -> String {
         Error::RangeNotSatisfiable(_) => "range not satisfiable".into(),
         Error::AlreadyExists(key) => format!("already exists: {key}"),
         Error::PreconditionFailed(key) => format!("precondition failed: {key}"),
-        Error::InvalidKey(m) | Error::InvalidConfig(m) | Error::InvalidArgument(m) | Error::Credentials(m) | Error::Unsupported(m) | Error::Transport(m) => m.clone(),
+        Error::InvalidKey(m) | Error::InvalidConfig(m) | Error::InvalidArgument(m) | Error::Credentials(m) | Error::Unsupported(m) | Error::Transport(m) => {
+            m.clone()
+        }
     }
 }
 
@@ -156,13 +158,17 @@ mod tests {
 
     #[test]
     fn no_such_key_is_not_found_of_the_callers_key() {
-        assert!(matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Context { key: Some("a"), head: false, object_size: None }), Error::NotFound(k) if k == "a"));
+        assert!(
+            matches!(from_response(404, NO_SUCH_KEY.as_bytes(), None, None, Context { key: Some("a"), head: false, object_size: None }), Error::NotFound(k) if k == "a")
+        );
     }
 
     #[test]
     fn bodiless_404_is_not_found_only_for_head() {
         assert!(matches!(from_response(404, b"", None, None, Context { key: Some("k"), head: true, object_size: None }), Error::NotFound(k) if k == "k"));
-        assert!(matches!(from_response(404, b"<html>nginx</html>", None, None, Context { key: Some("k"), head: false, object_size: None }), Error::Service(e) if e.status == 404));
+        assert!(
+            matches!(from_response(404, b"<html>nginx</html>", None, None, Context { key: Some("k"), head: false, object_size: None }), Error::Service(e) if e.status == 404)
+        );
     }
 
     #[test]

@@ -41,7 +41,43 @@ impl Rng {
     }
 }
 
-const SPLICES: &[&[u8]] = &[b"<", b">", b"</", b"&", b"&amp;", b"&#0;", b"&#x110000;", b"<![CDATA[", b"<!--", b"<?", b"\"", b"\\u", b"\\ud800", b"[", b"]", b"=", b"#", b";", b"\n", b"\r\n", b" ", b"\0", b"\xff", b"\xc3", b"%", b"%2F", b"..", b"/", b"{", b"}", b":", b",", b"-", b"*", b"\xf0\x9f\x98\x80"];
+const SPLICES: &[&[u8]] = &[
+    b"<",
+    b">",
+    b"</",
+    b"&",
+    b"&amp;",
+    b"&#0;",
+    b"&#x110000;",
+    b"<![CDATA[",
+    b"<!--",
+    b"<?",
+    b"\"",
+    b"\\u",
+    b"\\ud800",
+    b"[",
+    b"]",
+    b"=",
+    b"#",
+    b";",
+    b"\n",
+    b"\r\n",
+    b" ",
+    b"\0",
+    b"\xff",
+    b"\xc3",
+    b"%",
+    b"%2F",
+    b"..",
+    b"/",
+    b"{",
+    b"}",
+    b":",
+    b",",
+    b"-",
+    b"*",
+    b"\xf0\x9f\x98\x80",
+];
 
 /// A mutation of `seed` (or, now and then, random bytes), as text.
 fn mutate(rng: &mut Rng, seed: &str) -> String {

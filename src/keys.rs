@@ -10,6 +10,8 @@
 //! separates and the characters NFKC maps to `.`, `/` or `\` count as those. Keys a
 //! server lists are held to the same rule before a caller sees them.
 
+use crate::quote::{Q, QuotedChar};
+
 /// A key that breaks the rule, saying why. Each backend turns it into its `invalid-key`.
 #[derive(Debug, Clone)]
 pub struct InvalidKey(pub String);
@@ -26,13 +28,10 @@ pub fn full_key(prefix: &str, key: &str) -> Result<String, InvalidKey> {
     if key.is_empty() {
         return Err(invalid_key("a key must not be empty"));
     }
-    check_path(key).map_err(|why| invalid_key(format!("key {key:?} {why}")))?;
+    check_path(key).map_err(|why| invalid_key(format!("key {key} {why}", key = Q(&key))))?;
     let full = format!("{prefix}{key}");
     if full.len() > MAX_KEY_BYTES {
-        return Err(invalid_key(format!(
-            "key is {} bytes with the store prefix; S3 allows at most {MAX_KEY_BYTES}",
-            full.len()
-        )));
+        return Err(invalid_key(format!("key is {} bytes with the store prefix; S3 allows at most {MAX_KEY_BYTES}", full.len())));
     }
     Ok(full)
 }
@@ -46,7 +45,9 @@ pub fn full_pair(prefix: &str, source: &str, destination: &str) -> Result<(Strin
     let alias = |key: &str| folded(key).replace('\\', "/");
     if src != dst && alias(&src) == alias(&dst) {
         return Err(invalid_key(format!(
-            "{source:?} and {destination:?} name the same object on servers that normalize paths; nothing was copied"
+            "{source} and {destination} name the same object on servers that normalize paths; nothing was copied",
+            source = Q(&source),
+            destination = Q(&destination)
         )));
     }
     Ok((src, dst))
@@ -72,7 +73,8 @@ fn skeleton(key: &str) -> String {
                 '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
                 c => c,
             };
-            let combining = matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}');
+            let combining =
+                matches!(c, '\u{300}'..='\u{36F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}');
             if c.is_ascii() {
                 out.push(c.to_ascii_lowercase());
             } else {
@@ -97,7 +99,7 @@ fn skeleton(key: &str) -> String {
 pub fn full_list_prefix(prefix: &str, list_prefix: &str) -> Result<String, InvalidKey> {
     let path = list_prefix.strip_suffix('/').unwrap_or(list_prefix);
     if !list_prefix.is_empty() {
-        check_path(path).map_err(|why| invalid_key(format!("list prefix {list_prefix:?} {why}")))?;
+        check_path(path).map_err(|why| invalid_key(format!("list prefix {list_prefix} {why}", list_prefix = Q(&list_prefix))))?;
     }
     let full = format!("{prefix}{list_prefix}");
     if full.len() > MAX_KEY_BYTES {
@@ -113,7 +115,7 @@ pub fn store_prefix(prefix: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     let path = prefix.strip_suffix('/').unwrap_or(prefix);
-    check_path(path).map_err(|why| format!("prefix {prefix:?} {why}"))?;
+    check_path(path).map_err(|why| format!("prefix {prefix} {why}", prefix = Q(&prefix)))?;
     let prefix = format!("{path}/");
     if prefix.len() >= MAX_KEY_BYTES {
         return Err(format!("prefix is {} bytes, leaving no room for keys", prefix.len()));
@@ -125,35 +127,35 @@ pub fn store_prefix(prefix: &str) -> Result<String, String> {
 /// ending in `/`, which no valid key does: a folder, not a file); an error, saying why,
 /// for a key outside the store's prefix or one the caller could not have written.
 pub fn listed<'a>(prefix: &str, full_key: &'a str) -> Result<Option<&'a str>, String> {
-    let key = full_key.strip_prefix(prefix).ok_or_else(|| format!("the server listed {full_key:?}, outside the store's prefix"))?;
-    if let Some(folder) = key.strip_suffix('/') {
-        if folder.is_empty() || check_path(folder).is_ok() {
-            return Ok(None);
-        }
+    let key = full_key.strip_prefix(prefix).ok_or_else(|| format!("the server listed {full_key}, outside the store's prefix", full_key = Q(&full_key)))?;
+    if let Some(folder) = key.strip_suffix('/')
+        && (folder.is_empty() || check_path(folder).is_ok())
+    {
+        return Ok(None);
     }
     if key.is_empty() {
         return Ok(None);
     }
     match check_path(key) {
         Ok(()) => Ok(Some(key)),
-        Err(why) => Err(format!("the server listed {full_key:?}, which is not a valid key: it {why}")),
+        Err(why) => Err(format!("the server listed {full_key}, which is not a valid key: it {why}", full_key = Q(&full_key))),
     }
 }
 
 /// The rules shared by keys and prefixes, for a non-empty path. Returns why it is refused.
 fn check_path(text: &str) -> Result<(), String> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(format!("contains control character {c:?}"));
+        return Err(format!("contains control character {c}", c = QuotedChar(c)));
     }
     let folded = folded(text);
     if folded.starts_with(SEPARATORS) {
         return Err("must not start with '/' or '\\'".into());
     }
     // `C:`, `a:b`: a drive (or a drive-relative path) where Windows builds the path.
-    if let [letter, b':', ..] = folded.as_bytes() {
-        if letter.is_ascii_alphabetic() {
-            return Err("must not start with a drive letter and ':'".into());
-        }
+    if let [letter, b':', ..] = folded.as_bytes()
+        && letter.is_ascii_alphabetic()
+    {
+        return Err("must not start with a drive letter and ':'".into());
     }
     let mut segments = folded.split(SEPARATORS).peekable();
     while let Some(segment) = segments.next() {
@@ -210,7 +212,8 @@ fn fold(c: char) -> Option<&'static str> {
     })
 }
 
-const DIGIT_FULL_STOPS: [&str; 20] = ["1.", "2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.", "10.", "11.", "12.", "13.", "14.", "15.", "16.", "17.", "18.", "19.", "20."];
+const DIGIT_FULL_STOPS: [&str; 20] =
+    ["1.", "2.", "3.", "4.", "5.", "6.", "7.", "8.", "9.", "10.", "11.", "12.", "13.", "14.", "15.", "16.", "17.", "18.", "19.", "20."];
 
 /// Percent-encodes per SigV4: every byte but `A-Z a-z 0-9 - _ . ~` (and `/` in paths).
 /// S3 signs the path exactly as sent (no normalization, no double encoding), so the same
@@ -254,7 +257,21 @@ mod tests {
 
     #[test]
     fn look_alikes_of_dots_and_slashes_are_what_they_normalize_to() {
-        for key in ["\u{FF0E}\u{FF0E}", "a/\u{FF0E}\u{FF0E}/b", "\u{2024}\u{2024}", "\u{2025}", "x/\u{2025}", "\u{FE30}", "\u{FF0E}", "\u{FE52}", "a\u{FF0F}..", "a\u{FF0F}\u{FF0F}b", "a\u{FF3C}..\u{FF3C}b", "\u{FE68}a", "\u{FF0F}a"] {
+        for key in [
+            "\u{FF0E}\u{FF0E}",
+            "a/\u{FF0E}\u{FF0E}/b",
+            "\u{2024}\u{2024}",
+            "\u{2025}",
+            "x/\u{2025}",
+            "\u{FE30}",
+            "\u{FF0E}",
+            "\u{FE52}",
+            "a\u{FF0F}..",
+            "a\u{FF0F}\u{FF0F}b",
+            "a\u{FF3C}..\u{FF3C}b",
+            "\u{FE68}a",
+            "\u{FF0F}a",
+        ] {
             assert!(rejected(key).contains("must not"), "{key:?}");
         }
         for key in ["C:/x", "c:\\x", "a:b", "C\u{FF1A}/x", "x/\u{2488}\u{2025}/../y"] {
@@ -289,7 +306,14 @@ mod tests {
 
     #[test]
     fn keys_a_folding_filesystem_may_merge_are_told() {
-        for (a, b) in [("Report.txt", "report.txt"), ("caf\u{E9}", "cafe\u{301}"), ("\u{FF41}.txt", "a.txt"), ("a/b.", "a/b"), ("dir/x ", "DIR/x"), ("\u{65E5}\u{672C}", "\u{4E2D}\u{56FD}")] {
+        for (a, b) in [
+            ("Report.txt", "report.txt"),
+            ("caf\u{E9}", "cafe\u{301}"),
+            ("\u{FF41}.txt", "a.txt"),
+            ("a/b.", "a/b"),
+            ("dir/x ", "DIR/x"),
+            ("\u{65E5}\u{672C}", "\u{4E2D}\u{56FD}"),
+        ] {
             assert!(may_alias(a, b), "{a:?} {b:?}");
         }
         for (a, b) in [("report.txt", "other.txt"), ("a/b", "a/c"), ("a/b", "ab"), ("x\u{E9}", "xe"), ("a", "a/b")] {
@@ -352,5 +376,4 @@ mod tests {
         assert_eq!(encode_path("a b+c%d?e#f/ü😀~_-.x"), "a%20b%2Bc%25d%3Fe%23f/%C3%BC%F0%9F%98%80~_-.x");
         assert_eq!(encode_query("a/b c+="), "a%2Fb%20c%2B%3D");
     }
-
 }

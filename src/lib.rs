@@ -5,14 +5,14 @@
 //! the WIT resources to `objects`, `listing`, `upload` and `buckets`; every request goes
 //! through `client` (build, sign, send, classify, retry); every raw WASI call is in `sys`.
 
+#[cfg(test)]
+mod architecture;
 mod buckets;
 mod client;
 mod conditions;
 mod config;
 mod credentials;
 mod error;
-#[cfg(test)]
-mod architecture;
 #[cfg(test)]
 mod fuzz;
 mod keys;
@@ -21,6 +21,7 @@ mod multipart;
 mod objects;
 mod paging;
 mod parts;
+mod quote;
 mod replies;
 mod request;
 mod retry;

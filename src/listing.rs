@@ -8,10 +8,11 @@ use std::rc::Rc;
 use crate::bindings::exports::wasm_storages::storage::types::{PendingUpload, StoredFile};
 use crate::client::call_read;
 use crate::config::Settings;
-use crate::error::{invalid_argument, transport, Error};
+use crate::error::{Error, invalid_argument, transport};
 use crate::keys;
 use crate::paging::Tokens;
-use crate::replies::{datetime, Format};
+use crate::quote::Q;
+use crate::replies::{Format, datetime};
 use crate::request;
 use crate::xml;
 
@@ -136,11 +137,18 @@ pub fn pending_uploads(settings: &Settings, prefix: &str) -> Result<Vec<PendingU
         for upload in page.uploads {
             // A folder's upload (`dir/`) is no file's: it can't be aborted by key here.
             let Some(key) = keys::listed(&settings.prefix, &upload.key).map_err(transport)? else { continue };
-            found.push(PendingUpload { key: key.to_string(), upload_id: upload.upload_id, initiated: upload.initiated.and_then(|d| datetime(&d, Format::DateTime)) });
+            found.push(PendingUpload {
+                key: key.to_string(),
+                upload_id: upload.upload_id,
+                initiated: upload.initiated.and_then(|d| datetime(&d, Format::DateTime)),
+            });
         }
         empty_pages = if found.len() == before { empty_pages + 1 } else { 0 };
         if found.len() > MAX_PENDING_UPLOADS {
-            return Err(invalid_argument(format!("more than {MAX_PENDING_UPLOADS} uploads are pending under {prefix:?}: ask for a narrower prefix")));
+            return Err(invalid_argument(format!(
+                "more than {MAX_PENDING_UPLOADS} uploads are pending under {prefix}: ask for a narrower prefix",
+                prefix = Q(&prefix)
+            )));
         }
         match page.next {
             Some(next) if !seen.advance(&next) || empty_pages > MAX_EMPTY_PAGES => {
@@ -159,7 +167,10 @@ mod tests {
 
     fn page(keys: &[&str], next: Option<&str>) -> ListPage {
         ListPage {
-            objects: keys.iter().map(|k| ListedObject { key: k.to_string(), size: 1, etag: None, last_modified: Some("2024-01-02T03:04:05.000Z".into()) }).collect(),
+            objects: keys
+                .iter()
+                .map(|k| ListedObject { key: k.to_string(), size: 1, etag: None, last_modified: Some("2024-01-02T03:04:05.000Z".into()) })
+                .collect(),
             is_truncated: next.is_some(),
             next_continuation_token: next.map(str::to_string),
         }

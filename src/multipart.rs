@@ -6,17 +6,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, WriteCondition};
-use crate::client::{self, call, call_read, check, drain, MAX_ERROR_BODY};
+use crate::client::{self, MAX_ERROR_BODY, call, call_read, check, drain};
 use crate::conditions;
 use crate::config::Settings;
-use crate::error::{self as errors, transport, Error};
+use crate::error::{self as errors, Error, transport};
 use crate::objects;
 use crate::parts::Protocol;
 use crate::replies::stored_after_put;
 use crate::request;
 use crate::retry::{self, Policy};
 use crate::sys::http::{InFlight, Response};
-use crate::sys::io::{wait_any, Pollable};
+use crate::sys::io::{Pollable, wait_any};
 use crate::sys::time::Timer;
 use crate::xml;
 
@@ -55,7 +55,9 @@ impl Upload {
             // the retry found the upload gone (NoSuchUpload; AccessDenied from s3s-fs). The
             // object is this upload's if its ETag is the one these parts make.
             Err(e) if lost_answer(&e) => match (multipart_etag(parts), objects::info(&self.settings, self.key.clone())) {
-                (Some(expected), Ok(file)) if file.size == size && file.etag.as_deref().map(|t| t.trim_matches('"')) == Some(expected.as_str()) => Ok(file.etag),
+                (Some(expected), Ok(file)) if file.size == size && file.etag.as_deref().map(|t| t.trim_matches('"')) == Some(expected.as_str()) => {
+                    Ok(file.etag)
+                }
                 _ => Err(e),
             },
             Err(e) => Err(conditions::refused(e, options.condition.as_ref(), &self.key)),
@@ -145,7 +147,9 @@ impl Protocol for Upload {
                 cause
             }
             Err(abort_error) => match cause {
-                Error::Transport(why) => transport(format!("{why}; aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&abort_error))),
+                Error::Transport(why) => {
+                    transport(format!("{why}; aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&abort_error)))
+                }
                 other => other,
             },
         }

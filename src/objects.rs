@@ -3,11 +3,12 @@
 //! through the client pipeline and maps the reply.
 
 use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
-use crate::client::{self, call, call_read, drain, MAX_ERROR_BODY};
+use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;
-use crate::error::{self as errors, invalid_argument, transport, Error, ServiceError};
+use crate::error::{self as errors, Error, ServiceError, invalid_argument, transport};
 use crate::keys;
+use crate::quote::Q;
 use crate::replies::{stored_after_put, stored_file};
 use crate::request;
 use crate::sys::http;
@@ -135,7 +136,7 @@ pub fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error
             let mut named = Vec::with_capacity(refused.len());
             for (full_key, e) in refused {
                 let Some((key, _)) = chunk.iter().find(|(_, f)| *f == full_key) else {
-                    return Err(transport(format!("DeleteObjects reported {full_key:?}, a key it was not asked to delete")));
+                    return Err(transport(format!("DeleteObjects reported {full_key}, a key it was not asked to delete", full_key = Q(&full_key))));
                 };
                 named.push((key.clone(), errors::classify(ServiceError { status: 200, code: e.code, message: e.message, request_id: None })));
             }
@@ -222,7 +223,9 @@ fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Resu
     let when = |f: &StoredFile| f.last_modified.map(|d| (d.seconds, d.nanoseconds));
     if src.size == dst.size && when(&src).is_some() && when(&src) == when(&dst) {
         return Err(invalid_argument(format!(
-            "{destination:?} already holds an object of the same size and time as {source:?}: on this server they may be one object under two names (a case-insensitive or normalizing store), so moving would delete it; nothing was moved"
+            "{destination} already holds an object of the same size and time as {source}: on this server they may be one object under two names (a case-insensitive or normalizing store), so moving would delete it; nothing was moved",
+            destination = Q(&destination),
+            source = Q(&source)
         )));
     }
     Ok(())

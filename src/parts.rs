@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::error::{transport, Error};
+use crate::error::{Error, transport};
 use crate::retry::{self, Attempts, Next, Policy};
 use crate::sys::io::Pollable;
 
@@ -58,7 +58,10 @@ struct Part<P: Protocol> {
 enum State<P: Protocol> {
     Sending(P::Flight),
     /// Failed in a way worth another attempt: waiting out the backoff.
-    Waiting { data: Vec<u8>, timer: P::Timer },
+    Waiting {
+        data: Vec<u8>,
+        timer: P::Timer,
+    },
 }
 
 impl<P: Protocol> Parts<P> {
@@ -201,11 +204,13 @@ mod tests {
     use std::collections::VecDeque;
     use std::rc::Rc;
 
+    /// Per part number, the outcomes of its attempts in order (`Ok(())` gives an ETag).
+    type Outcomes = Vec<(u32, VecDeque<Result<(), Error>>)>;
+
     /// A scripted protocol: each attempt of each part answers after a given number of
     /// pumps with a scripted outcome; the log records what happened, in order.
     struct Script {
-        /// Per part number, the outcomes of its attempts in order (`Ok(())` gives an ETag).
-        outcomes: RefCell<Vec<(u32, VecDeque<Result<(), Error>>)>>,
+        outcomes: RefCell<Outcomes>,
         /// Pumps before a flight of part `n` answers: later parts answer sooner.
         delay: fn(u32) -> u32,
         log: Rc<RefCell<Vec<String>>>,
@@ -312,7 +317,14 @@ mod tests {
 
     #[test]
     fn a_failed_part_is_sent_again_alone_and_expired_credentials_refreshed_once() {
-        let (mut parts, log) = script(3, 3, &[(2, vec![service(503, "SlowDown")]), (3, vec![Error::AccessDenied(ServiceError { status: 400, code: "ExpiredToken".into(), ..Default::default() })])]);
+        let (mut parts, log) = script(
+            3,
+            3,
+            &[
+                (2, vec![service(503, "SlowDown")]),
+                (3, vec![Error::AccessDenied(ServiceError { status: 400, code: "ExpiredToken".into(), ..Default::default() })]),
+            ],
+        );
         for n in 1..=3u8 {
             parts.launch(vec![n]).unwrap();
         }

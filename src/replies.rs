@@ -35,14 +35,7 @@ pub fn stored_file(key: String, resp: &Response) -> StoredFile {
 pub fn stored_after_put(key: String, size: u64, etag: Option<String>, options: PutOptions) -> StoredFile {
     let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     metadata.sort();
-    StoredFile {
-        key,
-        size,
-        content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
-        etag,
-        last_modified: None,
-        metadata,
-    }
+    StoredFile { key, size, content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())), etag, last_modified: None, metadata }
 }
 
 /// A timestamp as S3 writes it (`format`), as a wasi:clocks datetime.

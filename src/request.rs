@@ -2,7 +2,7 @@
 
 use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, Span, WriteCondition};
 use crate::config::Settings;
-use crate::error::{invalid_argument, Error};
+use crate::error::{Error, invalid_argument};
 use crate::keys::{encode_path, encode_query};
 use crate::rules;
 
@@ -20,7 +20,6 @@ fn token<'a>(value: &'a str, what: &str) -> Result<&'a str, Error> {
     }
     Ok(value)
 }
-
 
 #[derive(Debug)]
 pub struct S3Request {
@@ -49,7 +48,13 @@ pub fn object_path(settings: &Settings, full_key: &str) -> String {
     format!("{}/{}", settings.bucket_path, encode_path(full_key))
 }
 
-pub fn put_object(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)], condition: Option<&WriteCondition>) -> Result<S3Request, Error> {
+pub fn put_object(
+    settings: &Settings,
+    full_key: &str,
+    content_type: Option<&str>,
+    metadata: &[(String, String)],
+    condition: Option<&WriteCondition>,
+) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
     req.headers = object_headers(content_type, metadata)?;
     req.headers.extend(condition_headers(condition)?);
@@ -338,7 +343,7 @@ mod tests {
             assert_eq!(rules::metadata_value_len(value), encode_metadata_value(value).len(), "{value:?}");
         }
     }
-    use crate::config::{resolve, Env};
+    use crate::config::{Env, resolve};
 
     fn settings(endpoint: Option<&str>) -> Settings {
         let mut config = crate::config::tests::config("bkt");
@@ -365,7 +370,10 @@ mod tests {
         // Outside us-east-1 the region goes in the body (S3 refuses it named for us-east-1).
         vhost.region = "eu-west-1".into();
         let (_, body) = create_bucket(&vhost);
-        assert_eq!(body, "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>");
+        assert_eq!(
+            body,
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>"
+        );
     }
 
     #[test]
@@ -379,7 +387,10 @@ mod tests {
     #[test]
     fn list_query_is_sorted_and_encoded() {
         let s = settings(Some("http://h:1"));
-        assert_eq!(list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).unwrap().path_and_query, "/bkt/?continuation-token=tok%2B%2F%3D&list-type=2&max-keys=1000&prefix=p%2Fa%20b");
+        assert_eq!(
+            list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).unwrap().path_and_query,
+            "/bkt/?continuation-token=tok%2B%2F%3D&list-type=2&max-keys=1000&prefix=p%2Fa%20b"
+        );
         assert_eq!(list_objects_v2(&s, "", None, 5).unwrap().path_and_query, "/bkt/?list-type=2&max-keys=5");
     }
 
@@ -458,8 +469,26 @@ mod tests {
     fn every_value_comes_back_as_written_from_either_kind_of_server() {
         let long = "ü".repeat(300);
         let values = [
-            "plain", "a b", "", " lead", "trail ", "tab\there", "=?UTF-8?B?PHNjcmlwdD4=?=", "=?UTF-8?B?eA==?= =?UTF-8?Q?y?=", "=?", "x =?UTF-8?B?eA==?=", "a=?b",
-            "\u{FEFF}", "\u{FEFF}x", "\u{FEFF}\u{FEFF}", "ü", " ü ", "日本語のファイル名.pdf", long.as_str(), "\u{FEFF}ü", "=?UTF-8?B?w7w=?=",
+            "plain",
+            "a b",
+            "",
+            " lead",
+            "trail ",
+            "tab\there",
+            "=?UTF-8?B?PHNjcmlwdD4=?=",
+            "=?UTF-8?B?eA==?= =?UTF-8?Q?y?=",
+            "=?",
+            "x =?UTF-8?B?eA==?=",
+            "a=?b",
+            "\u{FEFF}",
+            "\u{FEFF}x",
+            "\u{FEFF}\u{FEFF}",
+            "ü",
+            " ü ",
+            "日本語のファイル名.pdf",
+            long.as_str(),
+            "\u{FEFF}ü",
+            "=?UTF-8?B?w7w=?=",
         ];
         for value in values {
             let sent = encode_metadata_value(value);
@@ -482,7 +511,12 @@ mod tests {
 
     #[test]
     fn bad_metadata_and_content_types_are_invalid_arguments() {
-        for bad in [vec![("".to_string(), "v".to_string())], vec![("a b".into(), "v".into())], vec![("A".into(), "1".into()), ("a".into(), "2".into())], vec![("big".into(), "x".repeat(3000))]] {
+        for bad in [
+            vec![("".to_string(), "v".to_string())],
+            vec![("a b".into(), "v".into())],
+            vec![("A".into(), "1".into()), ("a".into(), "2".into())],
+            vec![("big".into(), "x".repeat(3000))],
+        ] {
             assert!(matches!(metadata_headers(&bad), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
         let s = settings(Some("http://h:1"));

@@ -97,7 +97,11 @@ pub fn retryable(e: &Error) -> bool {
     match e {
         Error::Transport(_) => true,
         Error::Service(s) | Error::AccessDenied(s) => {
-            matches!(s.status, 429 | 500 | 502 | 503 | 504) || matches!(s.code.as_str(), "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "Throttling" | "ConditionalRequestConflict")
+            matches!(s.status, 429 | 500 | 502 | 503 | 504)
+                || matches!(
+                    s.code.as_str(),
+                    "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "Throttling" | "ConditionalRequestConflict"
+                )
         }
         _ => false,
     }
@@ -138,10 +142,23 @@ mod tests {
 
     #[test]
     fn retries_server_trouble_and_never_client_errors() {
-        for e in [service(500, "InternalError"), service(503, "SlowDown"), service(400, "RequestTimeout"), service(429, ""), service(502, ""), Error::Transport("reset".into())] {
+        for e in [
+            service(500, "InternalError"),
+            service(503, "SlowDown"),
+            service(400, "RequestTimeout"),
+            service(429, ""),
+            service(502, ""),
+            Error::Transport("reset".into()),
+        ] {
             assert!(retryable(&e), "{e:?}");
         }
-        for e in [service(400, "InvalidArgument"), service(403, "AccessDenied"), service(409, "BucketNotEmpty"), Error::NotFound("k".into()), Error::InvalidArgument("x".into())] {
+        for e in [
+            service(400, "InvalidArgument"),
+            service(403, "AccessDenied"),
+            service(409, "BucketNotEmpty"),
+            Error::NotFound("k".into()),
+            Error::InvalidArgument("x".into()),
+        ] {
             assert!(!retryable(&e), "{e:?}");
         }
     }

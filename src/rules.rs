@@ -3,6 +3,8 @@
 //! (`Err(text)`), so every backend — this S3 component and the memory one, which includes
 //! this file — refuses exactly the same input with the same words.
 
+use crate::quote::{Q, QuotedChar};
+
 /// SigV4's limit on a presigned URL's lifetime: 7 days.
 pub const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
 /// S3's limit on user metadata: names and values, in bytes as sent.
@@ -10,7 +12,7 @@ pub const MAX_METADATA_BYTES: usize = 2048;
 
 /// S3's general-purpose bucket naming rules.
 pub fn bucket(bucket: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("bucket {bucket:?} {why}"));
+    let bad = |why: &str| Err(format!("bucket {bucket} {why}", bucket = Q(&bucket)));
     if bucket.is_empty() {
         return Err("bucket is required".into());
     }
@@ -18,7 +20,7 @@ pub fn bucket(bucket: &str) -> Result<(), String> {
         return bad("must be 3 to 63 characters long");
     }
     if let Some(c) = bucket.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-')) {
-        return bad(&format!("may only contain lowercase letters, digits, '.' and '-', not {c:?}"));
+        return bad(&format!("may only contain lowercase letters, digits, '.' and '-', not {c}", c = QuotedChar(c)));
     }
     let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
@@ -31,10 +33,10 @@ pub fn bucket(bucket: &str) -> Result<(), String> {
         return bad("must not be formatted as an IP address");
     }
     if let Some(p) = ["xn--", "sthree-", "amzn-s3-demo-"].iter().find(|p| bucket.starts_with(*p)) {
-        return bad(&format!("must not start with the reserved prefix {p:?}"));
+        return bad(&format!("must not start with the reserved prefix {p}", p = Q(&p)));
     }
     if let Some(s) = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().find(|s| bucket.ends_with(*s)) {
-        return bad(&format!("must not end with the reserved suffix {s:?}"));
+        return bad(&format!("must not end with the reserved suffix {s}", s = Q(&s)));
     }
     Ok(())
 }
@@ -42,7 +44,7 @@ pub fn bucket(bucket: &str) -> Result<(), String> {
 /// A Content-Type: 1 to 1024 printable ASCII characters.
 pub fn content_type(content_type: &str) -> Result<(), String> {
     let ok = !content_type.is_empty() && content_type.len() <= 1024 && content_type.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
-    if ok { Ok(()) } else { Err(format!("content type {content_type:?} must be 1 to 1024 printable ASCII characters")) }
+    if ok { Ok(()) } else { Err(format!("content type {content_type} must be 1 to 1024 printable ASCII characters", content_type = Q(&content_type))) }
 }
 
 /// Metadata names: ASCII letters, digits, `-` and `_`, each once (case-insensitively).
@@ -51,11 +53,11 @@ pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, Stri
     let mut names: Vec<String> = Vec::with_capacity(metadata.len());
     for (name, _) in metadata {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(format!("metadata name {name:?} may only contain ASCII letters, digits, '-' and '_'"));
+            return Err(format!("metadata name {name} may only contain ASCII letters, digits, '-' and '_'", name = Q(&name)));
         }
         let lower = name.to_ascii_lowercase();
         if names.contains(&lower) {
-            return Err(format!("metadata name {name:?} is given twice (names are case-insensitive)"));
+            return Err(format!("metadata name {name} is given twice (names are case-insensitive)", name = Q(&name)));
         }
         names.push(lower);
     }

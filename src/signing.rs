@@ -4,13 +4,12 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 
 use crate::credentials::Credentials;
-use crate::error::{transport, Error};
+use crate::error::{Error, transport};
 
 fn settings(location: SignatureLocation) -> SigningSettings {
     let mut s = SigningSettings::default();
@@ -58,8 +57,8 @@ pub fn sign_headers(
         Payload::Signed(body) => SignableBody::Bytes(body),
         Payload::Unsigned => SignableBody::UnsignedPayload,
     };
-    let request = SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body)
-        .map_err(|e| transport(format!("signing: {e}")))?;
+    let request =
+        SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body).map_err(|e| transport(format!("signing: {e}")))?;
     let (instructions, _signature) = sign(request, &params).map_err(|e| transport(format!("signing: {e}")))?.into_parts();
     let (signed, _params) = instructions.into_parts();
     Ok(signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect())
@@ -67,7 +66,15 @@ pub fn sign_headers(
 
 /// A presigned URL: `url` plus the `X-Amz-*` query parameters, valid for `expires_in` s.
 /// `headers` (e.g. a content type) are signed too: the URL's user must send them as given.
-pub fn presign(credentials: &Credentials, region: &str, time: SystemTime, method: &str, url: &str, headers: &[(String, String)], expires_in: u64) -> Result<String, Error> {
+pub fn presign(
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    expires_in: u64,
+) -> Result<String, Error> {
     let identity = credentials.identity();
     let mut settings = settings(SignatureLocation::QueryParams);
     settings.expires_in = Some(Duration::from_secs(expires_in));
@@ -102,7 +109,9 @@ mod tests {
     use crate::config::Env;
 
     fn creds(token: Option<&str>) -> Credentials {
-        Credentials::explicit(Some("AKIDEXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()), token.map(str::to_string), &Env(&[])).unwrap().unwrap()
+        Credentials::explicit(Some("AKIDEXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()), token.map(str::to_string), &Env(&[]))
+            .unwrap()
+            .unwrap()
     }
 
     fn time() -> SystemTime {
@@ -112,9 +121,12 @@ mod tests {
     /// The worked example from AWS's S3 SigV4 documentation ("GET Object" with a Range header).
     #[test]
     fn matches_the_aws_documented_get_object_example() {
-        let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap().unwrap();
+        let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[]))
+            .unwrap()
+            .unwrap();
         let headers = vec![("range".to_string(), "bytes=0-9".to_string())];
-        let signed = sign_headers(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, Payload::Signed(b"")).unwrap();
+        let signed =
+            sign_headers(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, Payload::Signed(b"")).unwrap();
         let auth = signed.iter().find(|(k, _)| k == "authorization").unwrap();
         assert_eq!(
             auth.1,
@@ -134,7 +146,9 @@ mod tests {
     /// AWS's documented presigned URL example (GET test.txt, 86400 s).
     #[test]
     fn presign_matches_the_aws_documented_example() {
-        let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[])).unwrap().unwrap();
+        let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[]))
+            .unwrap()
+            .unwrap();
         let url = presign(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[], 86400).unwrap();
         assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&"), "{url}");
         assert!(url.contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"), "{url}");

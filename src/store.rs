@@ -6,7 +6,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
-use crate::bindings::exports::wasm_storages::storage::types::{Config, Error, GetOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions};
+use crate::bindings::exports::wasm_storages::storage::types::{
+    Config, Error, GetOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
+};
 use crate::config::{self, Env, Settings};
 use crate::error::invalid_argument;
 use crate::keys;

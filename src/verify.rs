@@ -12,7 +12,7 @@
 
 use md5::Digest as _;
 
-use crate::error::{transport, Error};
+use crate::error::{Error, transport};
 use crate::sys::http::Response;
 
 // A byte-at-a-time table per algorithm: 1–2 KB each, against 16 KB for sliced tables.

@@ -4,8 +4,9 @@
 //! closure. Namespaces are ignored (local names only) and unknown elements skipped, so
 //! servers that add fields or omit the namespace parse the same.
 
-use quick_xml::events::Event;
+use crate::quote::Q;
 use quick_xml::Reader;
+use quick_xml::events::Event;
 
 /// Deeper than any S3 response; refusing more bounds the work a hostile reply can cause.
 const MAX_DEPTH: usize = 32;
@@ -33,7 +34,9 @@ fn walk(xml: &str, mut on: impl FnMut(Node)) -> Result<(), XmlError> {
     let mut path: Vec<String> = Vec::new();
     let mut text = String::new();
     loop {
-        match reader.read_event().map_err(|e| XmlError(e.to_string()))? {
+        // Where, not quick-xml's own text: its messages format with `Debug` (Unicode tables).
+        let event = reader.read_event().map_err(|_| XmlError(format!("malformed XML at byte {}", reader.error_position())))?;
+        match event {
             Event::Start(e) => {
                 if path.len() >= MAX_DEPTH {
                     return Err(XmlError(format!("nested deeper than {MAX_DEPTH} elements")));
@@ -58,17 +61,19 @@ fn walk(xml: &str, mut on: impl FnMut(Node)) -> Result<(), XmlError> {
             }
             Event::Text(e) => text.push_str(&e.xml10_content()),
             Event::CData(e) => text.push_str(&e),
-            Event::GeneralRef(r) => match r.resolve_char_ref().map_err(|e| XmlError(e.to_string()))? {
-                Some(c) => text.push(c),
-                None => text.push_str(match &*r {
-                    "lt" => "<",
-                    "gt" => ">",
-                    "amp" => "&",
-                    "apos" => "'",
-                    "quot" => "\"",
-                    other => return Err(XmlError(format!("unknown entity &{other};"))),
-                }),
-            },
+            Event::GeneralRef(r) => {
+                match r.resolve_char_ref().map_err(|_| XmlError(format!("invalid character reference at byte {}", reader.buffer_position())))? {
+                    Some(c) => text.push(c),
+                    None => text.push_str(match &*r {
+                        "lt" => "<",
+                        "gt" => ">",
+                        "amp" => "&",
+                        "apos" => "'",
+                        "quot" => "\"",
+                        other => return Err(XmlError(format!("unknown entity &{other};"))),
+                    }),
+                }
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -155,7 +160,7 @@ pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
                     "Key" => current.key = text.to_string(),
                     "Size" => match text.parse() {
                         Ok(size) => current.size = size,
-                        Err(_) => bad = Some(XmlError(format!("object size {text:?} is not a number"))),
+                        Err(_) => bad = Some(XmlError(format!("object size {text} is not a number", text = Q(&text)))),
                     },
                     "ETag" => current.etag = Some(text.to_string()),
                     "LastModified" => current.last_modified = Some(text.to_string()),
@@ -190,10 +195,11 @@ pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
 fn leaf(xml: &str, want: &[&str]) -> Result<Option<String>, XmlError> {
     let mut found = None;
     walk(xml, |node| {
-        if let Node::Text(path, text) = node {
-            if found.is_none() && is(path, want) {
-                found = Some(text.to_string());
-            }
+        if let Node::Text(path, text) = node
+            && found.is_none()
+            && is(path, want)
+        {
+            found = Some(text.to_string());
         }
     })?;
     Ok(found)
@@ -334,7 +340,6 @@ pub fn parse_uploads(xml: &str) -> Result<UploadsPage, XmlError> {
     Ok(page)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +354,10 @@ mod tests {
     fn parses_a_listing() {
         let page = parse_list(LIST).unwrap();
         assert_eq!(page.objects.len(), 2);
-        assert_eq!(page.objects[0], ListedObject { key: "p/a b+c".into(), size: 12, etag: Some("\"abc\"".into()), last_modified: Some("2024-01-02T03:04:05.000Z".into()) });
+        assert_eq!(
+            page.objects[0],
+            ListedObject { key: "p/a b+c".into(), size: 12, etag: Some("\"abc\"".into()), last_modified: Some("2024-01-02T03:04:05.000Z".into()) }
+        );
         assert_eq!(page.objects[1].key, "p/ü😀");
         assert!(page.is_truncated);
         assert_eq!(page.next_continuation_token.as_deref(), Some("tok/=+"));
@@ -411,7 +419,10 @@ mod tests {
     fn parses_sts_replies() {
         let ok = r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s/ecret</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"#;
         let c = parse_sts_credentials(ok).unwrap().unwrap();
-        assert_eq!((c.access_key_id.as_str(), c.secret_access_key.as_str(), c.session_token.as_deref(), c.expiration.as_deref()), ("ASIA1", "s/ecret", Some("tok"), Some("2030-01-01T00:00:00Z")));
+        assert_eq!(
+            (c.access_key_id.as_str(), c.secret_access_key.as_str(), c.session_token.as_deref(), c.expiration.as_deref()),
+            ("ASIA1", "s/ecret", Some("tok"), Some("2030-01-01T00:00:00Z"))
+        );
         let refused = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>bad token</Message></Error></ErrorResponse>";
         let Ok(Err(e)) = parse_sts_credentials(refused) else { panic!("not an STS error") };
         assert_eq!((e.code.as_str(), e.message.as_str()), ("InvalidIdentityToken", "bad token"));
@@ -433,7 +444,8 @@ mod tests {
 
     #[test]
     fn parses_errors_and_ignores_other_documents() {
-        let e = parse_error("<Error><Code>NoSuchKey</Code><Message>gone &amp; lost</Message><RequestId>R</RequestId><HostId>H</HostId></Error>").unwrap().unwrap();
+        let e =
+            parse_error("<Error><Code>NoSuchKey</Code><Message>gone &amp; lost</Message><RequestId>R</RequestId><HostId>H</HostId></Error>").unwrap().unwrap();
         assert_eq!(e, S3Error { code: "NoSuchKey".into(), message: "gone & lost".into(), request_id: Some("R".into()) });
         assert_eq!(parse_error("<CopyObjectResult><ETag>x</ETag></CopyObjectResult>").unwrap(), None);
         assert!(parse_error("<Error><Code>InternalError</Code></Error>").unwrap().is_some());

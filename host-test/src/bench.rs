@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use tokio::io::AsyncWriteExt;
 
-use crate::runtime::{backend, HostOptions, Runtime, Storage};
-use crate::s3_server::EmbeddedS3;
+use crate::runtime::{HostOptions, Runtime, Storage, backend};
+use crate::testkit::s3_server::EmbeddedS3;
 use crate::{Config, PutOptions, UploadChecksum};
 
 const MIB: u64 = 1 << 20;
@@ -145,7 +145,12 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         let start = Instant::now();
         s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
         let one = start.elapsed();
-        println!("| {} MiB PUT, component, one PutObject copied through it (Content-MD5) | {:.0} MiB/s ({:.2}× curl) |", bench.size_mib, mib_per_s(size, one), curl_put.as_secs_f64() / one.as_secs_f64());
+        println!(
+            "| {} MiB PUT, component, one PutObject copied through it (Content-MD5) | {:.0} MiB/s ({:.2}× curl) |",
+            bench.size_mib,
+            mib_per_s(size, one),
+            curl_put.as_secs_f64() / one.as_secs_f64()
+        );
         // Its ETag is its MD5: `read` copies the bytes through the component and checks them.
         let start = Instant::now();
         let mut got = 0u64;
@@ -158,7 +163,12 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         if got != size {
             bail!("checked GET returned {got} of {size} bytes");
         }
-        println!("| {} MiB checked GET, component (`read`: copied through it, MD5 checked) | {:.0} MiB/s ({:.2}× curl) |", bench.size_mib, mib_per_s(size, checked), curl_get.as_secs_f64() / checked.as_secs_f64());
+        println!(
+            "| {} MiB checked GET, component (`read`: copied through it, MD5 checked) | {:.0} MiB/s ({:.2}× curl) |",
+            bench.size_mib,
+            mib_per_s(size, checked),
+            curl_get.as_secs_f64() / checked.as_secs_f64()
+        );
         s.delete("big.bin").await?;
     }
 
@@ -203,12 +213,18 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         s.put_stream("mp.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
         let took = start.elapsed();
         let speedup = first.get_or_insert(took).as_secs_f64() / took.as_secs_f64();
-        println!("| multipart PUT, {in_flight} part(s) in flight | {:.0} MiB/s ({speedup:.2}×), peak {:.1} MiB |", mib_per_s(size, took), s.peak_memory() as f64 / MIB as f64);
+        println!(
+            "| multipart PUT, {in_flight} part(s) in flight | {:.0} MiB/s ({speedup:.2}×), peak {:.1} MiB |",
+            mib_per_s(size, took),
+            s.peak_memory() as f64 / MIB as f64
+        );
         s.delete("mp.bin").await?;
     }
 
     // Small objects: latency per operation, with a new connection each and with reuse.
-    for (mode, host) in [("new connection each", HostOptions::default()), ("reused connections", HostOptions { connection_pool: Some(10), ..Default::default() })] {
+    for (mode, host) in
+        [("new connection each", HostOptions::default()), ("reused connections", HostOptions { connection_pool: Some(10), ..Default::default() })]
+    {
         let mut s = open(&base, &host).await?;
         let payload = vec![7u8; 1024];
         let (mut puts, mut gets) = (Vec::new(), Vec::new());
@@ -256,7 +272,11 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
         let etag = ("etag", "\"0123456789abcdef0123456789abcdef\"".to_string());
         match (parts.method.as_str(), parts.uri.query().unwrap_or("")) {
             ("GET", q) if q.contains("list-type=2") => (200, vec![("content-length", listing.len().to_string())], listing.clone()),
-            ("HEAD", _) => (200, vec![("content-length", "1024".into()), ("content-type", "text/plain".into()), ("last-modified", "Tue, 02 Jan 2024 03:04:05 GMT".into()), etag], vec![]),
+            ("HEAD", _) => (
+                200,
+                vec![("content-length", "1024".into()), ("content-type", "text/plain".into()), ("last-modified", "Tue, 02 Jan 2024 03:04:05 GMT".into()), etag],
+                vec![],
+            ),
             _ => (200, vec![("content-length", "0".into()), etag], vec![]),
         }
     });

@@ -2,11 +2,11 @@
 //! the blobstore adapter and a backend) as `wasmtime run` would: WASI and wasi:http from
 //! this host, arguments and stdin given, stdout and stderr collected.
 
-use wasmtime::component::Linker;
 use wasmtime::Store;
+use wasmtime::component::Linker;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use crate::runtime::{load_precompiled, HostOptions, HostState, Runtime};
+use crate::runtime::{HostOptions, HostState, Runtime, load_precompiled};
 
 /// A command line and the standard streams, for `HostOptions::command`.
 #[derive(Clone)]

@@ -4,19 +4,19 @@
 //! `Storage`), nothing else. `storage-host serve-http` and the file-server tests use it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
-use wasmtime::component::Linker;
 use wasmtime::Store;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::WasiHttpView as _;
 
-use crate::runtime::{load_precompiled, HostOptions, HostState, Runtime};
+use crate::runtime::{HostOptions, HostState, Runtime, load_precompiled};
 
 /// A component being served; stops when dropped.
 pub struct HttpServer {
@@ -106,8 +106,11 @@ struct Shared {
     options: HostOptions,
     peak: Arc<AtomicUsize>,
     /// The one instance, in `one_instance` mode.
-    one: Option<Arc<tokio::sync::Mutex<(Store<HostState>, Proxy)>>>,
+    one: Option<OneInstance>,
 }
+
+/// The instance every request shares in `one_instance` mode.
+type OneInstance = Arc<tokio::sync::Mutex<(Store<HostState>, Proxy)>>;
 
 impl Shared {
     async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
@@ -156,7 +159,10 @@ fn log_late_failure(result: &wasmtime::Result<()>) {
 type Outcome = Result<hyper::Response<HyperOutgoingBody>, wasmtime_wasi_http::p2::bindings::http::types::ErrorCode>;
 
 /// The response the handler sent, or why there is none.
-async fn respond(receiver: tokio::sync::oneshot::Receiver<Outcome>, task: tokio::task::JoinHandle<wasmtime::Result<()>>) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+async fn respond(
+    receiver: tokio::sync::oneshot::Receiver<Outcome>,
+    task: tokio::task::JoinHandle<wasmtime::Result<()>>,
+) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with an error: {code:?}")),

@@ -2,26 +2,29 @@
 //!
 //! - [`runtime`]: loads the component once (precompiled and cached on disk), gives it WASI
 //!   and wasi:http, and calls its `storage` interface. No S3 logic lives here.
-//! - [`s3_server`]: the embedded S3 server (s3s + s3s-fs, SigV4 checked) tests and the demo use.
-//! - [`sender`]: how the component's requests leave the host: TLS policy (`verify-ssl`),
-//!   the keep-alive pool, canned replies for benchmarks.
+//! - [`sender`]: how the component's requests leave the host, as layers over wasmtime's
+//!   default sender: TLS policy (`verify-ssl`), the keep-alive pool, the observer, canned
+//!   replies for benchmarks, fault injection for tests.
 //! - [`http_client`]: a plain HTTP client, for fetching presigned URLs like a browser would.
 //! - [`http_server`]: serves a `wasi:http` component (the file-server example) over HTTP.
-//! - [`bench`]: `storage-host bench`.
+//! - [`command`]: runs a `wasi:cli` command component (the blobstore example's CLI).
+//! - [`testkit`] (feature `testkit`, on by default): the embedded S3 server, its strict
+//!   layer and the credential stand-ins the tests, the demo and the bench use.
+//! - [`bench`] (feature `testkit`): `storage-host bench`.
 //!
 //! Native only: built for a wasm target (`cargo build --target wasm32-wasip2` at the
 //! workspace root), this crate is empty.
 #![cfg(not(target_family = "wasm"))]
 
+#[cfg(feature = "testkit")]
 pub mod bench;
 pub mod command;
-pub mod credential_servers;
 pub mod http_client;
 pub mod http_server;
 pub mod runtime;
-pub mod s3_server;
 pub mod sender;
-pub mod strict_fs;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use runtime::{Failure, HostOptions, Runtime, Storage};
 
@@ -52,5 +55,6 @@ pub fn config_for(bucket: &str) -> Config {
     }
 }
 pub use runtime::bindings::exports::wasm_storages::storage::types::{
-    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions, WriteCondition,
+    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile,
+    UploadChecksum, UrlOptions, WriteCondition,
 };

@@ -25,7 +25,9 @@ pub mod bindings {
     });
 }
 
-use bindings::exports::wasm_storages::storage::types::{ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
+use bindings::exports::wasm_storages::storage::types::{
+    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions,
+};
 use bindings::{S3, S3Pre};
 
 /// The component, built by this crate's build script.
@@ -127,17 +129,20 @@ impl HostOptions {
         let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
         let home = get("HOME");
         let in_home = |rest: &str| home.as_ref().map(|h| std::path::Path::new(h).join(rest));
-        let named = |var: &str| get(var).map(|p| match (p.strip_prefix("~/"), &home) {
-            (Some(rest), Some(h)) => std::path::Path::new(h).join(rest),
-            _ => std::path::PathBuf::from(p),
-        });
+        let named = |var: &str| {
+            get(var).map(|p| match (p.strip_prefix("~/"), &home) {
+                (Some(rest), Some(h)) => std::path::Path::new(h).join(rest),
+                _ => std::path::PathBuf::from(p),
+            })
+        };
         let files = [
             named("AWS_SHARED_CREDENTIALS_FILE").or_else(|| in_home(".aws/credentials")),
             named("AWS_CONFIG_FILE").or_else(|| in_home(".aws/config")),
             named("AWS_WEB_IDENTITY_TOKEN_FILE"),
             named("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
         ];
-        let mut preopens: Vec<std::path::PathBuf> = files.into_iter().flatten().filter_map(|f| Some(f.parent()?.to_path_buf())).filter(|d| d.is_absolute() && d.is_dir()).collect();
+        let mut preopens: Vec<std::path::PathBuf> =
+            files.into_iter().flatten().filter_map(|f| Some(f.parent()?.to_path_buf())).filter(|d| d.is_absolute() && d.is_dir()).collect();
         preopens.sort();
         preopens.dedup();
         Self { env, preopens, ..Self::default() }
@@ -501,7 +506,12 @@ impl Storage {
     }
 
     /// Like [`Storage::get`], for `range` of the object; also returns the span served.
-    pub async fn get_range(&mut self, key: &str, range: Option<ByteRange>, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(StoredFile, Option<Span>)> {
+    pub async fn get_range(
+        &mut self,
+        key: &str,
+        range: Option<ByteRange>,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(StoredFile, Option<Span>)> {
         self.with(async |store, iface, handle| {
             let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range }).await)?;
             let result = async {
@@ -549,7 +559,12 @@ impl Storage {
         self.with(async |store, iface, handle| {
             let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range: None }).await)?;
             let mut data = Vec::new();
-            let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| Ok(data.extend_from_slice(c))).await.map(|()| data);
+            let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| {
+                let _: () = data.extend_from_slice(c);
+                Ok(())
+            })
+            .await
+            .map(|()| data);
             let again = flatten(iface.object_body().call_read(&mut *store, body, max).await);
             body.resource_drop_async(&mut *store).await?;
             Ok((first, again))

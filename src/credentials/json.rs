@@ -2,6 +2,8 @@
 //! one object whose values are strings, numbers, booleans or null. Nested values are
 //! refused. A general JSON crate would cost the component tens of KB for this.
 
+use crate::quote::Q;
+
 /// The object's members, values as text (strings unescaped, other scalars as written).
 pub fn parse_flat_object(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut p = Parser { s: text.as_bytes(), i: 0 };
@@ -20,7 +22,7 @@ pub fn parse_flat_object(text: &str) -> Result<Vec<(String, String)>, String> {
         p.ws();
         let value = match p.peek() {
             Some(b'"') => p.string()?,
-            Some(b'{' | b'[') => return Err(format!("nested value for {key:?} at byte {}", p.i)),
+            Some(b'{' | b'[') => return Err(format!("nested value for {key} at byte {}", p.i, key = Q(&key))),
             Some(_) => p.scalar()?,
             None => return Err("unexpected end".into()),
         };
@@ -91,11 +93,7 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, b: u8) -> Result<(), String> {
-        if self.eat(b) {
-            Ok(())
-        } else {
-            Err(format!("expected '{}' at byte {}", b as char, self.i))
-        }
+        if self.eat(b) { Ok(()) } else { Err(format!("expected '{}' at byte {}", b as char, self.i)) }
     }
 
     fn ws(&mut self) {
@@ -118,11 +116,7 @@ impl Parser<'_> {
             self.i += 1;
         }
         let word = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| "invalid UTF-8".to_string())?;
-        if is_number(word) || matches!(word, "true" | "false" | "null") {
-            Ok(word.to_string())
-        } else {
-            Err(format!("invalid value at byte {start}"))
-        }
+        if is_number(word) || matches!(word, "true" | "false" | "null") { Ok(word.to_string()) } else { Err(format!("invalid value at byte {start}")) }
     }
 
     fn string(&mut self) -> Result<String, String> {
@@ -209,7 +203,27 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_flat_object() {
-        for bad in ["{\"a\":01}", "{\"a\":1.}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":+1}", "", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":\"x\"} x", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\q\"}", "{\"a\":nope}", "{\"a\":\"\u{1}\"}", "{\"a\":\"\\u12\"}"] {
+        for bad in [
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":1e}",
+            "{\"a\":-}",
+            "{\"a\":+1}",
+            "",
+            "[]",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{\"a\":{\"b\":1}}",
+            "{\"a\":[1]}",
+            "{\"a\":\"x\"} x",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"\\q\"}",
+            "{\"a\":nope}",
+            "{\"a\":\"\u{1}\"}",
+            "{\"a\":\"\\u12\"}",
+        ] {
             assert!(parse_flat_object(bad).is_err(), "{bad:?}");
         }
     }

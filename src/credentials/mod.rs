@@ -18,7 +18,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::error::{invalid_config, Error};
+use crate::error::{Error, invalid_config};
+use crate::quote::Q;
 use crate::sys::env::Env;
 use crate::sys::http;
 use remote::{Container, Failure, Imds, WebIdentity};
@@ -73,7 +74,9 @@ impl Credentials {
             (None, Some(_)) => Err(invalid_config("secret-access-key is set but access-key-id is not")),
             (None, None) if session_token.is_some() => Err(invalid_config("session-token is set without access-key-id and secret-access-key")),
             (None, None) => match (env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => Self::new(id.into(), secret.into(), env.get("AWS_SESSION_TOKEN").map(str::to_string), "environment", None).map(Some),
+                (Some(id), Some(secret)) => {
+                    Self::new(id.into(), secret.into(), env.get("AWS_SESSION_TOKEN").map(str::to_string), "environment", None).map(Some)
+                }
                 (Some(_), None) => Err(credentials_error("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")),
                 (None, Some(_)) => Err(credentials_error("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")),
                 (None, None) => Ok(None),
@@ -81,7 +84,13 @@ impl Credentials {
         }
     }
 
-    fn new(access_key_id: String, secret_access_key: String, session_token: Option<String>, source: &'static str, expires: Option<SystemTime>) -> Result<Self, Error> {
+    fn new(
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+        source: &'static str,
+        expires: Option<SystemTime>,
+    ) -> Result<Self, Error> {
         // They go into HTTP headers and presigned URLs: anything else would fail later and
         // less clearly, or (past what the host takes) trap.
         let check = |what: &str, value: &str, max: usize| {
@@ -144,15 +153,17 @@ pub fn chain(explicit: Option<Credentials>, files: Option<&profile::Loaded>, env
     if let Some(loaded) = files {
         let keys = loaded.profile.as_ref().map(|p| (p.access_key_id.clone(), p.secret_access_key.clone(), p.session_token.clone(), p.keys_from.clone()));
         match keys {
-            Some((Some(id), Some(secret), token, _)) => return provider(Source::Fixed(Rc::new(Credentials::new(id, secret, token, "shared files", None)?)), passed),
+            Some((Some(id), Some(secret), token, _)) => {
+                return provider(Source::Fixed(Rc::new(Credentials::new(id, secret, token, "shared files", None)?)), passed);
+            }
             Some((Some(_), None, _, from) | (None, Some(_), _, from)) => {
                 return Err(credentials_error(format!(
-                    "profile {:?} in {} has only one of aws_access_key_id and aws_secret_access_key",
-                    loaded.name,
+                    "profile {} in {} has only one of aws_access_key_id and aws_secret_access_key",
+                    Q(&loaded.name),
                     from.unwrap_or_default()
                 )));
             }
-            _ => passed.push(format!("shared files, profile {:?}: {}", loaded.name, loaded.tried.join(", "))),
+            _ => passed.push(format!("shared files, profile {}: {}", Q(&loaded.name), loaded.tried.join(", "))),
         }
     }
     if let Some(w) = WebIdentity::from_env(env, region).map_err(credentials_error)? {
@@ -279,7 +290,10 @@ mod tests {
         let names = ["config", "environment", "shared files", "web identity", "container", "imds"];
         for set in 0u32..64 {
             let has = |i: usize| set & (1 << i) != 0;
-            let mut pairs = vec![("AWS_SHARED_CREDENTIALS_FILE".to_string(), if has(2) { creds_file.display().to_string() } else { dir.join("absent").display().to_string() })];
+            let mut pairs = vec![(
+                "AWS_SHARED_CREDENTIALS_FILE".to_string(),
+                if has(2) { creds_file.display().to_string() } else { dir.join("absent").display().to_string() },
+            )];
             pairs.push(("AWS_CONFIG_FILE".into(), dir.join("absent-config").display().to_string()));
             if has(1) {
                 pairs.push(("AWS_ACCESS_KEY_ID".into(), "ENVID".into()));

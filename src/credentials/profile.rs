@@ -5,9 +5,10 @@
 //! lines continue a sub-section (`s3 =` ...) and are skipped. Errors name the file and line,
 //! never the line's content (it may hold a secret).
 
-use crate::error::{invalid_config, Error};
+use crate::error::{Error, invalid_config};
+use crate::quote::Q;
 use crate::sys::env::Env;
-use crate::sys::fs::{read_to_string, FileError};
+use crate::sys::fs::{FileError, read_to_string};
 
 /// One profile's settings that matter here, from both files merged (credentials file first).
 #[derive(Default, PartialEq)]
@@ -46,7 +47,9 @@ pub fn load(profile: Option<&str>, env: &Env) -> Result<Loaded, Error> {
     let name = named.unwrap_or("default").to_string();
     let mut tried = Vec::new();
     let mut merged: Option<Profile> = None;
-    for (kind, var, default) in [(FileKind::Credentials, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"), (FileKind::Config, "AWS_CONFIG_FILE", ".aws/config")] {
+    for (kind, var, default) in
+        [(FileKind::Credentials, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"), (FileKind::Config, "AWS_CONFIG_FILE", ".aws/config")]
+    {
         let Some(path) = path(env, var, default) else {
             tried.push(format!("{default} (no HOME)"));
             continue;
@@ -73,7 +76,7 @@ pub fn load(profile: Option<&str>, env: &Env) -> Result<Loaded, Error> {
         }
     }
     if named.is_some() && merged.is_none() {
-        return Err(invalid_config(format!("profile {name:?} is in none of the shared files: {}", tried.join(", "))));
+        return Err(invalid_config(format!("profile {name} is in none of the shared files: {}", tried.join(", "), name = Q(&name))));
     }
     Ok(Loaded { name, profile: merged, tried })
 }

@@ -10,8 +10,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::json;
-use super::{Credentials, Send, MAX_TOKEN_BYTES};
+use super::{Credentials, MAX_TOKEN_BYTES, Send};
 use crate::keys::encode_query;
+use crate::quote::Q;
 use crate::sys::env::Env;
 use crate::sys::fs::read_to_string;
 use crate::sys::http;
@@ -44,13 +45,13 @@ pub struct Url {
 
 impl Url {
     pub fn parse(url: &str) -> Result<Url, String> {
-        let uri: ::http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+        let uri: ::http::Uri = url.parse().map_err(|_| format!("{url} is not a URL", url = Q(&url)))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return Err(format!("{url:?} must start with http:// or https://")),
+            _ => return Err(format!("{url} must start with http:// or https://", url = Q(&url))),
         };
-        let authority = uri.authority().ok_or_else(|| format!("{url:?} has no host"))?;
+        let authority = uri.authority().ok_or_else(|| format!("{url} has no host", url = Q(&url)))?;
         if authority.as_str().contains('@') {
             return Err("the URL must not carry user info".into());
         }
@@ -83,7 +84,15 @@ impl Url {
 
 /// GET/PUT/POST with a timeout, sent by `send` (the client's pipeline); the reply's status
 /// and body, or why there is none.
-fn call(send: Send, url: &Url, method: &str, path: &str, headers: Vec<(String, String)>, body: Option<&[u8]>, timeout: Duration) -> Result<(u16, String), String> {
+fn call(
+    send: Send,
+    url: &Url,
+    method: &str,
+    path: &str,
+    headers: Vec<(String, String)>,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let mut headers = headers;
     if let Some(body) = body {
         headers.push(("content-length".into(), body.len().to_string()));
@@ -106,11 +115,12 @@ fn expiration(text: Option<&str>, source: &str) -> Result<Option<SystemTime>, St
 fn from_json(text: &str, source: &'static str) -> Result<Credentials, String> {
     let members = json::parse_flat_object(text).map_err(|e| format!("{source} answered with malformed JSON ({e})"))?;
     if let Some(code) = json::get(&members, "Code").filter(|c| *c != "Success") {
-        return Err(format!("{source} answered Code {code:?}"));
+        return Err(format!("{source} answered Code {code}", code = Q(&code)));
     }
     let field = |name: &str| json::get(&members, name).map(str::to_string).ok_or_else(|| format!("{source} answered without {name}"));
     let expires = expiration(json::get(&members, "Expiration"), source)?;
-    Credentials::new(field("AccessKeyId")?, field("SecretAccessKey")?, json::get(&members, "Token").map(str::to_string), source, expires).map_err(|e| crate::error::message(&e))
+    Credentials::new(field("AccessKeyId")?, field("SecretAccessKey")?, json::get(&members, "Token").map(str::to_string), source, expires)
+        .map_err(|e| crate::error::message(&e))
 }
 
 #[derive(Debug)]
@@ -133,7 +143,10 @@ impl WebIdentity {
         };
         // The web identity token is a bearer credential: never in clear over a network.
         if !sts.https && !sts.is_loopback() {
-            return Err(format!("web identity: the STS endpoint {} is plain http to another machine; the token would travel in clear (use https)", sts.describe()));
+            return Err(format!(
+                "web identity: the STS endpoint {} is plain http to another machine; the token would travel in clear (use https)",
+                sts.describe()
+            ));
         }
         let session_name = match env.get("AWS_ROLE_SESSION_NAME") {
             Some(name) => name.to_string(),
@@ -148,8 +161,7 @@ impl WebIdentity {
 
     pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
         // Read each time: Kubernetes rotates the token file.
-        let token = read_to_string(&self.token_file)
-            .map_err(|e| Failure::Failed(format!("reading AWS_WEB_IDENTITY_TOKEN_FILE {}: {e}", self.token_file)))?;
+        let token = read_to_string(&self.token_file).map_err(|e| Failure::Failed(format!("reading AWS_WEB_IDENTITY_TOKEN_FILE {}: {e}", self.token_file)))?;
         let form = format!(
             "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName={}&WebIdentityToken={}",
             encode_query(&self.role_arn),
@@ -157,11 +169,13 @@ impl WebIdentity {
             encode_query(token.trim())
         );
         let headers = vec![("content-type".to_string(), "application/x-www-form-urlencoded".to_string())];
-        let (status, body) = call(send, &self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
+        let (status, body) =
+            call(send, &self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
         match xml::parse_sts_credentials(&body) {
             Ok(Ok(c)) if status == 200 => {
                 let expires = expiration(c.expiration.as_deref(), "STS").map_err(Failure::Failed)?;
-                Credentials::new(c.access_key_id, c.secret_access_key, c.session_token, "web identity", expires).map_err(|e| Failure::Failed(crate::error::message(&e)))
+                Credentials::new(c.access_key_id, c.secret_access_key, c.session_token, "web identity", expires)
+                    .map_err(|e| Failure::Failed(crate::error::message(&e)))
             }
             Ok(Err(e)) => Err(Failure::Failed(format!("STS refused AssumeRoleWithWebIdentity ({status} {}: {})", e.code, e.message))),
             Ok(Ok(_)) => Err(Failure::Failed(format!("STS answered {status}"))),
@@ -223,10 +237,14 @@ impl Container {
         };
         let token = token.map(|t| t.trim().to_string());
         if let Some(t) = token.as_ref().filter(|t| t.len() > MAX_TOKEN_BYTES || !t.bytes().all(|b| b == b' ' || b.is_ascii_graphic())) {
-            return Err(Failure::Failed(format!("the container authorization token must be printable ASCII of at most {MAX_TOKEN_BYTES} bytes (it is {} bytes)", t.len())));
+            return Err(Failure::Failed(format!(
+                "the container authorization token must be printable ASCII of at most {MAX_TOKEN_BYTES} bytes (it is {} bytes)",
+                t.len()
+            )));
         }
         let headers = token.map(|t| vec![("authorization".to_string(), t)]).unwrap_or_default();
-        let (status, body) = call(send, &self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT).map_err(|e| Failure::Failed(format!("the container endpoint: {e}")))?;
+        let (status, body) = call(send, &self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT)
+            .map_err(|e| Failure::Failed(format!("the container endpoint: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("the container endpoint answered {status}")));
         }
@@ -256,7 +274,8 @@ impl Imds {
     pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
         let token_headers = vec![("x-aws-ec2-metadata-token-ttl-seconds".to_string(), "21600".to_string())];
         // No answer at all means no IMDS here: the chain is exhausted, not broken.
-        let (status, token) = call(send, &self.url, "PUT", &self.url.join("/latest/api/token"), token_headers, Some(b""), IMDS_TIMEOUT).map_err(Failure::Unavailable)?;
+        let (status, token) =
+            call(send, &self.url, "PUT", &self.url.join("/latest/api/token"), token_headers, Some(b""), IMDS_TIMEOUT).map_err(Failure::Unavailable)?;
         if status != 200 {
             return Err(Failure::Unavailable(format!("no IMDSv2 session token (status {status})")));
         }
@@ -278,7 +297,8 @@ impl Imds {
         if status != 200 {
             return Err(Failure::Failed(format!("IMDS answered {status} for the role name")));
         }
-        let (status, body) = call(send, &self.url, "GET", &format!("{base}{}", encode_query(role)), auth, None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
+        let (status, body) = call(send, &self.url, "GET", &format!("{base}{}", encode_query(role)), auth, None, IMDS_TIMEOUT)
+            .map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("IMDS answered {status} for the role's credentials")));
         }

@@ -47,9 +47,9 @@ pub fn read_to_string(path: &str) -> Result<String, FileError> {
         .ok_or(FileError::Missing)?;
     let file = dir.open_at(PathFlags::SYMLINK_FOLLOW, relative, OpenFlags::empty(), DescriptorFlags::READ).map_err(|e| match e {
         ErrorCode::NoEntry => FileError::Missing,
-        other => FileError::Unreadable(format!("{other:?}")),
+        other => FileError::Unreadable(other.name().to_string()),
     })?;
-    let stream = file.read_via_stream(0).map_err(|e| FileError::Unreadable(format!("{e:?}")))?;
+    let stream = file.read_via_stream(0).map_err(|e| FileError::Unreadable(e.name().to_string()))?;
     let mut bytes = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {

@@ -8,11 +8,13 @@
 //! request/response client needs.
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{ErrorCode, Fields, HeaderError, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
-use wasip2::io::poll::{poll, Pollable};
+use wasip2::http::types::{
+    ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::poll::{Pollable, poll};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
-use crate::error::{invalid_argument, transport, Error};
+use crate::error::{Error, invalid_argument, transport};
 
 /// Reads of response bodies go in chunks of this size.
 const READ_CHUNK: u64 = 64 * 1024;
@@ -124,14 +126,13 @@ fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStrea
     if req.path_and_query.len() > MAX_PATH_BYTES {
         return Err(invalid_argument(format!("the request's path would be {} bytes; at most {MAX_PATH_BYTES} are sent", req.path_and_query.len())));
     }
-    let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>())
-        .map_err(|e| {
-            transport(match e {
-                HeaderError::InvalidSyntax => "the host refused a request header as malformed",
-                HeaderError::Forbidden => "the host forbids one of the request headers",
-                HeaderError::Immutable => "the request headers are immutable",
-            })
-        })?;
+    let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>()).map_err(|e| {
+        transport(match e {
+            HeaderError::InvalidSyntax => "the host refused a request header as malformed",
+            HeaderError::Forbidden => "the host forbids one of the request headers",
+            HeaderError::Immutable => "the request headers are immutable",
+        })
+    })?;
     let request = OutgoingRequest::new(fields);
     let method = match req.method {
         "GET" => Method::Get,
@@ -236,7 +237,9 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
     }
     let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
     match body {
-        Some(data) => Ok(InFlight { target: req.target(), writer: Some(BodyWriter { stream, out_body, data, written: 0 }), sent: None, write_error: None, future, head }),
+        Some(data) => {
+            Ok(InFlight { target: req.target(), writer: Some(BodyWriter { stream, out_body, data, written: 0 }), sent: None, write_error: None, future, head })
+        }
         // Unreachable: an empty body always fits.
         None => Err(transport("the host's request buffer takes no bytes")),
     }
@@ -341,10 +344,10 @@ impl<B: AsRef<[u8]>> InFlight<B> {
         let status = response.status();
         // A server may answer (403, 400) before reading the whole body: its answer explains
         // more than our failed write does.
-        if let Some(e) = write_error {
-            if status < 300 {
-                return Some(Err(e));
-            }
+        if let Some(e) = write_error
+            && status < 300
+        {
+            return Some(Err(e));
         }
         let headers = response.headers().entries();
         let bodiless = self.head || status == 204 || status == 304;

@@ -1,11 +1,11 @@
 //! The caller's input stream, read without blocking or until full (wasi:io/streams), and
 //! waiting on several pollables at once (wasi:io/poll).
 
-use wasip2::io::streams::StreamError;
 pub use wasip2::io::poll::Pollable;
 pub use wasip2::io::streams::InputStream;
+use wasip2::io::streams::StreamError;
 
-use crate::error::{transport, Error};
+use crate::error::{Error, transport};
 
 /// Reads from the source go in chunks of at most this size.
 const READ_CHUNK: u64 = 1 << 20;

@@ -55,7 +55,7 @@ fn run(args: &[&str]) -> Result<(), String> {
             }
         }
         ["info", container, name] => {
-            let info = get_container(container)?.object_info(&name.to_string())?;
+            let info = get_container(container)?.object_info(name.as_ref())?;
             writeln!(out, "{} {} {}", info.name, info.size, info.created_at).map_err(|e| e.to_string())
         }
         ["rm", container, names @ ..] => get_container(container)?.delete_objects(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>()),
@@ -63,14 +63,14 @@ fn run(args: &[&str]) -> Result<(), String> {
             let (src, dest) = (id(src_container, src), id(dest_container, dest));
             if *op == "cp" { blobstore::copy_object(&src, &dest) } else { blobstore::move_object(&src, &dest) }
         }
-        ["mb", container] => blobstore::create_container(&container.to_string()).map(drop),
-        ["rb", container] => blobstore::delete_container(&container.to_string()),
+        ["mb", container] => blobstore::create_container(container).map(drop),
+        ["rb", container] => blobstore::delete_container(container),
         _ => Err("usage: blob put|get|ls|info|rm|cp|mv|mb|rb ... (see the source's header)".into()),
     }
 }
 
 fn get_container(name: &str) -> Result<Container, String> {
-    blobstore::get_container(&name.to_string())
+    blobstore::get_container(name)
 }
 
 fn id(container: &str, object: &str) -> ObjectId {
@@ -84,7 +84,7 @@ fn number(text: &str) -> Result<u64, String> {
 /// Stdin into a value, then `write-data` and `finish`.
 fn put(container: &Container, name: &str) -> Result<(), String> {
     let value = OutgoingValue::new_outgoing_value();
-    container.write_data(&name.to_string(), &value)?;
+    container.write_data(name, &value)?;
     let body = value.outgoing_value_write_body().map_err(|()| "the blobstore gave no body stream".to_string())?;
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0; WRITE];
@@ -101,7 +101,7 @@ fn put(container: &Container, name: &str) -> Result<(), String> {
 
 /// An object (bytes `start..=end`) to stdout, through `consume-async`'s stream.
 fn get(container: &Container, name: &str, start: u64, end: u64) -> Result<(), String> {
-    let value = container.get_data(&name.to_string(), start, end)?;
+    let value = container.get_data(name, start, end)?;
     let stream = IncomingValue::incoming_value_consume_async(value)?;
     let mut out = std::io::stdout().lock();
     loop {

@@ -9,7 +9,7 @@ use crate::bindings::exports::wasi::blobstore::types::{ContainerMetadata, Incomi
 use crate::bindings::wasm_storages::storage::storage::{Listing, Store};
 use crate::bindings::wasm_storages::storage::types::{ByteRange, Error, GetOptions, ListOptions, PutOptions, Span};
 use crate::value::{self, Outgoing};
-use crate::{describe, open, Blobstore};
+use crate::{Blobstore, describe, open};
 
 /// What `read` asks of the backend at a time: a bounded amount of guest memory.
 pub const CHUNK: u64 = 1 << 20;

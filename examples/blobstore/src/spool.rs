@@ -32,7 +32,7 @@ impl Spool {
             .map_err(|e| format!("making a scratch file in {path}: {e:?}"))?;
         // POSIX keeps an unlinked file while it is open: unlinked now, it can't be left
         // behind, not even by an instance that is killed.
-        let leftover = dir.unlink_file_at(&name).is_err().then(|| (dir, name));
+        let leftover = dir.unlink_file_at(&name).is_err().then_some((dir, name));
         Ok(Spool { file: Some(file), len: Cell::new(0), leftover })
     }
 

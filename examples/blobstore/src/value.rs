@@ -11,7 +11,7 @@ use crate::bindings::wasm_storages::storage::storage::{ObjectBody, Store};
 use crate::bindings::wasm_storages::storage::types::{Error, PutOptions};
 use crate::container::CHUNK;
 use crate::spool::Spool;
-use crate::{describe, Blobstore};
+use crate::{Blobstore, describe};
 
 impl Guest for Blobstore {
     type OutgoingValue = Outgoing;
@@ -118,7 +118,10 @@ impl GuestIncomingValue for Incoming {
         let mut bytes = Vec::new();
         // At most 1 GiB (checked above): the cast loses nothing.
         bytes.try_reserve_exact(size as usize).map_err(|_| too_big())?;
-        value.read_all(|chunk| Ok(bytes.extend_from_slice(&chunk)))?;
+        value.read_all(|chunk| {
+            let _: () = bytes.extend_from_slice(&chunk);
+            Ok(())
+        })?;
         Ok(bytes)
     }
 

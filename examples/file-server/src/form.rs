@@ -8,7 +8,7 @@
 //! buffer before it can hand out field data (the preamble, a part's header section) is
 //! capped far lower, so a hostile form costs neither time nor memory.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use serde_json::json;
@@ -16,7 +16,7 @@ use wasip2::io::streams::{InputStream, StreamError};
 
 use crate::bindings::wasm_storages::storage::storage::{Store, Writer};
 use crate::bindings::wasm_storages::storage::types::{PutOptions, StoredFile};
-use crate::reply::{storage_error, Reply};
+use crate::reply::{Reply, storage_error};
 
 const READ: u64 = 64 * 1024;
 /// The most bytes of a form that are not field data (preamble, boundaries, part headers)

@@ -88,12 +88,7 @@ impl Settings {
         };
         let max_upload = number("FILE_SERVER_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD)?;
         let in_flight = u32::try_from(number("FILE_SERVER_PARTS_IN_FLIGHT", 4)?).unwrap_or(u32::MAX);
-        let config = Config {
-            bucket,
-            prefix: var("FILE_SERVER_PREFIX"),
-            max_pool_connections: Some(in_flight),
-            ..Default::default()
-        };
+        let config = Config { bucket, prefix: var("FILE_SERVER_PREFIX"), max_pool_connections: Some(in_flight), ..Default::default() };
         Ok(Settings { config, max_upload })
     }
 }
@@ -183,7 +178,9 @@ fn upload(store: &Store, settings: &Settings, request: IncomingRequest, query: &
         }
     };
     // (`stream`, a child of `body`, is dropped before it: reverse declaration order.)
-    let url = store.url(&stored.key, &UrlOptions { method: None, expires_in: Some(DAY), content_type: None }).map_err(|e| reply::storage_error(&e, Some(&stored.key)))?;
+    let url = store
+        .url(&stored.key, &UrlOptions { method: None, expires_in: Some(DAY), content_type: None })
+        .map_err(|e| reply::storage_error(&e, Some(&stored.key)))?;
     Ok(Reply::json(201, json!({"key": stored.key, "size": stored.size, "content_type": stored.content_type, "download_url": url})))
 }
 

@@ -4,9 +4,9 @@ use serde_json::json;
 use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasip2::io::streams::StreamError;
 
+use crate::WHOLE;
 use crate::bindings::wasm_storages::storage::storage::Store;
 use crate::bindings::wasm_storages::storage::types::Error;
-use crate::WHOLE;
 
 /// A response held whole.
 pub struct Reply {

@@ -29,6 +29,8 @@ mod bindings {
 #[path = "../../../src/keys.rs"]
 #[allow(dead_code)] // its SigV4 encoding is the S3 component's business
 mod keys;
+#[path = "../../../src/quote.rs"]
+mod quote;
 #[path = "../../../src/rules.rs"]
 mod rules;
 
@@ -159,7 +161,9 @@ impl Store {
 
 /// Appends `chunk`, or says memory ran out (an error, never an abort).
 fn append(buffer: &mut Vec<u8>, chunk: &[u8]) -> Result<(), Error> {
-    buffer.try_reserve(chunk.len()).map_err(|_| Error::Transport(format!("out of memory after {} bytes: the memory backend holds every object whole", buffer.len())))?;
+    buffer
+        .try_reserve(chunk.len())
+        .map_err(|_| Error::Transport(format!("out of memory after {} bytes: the memory backend holds every object whole", buffer.len())))?;
     buffer.extend_from_slice(chunk);
     Ok(())
 }
@@ -190,7 +194,9 @@ impl GuestStore for Store {
             match data.blocking_read(1 << 20) {
                 Ok(chunk) => append(&mut bytes, &chunk)?,
                 Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => return Err(Error::Transport(format!("reading the data to upload failed: {}", e.to_debug_string()))),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(Error::Transport(format!("reading the data to upload failed: {}", e.to_debug_string())));
+                }
             }
         }
         self.store(&key, full, bytes, options)
@@ -384,8 +390,11 @@ impl GuestListing for Listing {
     }
 }
 
+/// An upload being written: the store, key, full key, options and bytes so far.
+type Pending = (Store, String, String, PutOptions, Vec<u8>);
+
 /// An upload being written: kept until `finish` (dropping it stores nothing).
-struct Writer(RefCell<Option<(Store, String, String, PutOptions, Vec<u8>)>>);
+struct Writer(RefCell<Option<Pending>>);
 
 impl GuestWriter for Writer {
     fn write(&self, data: Vec<u8>) -> Result<(), Error> {

@@ -130,7 +130,7 @@ pub(super) fn plan(fault: Option<Fault>, hits: &mut usize, request: http::Reques
             }
             if x % 100 < u64::from(percent) {
                 match kind {
-                    Mischief::ServerErrors if x % 2 == 0 => *canned = Some(s3_error(503, "SlowDown", "Please reduce your request rate.")),
+                    Mischief::ServerErrors if x.is_multiple_of(2) => *canned = Some(s3_error(503, "SlowDown", "Please reduce your request rate.")),
                     Mischief::ServerErrors => *canned = Some(s3_error(500, "InternalError", "We encountered an internal error.")),
                     Mischief::Refused => *refuse = true,
                     Mischief::BrokenBody => *damage = Some(Damage::Break),
@@ -257,7 +257,10 @@ impl http_body::Body for Broken {
     type Data = bytes::Bytes;
     type Error = Error;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
         use std::task::Poll;
         if self.passed >= self.limit {
             return Poll::Ready(if self.clean { None } else { Some(Err(Error::ConnectionTerminated)) });
@@ -280,7 +283,13 @@ impl http_body::Body for Broken {
 /// A reply with `status` and an S3 `<Error>` document.
 fn s3_error(status: u16, code: &'static str, message: &'static str) -> CannedReply {
     let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>");
-    Arc::new(move |_: &http::request::Parts| (status, vec![("content-type", "application/xml".into()), ("content-length", xml.len().to_string()), ("retry-after", "0".into())], xml.clone().into_bytes()))
+    Arc::new(move |_: &http::request::Parts| {
+        (
+            status,
+            vec![("content-type", "application/xml".into()), ("content-length", xml.len().to_string()), ("retry-after", "0".into())],
+            xml.clone().into_bytes(),
+        )
+    })
 }
 
 fn corrupt_body(request: http::Request<WasiBody>) -> http::Request<WasiBody> {
@@ -318,4 +327,3 @@ fn flip_bit(body: WasiBody, bit: usize) -> WasiBody {
     })
     .boxed_unsync()
 }
-

@@ -30,8 +30,8 @@ mod faults;
 mod pool;
 mod tls;
 
-pub use faults::{Fault, Mischief};
 use faults::Damaged;
+pub use faults::{Fault, Mischief};
 pub use pool::Pool;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -40,7 +40,9 @@ type SendResult = Result<(http::Response<WasiBody>, IoFuture), Error>;
 type Sending = std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>>;
 
 /// A reply the host gives instead of sending: status, headers, body.
-pub type CannedReply = Arc<dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync>;
+pub type CannedReply = Arc<Replier>;
+/// What makes a canned reply: status, headers and body for a request's head.
+pub type Replier = dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync;
 
 /// A request the component sent, as the host saw it, and how it went.
 #[derive(Debug, Clone)]
@@ -74,7 +76,12 @@ pub struct Hooks {
 }
 
 impl WasiHttpHooks for Hooks {
-    fn send_request(&mut self, request: http::Request<WasiBody>, options: Option<RequestOptions>, _fut: IoFuture) -> Box<dyn Future<Output = SendResult> + Send> {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: IoFuture,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
         let insecure = self.insecure && request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         // The fault, if any, decides first: what this request suffers.
         let (request, plan) = faults::plan(self.fault, &mut self.fault_hits, request);
@@ -150,7 +157,10 @@ impl http_body::Body for Watched {
     type Data = bytes::Bytes;
     type Error = Error;
 
-    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         let ended = match &polled {
             std::task::Poll::Ready(None) => true,
@@ -184,7 +194,13 @@ fn carries_body(request: &http::Request<WasiBody>) -> bool {
     }
 }
 
-async fn send(request: http::Request<WasiBody>, options: Option<RequestOptions>, insecure: bool, canned: Option<CannedReply>, pool: Option<Pool>) -> SendResult {
+async fn send(
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    insecure: bool,
+    canned: Option<CannedReply>,
+    pool: Option<Pool>,
+) -> SendResult {
     if let Some(reply) = canned {
         return Ok(canned_reply(request, &*reply).await);
     }
@@ -210,7 +226,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn canned_reply(request: http::Request<WasiBody>, reply: &(dyn Fn(&http::request::Parts) -> (u16, Vec<(&'static str, String)>, Vec<u8>) + Send + Sync)) -> (http::Response<WasiBody>, IoFuture) {
+async fn canned_reply(request: http::Request<WasiBody>, reply: &Replier) -> (http::Response<WasiBody>, IoFuture) {
     let (parts, body) = request.into_parts();
     // Read the request body as a server would, so the guest's writes complete.
     let _ = body.collect().await;
@@ -223,4 +239,3 @@ async fn canned_reply(request: http::Request<WasiBody>, reply: &(dyn Fn(&http::r
     let response = response.body(body).unwrap_or_else(|_| http::Response::new(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()));
     (response, Box::new(async { Ok(()) }))
 }
-

@@ -5,7 +5,7 @@
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-use super::{error_chain, IoFuture, SendResult};
+use super::{IoFuture, SendResult, error_chain};
 
 type PooledClient = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, WasiBody>;
 
@@ -34,4 +34,3 @@ impl Pool {
         Ok((response.map(|body| body.map_err(Error::Hyper).boxed_unsync()), Box::new(async { Ok(()) }) as IoFuture))
     }
 }
-

@@ -9,12 +9,12 @@ use crate::common;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use common::{bytes, memory_backend, Target};
-use host_test::runtime::{load_precompiled, HostState};
+use common::{Target, bytes, memory_backend};
+use host_test::runtime::{HostState, load_precompiled};
 use host_test::{HostOptions, PutOptions, Runtime};
 use wasmtime::component::{Linker, Resource, ResourceAny};
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 use wasmtime_wasi::WasiView;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -25,8 +25,8 @@ mod bindings {
     });
 }
 
-use bindings::exports::wasi::blobstore::types::ObjectId;
 use bindings::BlobstoreService;
+use bindings::exports::wasi::blobstore::types::ObjectId;
 
 /// The adapter composed with the backend under test, once per run.
 fn composed() -> &'static [u8] {

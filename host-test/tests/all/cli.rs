@@ -88,7 +88,10 @@ async fn every_command_with_json_output_and_exit_codes() {
     std::fs::write(&file, b"quarterly numbers\n").unwrap();
     let file = file.to_str().unwrap();
 
-    let put = json(&cli.run(&["put", "docs/report.txt", file, "--content-type", "text/plain", "--meta", "original-name=report.txt", "--meta", "uploaded-by=user-123"]).await);
+    let put = json(
+        &cli.run(&["put", "docs/report.txt", file, "--content-type", "text/plain", "--meta", "original-name=report.txt", "--meta", "uploaded-by=user-123"])
+            .await,
+    );
     assert_eq!(put["key"], "docs/report.txt");
     assert_eq!(put["size"], 18);
     assert_eq!(put["content_type"], "text/plain");
@@ -210,7 +213,17 @@ async fn demo_walks_through_the_story() {
     let out = tokio::task::spawn_blocking(|| Command::new(env!("CARGO_BIN_EXE_storage-host")).arg("demo").output().unwrap()).await.unwrap();
     let text = stdout(&out);
     assert_eq!(code(&out), 0, "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for step in ["1. Started the embedded S3 server", "2. put drafts/report.txt", "3. info", "matches the upload: true", "images/logo.png", "A plain HTTP GET of it: HTTP 200", "7. Published the draft", "not found: drafts/report.txt", "exists(\"drafts/report.txt\") = false"] {
+    for step in [
+        "1. Started the embedded S3 server",
+        "2. put drafts/report.txt",
+        "3. info",
+        "matches the upload: true",
+        "images/logo.png",
+        "A plain HTTP GET of it: HTTP 200",
+        "7. Published the draft",
+        "not found: drafts/report.txt",
+        "exists(\"drafts/report.txt\") = false",
+    ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }
 }
@@ -242,7 +255,10 @@ async fn credentials_come_from_a_shared_file_profile() {
 
     // Without any source, one line says what was tried, and the exit code is 1.
     let mut cmd = cli.command(&["info", "profile.txt"]);
-    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("absent")).env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("absent"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(code(&out), 1, "{err}");
@@ -350,7 +366,13 @@ async fn an_interrupted_download_leaves_no_file() {
     let t = Target::new("cli-interrupt-get").await;
     let cli = Cli::new(&t);
     let mut s = t.store("").await;
-    s.put_stream("big.bin", std::io::Cursor::new(common::bytes(16 << 20, 3)), &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await.unwrap();
+    s.put_stream(
+        "big.bin",
+        std::io::Cursor::new(common::bytes(16 << 20, 3)),
+        &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None },
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let slow = common::slow_proxy(&t.endpoint, 2 << 20).await;
     let running = Running::spawn(cli.command(&["--endpoint", &slow, "get", "big.bin", dir.path().to_str().unwrap()]));
@@ -490,7 +512,11 @@ async fn errors_name_what_failed() {
     }
 
     let mut cmd = cli.command(&["info", "k"]);
-    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env("AWS_SHARED_CREDENTIALS_FILE", "/no/such/dir/credentials").env("AWS_PROFILE", "ci").env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/no/such/dir/credentials")
+        .env("AWS_PROFILE", "ci")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     let err = one_line_error(&out);
     assert!(err.contains("/no/such/dir/credentials (not found)") && !err.contains("preopen"), "{err}");
@@ -527,8 +553,8 @@ async fn serve_s3_serves_its_bucket_and_cleans_up() {
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", host_test::s3_server::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", host_test::s3_server::SECRET_KEY)
+            .env("AWS_ACCESS_KEY_ID", host_test::testkit::s3_server::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", host_test::testkit::s3_server::SECRET_KEY)
             .args(["--endpoint", &endpoint, "--bucket", bucket, "put", "k", file.path().to_str().unwrap()]);
         c.output().unwrap()
     };

@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use host_test::runtime::{Runtime, COMPONENT};
+use host_test::runtime::{COMPONENT, Runtime};
 
 /// What the component needs from its host: wasi:http's outgoing handler, what Rust's std
 /// on wasip2 links (clocks, environment, stdio, exit, a hash seed), and the filesystem's
@@ -63,11 +63,15 @@ fn the_consumer_template_ships_the_contract_as_it_is() {
         let ours = root.join("wit/deps").join(&package);
         assert_eq!(folders(&ours), folders(&shipped.join(&package)), "wit/deps/{package}");
         for file in folders(&ours) {
-            assert!(read(&ours.join(&file)) == read(&shipped.join(&package).join(&file)), "examples/consumer/wit/deps/{package}/{file} differs from wit/deps/{package}/{file}");
+            assert!(
+                read(&ours.join(&file)) == read(&shipped.join(&package).join(&file)),
+                "examples/consumer/wit/deps/{package}/{file} differs from wit/deps/{package}/{file}"
+            );
         }
     }
     let text = String::from_utf8(contract).unwrap();
     let code = text.lines().filter(|line| !line.trim_start().starts_with("//"));
-    let wasi: std::collections::BTreeSet<&str> = code.flat_map(|line| line.match_indices("wasi:").map(|(i, _)| line[i..].split(['/', ' ', ';', '@']).next().unwrap())).collect();
+    let wasi: std::collections::BTreeSet<&str> =
+        code.flat_map(|line| line.match_indices("wasi:").map(|(i, _)| line[i..].split(['/', ' ', ';', '@']).next().unwrap())).collect();
     assert_eq!(wasi.into_iter().collect::<Vec<_>>(), ["wasi:clocks", "wasi:io"], "the packages wit/storage.wit names");
 }

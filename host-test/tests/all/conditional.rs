@@ -6,7 +6,7 @@ use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{assert_no_pending_uploads, bytes, open, Target};
+use common::{Target, assert_no_pending_uploads, bytes, open};
 use host_test::sender::Sent;
 use host_test::{Error, Failure, HostOptions, PutOptions, Runtime, Storage, WriteCondition};
 
@@ -56,7 +56,9 @@ async fn create_only_writes_once() {
     let mut big = open(config).await.unwrap();
     let data = bytes((11 << 20) + 1, 3);
     big.put_stream("big", std::io::Cursor::new(data.clone()), &absent()).await.unwrap();
-    assert!(matches!(storage_error(big.put_stream("big", std::io::Cursor::new(bytes(6 << 20, 4)), &absent()).await), Error::AlreadyExists(ref k) if k == "big"));
+    assert!(
+        matches!(storage_error(big.put_stream("big", std::io::Cursor::new(bytes(6 << 20, 4)), &absent()).await), Error::AlreadyExists(ref k) if k == "big")
+    );
     assert_eq!(common::sha256(&big.get_bytes("big").await.unwrap()), common::sha256(&data));
     assert_no_pending_uploads(&t, &mut big).await;
 }
@@ -102,7 +104,8 @@ async fn the_server_is_asked_once_whether_it_honours_conditions() {
         return;
     }
     s.put("b", b"x", &absent()).await.unwrap();
-    let probes: Vec<_> = log.lock().unwrap().iter().filter(|r| r.uri.path().contains(".wasm-storages-probe-")).map(|r| (r.method.to_string(), r.status)).collect();
+    let probes: Vec<_> =
+        log.lock().unwrap().iter().filter(|r| r.uri.path().contains(".wasm-storages-probe-")).map(|r| (r.method.to_string(), r.status)).collect();
     assert_eq!(probes, [("PUT".into(), Some(200)), ("PUT".into(), Some(412)), ("PUT".into(), Some(412)), ("DELETE".into(), Some(204))]);
     assert_eq!(s.list("", None).await.unwrap().iter().map(|f| f.key.clone()).collect::<Vec<_>>(), ["a", "b"], "the probe object is gone");
 }
@@ -113,7 +116,7 @@ async fn a_server_that_ignores_conditions_is_reported_and_nothing_is_written() {
     if common::skip_on_memory("it plays an S3 server that ignores conditions") {
         return;
     }
-    use host_test::s3_server::{EmbeddedS3, ServerOptions};
+    use host_test::testkit::s3_server::{EmbeddedS3, ServerOptions};
     let server = EmbeddedS3::start_with(ServerOptions { ignore_conditions: true, ..Default::default() }).await.unwrap();
     let mut s = open(server.config("ignored/")).await.unwrap();
     s.put("k", b"original", &with(None)).await.unwrap();

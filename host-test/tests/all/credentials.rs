@@ -1,7 +1,7 @@
 //! The credential chain, end to end: each source hands the component keys that the
 //! embedded S3 server accepts, so a successful upload proves the chain. The temporary ones
 //! come from loopback stand-ins for STS, the container endpoint and IMDSv2
-//! (`host_test::credential_servers`), which issue fresh keys into the server's key ring.
+//! (`host_test::testkit::credential_servers`), which issue fresh keys into the server's key ring.
 //! Always against the embedded server, whatever the test target.
 
 use crate::common;
@@ -9,8 +9,8 @@ use crate::common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use host_test::credential_servers::{Behaviour, CredentialServers, CONTAINER_TOKEN, WEB_IDENTITY_TOKEN};
-use host_test::s3_server::{EmbeddedS3, KeyRing, ServerOptions, ACCESS_KEY, SECRET_KEY};
+use host_test::testkit::credential_servers::{Behaviour, CONTAINER_TOKEN, CredentialServers, WEB_IDENTITY_TOKEN};
+use host_test::testkit::s3_server::{ACCESS_KEY, EmbeddedS3, KeyRing, SECRET_KEY, ServerOptions};
 use host_test::sender::{Fault, Sent};
 use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
@@ -143,7 +143,11 @@ async fn web_identity_through_sts() {
     let w = world().await;
     let token = w.file("token", WEB_IDENTITY_TOKEN);
     let sts = format!("{}/sts/", w.creds.endpoint);
-    let env = vec![("AWS_WEB_IDENTITY_TOKEN_FILE", token.clone()), ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/test".into()), ("AWS_ENDPOINT_URL_STS", sts.clone())];
+    let env = vec![
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.clone()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/test".into()),
+        ("AWS_ENDPOINT_URL_STS", sts.clone()),
+    ];
     let (s, log) = open(w.config(), &env, vec![w.dir()]).await;
     round_trip(&mut s.unwrap(), "irsa").await;
     assert_eq!(w.creds.issued(), 1);
@@ -247,7 +251,8 @@ async fn temporary_credentials_are_cached_and_refreshed() {
         return;
     }
     let w = world().await;
-    let env = vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
+    let env =
+        vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.into())];
 
     // An hour's credentials serve every request.
     let (s, _) = open(w.config(), &env, vec![]).await;
@@ -297,7 +302,6 @@ async fn environment_keys_win_over_the_container_endpoint() {
     assert_eq!((w.creds.issued(), signed_with(&log).0.as_str()), (0, ACCESS_KEY));
 }
 
-
 /// A multipart upload that outlives its credentials: the part refused with `ExpiredToken`
 /// (injected by the host, as a server revoking the token would answer) is signed with
 /// fresh credentials and sent again, and the object is whole.
@@ -310,7 +314,11 @@ async fn a_part_refused_as_expired_is_sent_again() {
     w.creds.set(Behaviour { same_key: true, ..Default::default() });
     let mut config = w.config();
     config.part_size = Some(5 << 20);
-    let env = [("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.to_string()), ("AWS_EC2_METADATA_DISABLED", "true".to_string())];
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{}/container", w.creds.endpoint)),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", CONTAINER_TOKEN.to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ];
     let log: Log = Arc::default();
     let sink = log.clone();
     let host = HostOptions {
@@ -323,11 +331,22 @@ async fn a_part_refused_as_expired_is_sent_again() {
     let data: Vec<u8> = (0..12u32 << 20).map(|i| (i % 251) as u8).collect();
     s.put_stream("big", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
     assert_eq!(w.creds.issued(), 2, "fetched once more after the refusal");
-    let mut parts: Vec<_> = log.lock().unwrap().iter().filter(|r| r.uri.query().is_some_and(|q| q.contains("partNumber="))).map(|r| (r.uri.query().unwrap().split('&').next().unwrap().to_string(), r.status)).collect();
+    let mut parts: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.uri.query().is_some_and(|q| q.contains("partNumber=")))
+        .map(|r| (r.uri.query().unwrap().split('&').next().unwrap().to_string(), r.status))
+        .collect();
     parts.sort();
     assert_eq!(
         parts,
-        [("partNumber=1".to_string(), Some(200)), ("partNumber=2".to_string(), Some(200)), ("partNumber=2".to_string(), Some(400)), ("partNumber=3".to_string(), Some(200))]
+        [
+            ("partNumber=1".to_string(), Some(200)),
+            ("partNumber=2".to_string(), Some(200)),
+            ("partNumber=2".to_string(), Some(400)),
+            ("partNumber=3".to_string(), Some(200))
+        ]
     );
     let tokens: Vec<_> = log.lock().unwrap().iter().filter_map(|r| r.headers.get("x-amz-security-token").cloned()).collect();
     assert!(tokens.contains(&"session-token-1".parse().unwrap()) && tokens.contains(&"session-token-2".parse().unwrap()), "{tokens:?}");
@@ -347,7 +366,9 @@ async fn oversized_credentials_are_typed_errors_never_traps() {
     let w = world().await;
     const MAX_TOKEN: usize = 16 * 1024;
     const MAX_KEY: usize = 1024;
-    for (id_len, token_len, fits) in [(20, MAX_TOKEN, true), (20, MAX_TOKEN + 1, false), (20, 131 * 1024, false), (MAX_KEY, 0, true), (MAX_KEY + 1, 0, false), (200 * 1024, 0, false)] {
+    for (id_len, token_len, fits) in
+        [(20, MAX_TOKEN, true), (20, MAX_TOKEN + 1, false), (20, 131 * 1024, false), (MAX_KEY, 0, true), (MAX_KEY + 1, 0, false), (200 * 1024, 0, false)]
+    {
         let token = match token_len {
             0 => String::new(),
             n => format!("aws_session_token = {}\n", "T".repeat(n)),
@@ -399,8 +420,15 @@ async fn credential_requests_never_go_where_they_should_not() {
         assert!(log.lock().unwrap().is_empty(), "{relative}: nothing was sent");
     }
     let token = w.file("jwt", WEB_IDENTITY_TOKEN);
-    for (sts, refused) in [("http://sts.example.com", true), ("http://10.0.0.1:8080/", true), ("https://sts.example.com", false), ("http://127.0.0.1:1/", false), ("http://localhost:1/", false)] {
-        let env = vec![("AWS_WEB_IDENTITY_TOKEN_FILE", token.clone()), ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r".into()), ("AWS_ENDPOINT_URL_STS", sts.to_string())];
+    for (sts, refused) in [
+        ("http://sts.example.com", true),
+        ("http://10.0.0.1:8080/", true),
+        ("https://sts.example.com", false),
+        ("http://127.0.0.1:1/", false),
+        ("http://localhost:1/", false),
+    ] {
+        let env =
+            vec![("AWS_WEB_IDENTITY_TOKEN_FILE", token.clone()), ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r".into()), ("AWS_ENDPOINT_URL_STS", sts.to_string())];
         let (s, _) = open(w.config(), &env, vec![w.dir()]).await;
         match refused {
             true => assert!(credentials_error(s.map(|_| ())).contains("in clear"), "{sts}"),

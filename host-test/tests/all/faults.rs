@@ -11,15 +11,16 @@
 //! - no multipart upload is left pending, except one per CreateMultipartUpload whose answer
 //!   the host damaged after the server had created the upload: the component never learns
 //!   its id (a lifecycle rule, or `pending-uploads` + `abort-upload`, clears those).
+//!
 //! It prints a table per fault kind: operations, requests sent, failures, bytes verified,
 //! orphans, unverifiable downloads.
 
 use crate::common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{bytes, open, sha256, Target};
+use common::{Target, bytes, open, sha256};
 use host_test::sender::{Fault, Mischief};
 use host_test::{Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
@@ -109,7 +110,12 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
                     // Through the component's checked read: a stream handed over unread relies
                     // on the host's HTTP framing, which WrongLength and FlippedBit get past.
                     let mut got = Vec::new();
-                    let r = s.get_checked(key, |c| Ok(got.extend_from_slice(c))).await;
+                    let r = s
+                        .get_checked(key, |c| {
+                            let _: () = got.extend_from_slice(c);
+                            Ok(())
+                        })
+                        .await;
                     match typed(kind, "get", r) {
                         Some(_) if got == *data => {
                             tally.verified += got.len() as u64;
@@ -146,7 +152,7 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
                         assert_eq!(clean.get_bytes(&dest).await.unwrap(), data, "{kind:?}: copy {dest} differs");
                         tally.verified += data.len() as u64;
                     }
-                    ok && typed(kind, "info", s.info(&dest).await).is_some_and(|f| f.size == data.len() as u64) || !ok
+                    !ok || typed(kind, "info", s.info(&dest).await).is_some_and(|f| f.size == data.len() as u64)
                 }
                 None => true,
             },
@@ -176,7 +182,15 @@ async fn every_fault_kind_keeps_the_invariants() {
     let seed = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
     let mut rows = Vec::new();
     let only = std::env::var("FAULT_KIND").ok();
-    for (kind, percent) in [(Mischief::ServerErrors, 30), (Mischief::Refused, 30), (Mischief::BrokenBody, 15), (Mischief::HostileXml, 30), (Mischief::Slow, 10), (Mischief::WrongLength, 30), (Mischief::FlippedBit, 30)] {
+    for (kind, percent) in [
+        (Mischief::ServerErrors, 30),
+        (Mischief::Refused, 30),
+        (Mischief::BrokenBody, 15),
+        (Mischief::HostileXml, 30),
+        (Mischief::Slow, 10),
+        (Mischief::WrongLength, 30),
+        (Mischief::FlippedBit, 30),
+    ] {
         if only.as_deref().is_some_and(|k| k != format!("{kind:?}")) {
             continue;
         }
@@ -194,5 +208,8 @@ async fn every_fault_kind_keeps_the_invariants() {
             tally.unverifiable
         ));
     }
-    println!("fault suite, seed {seed}:\n| fault | operations | requests sent | of which retries and multipart extras | operations failed | bytes verified | uploads orphaned by a lost CreateMultipartUpload answer | damaged downloads of multipart objects without a checksum |\n|---|---|---|---|---|---|---|---|\n{}", rows.join("\n"));
+    println!(
+        "fault suite, seed {seed}:\n| fault | operations | requests sent | of which retries and multipart extras | operations failed | bytes verified | uploads orphaned by a lost CreateMultipartUpload answer | damaged downloads of multipart objects without a checksum |\n|---|---|---|---|---|---|---|---|\n{}",
+        rows.join("\n")
+    );
 }

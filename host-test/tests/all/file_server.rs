@@ -7,7 +7,7 @@ use crate::common;
 
 use std::sync::OnceLock;
 
-use common::{bytes, open, sha256, Target};
+use common::{Target, bytes, open, sha256};
 use host_test::http_client::{self, Reply};
 use host_test::http_server::HttpServer;
 use host_test::{HostOptions, PutOptions};
@@ -83,7 +83,8 @@ async fn every_endpoint_against_a_real_server() {
 
     // A raw body with ?key=, then the file streamed back as an attachment.
     let data = bytes(300_000, 5);
-    let reply = http_client::request("POST", &format!("{base}/upload?key=data%20set.bin"), &[("content-type", "application/x-test")], data.clone()).await.unwrap();
+    let reply =
+        http_client::request("POST", &format!("{base}/upload?key=data%20set.bin"), &[("content-type", "application/x-test")], data.clone()).await.unwrap();
     assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
     assert_eq!(json(&reply)["key"], "uploads/data set.bin");
     let file = http_client::get(&format!("{base}/files/uploads/data%20set.bin")).await.unwrap();
@@ -117,7 +118,9 @@ async fn every_endpoint_against_a_real_server() {
     assert_eq!(store.get_bytes("published/post.md").await.unwrap(), b"# Hello");
 
     // Missing keys: 404 with a JSON body, on every endpoint.
-    for (method, path) in [("GET", "/files/uploads/nope"), ("GET", "/files/uploads/nope/download-url"), ("GET", "/files/uploads/nope/download"), ("POST", "/publish/nope")] {
+    for (method, path) in
+        [("GET", "/files/uploads/nope"), ("GET", "/files/uploads/nope/download-url"), ("GET", "/files/uploads/nope/download"), ("POST", "/publish/nope")]
+    {
         let reply = http_client::request(method, &format!("{base}{path}"), &[], Vec::new()).await.unwrap();
         assert_eq!(reply.status, 404, "{method} {path}");
         assert_eq!(json(&reply)["error"], "not found", "{method} {path}");
@@ -339,11 +342,21 @@ async fn hostile_forms_are_refused_within_bounded_memory() {
     let fill = 150 * 1000 * 1000;
     for (server, chunked) in [(&limited, true), (&limited, false), (&roomy, true), (&roomy, false)] {
         // Before the first boundary.
-        let (status, answer) = hostile_upload(&server.url(), &content_type, chunked, Vec::new(), b'p', fill, [b"\r\n".to_vec(), part.clone(), end.clone()].concat()).await;
+        let (status, answer) =
+            hostile_upload(&server.url(), &content_type, chunked, Vec::new(), b'p', fill, [b"\r\n".to_vec(), part.clone(), end.clone()].concat()).await;
         assert_eq!(status, 413, "preamble, chunked {chunked}: {}", &answer[..answer.len().min(300)]);
         // Inside a part's header section.
         let head = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"y.bin\"\r\nX-Pad: ").into_bytes();
-        let (status, answer) = hostile_upload(&server.url(), &content_type, chunked, head, b'h', fill, [b"\r\n\r\nhello\r\n--".to_vec(), format!("{boundary}--\r\n").into_bytes()].concat()).await;
+        let (status, answer) = hostile_upload(
+            &server.url(),
+            &content_type,
+            chunked,
+            head,
+            b'h',
+            fill,
+            [b"\r\n\r\nhello\r\n--".to_vec(), format!("{boundary}--\r\n").into_bytes()].concat(),
+        )
+        .await;
         assert_eq!(status, 413, "header section, chunked {chunked}: {}", &answer[..answer.len().min(300)]);
     }
     let mut store = t.store("").await;

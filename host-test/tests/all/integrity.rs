@@ -10,7 +10,7 @@ use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{assert_no_pending_uploads, bytes, open, storage_error, Target};
+use common::{Target, assert_no_pending_uploads, bytes, open, storage_error};
 use host_test::sender::{Fault, Mischief, Sent};
 use host_test::{Config, Error, HostOptions, PutOptions, Runtime, Storage, UploadChecksum};
 
@@ -115,7 +115,12 @@ async fn downloads_ask_for_checksums_and_check_the_md5_etag() {
     let (mut s, sent) = recorded(t.config(""), None).await;
     assert_eq!(s.get_bytes("k.bin").await.unwrap(), data);
     let mut got = Vec::new();
-    s.get_checked("k.bin", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    s.get_checked("k.bin", |c| {
+        let _: () = got.extend_from_slice(c);
+        Ok(())
+    })
+    .await
+    .unwrap();
     assert_eq!(got, data);
     for get in sent.lock().unwrap().iter().filter(|r| r.method == "GET") {
         assert_eq!(header(get, "x-amz-checksum-mode"), Some("ENABLED"));

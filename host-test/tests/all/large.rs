@@ -6,7 +6,7 @@ use crate::common;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use common::{assert_no_pending_uploads, bytes, open, pending_uploads, sha256, storage_error, Target};
+use common::{Target, assert_no_pending_uploads, bytes, open, pending_uploads, sha256, storage_error};
 use std::sync::{Arc, Mutex};
 
 use host_test::sender::Sent;
@@ -57,7 +57,12 @@ async fn multipart_round_trip_with_a_size_that_is_not_a_multiple_of_the_part_siz
     assert_eq!(info.content_type.as_deref(), Some("application/x-test"));
     assert_eq!(info.metadata, [("origin".to_string(), "stream".to_string())]);
     let mut hasher_input = Vec::with_capacity(data.len());
-    s.get("big/file.bin", |c| Ok(hasher_input.extend_from_slice(c))).await.unwrap();
+    s.get("big/file.bin", |c| {
+        let _: () = hasher_input.extend_from_slice(c);
+        Ok(())
+    })
+    .await
+    .unwrap();
     assert_eq!(sha256(&hasher_input), sha256(&data));
     assert_no_pending_uploads(&t, &mut s).await;
 }
@@ -285,7 +290,12 @@ async fn a_sized_stream_is_spliced_into_one_put_without_entering_the_guest() {
         assert!(puts[0].headers.get("content-md5").is_none());
     }
     let mut got = Vec::with_capacity(data.len());
-    s.get("spliced.bin", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    s.get("spliced.bin", |c| {
+        let _: () = got.extend_from_slice(c);
+        Ok(())
+    })
+    .await
+    .unwrap();
     assert_eq!(sha256(&got), sha256(&data));
     assert_eq!(s.info("spliced.bin").await.unwrap().metadata, [("origin".to_string(), "stream".to_string())]);
 }
@@ -295,7 +305,9 @@ async fn a_sized_stream_is_spliced_into_one_put_without_entering_the_guest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_of_the_wrong_size_stores_nothing() {
     let t = Target::new("wrong-size").await;
-    for (checksum, len) in [(UploadChecksum::None, 3 * MIB), (UploadChecksum::ContentMd5, 3 * MIB), (UploadChecksum::ContentMd5, 12 * MIB), (UploadChecksum::None, 0)] {
+    for (checksum, len) in
+        [(UploadChecksum::None, 3 * MIB), (UploadChecksum::ContentMd5, 3 * MIB), (UploadChecksum::ContentMd5, 12 * MIB), (UploadChecksum::None, 0)]
+    {
         let mut config = t.config("");
         config.upload_checksum = Some(checksum);
         config.part_size = Some(5 * MIB as u64);

@@ -22,12 +22,47 @@ struct Provider {
 
 const PROVIDERS: &[Provider] = &[
     Provider { name: "AWS S3", endpoint: None, region: "eu-west-1", addressing: None, host: "my-bucket.s3.eu-west-1.amazonaws.com", path: "/k" },
-    Provider { name: "Cloudflare R2", endpoint: Some("https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"), region: "auto", addressing: None, host: "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com", path: "/my-bucket/k" },
-    Provider { name: "DigitalOcean Spaces", endpoint: Some("https://nyc3.digitaloceanspaces.com"), region: "nyc3", addressing: None, host: "nyc3.digitaloceanspaces.com", path: "/my-bucket/k" },
+    Provider {
+        name: "Cloudflare R2",
+        endpoint: Some("https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"),
+        region: "auto",
+        addressing: None,
+        host: "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+        path: "/my-bucket/k",
+    },
+    Provider {
+        name: "DigitalOcean Spaces",
+        endpoint: Some("https://nyc3.digitaloceanspaces.com"),
+        region: "nyc3",
+        addressing: None,
+        host: "nyc3.digitaloceanspaces.com",
+        path: "/my-bucket/k",
+    },
     Provider { name: "MinIO", endpoint: Some("http://127.0.0.1:9000"), region: "us-east-1", addressing: None, host: "127.0.0.1:9000", path: "/my-bucket/k" },
-    Provider { name: "Backblaze B2", endpoint: Some("https://s3.us-west-004.backblazeb2.com"), region: "us-west-004", addressing: None, host: "s3.us-west-004.backblazeb2.com", path: "/my-bucket/k" },
-    Provider { name: "Linode Object Storage", endpoint: Some("https://us-east-1.linodeobjects.com"), region: "us-east-1", addressing: Some(AddressingStyle::VirtualHosted), host: "my-bucket.us-east-1.linodeobjects.com", path: "/k" },
-    Provider { name: "Wasabi", endpoint: Some("https://s3.eu-central-1.wasabisys.com"), region: "eu-central-1", addressing: None, host: "s3.eu-central-1.wasabisys.com", path: "/my-bucket/k" },
+    Provider {
+        name: "Backblaze B2",
+        endpoint: Some("https://s3.us-west-004.backblazeb2.com"),
+        region: "us-west-004",
+        addressing: None,
+        host: "s3.us-west-004.backblazeb2.com",
+        path: "/my-bucket/k",
+    },
+    Provider {
+        name: "Linode Object Storage",
+        endpoint: Some("https://us-east-1.linodeobjects.com"),
+        region: "us-east-1",
+        addressing: Some(AddressingStyle::VirtualHosted),
+        host: "my-bucket.us-east-1.linodeobjects.com",
+        path: "/k",
+    },
+    Provider {
+        name: "Wasabi",
+        endpoint: Some("https://s3.eu-central-1.wasabisys.com"),
+        region: "eu-central-1",
+        addressing: None,
+        host: "s3.eu-central-1.wasabisys.com",
+        path: "/my-bucket/k",
+    },
 ];
 
 /// Headers some providers refuse (B2 and R2 among them refused the trailing checksums
@@ -43,7 +78,9 @@ fn canned() -> CannedReply {
         match parts.method.as_str() {
             "POST" if query.contains("uploads") => xml("<InitiateMultipartUploadResult><UploadId>upload-1</UploadId></InitiateMultipartUploadResult>".into()),
             "POST" => xml("<CompleteMultipartUploadResult><ETag>\"abc-2\"</ETag></CompleteMultipartUploadResult>".into()),
-            "GET" if query.contains("list-type=2") => xml("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>".into()),
+            "GET" if query.contains("list-type=2") => {
+                xml("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>".into())
+            }
             "GET" => (200, vec![("content-length", "2".into()), etag], b"hi".to_vec()),
             "HEAD" => (200, vec![("content-length", "2".into()), etag], vec![]),
             _ => (200, vec![("content-length", "0".into()), etag], vec![]),

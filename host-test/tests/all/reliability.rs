@@ -7,7 +7,7 @@ use crate::common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{bytes, Target};
+use common::{Target, bytes};
 use host_test::sender::{Fault, Sent};
 use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
@@ -112,7 +112,13 @@ async fn a_failing_part_is_retried_alone() {
     let (mut s, log) = faulty(config, Fault::Status { status: 500, code: "InternalError", times: 2, matching: "partNumber=2&" }).await;
     let data = bytes((12 << 20) + 3, 77);
     s.put_stream("big", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
-    let parts: Vec<_> = log.lock().unwrap().iter().filter_map(|r| Some((r.uri.query()?.split('&').next()?.to_string(), r.status))).filter(|(q, _)| q.starts_with("partNumber=")).collect();
+    let parts: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r.uri.query()?.split('&').next()?.to_string(), r.status)))
+        .filter(|(q, _)| q.starts_with("partNumber="))
+        .collect();
     let part = |n: &str| parts.iter().filter(|(q, _)| q == n).map(|(_, s)| *s).collect::<Vec<_>>();
     assert_eq!(part("partNumber=1"), [Some(200)]);
     assert_eq!(part("partNumber=2"), [Some(500), Some(500), Some(200)]);
@@ -187,7 +193,13 @@ async fn a_lost_answer_to_complete_is_not_a_failure() {
     let data = bytes((11 << 20) + 5, 99);
     let stored = s.put_stream("big", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
     assert_eq!(stored.size, data.len() as u64);
-    let completes: Vec<_> = log.lock().unwrap().iter().filter(|r| r.method == "POST" && r.uri.query().is_some_and(|q| q.starts_with("uploadId="))).map(|r| (r.status, r.damaged)).collect();
+    let completes: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "POST" && r.uri.query().is_some_and(|q| q.starts_with("uploadId=")))
+        .map(|r| (r.status, r.damaged))
+        .collect();
     assert_eq!(completes.len(), 2, "{completes:?}");
     assert_eq!(completes[0], (Some(200), true));
     assert_eq!(common::sha256(&s.get_bytes("big").await.unwrap()), common::sha256(&data));
@@ -298,7 +310,9 @@ fn lister(page: impl Fn(Option<&str>) -> (Vec<String>, Option<String>) + Send + 
         let (keys, next) = page(token);
         let contents: String = keys.iter().map(|k| format!("<Contents><Key>{k}</Key><Size>1</Size></Contents>")).collect();
         let body = match next {
-            Some(next) => format!("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>{next}</NextContinuationToken>{contents}</ListBucketResult>"),
+            Some(next) => {
+                format!("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>{next}</NextContinuationToken>{contents}</ListBucketResult>")
+            }
             None => format!("<ListBucketResult><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>"),
         };
         (200, vec![("content-type", "application/xml".to_string()), ("content-length", body.len().to_string())], body.into_bytes())

@@ -3,11 +3,16 @@
 
 use crate::common;
 
-use common::{bare_config, bytes, open, sha256, storage_error, Target};
+use common::{Target, bare_config, bytes, open, sha256, storage_error};
 use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
 
 fn opts(content_type: Option<&str>, metadata: &[(&str, &str)]) -> PutOptions {
-    PutOptions { content_type: content_type.map(str::to_string), metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), size: None, condition: None }
+    PutOptions {
+        content_type: content_type.map(str::to_string),
+        metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        size: None,
+        condition: None,
+    }
 }
 
 fn plain() -> PutOptions {
@@ -21,7 +26,8 @@ async fn metadata_and_content_type_round_trip() {
     let data = b"<html>hello</html>".to_vec();
     let meta = [("Original-Name", "résumé 😀.html"), ("uploaded-by", "user-123"), ("empty", "")];
     let put = s.put("pages/index.html", &data, &opts(Some("text/html; charset=utf-8"), &meta)).await.unwrap();
-    let expected_meta: Vec<(String, String)> = vec![("empty".into(), "".into()), ("original-name".into(), "résumé 😀.html".into()), ("uploaded-by".into(), "user-123".into())];
+    let expected_meta: Vec<(String, String)> =
+        vec![("empty".into(), "".into()), ("original-name".into(), "résumé 😀.html".into()), ("uploaded-by".into(), "user-123".into())];
     assert_eq!((put.key.as_str(), put.size, put.content_type.as_deref()), ("pages/index.html", data.len() as u64, Some("text/html; charset=utf-8")));
     assert_eq!(put.metadata, expected_meta);
     assert!(put.etag.is_some());
@@ -35,7 +41,13 @@ async fn metadata_and_content_type_round_trip() {
     assert!(modified.abs_diff(now) < 600, "last-modified {modified} vs now {now}");
 
     let mut got = Vec::new();
-    let streamed = s.get("pages/index.html", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    let streamed = s
+        .get("pages/index.html", |c| {
+            let _: () = got.extend_from_slice(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
     assert_eq!(got, data);
     assert_eq!((streamed.content_type, streamed.metadata), (info.content_type, expected_meta));
 
@@ -162,8 +174,29 @@ async fn keys_that_could_escape_the_prefix_are_invalid() {
     // Traversal in every form a server might normalize: `\\` separates on Windows, NFKC
     // makes `．．` (fullwidth) and `‥` (U+2025) into `..`; empty segments alias other keys.
     let bad = [
-        "..", ".", "../x", "../../etc/passwd", "a/../../b", "a/./b", "a/..", "/abs", "/", "", "ctl\u{1}", "nul\u{0}", "a\\..\\b", "..\\x",
-        "\u{FF0E}\u{FF0E}", "a/\u{FF0E}\u{FF0E}/b", "\u{2024}\u{2024}", "x/\u{2025}", "a\u{FF0F}..", "a//b", "a/", "//a", "dir/",
+        "..",
+        ".",
+        "../x",
+        "../../etc/passwd",
+        "a/../../b",
+        "a/./b",
+        "a/..",
+        "/abs",
+        "/",
+        "",
+        "ctl\u{1}",
+        "nul\u{0}",
+        "a\\..\\b",
+        "..\\x",
+        "\u{FF0E}\u{FF0E}",
+        "a/\u{FF0E}\u{FF0E}/b",
+        "\u{2024}\u{2024}",
+        "x/\u{2025}",
+        "a\u{FF0F}..",
+        "a//b",
+        "a/",
+        "//a",
+        "dir/",
     ];
     for key in bad {
         let is_invalid = |e: Error| matches!(e, Error::InvalidKey(_));
@@ -406,16 +439,56 @@ async fn invalid_configs_are_refused_by_open() {
     let t = Target::new("config").await;
     let cases: Vec<(&str, host_test::Config)> = vec![
         ("bucket is required", bare_config("")),
-        ("lowercase", { let mut c = t.config(""); c.bucket = "Bad_Bucket".into(); c }),
-        ("3 to 63", { let mut c = t.config(""); c.bucket = "ab".into(); c }),
-        ("http or https", { let mut c = t.config(""); c.endpoint_url = Some("ftp://127.0.0.1".into()); c }),
-        ("no path", { let mut c = t.config(""); c.endpoint_url = Some("http://127.0.0.1:9000/x".into()); c }),
-        ("7 days", { let mut c = t.config(""); c.presigned_expiry = Some(8 * 24 * 3600); c }),
-        ("max-pool-connections", { let mut c = t.config(""); c.max_pool_connections = Some(0); c }),
-        ("secret-access-key is not", { let mut c = t.config(""); c.secret_access_key = None; c }),
-        ("must not start with '/'", { let mut c = t.config(""); c.prefix = Some("/abs".into()); c }),
-        ("'..'", { let mut c = t.config(""); c.prefix = Some("a/../b".into()); c }),
-        ("region", { let mut c = t.config(""); c.region = Some("us east 1".into()); c }),
+        ("lowercase", {
+            let mut c = t.config("");
+            c.bucket = "Bad_Bucket".into();
+            c
+        }),
+        ("3 to 63", {
+            let mut c = t.config("");
+            c.bucket = "ab".into();
+            c
+        }),
+        ("http or https", {
+            let mut c = t.config("");
+            c.endpoint_url = Some("ftp://127.0.0.1".into());
+            c
+        }),
+        ("no path", {
+            let mut c = t.config("");
+            c.endpoint_url = Some("http://127.0.0.1:9000/x".into());
+            c
+        }),
+        ("7 days", {
+            let mut c = t.config("");
+            c.presigned_expiry = Some(8 * 24 * 3600);
+            c
+        }),
+        ("max-pool-connections", {
+            let mut c = t.config("");
+            c.max_pool_connections = Some(0);
+            c
+        }),
+        ("secret-access-key is not", {
+            let mut c = t.config("");
+            c.secret_access_key = None;
+            c
+        }),
+        ("must not start with '/'", {
+            let mut c = t.config("");
+            c.prefix = Some("/abs".into());
+            c
+        }),
+        ("'..'", {
+            let mut c = t.config("");
+            c.prefix = Some("a/../b".into());
+            c
+        }),
+        ("region", {
+            let mut c = t.config("");
+            c.region = Some("us east 1".into());
+            c
+        }),
     ];
     for (why, config) in cases {
         match storage_error(open(config).await) {
@@ -456,7 +529,7 @@ async fn verify_ssl_is_enforced_by_the_host() {
     if common::skip_on_memory("the memory backend makes no connections") {
         return;
     }
-    use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
+    use host_test::testkit::s3_server::{self, EmbeddedS3, ServerOptions};
     let server = EmbeddedS3::start_with(ServerOptions { tls: true, ..Default::default() }).await.unwrap();
     assert!(server.endpoint.starts_with("https://"));
     let mut config = server.config("");
@@ -506,7 +579,13 @@ async fn range_reads_first_middle_suffix_and_past_the_end() {
     ];
     for (range, expected) in cases {
         let mut got = Vec::new();
-        let (info, span) = s.get_range("obj", Some(range), |c| Ok(got.extend_from_slice(c))).await.unwrap();
+        let (info, span) = s
+            .get_range("obj", Some(range), |c| {
+                let _: () = got.extend_from_slice(c);
+                Ok(())
+            })
+            .await
+            .unwrap();
         assert_eq!(got, data[expected.clone()], "{range:?}");
         assert_eq!(info.size, size, "info has the whole object's size for {range:?}");
         let span = span.expect("a range response says which bytes it carries");
@@ -570,7 +649,7 @@ async fn the_host_reuses_connections_when_asked() {
     if common::skip_on_memory("the memory backend makes no connections") {
         return;
     }
-    use host_test::s3_server::EmbeddedS3;
+    use host_test::testkit::s3_server::EmbeddedS3;
     // Always the embedded server: it counts the connections it accepts.
     let server = EmbeddedS3::start().await.unwrap();
     let config = server.config("");
@@ -584,7 +663,13 @@ async fn the_host_reuses_connections_when_asked() {
     }
     pooled.put("big", &data, &plain()).await.unwrap();
     let mut got = Vec::new();
-    pooled.get("big", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    pooled
+        .get("big", |c| {
+            let _: () = got.extend_from_slice(c);
+            Ok(())
+        })
+        .await
+        .unwrap();
     assert_eq!(got, data);
     assert_eq!(pooled.list("", None).await.unwrap().len(), 21);
     let reused = server.connections();

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{assert_no_pending_uploads, bytes, open, sha256, storage_error, Target};
+use common::{Target, assert_no_pending_uploads, bytes, open, sha256, storage_error};
 use host_test::sender::{Fault, Sent};
 use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
 
@@ -49,7 +49,12 @@ async fn small_writes_make_one_put_and_large_ones_a_multipart_upload() {
     let info = s.info("big.bin").await.unwrap();
     assert_eq!((info.content_type.as_deref(), info.metadata), (Some("text/plain"), vec![("origin".to_string(), "writer".to_string())]));
     let mut got = Vec::new();
-    s.get("big.bin", |c| Ok(got.extend_from_slice(c))).await.unwrap();
+    s.get("big.bin", |c| {
+        let _: () = got.extend_from_slice(c);
+        Ok(())
+    })
+    .await
+    .unwrap();
     assert_eq!(sha256(&got), sha256(&big));
 
     // Nothing written at all: an empty object.

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use host_test::s3_server::{self, EmbeddedS3};
+use host_test::testkit::s3_server::{self, EmbeddedS3};
 use host_test::{Config, Error, Failure, HostOptions, Runtime, Storage};
 
 pub struct Target {
@@ -93,7 +93,7 @@ impl Target {
 /// with aws-sigv4 here, carrying `headers` (all signed, as S3 requires of `x-amz-*`).
 #[allow(dead_code)]
 pub async fn foreign_request(t: &Target, method: &str, key: &str, headers: &[(&str, &str)], body: Vec<u8>) -> host_test::http_client::Reply {
-    use aws_sigv4::http_request::{sign, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::http_request::{PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, sign};
     let url = format!("{}/{}/{}{}", t.endpoint.trim_end_matches('/'), t.bucket, t.root, key);
     let identity = aws_credential_types::Credentials::new(&t.access_key, &t.secret_key, None, None, "test").into();
     let mut settings = SigningSettings::default();
@@ -224,7 +224,9 @@ pub fn listing_that_stalls_once(prefix: &str) -> host_test::sender::CannedReply 
         let query = parts.uri.query().unwrap_or("");
         let page = |key: &str, truncated: bool| {
             let token = if truncated { "<NextContinuationToken>t</NextContinuationToken>" } else { "" };
-            format!("<ListBucketResult><IsTruncated>{truncated}</IsTruncated>{token}<Contents><Key>{prefix}{key}</Key><Size>1</Size></Contents></ListBucketResult>")
+            format!(
+                "<ListBucketResult><IsTruncated>{truncated}</IsTruncated>{token}<Contents><Key>{prefix}{key}</Key><Size>1</Size></Contents></ListBucketResult>"
+            )
         };
         let body = match query {
             q if !q.contains("list-type=2") => return (400, vec![("content-length", "0".to_string())], Vec::new()),
@@ -250,7 +252,13 @@ pub async fn slow_proxy(endpoint: &str, rate: usize) -> String {
             let Ok(server) = tokio::net::TcpStream::connect(&target).await else { continue };
             let (client_read, client_write) = client.into_split();
             let (server_read, server_write) = server.into_split();
-            for (mut from, mut to) in [(Box::new(client_read) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, Box::new(server_write) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>), (Box::new(server_read), Box::new(client_write))] {
+            for (mut from, mut to) in [
+                (
+                    Box::new(client_read) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Box::new(server_write) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                ),
+                (Box::new(server_read), Box::new(client_write)),
+            ] {
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; (rate / 20).max(1)];
                     while let Ok(n) = from.read(&mut buf).await {

@@ -4,10 +4,10 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use host_test::runtime::describe;
-use host_test::s3_server::EmbeddedS3;
+use host_test::testkit::s3_server::EmbeddedS3;
 use host_test::{Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
-use super::output::{file_json, Problem};
+use super::output::{Problem, file_json};
 
 /// The seed's story, end to end against the embedded server.
 pub async fn demo() -> Result<ExitCode, Problem> {
@@ -37,7 +37,11 @@ pub async fn demo() -> Result<ExitCode, Problem> {
             Ok(())
         })
         .await?;
-    println!("4. Streamed download: {bytes} bytes in {chunks} chunk(s), content type {:?}; matches the upload: {}", info.content_type.unwrap_or_default(), bytes == report.len());
+    println!(
+        "4. Streamed download: {bytes} bytes in {chunks} chunk(s), content type {:?}; matches the upload: {}",
+        info.content_type.unwrap_or_default(),
+        bytes == report.len()
+    );
 
     for name in ["images/photo.jpg", "images/logo.png", "docs/readme.md"] {
         storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await?;

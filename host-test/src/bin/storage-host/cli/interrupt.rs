@@ -42,7 +42,7 @@ impl Interrupt {
     /// Catches SIGINT and SIGTERM from now on. The second one exits the process at once,
     /// saying `unfinished` (what may be left behind).
     pub fn listen(unfinished: &'static str) -> std::io::Result<Interrupt> {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let (tx, rx) = watch::channel(None);
@@ -101,12 +101,11 @@ pub struct Interruptible<R> {
 
 impl<R: AsyncRead + Unpin> AsyncRead for Interruptible<R> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        if self.caught.is_none() {
-            if let Ok(signalled) = self.signalled.get_mut() {
-                if let Poll::Ready(signal) = signalled.as_mut().poll(cx) {
-                    self.caught = Some(signal);
-                }
-            }
+        if self.caught.is_none()
+            && let Ok(signalled) = self.signalled.get_mut()
+            && let Poll::Ready(signal) = signalled.as_mut().poll(cx)
+        {
+            self.caught = Some(signal);
         }
         if let Some(signal) = self.caught {
             return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::Interrupted, format!("interrupted by {}", signal.name()))));

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::output::{local, Problem};
+use super::output::{Problem, local};
 
 /// Where `get KEY DEST` writes, as `cp` does: into DEST/<KEY's last segment> when DEST is
 /// a directory (`.`, `..`, an existing one, or anything ending in `/`), else DEST itself.

@@ -16,7 +16,7 @@ use host_test::{AddressingStyle, ByteRange, Config, Error, HostOptions, PresignM
 use serde_json::json;
 
 use interrupt::Interrupt;
-use output::{fail, file_json, json_line, local, Problem};
+use output::{Problem, fail, file_json, json_line, local};
 use progress::{Counted, Progress};
 
 #[derive(Parser)]
@@ -249,7 +249,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
         Command::ServeS3 { port, dir } => return serve::serve_s3(*port, dir.clone(), cli.bucket.clone()).await,
         Command::Demo => return demo::demo().await,
         Command::ServeHttp { component, listen, env, embedded_s3, max_memory_mib, one_instance, dirs } => {
-            let host = serve::ServeHost { env: env.clone(), embedded_s3: *embedded_s3, max_memory_mib: *max_memory_mib, one_instance: *one_instance, insecure: cli.no_verify_ssl, dirs: dirs.clone() };
+            let host = serve::ServeHost {
+                env: env.clone(),
+                embedded_s3: *embedded_s3,
+                max_memory_mib: *max_memory_mib,
+                one_instance: *one_instance,
+                insecure: cli.no_verify_ssl,
+                dirs: dirs.clone(),
+            };
             return serve::serve_http(component, *listen, host).await;
         }
         Command::Bench { size_mib, small_ops } => {
@@ -271,7 +278,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
     let interrupt = interrupt.transpose().map_err(|e| local("signals", e))?;
     let mut storage = open(&cli, interrupt.as_ref()).await?;
     match (cli.command, interrupt) {
-        (Command::Put { key, file, content_type, meta }, Some(interrupt)) => put(&mut storage, &interrupt, &key, &file, PutOptions { content_type, metadata: meta, size: None, condition: None }).await?,
+        (Command::Put { key, file, content_type, meta }, Some(interrupt)) => {
+            put(&mut storage, &interrupt, &key, &file, PutOptions { content_type, metadata: meta, size: None, condition: None }).await?
+        }
         (Command::Get { key, file, range }, Some(interrupt)) => {
             let range = range.as_deref().map(parse_range).transpose()?;
             get(&mut storage, &interrupt, &key, file.as_deref(), range).await?
@@ -326,7 +335,9 @@ async fn other(storage: &mut Storage, command: Command) -> Result<ExitCode, Prob
             let method = Some(if method == "put" { PresignMethod::Put } else { PresignMethod::Get });
             println!("{}", storage.url_with(&key, UrlOptions { method, expires_in: expires, content_type }).await?)
         }
-        Command::Put { .. } | Command::Get { .. } | Command::ServeS3 { .. } | Command::ServeHttp { .. } | Command::Demo | Command::Bench { .. } => unreachable!("handled above"),
+        Command::Put { .. } | Command::Get { .. } | Command::ServeS3 { .. } | Command::ServeHttp { .. } | Command::Demo | Command::Bench { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

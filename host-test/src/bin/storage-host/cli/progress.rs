@@ -1,8 +1,8 @@
 //! The transfer progress line on a terminal.
 
 use std::io::IsTerminal as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A progress line on stderr (bytes, rate, ETA) for transfers of 1 MiB or more, when
 /// stderr is a terminal; nothing otherwise.
@@ -66,11 +66,14 @@ pub struct Counted<R> {
 }
 
 impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<R> {
-    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
         self.done.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
         poll
     }
 }
-

@@ -5,15 +5,15 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use host_test::s3_server::{self, EmbeddedS3, ServerOptions};
 use host_test::HostOptions;
+use host_test::testkit::s3_server::{self, EmbeddedS3, ServerOptions};
 
-use super::output::{local, Problem};
+use super::output::{Problem, local};
 
 /// A future that resolves at the first SIGINT or SIGTERM; the handlers are in place once
 /// this returns (before the server says it is ready, so a signal sent then is caught).
 fn stop_signal() -> Result<impl std::future::Future<Output = ()>, Problem> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let failed = |e: std::io::Error| Problem::from(anyhow::Error::from(e).context("listening for signals"));
     let mut int = signal(SignalKind::interrupt()).map_err(failed)?;
     let mut term = signal(SignalKind::terminate()).map_err(failed)?;
@@ -26,10 +26,10 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>, Problem> {
 }
 
 pub async fn serve_s3(port: u16, dir: Option<PathBuf>, bucket: Option<String>) -> Result<ExitCode, Problem> {
-    if let Some(bucket) = &bucket {
-        if !s3s::path::check_bucket_name(bucket) {
-            return Err(Problem::Usage(format!("--bucket {bucket:?} is not a valid S3 bucket name")));
-        }
+    if let Some(bucket) = &bucket
+        && !s3s::path::check_bucket_name(bucket)
+    {
+        return Err(Problem::Usage(format!("--bucket {bucket:?} is not a valid S3 bucket name")));
     }
     let server = EmbeddedS3::start_with(ServerOptions { port, dir, bucket, ..Default::default() }).await?;
     let stopped = stop_signal()?;

@@ -15,8 +15,8 @@
 //! (as some S3-compatible services do), for the tests that must catch one.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
@@ -25,7 +25,7 @@ use futures_core::Stream;
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
 use s3s::stream::{ByteStream, RemainingLength};
-use s3s::{s3_error, S3Request, S3Response, S3Result, StdError, S3};
+use s3s::{S3, S3Request, S3Response, S3Result, StdError, s3_error};
 use s3s_fs::FileSystem;
 
 pub struct StrictFs {

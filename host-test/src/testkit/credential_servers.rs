@@ -19,7 +19,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::s3_server::KeyRing;
+use crate::testkit::s3_server::KeyRing;
 
 pub const CONTAINER_TOKEN: &str = "container-auth-token";
 pub const WEB_IDENTITY_TOKEN: &str = "web-identity-jwt";
@@ -130,7 +130,12 @@ impl State {
             return reply(200, garbage);
         }
         let (id, secret, token, expiration) = self.issue();
-        reply(200, format!(r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"{id}","SecretAccessKey":"{secret}","Token":"{token}","Expiration":"{expiration}"}}"#))
+        reply(
+            200,
+            format!(
+                r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"{id}","SecretAccessKey":"{secret}","Token":"{token}","Expiration":"{expiration}"}}"#
+            ),
+        )
     }
 
     async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> Reply {
@@ -161,13 +166,21 @@ impl State {
                     return reply(400, "<ErrorResponse><Error><Code>InvalidParameterValue</Code><Message>bad request</Message></Error></ErrorResponse>");
                 }
                 if field("WebIdentityToken") != WEB_IDENTITY_TOKEN {
-                    return reply(400, "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>The token is not valid</Message></Error></ErrorResponse>");
+                    return reply(
+                        400,
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>The token is not valid</Message></Error></ErrorResponse>",
+                    );
                 }
                 if let Some(garbage) = self.behaviour.lock().unwrap().garbage.clone() {
                     return reply(200, garbage);
                 }
                 let (id, secret, token, expiration) = self.issue();
-                reply(200, format!("<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>{id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"))
+                reply(
+                    200,
+                    format!(
+                        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>{id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+                    ),
+                )
             }
             _ => reply(404, ""),
         }
