@@ -95,7 +95,8 @@ impl EmbeddedS3 {
         std::fs::create_dir_all(dir.join(&bucket)).with_context(|| format!("creating {}", dir.display()))?;
         let fs = s3s_fs::FileSystem::new(&dir).map_err(|e| anyhow!("s3s-fs on {}: {e:?}", dir.display()))?;
         let service = {
-            let mut builder = S3ServiceBuilder::new(crate::testkit::strict_fs::StrictFs { fs, root: dir.clone(), ignore_conditions: options.ignore_conditions });
+            let mut builder =
+                S3ServiceBuilder::new(crate::testkit::strict_fs::StrictFs { fs, root: dir.clone(), ignore_conditions: options.ignore_conditions });
             match options.keys {
                 Some(keys) => builder.set_auth(keys),
                 None => builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY)),

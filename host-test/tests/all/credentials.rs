@@ -9,9 +9,9 @@ use crate::common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use host_test::sender::{Fault, Sent};
 use host_test::testkit::credential_servers::{Behaviour, CONTAINER_TOKEN, CredentialServers, WEB_IDENTITY_TOKEN};
 use host_test::testkit::s3_server::{ACCESS_KEY, EmbeddedS3, KeyRing, SECRET_KEY, ServerOptions};
-use host_test::sender::{Fault, Sent};
 use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
 struct World {
