@@ -10,7 +10,7 @@ use crate::bindings::exports::wasm_storages::storage::types::UploadChecksum;
 use crate::config::Settings;
 use crate::error::{self as errors, Context, Error, ServiceError, transport};
 use crate::request::{self, S3Request};
-use crate::retry::{self, Attempts, Next};
+use crate::retry::{self, Attempts};
 use crate::signing;
 use crate::sys::http::{self, InFlight, Response};
 use crate::sys::io::InputStream;
@@ -99,23 +99,14 @@ fn run(
     key: Option<&str>,
     take: &mut dyn FnMut(Response) -> Result<(), Error>,
 ) -> Result<(), Failed> {
-    let mut attempts = Attempts::default();
-    loop {
-        attempts.made += 1;
-        let (result, retry_after) = match send(settings, req, body) {
-            Ok(resp) => {
-                let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-                (check(resp, key).and_then(&mut *take), retry_after)
-            }
-            Err(e) => (Err(e), None),
-        };
-        let Err(error) = result else { return Ok(()) };
-        match settings.retry.next(&mut attempts, &error, retry_after, || settings.credentials.invalidate()) {
-            Next::Refresh => {}
-            Next::Wait(delay) => time::sleep(delay),
-            Next::Fail => return Err(Failed { error, attempts }),
+    let mut attempt = || match send(settings, req, body) {
+        Ok(resp) => {
+            let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+            (check(resp, key).and_then(&mut *take), retry_after)
         }
-    }
+        Err(e) => (Err(e), None),
+    };
+    retry::run(&settings.retry, &mut attempt, &|| settings.credentials.invalidate(), &mut time::sleep).map_err(|(error, attempts)| Failed { error, attempts })
 }
 
 /// Signs and sends `req` with `body` (none for bodiless requests), once.

@@ -58,7 +58,7 @@ pub fn full_pair(prefix: &str, source: &str, destination: &str) -> Result<(Strin
 /// ASCII case, fullwidth forms, the dots and spaces Windows drops at a name's end, and
 /// every run of other non-ASCII text (with the accents that may be decomposed onto an
 /// ASCII letter) are set aside. A loose test on purpose: it only says when a move must
-/// first check that its destination isn't its source (`store::ensure_distinct`).
+/// first check that its destination isn't its source (`objects::ensure_distinct`).
 pub fn may_alias(a: &str, b: &str) -> bool {
     skeleton(a) == skeleton(b)
 }

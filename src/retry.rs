@@ -85,6 +85,28 @@ impl Policy {
     }
 }
 
+/// Makes attempts until one succeeds or the policy gives up: the loop behind every single
+/// request. `attempt` sends once (the result, and the server's `Retry-After`); `refresh`
+/// forgets expired credentials; `sleep` waits out a backoff. The failure keeps its attempts.
+pub fn run(
+    policy: &Policy,
+    attempt: &mut dyn FnMut() -> (Result<(), Error>, Option<Duration>),
+    refresh: &dyn Fn() -> bool,
+    sleep: &mut dyn FnMut(Duration),
+) -> Result<(), (Error, Attempts)> {
+    let mut attempts = Attempts::default();
+    loop {
+        attempts.made += 1;
+        let (result, retry_after) = attempt();
+        let Err(error) = result else { return Ok(()) };
+        match policy.next(&mut attempts, &error, retry_after, refresh) {
+            Next::Refresh => {}
+            Next::Wait(delay) => sleep(delay),
+            Next::Fail => return Err((error, attempts)),
+        }
+    }
+}
+
 /// The server refused temporary credentials as expired.
 pub fn expired_token(e: &Error) -> bool {
     matches!(e, Error::AccessDenied(s) | Error::Service(s) if s.code == "ExpiredToken")
@@ -214,5 +236,57 @@ mod tests {
         let mut a = Attempts { made: 1, ..Attempts::default() };
         assert_eq!(p.next(&mut a, &service(404, "NoSuchKey"), None, || true), Next::Fail);
         assert!(!a.retried);
+    }
+
+    /// How a scripted loop went: its result, the backoffs slept, the refreshes asked for,
+    /// the requests sent.
+    type Run = (Result<(), (Error, Attempts)>, Vec<Duration>, u32, usize);
+
+    /// The loop over a scripted transport: each attempt's outcome in turn, what it slept,
+    /// whether it refreshed, how it ended.
+    fn scripted(outcomes: Vec<(Result<(), Error>, Option<Duration>)>, can_refresh: bool) -> Run {
+        let p = Policy::new(3, Duration::from_millis(100), Duration::from_secs(2), 7);
+        let mut outcomes = outcomes.into_iter();
+        let mut sent = 0;
+        let mut slept = Vec::new();
+        let refreshed = std::cell::Cell::new(0);
+        let result = run(
+            &p,
+            &mut || {
+                sent += 1;
+                outcomes.next().expect("the loop sent more requests than scripted")
+            },
+            &|| {
+                refreshed.set(refreshed.get() + 1);
+                can_refresh
+            },
+            &mut |d| slept.push(d),
+        );
+        (result, slept, refreshed.get(), sent)
+    }
+
+    #[test]
+    fn the_request_loop_follows_the_policy_over_a_scripted_transport() {
+        let expired = || Error::AccessDenied(crate::error::ServiceError { status: 400, code: "ExpiredToken".into(), ..Default::default() });
+        // A throttled answer waits at least its Retry-After; expired credentials are
+        // refreshed and sent again at once (that attempt counts); then success.
+        let (result, slept, refreshed, sent) =
+            scripted(vec![(Err(service(503, "SlowDown")), Some(Duration::from_secs(1))), (Err(expired()), None), (Ok(()), None)], true);
+        assert!(result.is_ok());
+        assert_eq!((slept, refreshed, sent), (vec![Duration::from_secs(1)], 1, 3));
+
+        // Server errors until max-attempts: the last error, with its attempts as data.
+        let (result, slept, _, sent) = scripted(vec![(Err(service(500, "")), None), (Err(service(502, "")), None), (Err(service(503, "")), None)], true);
+        let (error, attempts) = result.unwrap_err();
+        assert!(matches!(&error, Error::Service(s) if s.status == 503));
+        assert_eq!((attempts.made, attempts.retried, slept.len(), sent), (3, true, 2, 3));
+        assert!(matches!(after_attempts(error, attempts.made), Error::Service(s) if s.message.ends_with("(after 3 attempts)")));
+
+        // An answer about the request itself is final at once; so is an expired token when
+        // the credentials are fixed.
+        let (result, slept, _, sent) = scripted(vec![(Err(service(404, "NoSuchKey")), None)], true);
+        assert!(matches!(result, Err((_, Attempts { made: 1, retried: false, .. }))) && slept.is_empty() && sent == 1);
+        let (result, _, refreshed, sent) = scripted(vec![(Err(expired()), None)], false);
+        assert!(result.is_err() && refreshed == 1 && sent == 1);
     }
 }

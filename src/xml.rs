@@ -254,7 +254,7 @@ pub fn parse_sts_credentials(xml: &str) -> Result<Result<StsCredentials, S3Error
 }
 
 /// CompleteMultipartUpload's result: the object's ETag, if it says. (Its other answer, an
-/// `<Error>` after the 200, is caught before: `store::call_read`.)
+/// `<Error>` after the 200, is caught before: `client::call_read`.)
 pub fn parse_complete(xml: &str) -> Result<Option<String>, XmlError> {
     leaf(xml, &["CompleteMultipartUploadResult", "ETag"])
 }
