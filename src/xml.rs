@@ -253,10 +253,14 @@ pub fn parse_sts_credentials(xml: &str) -> Result<Result<StsCredentials, S3Error
     }
 }
 
-/// CompleteMultipartUpload's result: the object's ETag, if it says. (Its other answer, an
-/// `<Error>` after the 200, is caught before: `client::call_read`.)
+/// CompleteMultipartUpload's result: the object's ETag, if it says. S3 names the root
+/// `CompleteMultipartUploadResult`; moto (and so LocalStack) `...Response`. (Its other
+/// answer, an `<Error>` after the 200, is caught before: `client::call_read`.)
 pub fn parse_complete(xml: &str) -> Result<Option<String>, XmlError> {
-    leaf(xml, &["CompleteMultipartUploadResult", "ETag"])
+    match leaf(xml, &["CompleteMultipartUploadResult", "ETag"])? {
+        Some(etag) => Ok(Some(etag)),
+        None => leaf(xml, &["CompleteMultipartUploadResponse", "ETag"]),
+    }
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -401,6 +405,11 @@ mod tests {
         assert!(parse_upload_id("<Error><Code>X</Code></Error>").is_err());
         let done = "<CompleteMultipartUploadResult><Location>l</Location><ETag>&quot;e-3&quot;</ETag></CompleteMultipartUploadResult>";
         assert_eq!(parse_complete(done).unwrap().as_deref(), Some("\"e-3\""));
+        // moto's root, with S3's namespace.
+        let moto = r#"<?xml version="1.0" encoding="utf-8"?>
+<CompleteMultipartUploadResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Location>http://b.s3.amazonaws.com/y.bin</Location><Bucket>b</Bucket><Key>y.bin</Key><ETag>"af5da9f45af7a300e3aded972f8ff687-1"</ETag></CompleteMultipartUploadResponse>"#;
+        assert_eq!(parse_complete(moto).unwrap().as_deref(), Some("\"af5da9f45af7a300e3aded972f8ff687-1\""));
+        assert_eq!(parse_complete("<Other><ETag>x</ETag></Other>").unwrap(), None);
         assert!(is_error_document("<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code></Error>"));
         assert!(!is_error_document(done) && !is_error_document("") && !is_error_document("not xml"));
     }
