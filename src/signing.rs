@@ -31,6 +31,35 @@ pub enum Payload<'a> {
     Unsigned,
 }
 
+/// The SigV4 signature of `method` on `url` with `headers` and `body`, under `settings`:
+/// what `sign_headers` and `presign` both ask of aws-sigv4.
+#[allow(clippy::too_many_arguments)]
+fn signed(
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+    settings: SigningSettings,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: SignableBody<'_>,
+) -> Result<aws_sigv4::http_request::SigningInstructions, Error> {
+    let identity = credentials.identity();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|e| transport(format!("signing: {e}")))?
+        .into();
+    let request =
+        SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body).map_err(|e| transport(format!("signing: {e}")))?;
+    let (instructions, _signature) = sign(request, &params).map_err(|e| transport(format!("signing: {e}")))?.into_parts();
+    Ok(instructions)
+}
+
 /// Signs a request for `url` (already percent-encoded) and returns the headers to add:
 /// `authorization`, `x-amz-date`, `x-amz-content-sha256` and, with temporary
 /// credentials, `x-amz-security-token`. `headers` are those that will be sent; all are signed.
@@ -43,23 +72,11 @@ pub fn sign_headers(
     headers: &[(String, String)],
     payload: Payload,
 ) -> Result<Vec<(String, String)>, Error> {
-    let identity = credentials.identity();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(time)
-        .settings(settings(SignatureLocation::Headers))
-        .build()
-        .map_err(|e| transport(format!("signing: {e}")))?
-        .into();
     let body = match payload {
         Payload::Signed(body) => SignableBody::Bytes(body),
         Payload::Unsigned => SignableBody::UnsignedPayload,
     };
-    let request =
-        SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), body).map_err(|e| transport(format!("signing: {e}")))?;
-    let (instructions, _signature) = sign(request, &params).map_err(|e| transport(format!("signing: {e}")))?.into_parts();
+    let instructions = signed(credentials, region, time, settings(SignatureLocation::Headers), method, url, headers, body)?;
     let (signed, _params) = instructions.into_parts();
     Ok(signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect())
 }
@@ -75,21 +92,9 @@ pub fn presign(
     headers: &[(String, String)],
     expires_in: u64,
 ) -> Result<String, Error> {
-    let identity = credentials.identity();
     let mut settings = settings(SignatureLocation::QueryParams);
     settings.expires_in = Some(Duration::from_secs(expires_in));
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("s3")
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| transport(format!("signing: {e}")))?
-        .into();
-    let request = SignableRequest::new(method, url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::UnsignedPayload)
-        .map_err(|e| transport(format!("signing: {e}")))?;
-    let (instructions, _signature) = sign(request, &params).map_err(|e| transport(format!("signing: {e}")))?.into_parts();
+    let instructions = signed(credentials, region, time, settings, method, url, headers, SignableBody::UnsignedPayload)?;
     let (_headers, query) = instructions.into_parts();
     let mut out = String::from(url);
     let mut sep = if url.contains('?') { '&' } else { '?' };
