@@ -24,6 +24,8 @@ pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// A successful reply read whole (XML), with what errors need from its head.
 pub struct Reply {
     pub request_id: Option<String>,
+    /// The version a write made, when the bucket keeps versions.
+    pub version_id: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -64,8 +66,8 @@ pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Opti
 /// it is that error, `InternalError` or `SlowDown` retried as if the status had said so.
 pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
     counted(settings, req, body, key, |resp| {
-        let (status, request_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string));
-        let reply = Reply { request_id, body: verify::read_all(resp, limit)? };
+        let (status, request_id, version_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string), version_id(&resp));
+        let reply = Reply { request_id, version_id, body: verify::read_all(resp, limit)? };
         let text = reply.text();
         if xml::is_error_document(&text) {
             let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();
@@ -202,6 +204,11 @@ pub fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
     // An unreadable error body still leaves the status to report.
     let body = verify::read_all(resp, MAX_ERROR_BODY).unwrap_or_default();
     Err(errors::from_response(status, &body, request_id, region, Context { key, head, object_size }))
+}
+
+/// The version a reply names (`x-amz-version-id`; S3 says `null` for an unversioned one).
+pub fn version_id(resp: &Response) -> Option<String> {
+    resp.header("x-amz-version-id").filter(|v| !v.is_empty() && *v != "null").map(str::to_string)
 }
 
 /// Reads and drops the body of a successful response we don't need, so the connection can

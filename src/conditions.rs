@@ -1,13 +1,16 @@
 //! Conditional writes (`if-absent`, `if-match`): whether the server honours them (probed
-//! once per store), and what a refused condition means for the caller's key.
+//! once per store), and what a refused condition means for the caller's key. Conditional
+//! reads (HTTP's `If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`):
+//! what the server's refusal means, and the same conditions judged again on its reply.
 
 use std::time::SystemTime;
 
-use crate::bindings::exports::wasm_storages::storage::types::WriteCondition;
+use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
 use crate::client::{call, drain};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::keys;
+use crate::precondition::{self, Asked, Verdict};
 use crate::request;
 use crate::sys::time;
 
@@ -19,6 +22,33 @@ pub fn refused(e: Error, condition: Option<&WriteCondition>, key: &str) -> Error
         (Some(WriteCondition::IfMatch(_)), Error::Service(s)) if s.status == 412 => Error::PreconditionFailed(key.to_string()),
         (Some(WriteCondition::IfMatch(_)), Error::NotFound(_)) => Error::PreconditionFailed(key.to_string()),
         _ => e,
+    }
+}
+
+/// What a read's refused condition means for `key`: 412 and 304 (S3 sends no body with 304,
+/// nor with any reply to a HEAD).
+pub fn read_refused(e: Error, key: &str) -> Error {
+    match &e {
+        Error::Service(s) if s.status == 412 => Error::PreconditionFailed(key.to_string()),
+        Error::Service(s) if s.status == 304 => Error::NotModified(key.to_string()),
+        _ => e,
+    }
+}
+
+/// Whether `conditions` hold for `file`, what a 200 or 206 reply says of the object. The
+/// server judged them already; a server that ignores them (s3s-fs does) answers anyway, and
+/// then this is the judge: the caller never gets bytes its conditions exclude.
+pub fn read_allowed(conditions: &ReadConditions, file: &StoredFile) -> Result<(), Error> {
+    let asked = Asked {
+        if_match: conditions.if_match.as_deref(),
+        if_none_match: conditions.if_none_match.as_deref(),
+        if_modified_since: conditions.if_modified_since.map(|d| d.seconds),
+        if_unmodified_since: conditions.if_unmodified_since.map(|d| d.seconds),
+    };
+    match precondition::judge(&asked, file.etag.as_deref(), file.last_modified.map(|d| d.seconds)) {
+        Verdict::Proceed => Ok(()),
+        Verdict::PreconditionFailed => Err(Error::PreconditionFailed(file.key.clone())),
+        Verdict::NotModified => Err(Error::NotModified(file.key.clone())),
     }
 }
 
@@ -36,7 +66,7 @@ pub fn ensure_honoured(settings: &Settings, condition: Option<&WriteCondition>) 
             let probe = keys::full_key(&settings.prefix, &format!(".wasm-storages-probe-{nonce:016x}"))?;
             // Whether the write was refused with 412.
             let refused = |condition: WriteCondition| {
-                let req = request::put_object(settings, &probe, None, &[], Some(&condition))?;
+                let req = request::put_object(settings, &probe, &PutOptions { condition: Some(condition), ..Default::default() })?;
                 match call(settings, &req, Some(b"probe"), None) {
                     Ok(resp) => {
                         drain(resp);

@@ -17,6 +17,7 @@ pub enum Error {
     RangeNotSatisfiable(Option<u64>),
     AlreadyExists(String),
     PreconditionFailed(String),
+    NotModified(String),
     Credentials(String),
     Unsupported(String),
     Service(ServiceError),
@@ -55,6 +56,7 @@ impl From<Error> for wit::Error {
             Error::RangeNotSatisfiable(n) => wit::Error::RangeNotSatisfiable(n),
             Error::AlreadyExists(k) => wit::Error::AlreadyExists(k),
             Error::PreconditionFailed(k) => wit::Error::PreconditionFailed(k),
+            Error::NotModified(k) => wit::Error::NotModified(k),
             Error::Credentials(m) => wit::Error::Credentials(m),
             Error::Unsupported(m) => wit::Error::Unsupported(m),
             Error::Service(s) => wit::Error::Service(s.into()),
@@ -131,6 +133,7 @@ pub fn message(e: &Error) -> String {
         Error::RangeNotSatisfiable(_) => "range not satisfiable".into(),
         Error::AlreadyExists(key) => format!("already exists: {key}"),
         Error::PreconditionFailed(key) => format!("precondition failed: {key}"),
+        Error::NotModified(key) => format!("not modified: {key}"),
         Error::InvalidKey(m) | Error::InvalidConfig(m) | Error::InvalidArgument(m) | Error::Credentials(m) | Error::Unsupported(m) | Error::Transport(m) => {
             m.clone()
         }

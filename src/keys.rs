@@ -108,6 +108,19 @@ pub fn full_list_prefix(prefix: &str, list_prefix: &str) -> Result<String, Inval
     Ok(full)
 }
 
+/// A folder a delimiter listing names (`photos/2024/`), relative to the store's `prefix`:
+/// it must end with the delimiter, and a key in it must be able to follow the key rules.
+pub fn listed_folder<'a>(prefix: &str, full: &'a str, delimiter: &str) -> Result<&'a str, String> {
+    let folder = full.strip_prefix(prefix).ok_or_else(|| format!("the server listed folder {full}, outside the store's prefix", full = Q(&full)))?;
+    if !folder.ends_with(delimiter) || folder.len() == delimiter.len() && delimiter == "/" {
+        return Err(format!("the server listed folder {full}, which is not a path ending with the delimiter", full = Q(&full)));
+    }
+    match check_path(&format!("{folder}x")) {
+        Ok(()) => Ok(folder),
+        Err(why) => Err(format!("the server listed folder {full}, which no valid key is in: it {why}", full = Q(&full))),
+    }
+}
+
 /// A non-empty prefix names a folder: `tenant-a` becomes `tenant-a/`, so it can't match
 /// `tenant-ab/...`. Returns it so, or why it can't be used.
 pub fn store_prefix(prefix: &str) -> Result<String, String> {

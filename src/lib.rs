@@ -21,6 +21,7 @@ mod multipart;
 mod objects;
 mod paging;
 mod parts;
+mod precondition;
 mod quote;
 mod replies;
 mod request;
@@ -49,9 +50,13 @@ pub(crate) mod bindings {
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:cli/environment@0.2.12": wasip2::cli::environment,
         },
-        // For the tests (`tests::config`); unused code is gone from the release build.
+        // For the tests and for defaults in the code; unused code is gone from the release build.
         additional_type_attributes: {
-            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/stored-file": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
         },
     });
 }

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PendingUpload, StoredFile};
+use crate::bindings::exports::wasm_storages::storage::types::{Entry, ListOptions, PendingUpload, StoredFile};
 use crate::client::call_read;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};
@@ -13,7 +13,7 @@ use crate::keys;
 use crate::paging::Tokens;
 use crate::quote::Q;
 use crate::replies::{Format, datetime};
-use crate::request;
+use crate::request::{self, ListQuery};
 use crate::xml;
 
 /// A 1,000-key listing with 1 KiB keys is ~1.3 MB of XML.
@@ -25,6 +25,9 @@ const MAX_EMPTY_PAGES: u32 = 100;
 /// `pending-uploads` answers with one list: past this many, a narrower prefix is needed.
 const MAX_PENDING_UPLOADS: usize = 100_000;
 
+/// The most bytes a delimiter may have (S3 sets no limit; a page's folders end with it).
+const MAX_DELIMITER_BYTES: usize = 64;
+
 /// A listing under way: `list`'s resource.
 pub struct Listing {
     settings: Rc<Settings>,
@@ -32,22 +35,32 @@ pub struct Listing {
 }
 
 impl Listing {
-    pub fn new(settings: Rc<Settings>, prefix: &str, limit: Option<u32>) -> Result<Listing, Error> {
+    pub fn new(settings: Rc<Settings>, prefix: &str, options: ListOptions) -> Result<Listing, Error> {
         let full_prefix = keys::full_list_prefix(&settings.prefix, prefix)?;
-        let state = ListState::new(settings.prefix.clone(), full_prefix, limit);
+        if let Some(d) = &options.delimiter
+            && (d.is_empty() || d.len() > MAX_DELIMITER_BYTES || d.chars().any(char::is_control))
+        {
+            return Err(invalid_argument(format!("delimiter {d} must be 1 to {MAX_DELIMITER_BYTES} bytes without control characters", d = Q(d))));
+        }
+        // Any text may be where to start (it need not be a key); the key rules keep it fit
+        // for the URL, as they do a prefix.
+        let start_after = options.start_after.as_deref().map(|after| keys::full_list_prefix(&settings.prefix, after)).transpose()?;
+        let state = ListState::new(settings.prefix.clone(), full_prefix, options.limit).with(options.delimiter, start_after);
         Ok(Listing { settings, state })
     }
 
-    /// The next page with files in it; `None` at the end.
-    pub fn next_page(&mut self) -> Result<Option<Vec<StoredFile>>, Error> {
+    /// The next page with entries in it; `None` at the end.
+    pub fn next_page(&mut self) -> Result<Option<Vec<Entry>>, Error> {
         // A server may return an empty page that is still truncated; keep going.
         while let Some((token, max_keys)) = self.state.next_request() {
-            let req = request::list_objects_v2(&self.settings, &self.state.full_prefix, token, max_keys)?;
+            let query =
+                ListQuery { full_prefix: &self.state.full_prefix, delimiter: self.state.delimiter.as_deref(), start_after: self.state.start_after.as_deref() };
+            let req = request::list_objects_v2(&self.settings, &query, token, max_keys)?;
             let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
             let text = std::str::from_utf8(&reply.body).map_err(|_| transport("listing is not UTF-8"))?;
-            let files = self.state.accept(xml::parse_list(text).map_err(transport)?)?;
-            if !files.is_empty() {
-                return Ok(Some(files));
+            let entries = self.state.accept(xml::parse_list(text).map_err(transport)?)?;
+            if !entries.is_empty() {
+                return Ok(Some(entries));
             }
         }
         Ok(None)
@@ -59,6 +72,9 @@ pub struct ListState {
     /// The store's prefix, taken off every key handed on.
     store_prefix: String,
     full_prefix: String,
+    delimiter: Option<String>,
+    /// A full key: the first request asks for keys after it.
+    start_after: Option<String>,
     token: Option<String>,
     remaining: Option<u32>,
     done: bool,
@@ -70,7 +86,22 @@ pub struct ListState {
 
 impl ListState {
     pub fn new(store_prefix: String, full_prefix: String, limit: Option<u32>) -> ListState {
-        ListState { store_prefix, full_prefix, token: None, remaining: limit, done: limit == Some(0), empty_pages: 0, seen: Tokens::new() }
+        ListState {
+            store_prefix,
+            full_prefix,
+            delimiter: None,
+            start_after: None,
+            token: None,
+            remaining: limit,
+            done: limit == Some(0),
+            empty_pages: 0,
+            seen: Tokens::new(),
+        }
+    }
+
+    /// Grouped by `delimiter`, from after `start_after` (a full key).
+    pub fn with(self, delimiter: Option<String>, start_after: Option<String>) -> ListState {
+        ListState { delimiter, start_after, ..self }
     }
 
     /// What to ask for next (the continuation token and max-keys), or `None` when the
@@ -79,45 +110,62 @@ impl ListState {
         (!self.done).then(|| (self.token.as_deref(), self.remaining.map_or(MAX_PAGE, |r| r.min(MAX_PAGE))))
     }
 
-    /// Takes in one page: the files to hand on (none: ask for the next page). An error
-    /// leaves the state as it was: a later call asks for the same page again, and fails
-    /// again unless the server has recovered. Ending there would pass off a cut listing as
-    /// whole.
-    pub fn accept(&mut self, page: xml::ListPage) -> Result<Vec<StoredFile>, Error> {
+    /// Takes in one page: the entries to hand on, files and folders in key order (none: ask
+    /// for the next page). An error leaves the state as it was: a later call asks for the
+    /// same page again, and fails again unless the server has recovered. Ending there would
+    /// pass off a cut listing as whole.
+    pub fn accept(&mut self, page: xml::ListPage) -> Result<Vec<Entry>, Error> {
+        // S3 sorts a page's files and its folders each by key, and counts both into
+        // max-keys: merged, they are the page in key order.
+        let mut listed: Vec<(String, Option<xml::ListedObject>)> = Vec::with_capacity(page.objects.len() + page.prefixes.len());
+        listed.extend(page.objects.into_iter().map(|o| (o.key.clone(), Some(o))));
+        if !page.prefixes.is_empty() {
+            let Some(delimiter) = &self.delimiter else {
+                return Err(transport("the server listed folders (common prefixes) without being asked for a delimiter"));
+            };
+            for full in page.prefixes {
+                keys::listed_folder(&self.store_prefix, &full, delimiter).map_err(transport)?;
+                listed.push((full, None));
+            }
+        }
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
         // A server that ignores max-keys may send more; beyond the caller's limit they are
         // simply not wanted (the listing ends there), so nothing is skipped.
         let wanted = self.remaining.map_or(usize::MAX, |r| r as usize);
-        let mut files = Vec::with_capacity(page.objects.len().min(wanted));
-        for object in page.objects {
-            if files.len() == wanted {
+        let mut entries = Vec::with_capacity(listed.len().min(wanted));
+        for (full, object) in listed {
+            if entries.len() == wanted {
                 break;
             }
+            let Some(object) = object else {
+                entries.push(Entry::Folder(full[self.store_prefix.len()..].to_string()));
+                continue;
+            };
             // A key the caller could not have written (`../x`, outside the prefix) is an
             // error, never handed on; a folder marker (`dir/`) is no file, and no count.
             let Some(key) = keys::listed(&self.store_prefix, &object.key).map_err(transport)? else { continue };
-            files.push(StoredFile {
+            entries.push(Entry::File(StoredFile {
                 key: key.to_string(),
                 size: object.size,
-                content_type: None,
                 etag: object.etag,
                 last_modified: object.last_modified.and_then(|d| datetime(&d, Format::DateTime)),
-                metadata: Vec::new(),
-            });
+                ..Default::default()
+            }));
         }
         let looping = match &page.next_continuation_token {
             Some(next) if page.is_truncated => !self.seen.advance(next),
             _ => false,
         };
-        if page.is_truncated && (looping || (files.is_empty() && self.empty_pages >= MAX_EMPTY_PAGES)) {
+        if page.is_truncated && (looping || (entries.is_empty() && self.empty_pages >= MAX_EMPTY_PAGES)) {
             return Err(transport("the server keeps listing without progress (its continuation tokens go round in a loop, or only empty pages)"));
         }
         if let Some(r) = self.remaining.as_mut() {
-            *r = r.saturating_sub(files.len() as u32);
+            *r = r.saturating_sub(entries.len() as u32);
         }
-        self.empty_pages = if files.is_empty() { self.empty_pages + 1 } else { 0 };
+        self.empty_pages = if entries.is_empty() { self.empty_pages + 1 } else { 0 };
         self.token = page.next_continuation_token;
         self.done = !page.is_truncated || self.remaining == Some(0);
-        Ok(files)
+        Ok(entries)
     }
 }
 
@@ -167,6 +215,7 @@ mod tests {
 
     fn page(keys: &[&str], next: Option<&str>) -> ListPage {
         ListPage {
+            prefixes: Vec::new(),
             objects: keys
                 .iter()
                 .map(|k| ListedObject { key: k.to_string(), size: 1, etag: None, last_modified: Some("2024-01-02T03:04:05.000Z".into()) })
@@ -176,8 +225,42 @@ mod tests {
         }
     }
 
-    fn keys(files: &[StoredFile]) -> Vec<&str> {
-        files.iter().map(|f| f.key.as_str()).collect()
+    fn keys(entries: &[Entry]) -> Vec<&str> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::File(f) => f.key.as_str(),
+                Entry::Folder(f) => f.as_str(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn folders_and_files_come_in_key_order_and_count_alike() {
+        let mut s = ListState::new("p/".into(), "p/".into(), Some(3)).with(Some("/".into()), None);
+        let mut listed = page(&["p/a.txt", "p/c.txt"], Some("t"));
+        listed.prefixes = vec!["p/b/".into(), "p/d/".into()];
+        let entries = s.accept(listed).unwrap();
+        assert_eq!(keys(&entries), ["a.txt", "b/", "c.txt"]);
+        assert!(matches!(&entries[1], Entry::Folder(_)) && matches!(&entries[2], Entry::File(_)));
+        assert_eq!(s.next_request(), None, "the limit counts folders too");
+        // Folders a client could not have made keys in, or outside the prefix, are errors.
+        for bad in ["p/../", "q/x/", "p/x", "p//", "p/"] {
+            let mut s = ListState::new("p/".into(), "p/".into(), None).with(Some("/".into()), None);
+            let mut listed = page(&[], None);
+            listed.prefixes = vec![bad.into()];
+            assert!(matches!(s.accept(listed), Err(Error::Transport(_))), "{bad}");
+        }
+        // Folders nobody asked for.
+        let mut s = ListState::new(String::new(), String::new(), None);
+        let mut listed = page(&[], None);
+        listed.prefixes = vec!["x/".into()];
+        assert!(s.accept(listed).is_err());
+        // Another delimiter.
+        let mut s = ListState::new(String::new(), String::new(), None).with(Some("-".into()), None);
+        let mut listed = page(&["a"], None);
+        listed.prefixes = vec!["2024-".into()];
+        assert_eq!(keys(&s.accept(listed).unwrap()), ["2024-", "a"]);
     }
 
     #[test]
@@ -186,7 +269,7 @@ mod tests {
         assert_eq!(s.next_request(), Some((None, MAX_PAGE)));
         let files = s.accept(page(&["p/d/a", "p/d/b"], Some("t1"))).unwrap();
         assert_eq!(keys(&files), ["d/a", "d/b"]);
-        assert_eq!(files[0].last_modified.map(|d| d.seconds), Some(1_704_164_645));
+        assert!(matches!(&files[0], Entry::File(f) if f.last_modified.map(|d| d.seconds) == Some(1_704_164_645)));
         assert_eq!(s.next_request(), Some((Some("t1"), MAX_PAGE)));
         assert_eq!(keys(&s.accept(page(&["p/d/c"], None)).unwrap()), ["d/c"]);
         assert_eq!(s.next_request(), None);

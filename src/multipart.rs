@@ -31,7 +31,7 @@ pub struct Upload {
 impl Upload {
     /// CreateMultipartUpload for `full` (the caller's `key`).
     pub fn create(settings: &Rc<Settings>, key: String, full: &str, options: &PutOptions) -> Result<Upload, Error> {
-        let create = request::create_multipart_upload(settings, full, options.content_type.as_deref(), &options.metadata)?;
+        let create = request::create_multipart_upload(settings, full, options)?;
         // A reply lost after the server created the upload leaves one we never learn of; only
         // `pending-uploads` (or a lifecycle rule) finds it.
         let reply = call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY)?;
@@ -50,30 +50,31 @@ impl Upload {
             return Err(self.abort(size_mismatch(&options, size)));
         }
         let completed = match self.send_complete(parts, options.condition.as_ref()) {
-            Ok(etag) => Ok(etag),
+            Ok(done) => Ok(done),
             // The answer may have been lost after the server completed the upload, so that
             // the retry found the upload gone (NoSuchUpload; AccessDenied from s3s-fs). The
             // object is this upload's if its ETag is the one these parts make.
-            Err(e) if lost_answer(&e) => match (multipart_etag(parts), objects::info(&self.settings, self.key.clone())) {
+            Err(e) if lost_answer(&e) => match (multipart_etag(parts), objects::head(&self.settings, self.key.clone())) {
                 (Some(expected), Ok(file)) if file.size == size && file.etag.as_deref().map(|t| t.trim_matches('"')) == Some(expected.as_str()) => {
-                    Ok(file.etag)
+                    Ok((file.etag, file.version_id))
                 }
                 _ => Err(e),
             },
             Err(e) => Err(conditions::refused(e, options.condition.as_ref(), &self.key)),
         };
         match completed {
-            Ok(etag) => Ok(stored_after_put(self.key.clone(), size, etag, options)),
+            Ok((etag, version)) => Ok(stored_after_put(self.key.clone(), size, etag, version, options)),
             Err(e) => Err(self.abort(e)),
         }
     }
 
-    fn send_complete(&self, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<Option<String>, Error> {
+    /// The object's ETag and version.
+    fn send_complete(&self, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<(Option<String>, Option<String>), Error> {
         let req = request::complete_multipart_upload(&self.settings, &self.full, &self.upload_id, condition)?;
         let body = request::complete_multipart_body(parts);
         // A 200 that turns out an `<Error>` is failed (and retried) inside `call_read`.
         let reply = call_read(&self.settings, &req, Some(body.as_bytes()), Some(&self.key), MAX_ERROR_BODY)?;
-        xml::parse_complete(&reply.text()).map_err(transport)
+        Ok((xml::parse_complete(&reply.text()).map_err(transport)?, reply.version_id))
     }
 
     /// The part's ETag, or the error and the server's `Retry-After`.

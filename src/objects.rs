@@ -2,7 +2,9 @@
 //! many), copy, move and presigned URLs. Each validates, builds its request, sends it
 //! through the client pipeline and maps the reply.
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, Span, StoredFile, UrlOptions};
+use crate::bindings::exports::wasm_storages::storage::types::{
+    ByteRange, CopyOptions, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions,
+};
 use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;
@@ -25,31 +27,34 @@ const MAX_DELETE_REPLY: u64 = 16 << 20;
 
 /// One PutObject of `data`.
 pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
-    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    let req = request::put_object(settings, full, &options)?;
     conditions::ensure_honoured(settings, options.condition.as_ref())?;
     let resp = call(settings, &req, Some(data), Some(&key)).map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
-    let etag = resp.header("etag").map(str::to_string);
+    let (etag, version) = (resp.header("etag").map(str::to_string), client::version_id(&resp));
     drain(resp);
-    Ok(stored_after_put(key, data.len() as u64, etag, options))
+    Ok(stored_after_put(key, data.len() as u64, etag, version, options))
 }
 
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host: the bytes never
 /// enter the component. Only for `upload-checksum = none`: there is nothing to hash them with.
 pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
-    let req = request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    let req = request::put_object(settings, full, &options)?;
     conditions::ensure_honoured(settings, options.condition.as_ref())?;
     let resp = client::send_spliced(settings, &req, source, size, &key).map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
-    let etag = resp.header("etag").map(str::to_string);
+    let (etag, version) = (resp.header("etag").map(str::to_string), client::version_id(&resp));
     drain(resp);
-    Ok(stored_after_put(key, size, etag, options))
+    Ok(stored_after_put(key, size, etag, version, options))
 }
 
-/// A streamed GET (the whole object or a range), checked as it is read.
+/// A streamed GET (the whole object or a range), checked as it is read; nothing when its
+/// conditions don't hold.
 pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Download, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let req = request::get_object(settings, &full, options.range.as_ref())?;
-    let resp = call(settings, &req, None, Some(&key))?;
+    let req = request::get_object(settings, &full, options.range.as_ref(), &options.conditions)?;
+    let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
     let mut info = stored_file(key, &resp);
+    // Dropping the reply unread closes its connection: the body is not fetched.
+    conditions::read_allowed(&options.conditions, &info)?;
     let range = match (resp.status, &options.range) {
         (206, _) => {
             let (span, total) = resp
@@ -73,7 +78,7 @@ pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Down
 /// body is fetched again.
 pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let req = request::get_object(settings, &full, None)?;
+    let req = request::get_object(settings, &full, None, &ReadConditions::default())?;
     client::counted(settings, &req, None, Some(&key), |resp| {
         // Too large is an answer about the object, not a failure to fetch it again.
         if let Some(n) = resp.content_length().filter(|n| *n > MAX_GET_BYTES) {
@@ -86,17 +91,23 @@ pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
     .map_err(Error::from)
 }
 
-/// HEAD of `key`.
-pub fn info(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+/// HEAD of `key`, if `conditions` hold.
+pub fn info(settings: &Settings, key: String, conditions: &ReadConditions) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let resp = call(settings, &request::head_object(settings, &full), None, Some(&key))?;
+    let resp = call(settings, &request::head_object(settings, &full, conditions)?, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
     let file = stored_file(key, &resp);
     drain(resp);
+    conditions::read_allowed(conditions, &file)?;
     Ok(file)
 }
 
+/// HEAD of `key`, unconditionally.
+pub fn head(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+    info(settings, key, &ReadConditions::default())
+}
+
 pub fn exists(settings: &Settings, key: String) -> Result<bool, Error> {
-    match info(settings, key) {
+    match head(settings, key) {
         Ok(_) => Ok(true),
         Err(Error::NotFound(_)) => Ok(false),
         Err(e) => Err(e),
@@ -168,20 +179,39 @@ pub fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<Stri
         }
         (_, Some(_)) => return Err(invalid_argument("a content type can only be bound into a PUT URL")),
     };
-    client::presign(settings, method, &request::object_path(settings, &full), &headers, expires_in)
+    // The reply headers a GET URL's holder gets instead of the stored ones: query
+    // parameters, signed with the rest (in canonical order).
+    let overrides = [
+        ("response-cache-control", options.response_cache_control),
+        ("response-content-disposition", options.response_content_disposition),
+        ("response-content-type", options.response_content_type),
+    ];
+    let mut path = request::object_path(settings, &full);
+    let mut sep = '?';
+    for (name, value) in overrides {
+        let Some(value) = value else { continue };
+        if method != "GET" {
+            return Err(invalid_argument(format!("{name} only applies to a GET URL")));
+        }
+        crate::rules::header_text(&value).map_err(|why| invalid_argument(format!("{name} {why}")))?;
+        path.push_str(&format!("{sep}{name}={}", keys::encode_query(&value)));
+        sep = '&';
+    }
+    client::presign(settings, method, &path, &headers, expires_in)
 }
 
 /// CopyObject, then what the destination holds.
-pub fn copy(settings: &Settings, source: &str, destination: &str) -> Result<StoredFile, Error> {
+pub fn copy(settings: &Settings, source: &str, destination: &str, options: &CopyOptions) -> Result<StoredFile, Error> {
     let (src, dst) = keys::full_pair(&settings.prefix, source, destination)?;
-    if src == dst {
+    let req = request::copy_object(settings, &src, &dst, options.replace.as_ref())?;
+    if src == dst && options.replace.is_none() {
         // S3 refuses to copy an object onto itself unchanged; the result is the object.
-        return info(settings, destination.to_string());
+        return head(settings, destination.to_string());
     }
     // A CopyObject that fails after answering 200 (an `<Error>` body) is failed by
     // `call_read`, inside the attempt: retried like any other failure.
-    call_read(settings, &request::copy_object(settings, &src, &dst), None, Some(source), MAX_ERROR_BODY)?;
-    info(settings, destination.to_string())
+    call_read(settings, &req, None, Some(source), MAX_ERROR_BODY)?;
+    head(settings, destination.to_string())
 }
 
 /// Copy, then delete the source.
@@ -189,7 +219,7 @@ pub fn move_(settings: &Settings, source: String, destination: String) -> Result
     if source != destination && keys::may_alias(&source, &destination) {
         ensure_distinct(settings, &source, &destination)?;
     }
-    let file = copy(settings, &source, &destination)?;
+    let file = copy(settings, &source, &destination, &CopyOptions { replace: None })?;
     if source != destination {
         delete(settings, source)?;
     }
@@ -214,8 +244,8 @@ fn covers_everything(range: &ByteRange, size: u64) -> bool {
 /// and the same modification time. (A distinct object that matches both is refused too,
 /// saying why; nothing is lost either way.)
 fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Result<(), Error> {
-    let src = info(settings, source.to_string())?;
-    let dst = match info(settings, destination.to_string()) {
+    let src = head(settings, source.to_string())?;
+    let dst = match head(settings, destination.to_string()) {
         Ok(dst) => dst,
         Err(Error::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e),

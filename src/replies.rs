@@ -1,7 +1,7 @@
 //! What S3's replies say of objects, as `stored-file`s: the headers of a GET or HEAD, a
 //! listing's entries, and what an upload stored.
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile};
+use crate::bindings::exports::wasm_storages::storage::types::{Attributes, PutOptions, StoredFile};
 use crate::request::{self, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
 use crate::sys::http::Response;
 use crate::sys::time::Datetime;
@@ -27,15 +27,40 @@ pub fn stored_file(key: String, resp: &Response) -> StoredFile {
         etag: resp.header("etag").map(str::to_string),
         last_modified: resp.header("last-modified").and_then(|d| datetime(d, Format::HttpDate)),
         metadata,
+        attributes: attributes(resp),
+        version_id: crate::client::version_id(resp),
+    }
+}
+
+/// The attributes a GET or HEAD reply carries. An `Expires` that is no HTTP date (another
+/// client may have stored any text) is absent.
+fn attributes(resp: &Response) -> Attributes {
+    let text = |name: &str| resp.header(name).map(str::to_string);
+    Attributes {
+        cache_control: text("cache-control"),
+        content_disposition: text("content-disposition"),
+        content_encoding: text("content-encoding"),
+        content_language: text("content-language"),
+        expires: resp.header("expires").and_then(|d| datetime(d, Format::HttpDate)),
+        storage_class: text("x-amz-storage-class"),
     }
 }
 
 /// What a successful upload stored: as given, metadata names lower-cased and sorted, as
-/// `info` will report them.
-pub fn stored_after_put(key: String, size: u64, etag: Option<String>, options: PutOptions) -> StoredFile {
+/// `info` will report them; the version the server made, if it keeps versions.
+pub fn stored_after_put(key: String, size: u64, etag: Option<String>, version_id: Option<String>, options: PutOptions) -> StoredFile {
     let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     metadata.sort();
-    StoredFile { key, size, content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())), etag, last_modified: None, metadata }
+    StoredFile {
+        key,
+        size,
+        content_type: Some(options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
+        etag,
+        last_modified: None,
+        metadata,
+        attributes: options.attributes,
+        version_id,
+    }
 }
 
 /// A timestamp as S3 writes it (`format`), as a wasi:clocks datetime.

@@ -1,9 +1,10 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, Span, WriteCondition};
+use crate::bindings::exports::wasm_storages::storage::types::{Attributes, ByteRange, PutOptions, ReadConditions, Replacement, Span, WriteCondition};
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument};
 use crate::keys::{encode_path, encode_query};
+use crate::precondition;
 use crate::rules;
 
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -48,16 +49,10 @@ pub fn object_path(settings: &Settings, full_key: &str) -> String {
     format!("{}/{}", settings.bucket_path, encode_path(full_key))
 }
 
-pub fn put_object(
-    settings: &Settings,
-    full_key: &str,
-    content_type: Option<&str>,
-    metadata: &[(String, String)],
-    condition: Option<&WriteCondition>,
-) -> Result<S3Request, Error> {
+pub fn put_object(settings: &Settings, full_key: &str, options: &PutOptions) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
-    req.headers = object_headers(content_type, metadata)?;
-    req.headers.extend(condition_headers(condition)?);
+    req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes)?;
+    req.headers.extend(condition_headers(options.condition.as_ref())?);
     req.object_data = true;
     Ok(req)
 }
@@ -68,24 +63,57 @@ pub fn condition_headers(condition: Option<&WriteCondition>) -> Result<Vec<(Stri
         None => Ok(Vec::new()),
         Some(WriteCondition::IfAbsent) => Ok(vec![("if-none-match".into(), "*".into())]),
         Some(WriteCondition::IfMatch(etag)) => {
-            let bare = rules::etag(etag).map_err(invalid_argument)?;
+            let bare = rules::etag(etag).map_err(|why| invalid_argument(format!("if-match {why}")))?;
             Ok(vec![("if-match".into(), format!("\"{bare}\""))])
         }
     }
 }
 
-/// Content type and metadata, as PutObject and CreateMultipartUpload take them.
-fn object_headers(content_type: Option<&str>, metadata: &[(String, String)]) -> Result<Vec<(String, String)>, Error> {
+/// Content type, metadata and attributes, as PutObject, CreateMultipartUpload and a
+/// replacing CopyObject take them.
+fn object_headers(content_type: Option<&str>, metadata: &[(String, String)], attributes: &Attributes) -> Result<Vec<(String, String)>, Error> {
     let content_type = content_type.unwrap_or(DEFAULT_CONTENT_TYPE);
     check_content_type(content_type)?;
     let mut headers = vec![("content-type".to_string(), content_type.to_string())];
     headers.extend(metadata_headers(metadata)?);
+    headers.extend(attribute_headers(attributes)?);
     Ok(headers)
 }
 
-pub fn create_multipart_upload(settings: &Settings, full_key: &str, content_type: Option<&str>, metadata: &[(String, String)]) -> Result<S3Request, Error> {
+/// The headers S3 stores `attributes` from, each checked to be a header value we may send.
+pub fn attribute_headers(attributes: &Attributes) -> Result<Vec<(String, String)>, Error> {
+    let Attributes { cache_control, content_disposition, content_encoding, content_language, expires, storage_class } = attributes;
+    let texts = [
+        ("cache-control", cache_control),
+        ("content-disposition", content_disposition),
+        ("content-encoding", content_encoding),
+        ("content-language", content_language),
+        ("x-amz-storage-class", storage_class),
+    ];
+    let mut headers = Vec::new();
+    for (name, value) in texts {
+        if let Some(value) = value {
+            rules::header_text(value).map_err(|why| invalid_argument(format!("{name} {why}")))?;
+            headers.push((name.to_string(), value.clone()));
+        }
+    }
+    if let Some(when) = expires {
+        headers.push(("expires".to_string(), http_date(when)?));
+    }
+    Ok(headers)
+}
+
+/// An HTTP date (RFC 9110's IMF-fixdate), as `Expires` and `If-Modified-Since` want it.
+fn http_date(when: &crate::sys::time::Datetime) -> Result<String, Error> {
+    let secs = i64::try_from(when.seconds).map_err(|_| invalid_argument("a date past the year 292 billion"))?;
+    aws_smithy_types::DateTime::from_secs(secs)
+        .fmt(aws_smithy_types::date_time::Format::HttpDate)
+        .map_err(|_| invalid_argument(format!("the date {secs} s after 1970 can't be written as an HTTP date")))
+}
+
+pub fn create_multipart_upload(settings: &Settings, full_key: &str, options: &PutOptions) -> Result<S3Request, Error> {
     let mut req = S3Request::new("POST", format!("{}?uploads", object_path(settings, full_key)));
-    req.headers = object_headers(content_type, metadata)?;
+    req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes)?;
     Ok(req)
 }
 
@@ -146,14 +174,32 @@ pub fn upload_id(upload_id: String) -> Result<String, Error> {
     Ok(upload_id)
 }
 
-pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>) -> Result<S3Request, Error> {
+pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>, conditions: &ReadConditions) -> Result<S3Request, Error> {
     let mut req = S3Request::new("GET", object_path(settings, full_key));
     match range {
         Some(range) => req.headers.push(("range".into(), range_header(range)?)),
         // Ask for the object's full checksum, to check the body against (crate::verify).
         None => req.headers.push(("x-amz-checksum-mode".into(), "ENABLED".into())),
     }
+    req.headers.extend(read_condition_headers(conditions)?);
     Ok(req)
+}
+
+/// HTTP's conditional request headers for a GET or HEAD.
+pub fn read_condition_headers(conditions: &ReadConditions) -> Result<Vec<(String, String)>, Error> {
+    let ReadConditions { if_match, if_none_match, if_modified_since, if_unmodified_since } = conditions;
+    let mut headers = Vec::new();
+    for (name, list) in [("if-match", if_match), ("if-none-match", if_none_match)] {
+        if let Some(list) = list {
+            headers.push((name.to_string(), precondition::etag_list(list).map_err(|why| invalid_argument(format!("{name} {why}")))?.join(", ")));
+        }
+    }
+    for (name, when) in [("if-modified-since", if_modified_since), ("if-unmodified-since", if_unmodified_since)] {
+        if let Some(when) = when {
+            headers.push((name.to_string(), http_date(when)?));
+        }
+    }
+    Ok(headers)
 }
 
 /// HTTP's inclusive `bytes=` form of a byte range.
@@ -182,8 +228,10 @@ pub fn unsatisfied_range_size(value: &str) -> Option<u64> {
     value.trim().strip_prefix("bytes */")?.trim().parse().ok()
 }
 
-pub fn head_object(settings: &Settings, full_key: &str) -> S3Request {
-    S3Request::new("HEAD", object_path(settings, full_key))
+pub fn head_object(settings: &Settings, full_key: &str, conditions: &ReadConditions) -> Result<S3Request, Error> {
+    let mut req = S3Request::new("HEAD", object_path(settings, full_key));
+    req.headers = read_condition_headers(conditions)?;
+    Ok(req)
 }
 
 pub fn delete_object(settings: &Settings, full_key: &str) -> S3Request {
@@ -207,15 +255,29 @@ pub fn delete_objects(settings: &Settings, full_keys: &[String]) -> (S3Request, 
 /// ListObjectsV2. Without `encoding-type=url`: s3s-fs announces that encoding but sends
 /// keys unencoded, which would corrupt keys containing `%`; our keys never hold the
 /// control characters that encoding exists for.
-pub fn list_objects_v2(settings: &Settings, full_prefix: &str, continuation_token: Option<&str>, max_keys: u32) -> Result<S3Request, Error> {
+/// What a ListObjectsV2 request asks for, besides the page's place.
+pub struct ListQuery<'a> {
+    pub full_prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    /// A full key: only keys after it (the first request; the token carries on from there).
+    pub start_after: Option<&'a str>,
+}
+
+pub fn list_objects_v2(settings: &Settings, list: &ListQuery, continuation_token: Option<&str>, max_keys: u32) -> Result<S3Request, Error> {
     // Parameters in canonical (sorted) order; aws-sigv4 sorts anyway.
     let mut query = String::new();
     if let Some(next) = continuation_token {
         query.push_str(&format!("continuation-token={}&", encode_query(token(next, "continuation token")?)));
     }
+    if let Some(delimiter) = list.delimiter {
+        query.push_str(&format!("delimiter={}&", encode_query(delimiter)));
+    }
     query.push_str(&format!("list-type=2&max-keys={max_keys}"));
-    if !full_prefix.is_empty() {
-        query.push_str(&format!("&prefix={}", encode_query(full_prefix)));
+    if !list.full_prefix.is_empty() {
+        query.push_str(&format!("&prefix={}", encode_query(list.full_prefix)));
+    }
+    if let Some(after) = list.start_after.filter(|_| continuation_token.is_none()) {
+        query.push_str(&format!("&start-after={}", encode_query(after)));
     }
     Ok(S3Request::new("GET", format!("{}/?{query}", settings.bucket_path)))
 }
@@ -242,12 +304,19 @@ pub fn delete_bucket(settings: &Settings) -> S3Request {
     S3Request::new("DELETE", bucket_root(settings))
 }
 
-/// Server-side copy; `x-amz-metadata-directive: COPY` keeps content type and metadata.
-pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_key: &str) -> S3Request {
+/// Server-side copy: `x-amz-metadata-directive: COPY` keeps content type, metadata and
+/// attributes; `REPLACE` stores `replace`'s instead.
+pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_key: &str, replace: Option<&Replacement>) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, destination_full_key));
     req.headers.push(("x-amz-copy-source".into(), format!("/{}/{}", settings.bucket, encode_path(source_full_key))));
-    req.headers.push(("x-amz-metadata-directive".into(), "COPY".into()));
-    req
+    match replace {
+        None => req.headers.push(("x-amz-metadata-directive".into(), "COPY".into())),
+        Some(new) => {
+            req.headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
+            req.headers.extend(object_headers(new.content_type.as_deref(), &new.metadata, &new.attributes)?);
+        }
+    }
+    Ok(req)
 }
 
 pub fn check_content_type(content_type: &str) -> Result<(), Error> {
@@ -388,10 +457,24 @@ mod tests {
     fn list_query_is_sorted_and_encoded() {
         let s = settings(Some("http://h:1"));
         assert_eq!(
-            list_objects_v2(&s, "p/a b", Some("tok+/="), 1000).unwrap().path_and_query,
+            list_objects_v2(&s, &plain("p/a b"), Some("tok+/="), 1000).unwrap().path_and_query,
             "/bkt/?continuation-token=tok%2B%2F%3D&list-type=2&max-keys=1000&prefix=p%2Fa%20b"
         );
-        assert_eq!(list_objects_v2(&s, "", None, 5).unwrap().path_and_query, "/bkt/?list-type=2&max-keys=5");
+        assert_eq!(list_objects_v2(&s, &plain(""), None, 5).unwrap().path_and_query, "/bkt/?list-type=2&max-keys=5");
+        // A delimiter and where to start: start-after only on the first page.
+        let folders = ListQuery { full_prefix: "p/", delimiter: Some("/"), start_after: Some("p/b c") };
+        assert_eq!(
+            list_objects_v2(&s, &folders, None, 9).unwrap().path_and_query,
+            "/bkt/?delimiter=%2F&list-type=2&max-keys=9&prefix=p%2F&start-after=p%2Fb%20c"
+        );
+        assert_eq!(
+            list_objects_v2(&s, &folders, Some("t"), 9).unwrap().path_and_query,
+            "/bkt/?continuation-token=t&delimiter=%2F&list-type=2&max-keys=9&prefix=p%2F"
+        );
+    }
+
+    fn plain(full_prefix: &str) -> ListQuery<'_> {
+        ListQuery { full_prefix, delimiter: None, start_after: None }
     }
 
     #[test]
@@ -419,7 +502,7 @@ mod tests {
     #[test]
     fn multipart_requests() {
         let s = settings(Some("http://h:1"));
-        assert_eq!(create_multipart_upload(&s, "a b", None, &[]).unwrap().path_and_query, "/bkt/a%20b?uploads");
+        assert_eq!(create_multipart_upload(&s, "a b", &PutOptions::default()).unwrap().path_and_query, "/bkt/a%20b?uploads");
         assert_eq!(upload_part(&s, "k", "id/+=", 7).path_and_query, "/bkt/k?partNumber=7&uploadId=id%2F%2B%3D");
         assert_eq!(abort_multipart_upload(&s, "k", "x").unwrap().method, "DELETE");
         let body = complete_multipart_body(&[(1, "\"a&b\"".into()), (2, "\"c\"".into())]);
@@ -429,9 +512,19 @@ mod tests {
     #[test]
     fn copy_source_is_bucket_and_encoded_key() {
         let s = settings(Some("http://h:1"));
-        let req = copy_object(&s, "a?b#c", "d");
+        let req = copy_object(&s, "a?b#c", "d", None).unwrap();
         assert!(req.headers.contains(&("x-amz-copy-source".to_string(), "/bkt/a%3Fb%23c".to_string())));
+        assert!(req.headers.contains(&("x-amz-metadata-directive".to_string(), "COPY".to_string())));
         assert_eq!(req.path_and_query, "/bkt/d");
+        let new = Replacement {
+            content_type: Some("text/plain".into()),
+            metadata: vec![("a".into(), "b".into())],
+            attributes: Attributes { cache_control: Some("no-cache".into()), ..Default::default() },
+        };
+        let req = copy_object(&s, "a", "d", Some(&new)).unwrap();
+        for header in [("x-amz-metadata-directive", "REPLACE"), ("content-type", "text/plain"), ("x-amz-meta-a", "b"), ("cache-control", "no-cache")] {
+            assert!(req.headers.contains(&(header.0.to_string(), header.1.to_string())), "{header:?}");
+        }
     }
 
     #[test]
@@ -520,8 +613,9 @@ mod tests {
             assert!(matches!(metadata_headers(&bad), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
         let s = settings(Some("http://h:1"));
-        assert!(matches!(put_object(&s, "k", Some("text/plain\r\nx: y"), &[], None), Err(Error::InvalidArgument(_))));
-        let ok = put_object(&s, "k", None, &[], None).unwrap();
+        let bad = PutOptions { content_type: Some("text/plain\r\nx: y".into()), ..Default::default() };
+        assert!(matches!(put_object(&s, "k", &bad), Err(Error::InvalidArgument(_))));
+        let ok = put_object(&s, "k", &PutOptions::default()).unwrap();
         assert!(ok.headers.contains(&("content-type".to_string(), DEFAULT_CONTENT_TYPE.to_string())));
     }
 
@@ -535,5 +629,58 @@ mod tests {
             assert!(matches!(condition_headers(Some(&WriteCondition::IfMatch(bad.into()))), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
         assert!(condition_headers(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn attributes_become_headers_and_bad_ones_are_refused() {
+        let attributes = Attributes {
+            cache_control: Some("max-age=60".into()),
+            content_disposition: Some("attachment; filename=\"a b.pdf\"".into()),
+            content_encoding: Some("gzip".into()),
+            content_language: Some("en-GB".into()),
+            expires: Some(crate::sys::time::Datetime { seconds: 784_111_777, nanoseconds: 0 }),
+            storage_class: Some("STANDARD_IA".into()),
+        };
+        let headers = attribute_headers(&attributes).unwrap();
+        assert_eq!(
+            headers,
+            [
+                ("cache-control".to_string(), "max-age=60".to_string()),
+                ("content-disposition".into(), "attachment; filename=\"a b.pdf\"".into()),
+                ("content-encoding".into(), "gzip".into()),
+                ("content-language".into(), "en-GB".into()),
+                ("x-amz-storage-class".into(), "STANDARD_IA".into()),
+                ("expires".into(), "Sun, 06 Nov 1994 08:49:37 GMT".into()),
+            ]
+        );
+        for bad in ["", "a\r\nx-amz-acl: public-read", "caf\u{e9}", &"x".repeat(1025)] {
+            let attributes = Attributes { cache_control: Some(bad.to_string()), ..Default::default() };
+            assert!(matches!(attribute_headers(&attributes), Err(Error::InvalidArgument(m)) if m.starts_with("cache-control")), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn read_conditions_become_http_headers() {
+        let when = crate::sys::time::Datetime { seconds: 784_111_777, nanoseconds: 5 };
+        let conditions = ReadConditions {
+            if_match: Some("abc, \"def\"".into()),
+            if_none_match: Some(" * ".into()),
+            if_modified_since: Some(when),
+            if_unmodified_since: Some(when),
+        };
+        assert_eq!(
+            read_condition_headers(&conditions).unwrap(),
+            [
+                ("if-match".to_string(), "\"abc\", \"def\"".to_string()),
+                ("if-none-match".into(), "*".into()),
+                ("if-modified-since".into(), "Sun, 06 Nov 1994 08:49:37 GMT".into()),
+                ("if-unmodified-since".into(), "Sun, 06 Nov 1994 08:49:37 GMT".into()),
+            ]
+        );
+        for bad in ["", "a,,b", "a\r\nb", "\"\""] {
+            let conditions = ReadConditions { if_none_match: Some(bad.into()), ..Default::default() };
+            assert!(matches!(read_condition_headers(&conditions), Err(Error::InvalidArgument(_))), "{bad:?}");
+        }
+        assert!(read_condition_headers(&ReadConditions::default()).unwrap().is_empty());
     }
 }

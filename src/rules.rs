@@ -47,6 +47,13 @@ pub fn content_type(content_type: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("content type {content_type} must be 1 to 1024 printable ASCII characters", content_type = Q(&content_type))) }
 }
 
+/// A text sent as a header value of its own (an object attribute): 1 to 1,024 printable
+/// ASCII characters, so it can never end the header or add another.
+pub fn header_text(text: &str) -> Result<(), String> {
+    let ok = !text.is_empty() && text.len() <= 1024 && text.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(format!("{text} must be 1 to 1024 printable ASCII characters", text = Q(&text))) }
+}
+
 /// Metadata names: ASCII letters, digits, `-` and `_`, each once (case-insensitively).
 /// Returns the names lower-cased, as stored and reported.
 pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, String> {
@@ -127,10 +134,10 @@ pub const MAX_ETAG_BYTES: usize = 1024;
 pub fn etag(etag: &str) -> Result<&str, String> {
     let bare = etag.trim().trim_matches('"');
     if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-        return Err("if-match needs an ETag of printable ASCII".into());
+        return Err("needs an ETag of printable ASCII".into());
     }
     if bare.len() > MAX_ETAG_BYTES {
-        return Err(format!("if-match's ETag is {} bytes; at most {MAX_ETAG_BYTES}", bare.len()));
+        return Err(format!("has an ETag of {} bytes; at most {MAX_ETAG_BYTES}", bare.len()));
     }
     Ok(bare)
 }

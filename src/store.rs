@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
 use crate::bindings::exports::wasm_storages::storage::types::{
-    Config, Error, GetOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
+    Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
 };
 use crate::config::{self, Env, Settings};
 use crate::error::invalid_argument;
@@ -56,8 +56,8 @@ impl GuestStore for Store {
         Ok(objects::get_bytes(&self.settings, key)?)
     }
 
-    fn info(&self, key: String) -> Result<StoredFile, Error> {
-        Ok(objects::info(&self.settings, key)?)
+    fn info(&self, key: String, options: InfoOptions) -> Result<StoredFile, Error> {
+        Ok(objects::info(&self.settings, key, &options.conditions)?)
     }
 
     fn exists(&self, key: String) -> Result<bool, Error> {
@@ -73,15 +73,15 @@ impl GuestStore for Store {
     }
 
     fn list(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
-        Ok(wit::Listing::new(Listing(RefCell::new(listing::Listing::new(self.settings.clone(), &prefix, options.limit)?))))
+        Ok(wit::Listing::new(Listing(RefCell::new(listing::Listing::new(self.settings.clone(), &prefix, options)?))))
     }
 
     fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {
         Ok(objects::url(&self.settings, key, options)?)
     }
 
-    fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
-        Ok(objects::copy(&self.settings, &source, &destination)?)
+    fn copy(&self, source: String, destination: String, options: CopyOptions) -> Result<StoredFile, Error> {
+        Ok(objects::copy(&self.settings, &source, &destination, &options)?)
     }
 
     fn pending_uploads(&self, prefix: String) -> Result<Vec<PendingUpload>, Error> {
@@ -143,7 +143,7 @@ impl GuestObjectBody for ObjectBody {
 pub struct Listing(RefCell<listing::Listing>);
 
 impl GuestListing for Listing {
-    fn next_page(&self) -> Result<Option<Vec<StoredFile>>, Error> {
+    fn next_page(&self) -> Result<Option<Vec<Entry>>, Error> {
         Ok(self.0.borrow_mut().next_page()?)
     }
 }

@@ -28,7 +28,7 @@ const MAX_PUT_OBJECT: u64 = 5 << 30;
 
 pub fn put_stream(settings: &Rc<Settings>, key: String, full: &str, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
     // Refuse a bad content type or metadata before reading a byte.
-    request::put_object(settings, full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+    request::put_object(settings, full, &options)?;
     conditions::ensure_honoured(settings, options.condition.as_ref())?;
     if let (UploadChecksum::None, Some(size @ ..=MAX_PUT_OBJECT)) = (settings.upload_checksum, options.size) {
         return objects::put_spliced(settings, key, full, &source, size, options);
@@ -122,7 +122,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(settings: &Rc<Settings>, key: String, full: String, options: PutOptions) -> Result<Writer, Error> {
-        request::put_object(settings, &full, options.content_type.as_deref(), &options.metadata, options.condition.as_ref())?;
+        request::put_object(settings, &full, &options)?;
         conditions::ensure_honoured(settings, options.condition.as_ref())?;
         Ok(Writer { settings: settings.clone(), key, full, options, filling: Vec::new(), parts: None, written: 0, ended: None })
     }

@@ -139,6 +139,8 @@ pub struct ListedObject {
 #[derive(Debug, Default, PartialEq)]
 pub struct ListPage {
     pub objects: Vec<ListedObject>,
+    /// The common prefixes (full), with a delimiter.
+    pub prefixes: Vec<String>,
     pub is_truncated: bool,
     pub next_continuation_token: Option<String>,
 }
@@ -155,6 +157,8 @@ pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
                 page.is_truncated = text == "true";
             } else if is(path, &["ListBucketResult", "NextContinuationToken"]) {
                 page.next_continuation_token = Some(text.to_string());
+            } else if is(path, &["ListBucketResult", "CommonPrefixes", "Prefix"]) {
+                page.prefixes.push(text.to_string());
             } else if path.len() == 3 && path[0] == "ListBucketResult" && path[1] == "Contents" {
                 match path[2].as_str() {
                     "Key" => current.key = text.to_string(),

@@ -1,4 +1,4 @@
-# Shared by garage.sh and minio.sh (sourced, not run).
+# Shared by garage.sh, moto.sh and minio.sh (sourced, not run).
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -18,8 +18,9 @@ wait_ready() {
   exit 1
 }
 
-# write_env DIR ENDPOINT ACCESS_KEY SECRET_KEY BUCKET REGION: the S3_TEST_* variables, to
-# DIR/env and stdout.
+# write_env DIR ENDPOINT ACCESS_KEY SECRET_KEY BUCKET REGION SERVER: the S3_TEST_* variables,
+# to DIR/env and stdout. S3_TEST_SERVER names the server, so that the suite skips (saying
+# why) what that server is known not to do: host-test/tests/all/common/servers.rs.
 write_env() {
   cat > "$1/env" <<ENV
 export S3_TEST_ENDPOINT=$2
@@ -27,6 +28,7 @@ export S3_TEST_ACCESS_KEY=$3
 export S3_TEST_SECRET_KEY=$4
 export S3_TEST_BUCKET=$5
 export S3_TEST_REGION=$6
+export S3_TEST_SERVER=$7
 ENV
   cat "$1/env"
 }

@@ -191,7 +191,7 @@ cat > "$one/wit/world.wit" <<'EOF'
 package my:app;
 
 world app {
-  include wasm-storages:storage/imports@0.1.0;
+  include wasm-storages:storage/imports@0.2.0;
 }
 EOF
 python3 - "$one/src/lib.rs" <<'EOF'

@@ -58,7 +58,7 @@ TOML
   echo $! > "$dir/garage.pid"
   # Ready when the default bucket exists.
   wait_ready garage "$dir" "$GARAGE" -c "$dir/garage.toml" bucket info "$BUCKET"
-  write_env "$dir" "http://127.0.0.1:$s3_port" "$ACCESS_KEY" "$SECRET_KEY" "$BUCKET" garage
+  write_env "$dir" "http://127.0.0.1:$s3_port" "$ACCESS_KEY" "$SECRET_KEY" "$BUCKET" garage garage
 }
 
 stop() {

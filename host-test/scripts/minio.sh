@@ -31,7 +31,7 @@ start() {
   # CreateBucket, signed by curl itself.
   curl -sf -X PUT -H "x-amz-content-sha256: $EMPTY_SHA256" --aws-sigv4 "aws:amz:us-east-1:s3" \
     --user "$ACCESS_KEY:$SECRET_KEY" "$endpoint/$BUCKET" > /dev/null || true
-  write_env "$dir" "$endpoint" "$ACCESS_KEY" "$SECRET_KEY" "$BUCKET" us-east-1
+  write_env "$dir" "$endpoint" "$ACCESS_KEY" "$SECRET_KEY" "$BUCKET" us-east-1 minio
 }
 
 stop() {

@@ -13,7 +13,6 @@ use crate::testkit::s3_server::EmbeddedS3;
 use crate::{Config, PutOptions, UploadChecksum};
 
 const MIB: u64 = 1 << 20;
-const PLAIN: PutOptions = PutOptions { content_type: None, metadata: Vec::new(), size: None, condition: None };
 
 pub struct Bench {
     pub size_mib: u64,
@@ -96,7 +95,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     config.max_pool_connections = Some(8);
     let mut s = open(&config, &host).await?;
     let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
     let put = start.elapsed();
     let joining = std::mem::take(&mut *completing.lock().unwrap());
     let start = Instant::now();
@@ -132,7 +131,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     signed.upload_checksum = Some(UploadChecksum::SignedSha256);
     let mut s = open(&signed, &HostOptions::default()).await?;
     let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
     println!("| {} MiB streamed PUT, component, `signed-sha256` | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, start.elapsed()));
     s.delete("big.bin").await?;
 
@@ -143,7 +142,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         whole.part_size = Some(size.max(5 * MIB));
         let mut s = open(&whole, &HostOptions::default()).await?;
         let start = Instant::now();
-        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
         let one = start.elapsed();
         println!(
             "| {} MiB PUT, component, one PutObject copied through it (Content-MD5) | {:.0} MiB/s ({:.2}× curl) |",
@@ -179,7 +178,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         none.upload_checksum = Some(UploadChecksum::None);
         let mut s = open(&none, &HostOptions::default()).await?;
         let start = Instant::now();
-        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { size: Some(size), ..PLAIN }).await?;
+        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { size: Some(size), ..crate::put_options() }).await?;
         let spliced = start.elapsed();
         println!(
             "| {} MiB PUT, component, spliced (`upload-checksum = none`, size known) | {:.0} MiB/s ({:.2}× curl), peak {:.1} MiB |",
@@ -195,7 +194,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     let pooled = HostOptions { connection_pool: Some(8), ..Default::default() };
     let mut s = open(&config, &pooled).await?;
     let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
     let put = start.elapsed();
     let start = Instant::now();
     s.get("big.bin", |_| Ok(())).await?;
@@ -210,7 +209,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         config.max_pool_connections = Some(in_flight);
         let mut s = open(&config, &HostOptions::default()).await?;
         let start = Instant::now();
-        s.put_stream("mp.bin", tokio::fs::File::open(&file).await?, &PLAIN).await?;
+        s.put_stream("mp.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
         let took = start.elapsed();
         let speedup = first.get_or_insert(took).as_secs_f64() / took.as_secs_f64();
         println!(
@@ -231,7 +230,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         for i in 0..bench.small_ops {
             let key = format!("small/{i}");
             let start = Instant::now();
-            s.put(&key, &payload, &PLAIN).await?;
+            s.put(&key, &payload, &crate::put_options()).await?;
             puts.push(start.elapsed());
             let start = Instant::now();
             s.get_bytes(&key).await?;
@@ -292,7 +291,7 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
     let head = time(start.elapsed(), N);
     let start = Instant::now();
     for _ in 0..N {
-        s.put("dir/file.txt", &payload, &PLAIN).await?;
+        s.put("dir/file.txt", &payload, &crate::put_options()).await?;
     }
     let put = time(start.elapsed(), N);
     let start = Instant::now();
@@ -316,7 +315,7 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
         let mut s = open(&config, &host).await?;
         let start = Instant::now();
         for _ in 0..8 {
-            s.put("dir/big.bin", &big, &PLAIN).await?;
+            s.put("dir/big.bin", &big, &crate::put_options()).await?;
         }
         big_put.push(mib_per_s(8 * big.len() as u64, start.elapsed()));
     }

@@ -55,6 +55,43 @@ pub fn config_for(bucket: &str) -> Config {
     }
 }
 pub use runtime::bindings::exports::wasm_storages::storage::types::{
-    AddressingStyle, ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile,
-    UploadChecksum, UrlOptions, WriteCondition,
+    AddressingStyle, Attributes, ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PresignMethod, PutOptions,
+    ReadConditions, Replacement, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions, WriteCondition,
 };
+
+/// wasi:clocks' datetime, as the storage API's dates are.
+pub use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
+
+// The WIT's option records with every field at its default (wasmtime's bindings derive no
+// `Default`): for `..` in literals.
+
+pub fn no_attributes() -> Attributes {
+    Attributes { cache_control: None, content_disposition: None, content_encoding: None, content_language: None, expires: None, storage_class: None }
+}
+
+pub fn no_conditions() -> ReadConditions {
+    ReadConditions { if_match: None, if_none_match: None, if_modified_since: None, if_unmodified_since: None }
+}
+
+pub fn put_options() -> PutOptions {
+    PutOptions { content_type: None, metadata: Vec::new(), size: None, condition: None, attributes: no_attributes() }
+}
+
+pub fn get_options(range: Option<ByteRange>) -> GetOptions {
+    GetOptions { range, conditions: no_conditions() }
+}
+
+pub fn list_options(limit: Option<u32>) -> ListOptions {
+    ListOptions { limit, delimiter: None, start_after: None }
+}
+
+pub fn url_options() -> UrlOptions {
+    UrlOptions {
+        method: None,
+        expires_in: None,
+        content_type: None,
+        response_content_type: None,
+        response_content_disposition: None,
+        response_cache_control: None,
+    }
+}

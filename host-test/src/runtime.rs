@@ -26,7 +26,7 @@ pub mod bindings {
 }
 
 use bindings::exports::wasm_storages::storage::types::{
-    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions,
+    ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions,
 };
 use bindings::{S3, S3Pre};
 
@@ -391,6 +391,7 @@ pub fn describe(e: &Error) -> String {
         Error::Credentials(why) => format!("credentials: {why}"),
         Error::AlreadyExists(key) => format!("already exists: {key}"),
         Error::PreconditionFailed(key) => format!("precondition failed: {key}"),
+        Error::NotModified(key) => format!("not modified: {key}"),
         Error::Unsupported(why) => format!("unsupported: {why}"),
     }
 }
@@ -510,10 +511,20 @@ impl Storage {
         &mut self,
         key: &str,
         range: Option<ByteRange>,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(StoredFile, Option<Span>)> {
+        self.get_with(key, &GetOptions { range, conditions: crate::no_conditions() }, sink).await
+    }
+
+    /// Like [`Storage::get`], with any `options` (a range, conditions).
+    pub async fn get_with(
+        &mut self,
+        key: &str,
+        options: &GetOptions,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(StoredFile, Option<Span>)> {
         self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range }).await)?;
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, options).await)?;
             let result = async {
                 let info = iface.object_body().call_info(&mut *store, body).await?;
                 let span = iface.object_body().call_range(&mut *store, body).await?;
@@ -541,7 +552,7 @@ impl Storage {
     /// long, or not matching its checksum or MD5 ETag is an error.
     pub async fn get_checked(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
         self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range: None }).await)?;
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, &crate::get_options(None)).await)?;
             let result = async {
                 let info = iface.object_body().call_info(&mut *store, body).await?;
                 read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| info)
@@ -557,7 +568,7 @@ impl Storage {
     /// what the body gave, and what it says after it ended.
     pub async fn read_then_again(&mut self, key: &str, max: u64) -> Result<(Result<Vec<u8>>, Result<Vec<u8>>)> {
         self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, GetOptions { range: None }).await)?;
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, &crate::get_options(None)).await)?;
             let mut data = Vec::new();
             let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| {
                 let _: () = data.extend_from_slice(c);
@@ -573,7 +584,11 @@ impl Storage {
     }
 
     pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
-        self.call(async |store, api, handle| api.store().call_info(store, handle, key).await).await
+        self.info_with(key, &InfoOptions { conditions: crate::no_conditions() }).await
+    }
+
+    pub async fn info_with(&mut self, key: &str, options: &InfoOptions) -> Result<StoredFile> {
+        self.call(async |store, api, handle| api.store().call_info(store, handle, key, options).await).await
     }
 
     pub async fn exists(&mut self, key: &str) -> Result<bool> {
@@ -590,9 +605,9 @@ impl Storage {
     }
 
     /// Calls `on_page` with each page of the listing.
-    pub async fn list_pages(&mut self, prefix: &str, limit: Option<u32>, mut on_page: impl FnMut(Vec<StoredFile>) -> std::io::Result<()>) -> Result<()> {
+    pub async fn list_pages(&mut self, prefix: &str, options: &ListOptions, mut on_page: impl FnMut(Vec<Entry>) -> std::io::Result<()>) -> Result<()> {
         self.with(async |store, iface, handle| {
-            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, ListOptions { limit }).await)?;
+            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, options).await)?;
             let result = async {
                 while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
                     on_page(page).map_err(|e| Failure::Host(e.into()))?;
@@ -610,11 +625,11 @@ impl Storage {
     /// keys of each page (`None`: the end), or its error.
     pub async fn next_pages(&mut self, prefix: &str, calls: usize) -> Result<Vec<Result<Option<Vec<String>>>>> {
         self.with(async |store, iface, handle| {
-            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, ListOptions { limit: None }).await)?;
+            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, &crate::list_options(None)).await)?;
             let mut answers = Vec::new();
             for _ in 0..calls {
                 let page = flatten(iface.listing().call_next_page(&mut *store, listing).await);
-                answers.push(page.map(|p| p.map(|files| files.into_iter().map(|f| f.key).collect())));
+                answers.push(page.map(|p| p.map(|entries| entries.into_iter().map(entry_name).collect())));
             }
             listing.resource_drop_async(&mut *store).await?;
             Ok(answers)
@@ -622,9 +637,16 @@ impl Storage {
         .await
     }
 
+    /// The files under `prefix` (no delimiter: every key).
     pub async fn list(&mut self, prefix: &str, limit: Option<u32>) -> Result<Vec<StoredFile>> {
+        let entries = self.list_entries(prefix, &crate::list_options(limit)).await?;
+        Ok(entries.into_iter().filter_map(|e| if let Entry::File(f) = e { Some(f) } else { None }).collect())
+    }
+
+    /// Every entry of a listing, files and folders.
+    pub async fn list_entries(&mut self, prefix: &str, options: &ListOptions) -> Result<Vec<Entry>> {
         let mut all = Vec::new();
-        self.list_pages(prefix, limit, |page| {
+        self.list_pages(prefix, options, |page| {
             all.extend(page);
             Ok(())
         })
@@ -634,11 +656,12 @@ impl Storage {
 
     /// A presigned GET URL.
     pub async fn url(&mut self, key: &str, expires_in: Option<u64>) -> Result<String> {
-        self.url_with(key, UrlOptions { method: None, expires_in, content_type: None }).await
+        self.url_with(key, UrlOptions { expires_in, ..crate::url_options() }).await
     }
 
     pub async fn presigned_put_url(&mut self, key: &str, expires_in: Option<u64>, content_type: Option<&str>) -> Result<String> {
-        self.url_with(key, UrlOptions { method: Some(PresignMethod::Put), expires_in, content_type: content_type.map(str::to_string) }).await
+        self.url_with(key, UrlOptions { method: Some(PresignMethod::Put), expires_in, content_type: content_type.map(str::to_string), ..crate::url_options() })
+            .await
     }
 
     pub async fn url_with(&mut self, key: &str, options: UrlOptions) -> Result<String> {
@@ -646,7 +669,11 @@ impl Storage {
     }
 
     pub async fn copy(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
-        self.call(async |store, api, handle| api.store().call_copy(store, handle, source, destination).await).await
+        self.copy_with(source, destination, &CopyOptions { replace: None }).await
+    }
+
+    pub async fn copy_with(&mut self, source: &str, destination: &str, options: &CopyOptions) -> Result<StoredFile> {
+        self.call(async |store, api, handle| api.store().call_copy(store, handle, source, destination, options).await).await
     }
 
     pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
@@ -716,5 +743,13 @@ async fn read_stream(
             Err(StreamError::LastOperationFailed(e)) => return Err(Failure::Storage(Error::Transport(format!("download failed: {e:#}")))),
             Err(StreamError::Trap(e)) => return Err(Failure::Host(e.into())),
         }
+    }
+}
+
+/// A listing entry's name: a file's key, or a folder's prefix.
+pub fn entry_name(entry: Entry) -> String {
+    match entry {
+        Entry::File(file) => file.key,
+        Entry::Folder(folder) => folder,
     }
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::bindings::exports::wasi::blobstore::container::{Container, Guest, GuestContainer, GuestStreamObjectNames, StreamObjectNames};
 use crate::bindings::exports::wasi::blobstore::types::{ContainerMetadata, IncomingValue, ObjectId, ObjectMetadata, OutgoingValueBorrow};
 use crate::bindings::wasm_storages::storage::storage::{Listing, Store};
-use crate::bindings::wasm_storages::storage::types::{ByteRange, Error, GetOptions, ListOptions, PutOptions, Span};
+use crate::bindings::wasm_storages::storage::types::{ByteRange, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PutOptions, Span};
 use crate::value::{self, Outgoing};
 use crate::{Blobstore, describe, open};
 
@@ -54,12 +54,12 @@ impl GuestContainer for Bucket {
             (start, u64::MAX) => Some(ByteRange::StartingAt(start)),
             (start, end) => Some(ByteRange::Span(Span { start, end: end + 1 })),
         };
-        let body = match self.store.get(&name, GetOptions { range }) {
+        let body = match self.store.get(&name, &GetOptions { range, ..Default::default() }) {
             Ok(body) => body,
             // An empty object has no byte 0, so S3 refuses every range of it; asked from the
             // start, it is the empty value. (Not every server says the size in its refusal.)
             Err(Error::RangeNotSatisfiable(size)) if start == 0 && size.is_none_or(|n| n == 0) => {
-                let whole = self.store.get(&name, GetOptions { range: None }).map_err(|e| self.error(&name, e))?;
+                let whole = self.store.get(&name, &GetOptions::default()).map_err(|e| self.error(&name, e))?;
                 match whole.info().size {
                     0 => whole,
                     _ => return Err(self.error(&name, Error::RangeNotSatisfiable(size))),
@@ -76,7 +76,7 @@ impl GuestContainer for Bucket {
     }
 
     fn list_objects(&self) -> Result<StreamObjectNames, String> {
-        let listing = self.store.list("", ListOptions { limit: None }).map_err(|e| self.error("listing", e))?;
+        let listing = self.store.list("", &ListOptions::default()).map_err(|e| self.error("listing", e))?;
         Ok(StreamObjectNames::new(Names { listing, buffered: RefCell::default(), done: Cell::new(false), failed: RefCell::default() }))
     }
 
@@ -93,7 +93,7 @@ impl GuestContainer for Bucket {
     }
 
     fn object_info(&self, name: String) -> Result<ObjectMetadata, String> {
-        let file = self.store.info(&name).map_err(|e| self.error(&name, e))?;
+        let file = self.store.info(&name, &InfoOptions::default()).map_err(|e| self.error(&name, e))?;
         // Objects are written whole and never changed: the last write made this one.
         let created_at = file.last_modified.map_or(0, |t| t.seconds);
         Ok(ObjectMetadata { name, container: self.name.clone(), created_at, size: file.size })
@@ -106,9 +106,9 @@ impl GuestContainer for Bucket {
 
 /// Deletes every object a listing of `store` finds, a page (≤1,000) at a time.
 pub fn clear(store: &Store, container: &str) -> Result<(), String> {
-    let listing = store.list("", ListOptions { limit: None }).map_err(|e| describe(&e))?;
+    let listing = store.list("", &ListOptions::default()).map_err(|e| describe(&e))?;
     while let Some(page) = listing.next_page().map_err(|e| format!("listing container {container}: {}", describe(&e)))? {
-        delete_all(store, container, page.into_iter().map(|f| f.key).collect())?;
+        delete_all(store, container, page.into_iter().filter_map(file_name).collect())?;
     }
     Ok(())
 }
@@ -129,7 +129,7 @@ pub fn copy(src: &ObjectId, dest: &ObjectId) -> Result<(), String> {
     let what = format!("copying {}/{} to {}/{}", src.container, src.object, dest.container, dest.object);
     let source = open(&src.container)?;
     if src.container == dest.container {
-        return source.copy(&src.object, &dest.object).map(drop).map_err(|e| format!("{what}: {}", describe(&e)));
+        return source.copy(&src.object, &dest.object, &CopyOptions::default()).map(drop).map_err(|e| format!("{what}: {}", describe(&e)));
     }
     let target = open(&dest.container)?;
     // The standard wants an error for a missing target container; some servers would
@@ -137,9 +137,9 @@ pub fn copy(src: &ObjectId, dest: &ObjectId) -> Result<(), String> {
     if !crate::bucket_exists(&target, &dest.container)? {
         return Err(format!("{what}: container {} does not exist", dest.container));
     }
-    let body = source.get(&src.object, GetOptions { range: None }).map_err(|e| format!("{what}: {}", describe(&e)))?;
+    let body = source.get(&src.object, &GetOptions::default()).map_err(|e| format!("{what}: {}", describe(&e)))?;
     let info = body.info();
-    let options = PutOptions { content_type: info.content_type, metadata: info.metadata, size: Some(info.size), condition: None };
+    let options = PutOptions { content_type: info.content_type, metadata: info.metadata, size: Some(info.size), condition: None, attributes: info.attributes };
     let writer = target.writer(&dest.object, &options).map_err(|e| format!("{what}: {}", describe(&e)))?;
     loop {
         let chunk = body.read(CHUNK).map_err(|e| format!("{what}: {}", describe(&e)))?;
@@ -169,7 +169,7 @@ impl Names {
                 return Err(why);
             }
             match self.listing.next_page().map_err(|e| format!("listing: {}", describe(&e)))? {
-                Some(page) => self.buffered.borrow_mut().extend(page.into_iter().map(|f| f.key)),
+                Some(page) => self.buffered.borrow_mut().extend(page.into_iter().filter_map(file_name)),
                 None => self.done.set(true),
             }
         }
@@ -231,5 +231,13 @@ impl GuestStreamObjectNames for Names {
             skipped += n as u64;
         }
         Ok((skipped, self.ended()))
+    }
+}
+
+/// A listing entry's object name (a listing without a delimiter has no folders).
+fn file_name(entry: Entry) -> Option<String> {
+    match entry {
+        Entry::File(file) => Some(file.key),
+        Entry::Folder(_) => None,
     }
 }

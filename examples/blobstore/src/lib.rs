@@ -33,11 +33,20 @@ mod bindings {
             "wasi:filesystem/types@0.2.12": wasip2::filesystem::types,
             "wasi:filesystem/preopens@0.2.12": wasip2::filesystem::preopens,
             "wasi:random/random@0.2.12": wasip2::random::random,
-            "wasm-storages:storage/types@0.1.0": generate,
-            "wasm-storages:storage/storage@0.1.0": generate,
+            "wasm-storages:storage/types@0.2.0": generate,
+            "wasm-storages:storage/storage@0.2.0": generate,
         },
         additional_type_attributes: {
-            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
         },
     });
 }
@@ -129,7 +138,7 @@ fn open_new(container: &str) -> Result<Store, String> {
 /// Whether the bucket exists: a one-key listing answers `NoSuchBucket` when it doesn't (a
 /// HEAD's bodiless 404 couldn't tell a missing bucket from anything else).
 fn bucket_exists(store: &Store, name: &str) -> Result<bool, String> {
-    let listing = store.list("", ListOptions { limit: Some(1) }).map_err(|e| describe(&e))?;
+    let listing = store.list("", &ListOptions { limit: Some(1), ..Default::default() }).map_err(|e| describe(&e))?;
     match listing.next_page() {
         Ok(_) => Ok(true),
         Err(Error::Service(e)) if e.code == "NoSuchBucket" => Ok(false),
@@ -149,6 +158,7 @@ pub(crate) fn describe(e: &Error) -> String {
     };
     match e {
         Error::NotFound(key) => format!("no object named {key}"),
+        Error::NotModified(key) => format!("{key} is not modified"),
         Error::AccessDenied(s) => format!("access denied: {}", service(s)),
         Error::InvalidKey(why) => format!("invalid object name: {why}"),
         Error::InvalidConfig(why) => format!("invalid configuration: {why}"),

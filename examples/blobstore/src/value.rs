@@ -58,7 +58,7 @@ impl GuestOutgoingValue for Outgoing {
         let size = spool.size()?;
         let mut written: Vec<String> = Vec::new();
         for (store, container, name) in targets {
-            let options = PutOptions { content_type: None, metadata: Vec::new(), size: Some(size), condition: None };
+            let options = PutOptions { size: Some(size), ..Default::default() };
             let stored = spool.reader().and_then(|data| store.put_stream(&name, data, &options).map_err(|e| describe(&e)));
             if let Err(why) = stored {
                 let before = match written.is_empty() {

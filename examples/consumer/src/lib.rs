@@ -25,20 +25,29 @@ mod bindings {
             "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
             "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
             "wasi:http/types@0.2.12": wasip2::http::types,
-            "wasm-storages:storage/types@0.1.0": generate,
-            "wasm-storages:storage/storage@0.1.0": generate,
+            "wasm-storages:storage/types@0.2.0": generate,
+            "wasm-storages:storage/storage@0.2.0": generate,
         },
         // Every config field but the bucket is optional: `..Default::default()` takes the
         // defaults for the rest.
         additional_type_attributes: {
-            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
         },
     });
 }
 
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::wasm_storages::storage::storage::Store;
-use bindings::wasm_storages::storage::types::{Config, Error, GetOptions, ListOptions, PutOptions};
+use bindings::wasm_storages::storage::types::{Config, Entry, Error, GetOptions, ListOptions, PutOptions};
 use wasip2::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasip2::io::streams::StreamError;
 
@@ -91,7 +100,7 @@ fn put(store: &Store, name: &str, request: IncomingRequest) -> Answer {
         metadata: Vec::new(),
         // With the length known, a body that ends early or runs on stores nothing.
         size: header("content-length").and_then(|v| v.trim().parse().ok()),
-        condition: None,
+        ..Default::default()
     };
     let Ok(body) = request.consume() else { return (400, "no request body\n".into()) };
     let Ok(stream) = body.stream() else { return (400, "no request body\n".into()) };
@@ -104,16 +113,18 @@ fn put(store: &Store, name: &str, request: IncomingRequest) -> Answer {
 
 /// The names, one per line. (Held whole: for long listings, write each page out as it comes.)
 fn list(store: &Store) -> Answer {
-    let listing = match store.list("", ListOptions { limit: None }) {
+    let listing = match store.list("", &ListOptions::default()) {
         Ok(listing) => listing,
         Err(e) => return failed(&e),
     };
     let mut text = String::new();
     loop {
         match listing.next_page() {
-            Ok(Some(page)) => page.iter().for_each(|file| {
-                text.push_str(&file.key);
-                text.push('\n');
+            Ok(Some(page)) => page.iter().for_each(|entry| {
+                if let Entry::File(file) = entry {
+                    text.push_str(&file.key);
+                    text.push('\n');
+                }
             }),
             Ok(None) => return (200, text),
             Err(e) => return failed(&e),
@@ -124,7 +135,7 @@ fn list(store: &Store) -> Answer {
 /// Streams the note into the response: the object's own stream where the backend has one
 /// (S3), else read a piece at a time (the memory backend says `unsupported`).
 fn send(store: &Store, name: &str, out: ResponseOutparam) {
-    let object = match store.get(name, GetOptions { range: None }) {
+    let object = match store.get(name, &GetOptions::default()) {
         Ok(object) => object,
         Err(e) => return reply(out, failed(&e)),
     };

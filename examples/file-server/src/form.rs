@@ -94,7 +94,7 @@ pub fn upload_file_field(store: &Store, body: &InputStream, boundary: &str, max:
             let name = crate::file_name(field.file_name().unwrap_or_default())?;
             let content_type = field.content_type().map(|m| m.to_string());
             let key = format!("uploads/{name}");
-            let options = PutOptions { content_type, metadata: vec![("original-name".into(), name)], size: None, condition: None };
+            let options = PutOptions { content_type, metadata: vec![("original-name".into(), name)], ..Default::default() };
             let writer = store.writer(&key, &options).map_err(|e| storage_error(&e, Some(&key)))?;
             // An error return drops the writer unfinished, which aborts the upload: nothing
             // is stored.

@@ -34,19 +34,28 @@ mod bindings {
             "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
             "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
             "wasi:http/types@0.2.12": wasip2::http::types,
-            "wasm-storages:storage/types@0.1.0": generate,
-            "wasm-storages:storage/storage@0.1.0": generate,
+            "wasm-storages:storage/types@0.2.0": generate,
+            "wasm-storages:storage/storage@0.2.0": generate,
         },
         // Every config field but the bucket is optional: `..Default::default()` says "the
         // defaults" for the rest.
         additional_type_attributes: {
-            "wasm-storages:storage/types@0.1.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
         },
     });
 }
 
 use bindings::wasm_storages::storage::storage::Store;
-use bindings::wasm_storages::storage::types::{Config, Error, GetOptions, PutOptions, StoredFile, UrlOptions};
+use bindings::wasm_storages::storage::types::{Config, Error, PutOptions, StoredFile, UrlOptions};
 use reply::Reply;
 use serde_json::json;
 use wasip2::http::types::{IncomingRequest, Method, ResponseOutparam};
@@ -167,7 +176,7 @@ fn upload(store: &Store, settings: &Settings, request: IncomingRequest, query: &
                 .map(|v| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
                 .ok_or_else(|| Reply::json(400, json!({"error": "send multipart/form-data with a file field, or a raw body with ?key=NAME"})))?;
             let name = file_name(&name)?;
-            let options = PutOptions { content_type, metadata: vec![("original-name".into(), name.clone())], size: length, condition: None };
+            let options = PutOptions { content_type, metadata: vec![("original-name".into(), name.clone())], size: length, ..Default::default() };
             let key = format!("uploads/{name}");
             match length {
                 // The body's own stream goes to storage: with a known size the S3 component
@@ -178,21 +187,19 @@ fn upload(store: &Store, settings: &Settings, request: IncomingRequest, query: &
         }
     };
     // (`stream`, a child of `body`, is dropped before it: reverse declaration order.)
-    let url = store
-        .url(&stored.key, &UrlOptions { method: None, expires_in: Some(DAY), content_type: None })
-        .map_err(|e| reply::storage_error(&e, Some(&stored.key)))?;
+    let url = store.url(&stored.key, &UrlOptions { expires_in: Some(DAY), ..Default::default() }).map_err(|e| reply::storage_error(&e, Some(&stored.key)))?;
     Ok(Reply::json(201, json!({"key": stored.key, "size": stored.size, "content_type": stored.content_type, "download_url": url})))
 }
 
 fn download_url(store: &Store, key: &str) -> Result<Reply, Reply> {
     ensure_exists(store, key)?;
-    let url = store.url(key, &UrlOptions { method: None, expires_in: Some(30 * 60), content_type: None }).map_err(|e| reply::storage_error(&e, Some(key)))?;
+    let url = store.url(key, &UrlOptions { expires_in: Some(30 * 60), ..Default::default() }).map_err(|e| reply::storage_error(&e, Some(key)))?;
     Ok(Reply::json(200, json!({"download_url": url, "expires_in": 30 * 60})))
 }
 
 fn redirect(store: &Store, key: &str) -> Result<Reply, Reply> {
     ensure_exists(store, key)?;
-    let url = store.url(key, &UrlOptions { method: None, expires_in: Some(5 * 60), content_type: None }).map_err(|e| reply::storage_error(&e, Some(key)))?;
+    let url = store.url(key, &UrlOptions { expires_in: Some(5 * 60), ..Default::default() }).map_err(|e| reply::storage_error(&e, Some(key)))?;
     Ok(Reply::redirect(&url))
 }
 
@@ -212,6 +219,3 @@ fn ensure_exists(store: &Store, key: &str) -> Result<(), Reply> {
 fn described(file: &StoredFile) -> serde_json::Value {
     json!({"key": file.key, "size": file.size, "content_type": file.content_type})
 }
-
-/// `get` options for a whole object.
-const WHOLE: GetOptions = GetOptions { range: None };

@@ -4,9 +4,8 @@ use serde_json::json;
 use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasip2::io::streams::StreamError;
 
-use crate::WHOLE;
 use crate::bindings::wasm_storages::storage::storage::Store;
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::bindings::wasm_storages::storage::types::{Error, GetOptions};
 
 /// A response held whole.
 pub struct Reply {
@@ -67,6 +66,7 @@ pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
         Error::InvalidArgument(m) => (400, m.clone()),
         Error::AlreadyExists(_) => (409, "already exists".to_string()),
         Error::PreconditionFailed(_) => (412, "precondition failed".to_string()),
+        Error::NotModified(_) => (304, String::new()),
         Error::RangeNotSatisfiable(_) => (416, "range not satisfiable".to_string()),
         Error::InvalidConfig(m) | Error::Credentials(m) | Error::Unsupported(m) => {
             eprintln!("file-server: storage is misconfigured: {m}");
@@ -88,7 +88,7 @@ pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
 /// body by the host, so the bytes never pass through this component (nor the S3 one).
 /// A `read` loop stands in for backends that have no host stream.
 pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
-    let object = match store.get(key, WHOLE) {
+    let object = match store.get(key, &GetOptions::default()) {
         Ok(object) => object,
         Err(e) => return Err((storage_error(&e, Some(key)), out)),
     };

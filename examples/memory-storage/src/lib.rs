@@ -4,7 +4,8 @@
 //! Same semantics and errors as the S3 component: the same key, prefix, content-type,
 //! metadata and expiry rules (it includes that component's `keys.rs` and `rules.rs`),
 //! conditional writes honoured, MD5 ETags, listings without content types (as S3's),
-//! ranges and `range-not-satisfiable`. Stores opened on the same bucket within one
+//! ranges and `range-not-satisfiable`, conditional reads (its `precondition.rs`), attributes,
+//! delimiter listings. Stores opened on the same bucket within one
 //! instance share their objects. The differences, by nature:
 //! - `object-body.stream` is `unsupported`: a component can't make a `wasi:io` stream of
 //!   its own bytes (WASI 0.2 streams come from the host); `read` works.
@@ -23,12 +24,17 @@ mod bindings {
             "wasi:io/streams@0.2.12": wasip2::io::streams,
             "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
         },
+        additional_type_attributes: {
+            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+        },
     });
 }
 
 #[path = "../../../src/keys.rs"]
 #[allow(dead_code)] // its SigV4 encoding is the S3 component's business
 mod keys;
+#[path = "../../../src/precondition.rs"]
+mod precondition;
 #[path = "../../../src/quote.rs"]
 mod quote;
 #[path = "../../../src/rules.rs"]
@@ -47,7 +53,8 @@ use std::rc::Rc;
 
 use bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
 use bindings::exports::wasm_storages::storage::types::{
-    ByteRange, Config, Error, GetOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ServiceError, Span, StoredFile, UrlOptions, WriteCondition,
+    Attributes, ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ReadConditions,
+    ServiceError, Span, StoredFile, UrlOptions, WriteCondition,
 };
 use md5::Digest as _;
 use wasip2::clocks::wall_clock::{self, Datetime};
@@ -73,6 +80,7 @@ struct Object {
     data: Rc<Vec<u8>>,
     content_type: String,
     metadata: Vec<(String, String)>,
+    attributes: Attributes,
     etag: String,
     last_modified: Datetime,
 }
@@ -114,6 +122,29 @@ impl Store {
             etag: Some(object.etag.clone()),
             last_modified: Some(object.last_modified),
             metadata: object.metadata.clone(),
+            attributes: object.attributes.clone(),
+            version_id: None,
+        }
+    }
+
+    /// The object under `key` if `conditions` hold for it, as S3 judges them.
+    fn object_if(&self, key: &str, conditions: &ReadConditions) -> Result<Object, Error> {
+        let object = self.object(key)?;
+        let asked = precondition::Asked {
+            if_match: conditions.if_match.as_deref(),
+            if_none_match: conditions.if_none_match.as_deref(),
+            if_modified_since: conditions.if_modified_since.map(|d| d.seconds),
+            if_unmodified_since: conditions.if_unmodified_since.map(|d| d.seconds),
+        };
+        for (name, list) in [("if-match", &conditions.if_match), ("if-none-match", &conditions.if_none_match)] {
+            if let Some(list) = list {
+                precondition::etag_list(list).map_err(|why| invalid_argument(format!("{name} {why}")))?;
+            }
+        }
+        match precondition::judge(&asked, Some(&object.etag), Some(object.last_modified.seconds)) {
+            precondition::Verdict::Proceed => Ok(object),
+            precondition::Verdict::PreconditionFailed => Err(Error::PreconditionFailed(key.to_string())),
+            precondition::Verdict::NotModified => Err(Error::NotModified(key.to_string())),
         }
     }
 
@@ -126,8 +157,9 @@ impl Store {
         rules::metadata_names(&options.metadata).map_err(invalid_argument)?;
         rules::metadata_size(options.metadata.iter().map(|(k, v)| k.len() + rules::metadata_value_len(v)).sum()).map_err(invalid_argument)?;
         if let Some(WriteCondition::IfMatch(etag)) = &options.condition {
-            rules::etag(etag).map_err(invalid_argument)?;
+            rules::etag(etag).map_err(|why| invalid_argument(format!("if-match {why}")))?;
         }
+        check_attributes(&options.attributes)?;
         Ok(full)
     }
 
@@ -151,6 +183,7 @@ impl Store {
             data: Rc::new(data),
             content_type: options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into()),
             metadata,
+            attributes: options.attributes,
             last_modified: wall_clock::now(),
         };
         let file = self.file(key, &object);
@@ -165,6 +198,23 @@ fn append(buffer: &mut Vec<u8>, chunk: &[u8]) -> Result<(), Error> {
         .try_reserve(chunk.len())
         .map_err(|_| Error::Transport(format!("out of memory after {} bytes: the memory backend holds every object whole", buffer.len())))?;
     buffer.extend_from_slice(chunk);
+    Ok(())
+}
+
+/// The S3 component's rule for attributes: header values of their own.
+fn check_attributes(attributes: &Attributes) -> Result<(), Error> {
+    let texts = [
+        ("cache-control", &attributes.cache_control),
+        ("content-disposition", &attributes.content_disposition),
+        ("content-encoding", &attributes.content_encoding),
+        ("content-language", &attributes.content_language),
+        ("x-amz-storage-class", &attributes.storage_class),
+    ];
+    for (name, text) in texts {
+        if let Some(text) = text {
+            rules::header_text(text).map_err(|why| invalid_argument(format!("{name} {why}")))?;
+        }
+    }
     Ok(())
 }
 
@@ -209,7 +259,7 @@ impl GuestStore for Store {
     }
 
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
-        let object = self.object(&key)?;
+        let object = self.object_if(&key, &options.conditions)?;
         let size = object.data.len() as u64;
         let span = match options.range {
             None => None,
@@ -224,8 +274,8 @@ impl GuestStore for Store {
         Ok(self.object(&key)?.data.to_vec())
     }
 
-    fn info(&self, key: String) -> Result<StoredFile, Error> {
-        let object = self.object(&key)?;
+    fn info(&self, key: String, options: InfoOptions) -> Result<StoredFile, Error> {
+        let object = self.object_if(&key, &options.conditions)?;
         Ok(self.file(&key, &object))
     }
 
@@ -255,26 +305,52 @@ impl GuestStore for Store {
 
     fn list(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
         let full_prefix = keys::full_list_prefix(&self.prefix, &prefix)?;
+        if let Some(d) = &options.delimiter
+            && (d.is_empty() || d.len() > 64 || d.chars().any(char::is_control))
+        {
+            return Err(invalid_argument(format!("delimiter {d:?} must be 1 to 64 bytes without control characters")));
+        }
+        let after = options.start_after.as_deref().map(|a| keys::full_list_prefix(&self.prefix, a)).transpose()?;
         // A snapshot, as a listing of a bucket being written may or may not see the writes.
-        let files: Vec<StoredFile> = self
-            .bucket
-            .borrow()
-            .range(full_prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&full_prefix))
-            .filter_map(|(full, object)| {
-                let key = full.strip_prefix(&self.prefix)?;
-                // S3's listings carry no content type or metadata.
-                Some(StoredFile { content_type: None, metadata: Vec::new(), ..self.file(key, object) })
-            })
-            .take(options.limit.map_or(usize::MAX, |l| l as usize))
-            .collect();
-        Ok(wit::Listing::new(Listing(RefCell::new(files.into_iter()))))
+        let mut entries: Vec<Entry> = Vec::new();
+        for (full, object) in self.bucket.borrow().range(full_prefix.clone()..).take_while(|(k, _)| k.starts_with(&full_prefix)) {
+            if after.as_ref().is_some_and(|a| full <= a) {
+                continue;
+            }
+            let Some(key) = full.strip_prefix(&self.prefix) else { continue };
+            // With a delimiter, a key with one after the listed prefix counts into its folder.
+            let folder = options.delimiter.as_deref().and_then(|d| full[full_prefix.len()..].find(d).map(|at| &full[..full_prefix.len() + at + d.len()]));
+            match folder {
+                Some(folder) => {
+                    let folder = &folder[self.prefix.len()..];
+                    if !matches!(entries.last(), Some(Entry::Folder(f)) if f == folder) {
+                        entries.push(Entry::Folder(folder.to_string()));
+                    }
+                }
+                // S3's listings carry no content type, metadata or attributes.
+                None => entries.push(Entry::File(StoredFile {
+                    content_type: None,
+                    metadata: Vec::new(),
+                    attributes: Attributes::default(),
+                    ..self.file(key, object)
+                })),
+            }
+        }
+        entries.truncate(options.limit.map_or(usize::MAX, |l| l as usize));
+        Ok(wit::Listing::new(Listing(RefCell::new(entries.into_iter()))))
     }
 
     fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {
         let full = self.full(&key)?;
         let expires_in = options.expires_in.unwrap_or(self.expiry);
         rules::expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
+        let overrides = [&options.response_cache_control, &options.response_content_disposition, &options.response_content_type];
+        for text in overrides.into_iter().flatten() {
+            if options.method == Some(PresignMethod::Put) {
+                return Err(invalid_argument("response headers only apply to a GET URL"));
+            }
+            rules::header_text(text).map_err(|why| invalid_argument(format!("a response header {why}")))?;
+        }
         let method = match (options.method.unwrap_or(PresignMethod::Get), options.content_type) {
             (PresignMethod::Get, None) => "GET",
             (PresignMethod::Get, Some(_)) => return Err(invalid_argument("a content type can only be bound into a PUT URL")),
@@ -287,10 +363,19 @@ impl GuestStore for Store {
         Ok(format!("memory://{}/{}?method={method}&expires-in={expires_in}", self.name, keys::encode_path(&full)))
     }
 
-    fn copy(&self, source: String, destination: String) -> Result<StoredFile, Error> {
+    fn copy(&self, source: String, destination: String, options: CopyOptions) -> Result<StoredFile, Error> {
         // The S3 component's rule: never onto a key a normalizing server folds into the source.
         keys::full_pair(&self.prefix, &source, &destination)?;
-        let object = self.object(&source)?;
+        let mut object = self.object(&source)?;
+        if let Some(new) = options.replace {
+            let put = PutOptions { content_type: new.content_type, metadata: new.metadata, size: None, condition: None, attributes: new.attributes };
+            self.check_put(&destination, &put)?;
+            let mut metadata: Vec<(String, String)> = put.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+            metadata.sort();
+            object.content_type = put.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into());
+            object.metadata = metadata;
+            object.attributes = put.attributes;
+        }
         let full = self.full(&destination)?;
         let object = Object { last_modified: wall_clock::now(), ..object };
         let file = self.file(&destination, &object);
@@ -299,7 +384,7 @@ impl GuestStore for Store {
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
-        let file = self.copy(source.clone(), destination.clone())?;
+        let file = self.copy(source.clone(), destination.clone(), CopyOptions { replace: None })?;
         if source != destination {
             self.delete(source)?;
         }
@@ -381,11 +466,11 @@ impl GuestObjectBody for ObjectBody {
     }
 }
 
-struct Listing(RefCell<std::vec::IntoIter<StoredFile>>);
+struct Listing(RefCell<std::vec::IntoIter<Entry>>);
 
 impl GuestListing for Listing {
-    fn next_page(&self) -> Result<Option<Vec<StoredFile>>, Error> {
-        let page: Vec<StoredFile> = self.0.borrow_mut().by_ref().take(PAGE).collect();
+    fn next_page(&self) -> Result<Option<Vec<Entry>>, Error> {
+        let page: Vec<Entry> = self.0.borrow_mut().by_ref().take(PAGE).collect();
         Ok((!page.is_empty()).then_some(page))
     }
 }

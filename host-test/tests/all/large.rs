@@ -16,7 +16,13 @@ use tokio::io::{AsyncRead, ReadBuf};
 const MIB: usize = 1 << 20;
 
 fn opts() -> PutOptions {
-    PutOptions { content_type: Some("application/x-test".into()), metadata: vec![("origin".into(), "stream".into())], size: None, condition: None }
+    PutOptions {
+        content_type: Some("application/x-test".into()),
+        metadata: vec![("origin".into(), "stream".into())],
+        size: None,
+        condition: None,
+        attributes: host_test::no_attributes(),
+    }
 }
 
 /// Yields `len` bytes of `data`, then fails: a disk or network error in the middle.
@@ -113,7 +119,8 @@ async fn a_source_that_fails_midway_leaves_no_object_and_no_pending_upload() {
 
     // A refused key or option fails before a byte is read.
     assert!(matches!(storage_error(s.put_stream("../x", tokio::io::empty(), &opts()).await), Error::InvalidKey(_)));
-    let bad = PutOptions { content_type: None, metadata: vec![("bad name".into(), "v".into())], size: None, condition: None };
+    let bad =
+        PutOptions { content_type: None, metadata: vec![("bad name".into(), "v".into())], size: None, condition: None, attributes: host_test::no_attributes() };
     assert!(matches!(storage_error(s.put_stream("x", tokio::io::empty(), &bad).await), Error::InvalidArgument(_)));
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 mod batch;
 mod blobstore;
+mod browsing;
 mod cli;
 mod component;
 mod conditional;

@@ -2,6 +2,7 @@
 //! (the embedded s3s-fs by default, any S3 endpoint with `S3_TEST_*`; see `common`).
 
 use crate::common;
+use common::servers::Capability;
 
 use common::{Target, bare_config, bytes, open, sha256, storage_error};
 use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
@@ -12,6 +13,7 @@ fn opts(content_type: Option<&str>, metadata: &[(&str, &str)]) -> PutOptions {
         metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         size: None,
         condition: None,
+        attributes: host_test::no_attributes(),
     }
 }
 
@@ -119,10 +121,13 @@ async fn list_follows_continuation_tokens_in_order_relative_to_the_prefix() {
     let expected: Vec<String> = (0..N).map(|i| format!("many/{i:05}")).collect();
     let mut pages = 0;
     let mut listed = Vec::new();
-    s.list_pages("many/", None, |page| {
+    s.list_pages("many/", &host_test::list_options(None), |page| {
         pages += 1;
         assert!(page.len() <= 1000);
-        listed.extend(page);
+        listed.extend(page.into_iter().map(|e| match e {
+            host_test::Entry::File(f) => f,
+            host_test::Entry::Folder(f) => panic!("a folder without a delimiter: {f}"),
+        }));
         Ok(())
     })
     .await
@@ -291,6 +296,9 @@ async fn presigned_urls_work_for_plain_http_and_tampering_is_refused() {
     assert!(custom.contains("X-Amz-Expires=30"), "{custom}");
 
     // A changed signature, a changed key and a longer expiry are all refused.
+    if common::servers::skip_without(Capability::ChecksSignatures, "tampered URLs") {
+        return;
+    }
     let sig_at = url.rfind("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
     let mut tampered = url.clone();
     let flipped = if &url[sig_at..sig_at + 1] == "0" { "1" } else { "0" };
@@ -310,6 +318,9 @@ async fn presigned_urls_work_for_plain_http_and_tampering_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_secret_is_access_denied_not_absence() {
     if common::skip_on_memory("the memory backend takes no credentials") {
+        return;
+    }
+    if common::servers::skip_without(Capability::ChecksSignatures, "a wrong secret") {
         return;
     }
     let t = Target::new("denied").await;
@@ -388,7 +399,11 @@ async fn buckets_are_created_and_deleted_only_when_empty() {
     if !common::bucket_created(&t, s.create_bucket().await) {
         return;
     }
-    assert!(matches!(storage_error(s.create_bucket().await), Error::AlreadyExists(b) if b.starts_with("ws-bucket-")));
+    if common::servers::lacks(Capability::RefusesRecreatingOwnedBuckets).is_some() {
+        s.create_bucket().await.expect("re-creating an owned bucket where the server answers 200");
+    } else {
+        assert!(matches!(storage_error(s.create_bucket().await), Error::AlreadyExists(b) if b.starts_with("ws-bucket-")));
+    }
     assert!(s.list("", None).await.unwrap().is_empty());
     s.put("k", b"v", &plain()).await.unwrap();
     match storage_error(s.delete_bucket().await) {
@@ -629,6 +644,9 @@ async fn presigned_put_lets_a_plain_http_client_upload() {
     assert_eq!(s.get_bytes("incoming/a b.bin").await.unwrap(), b"uploaded by a browser");
 
     // A content type bound into the URL must be sent exactly.
+    if common::servers::skip_without(Capability::ChecksSignatures, "URLs used for what they were not signed for") {
+        return;
+    }
     let url = s.presigned_put_url("incoming/pic.png", Some(300), Some("image/png")).await.unwrap();
     let wrong = host_test::http_client::request("PUT", &url, &[("content-type", "text/html")], b"<script>".to_vec()).await.unwrap();
     assert_eq!(wrong.status, 403);
@@ -640,7 +658,7 @@ async fn presigned_put_lets_a_plain_http_client_upload() {
     // A GET URL doesn't allow a PUT, nor a PUT URL a GET of another key.
     let get_url = s.url("incoming/pic.png", None).await.unwrap();
     assert_eq!(host_test::http_client::request("PUT", &get_url, &[], b"x".to_vec()).await.unwrap().status, 403);
-    let bad = host_test::UrlOptions { method: None, expires_in: None, content_type: Some("text/plain".into()) };
+    let bad = host_test::UrlOptions { content_type: Some("text/plain".into()), ..host_test::url_options() };
     assert!(matches!(storage_error(s.url_with("k", bad).await), Error::InvalidArgument(_)));
 }
 

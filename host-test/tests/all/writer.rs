@@ -3,6 +3,7 @@
 //! with the caller as the source.
 
 use crate::common;
+use common::servers::Capability;
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,13 @@ use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
 const MIB: usize = 1 << 20;
 
 fn opts() -> PutOptions {
-    PutOptions { content_type: Some("text/plain".into()), metadata: vec![("origin".into(), "writer".into())], size: None, condition: None }
+    PutOptions {
+        content_type: Some("text/plain".into()),
+        metadata: vec![("origin".into(), "writer".into())],
+        size: None,
+        condition: None,
+        attributes: host_test::no_attributes(),
+    }
 }
 
 /// `data` in pieces of `piece` bytes.
@@ -85,7 +92,9 @@ async fn an_unfinished_or_failed_writer_leaves_nothing() {
     }
 
     // Every part refused: the write that hits the failure reports it, the upload is aborted.
-    if common::skip_on_memory("faults are injected into wasi:http requests") {
+    if common::skip_on_memory("faults are injected into wasi:http requests")
+        || common::servers::skip_without(Capability::ChecksContentMd5, "parts damaged on the way to the server")
+    {
         return;
     }
     let host = HostOptions { fault: Some(Fault::CorruptBody), ..Default::default() };

@@ -4,7 +4,7 @@ mod bindings;
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use bindings::wasm_storages::storage::storage::Store;
-use bindings::wasm_storages::storage::types::{Config, PutOptions};
+use bindings::wasm_storages::storage::types::{Attributes, Config, PutOptions};
 
 struct Component;
 
@@ -22,7 +22,7 @@ impl Guest for Component {
             connect_timeout_ms: None, first_byte_timeout_ms: None, between_bytes_timeout_ms: None, addressing: None,
         };
         let text = match Store::open(&config)
-            .and_then(|store| store.put(&key, b"hello from cargo-component", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).map(|_| store))
+            .and_then(|store| store.put(&key, b"hello from cargo-component", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: Attributes { cache_control: None, content_disposition: None, content_encoding: None, content_language: None, expires: None, storage_class: None } }).map(|_| store))
             .and_then(|store| store.get_bytes(&key))
         {
             Ok(bytes) => bytes,

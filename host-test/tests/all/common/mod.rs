@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use host_test::testkit::s3_server::{self, EmbeddedS3};

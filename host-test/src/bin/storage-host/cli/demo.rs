@@ -23,6 +23,7 @@ pub async fn demo() -> Result<ExitCode, Problem> {
         metadata: vec![("original-name".into(), "report.txt".into()), ("uploaded-by".into(), "user-123".into())],
         size: None,
         condition: None,
+        attributes: host_test::no_attributes(),
     };
     let stored = storage.put("drafts/report.txt", &report, &options).await?;
     println!("2. put drafts/report.txt with a content type and metadata:\n   {}", file_json(&stored));
@@ -44,7 +45,13 @@ pub async fn demo() -> Result<ExitCode, Problem> {
     );
 
     for name in ["images/photo.jpg", "images/logo.png", "docs/readme.md"] {
-        storage.put(name, name.as_bytes(), &PutOptions { content_type: None, metadata: vec![], size: None, condition: None }).await?;
+        storage
+            .put(
+                name,
+                name.as_bytes(),
+                &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() },
+            )
+            .await?;
     }
     println!("5. list \"images/\" (keys come back relative to the prefix):");
     for file in storage.list("images/", None).await? {

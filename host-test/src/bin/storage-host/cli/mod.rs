@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use host_test::{AddressingStyle, ByteRange, Config, Error, HostOptions, PresignMethod, PutOptions, Runtime, Span, Storage, UploadChecksum, UrlOptions};
+use host_test::{
+    AddressingStyle, ByteRange, Config, Entry, Error, HostOptions, ListOptions, PresignMethod, PutOptions, Runtime, Span, Storage, UploadChecksum, UrlOptions,
+};
 use serde_json::json;
 
 use interrupt::Interrupt;
@@ -81,8 +83,15 @@ enum Command {
         // Not named `prefix`: that id is the global --prefix.
         #[arg(value_name = "PREFIX")]
         list_prefix: Option<String>,
+        /// At most this many entries
         #[arg(long)]
         limit: Option<u32>,
+        /// Group keys into folders at this separator (usually /): a folder is listed once, as {"folder": "a/b/"}
+        #[arg(long)]
+        delimiter: Option<String>,
+        /// Only keys after this one
+        #[arg(long)]
+        start_after: Option<String>,
     },
     /// Delete KEY... (a missing key is not an error; many keys go 1,000 per request)
     Rm {
@@ -279,7 +288,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
     let mut storage = open(&cli, interrupt.as_ref()).await?;
     match (cli.command, interrupt) {
         (Command::Put { key, file, content_type, meta }, Some(interrupt)) => {
-            put(&mut storage, &interrupt, &key, &file, PutOptions { content_type, metadata: meta, size: None, condition: None }).await?
+            put(
+                &mut storage,
+                &interrupt,
+                &key,
+                &file,
+                PutOptions { content_type, metadata: meta, size: None, condition: None, attributes: host_test::no_attributes() },
+            )
+            .await?
         }
         (Command::Get { key, file, range }, Some(interrupt)) => {
             let range = range.as_deref().map(parse_range).transpose()?;
@@ -302,11 +318,15 @@ async fn other(storage: &mut Storage, command: Command) -> Result<ExitCode, Prob
                 return Ok(ExitCode::from(3));
             }
         }
-        Command::Ls { list_prefix, limit } => {
+        Command::Ls { list_prefix, limit, delimiter, start_after } => {
             let mut out = std::io::stdout().lock();
+            let options = ListOptions { limit, delimiter, start_after };
             storage
-                .list_pages(list_prefix.as_deref().unwrap_or(""), limit, |page| {
-                    page.iter().try_for_each(|file| writeln!(out, "{}", json_line(&file_json(file))))
+                .list_pages(list_prefix.as_deref().unwrap_or(""), &options, |page| {
+                    page.iter().try_for_each(|entry| match entry {
+                        Entry::File(file) => writeln!(out, "{}", json_line(&file_json(file))),
+                        Entry::Folder(folder) => writeln!(out, "{}", json_line(&json!({ "folder": folder }))),
+                    })
                 })
                 .await?;
         }
@@ -333,7 +353,7 @@ async fn other(storage: &mut Storage, command: Command) -> Result<ExitCode, Prob
         Command::AbortUpload { key, upload_id } => storage.abort_upload(&key, &upload_id).await?,
         Command::Url { key, expires, method, content_type } => {
             let method = Some(if method == "put" { PresignMethod::Put } else { PresignMethod::Get });
-            println!("{}", storage.url_with(&key, UrlOptions { method, expires_in: expires, content_type }).await?)
+            println!("{}", storage.url_with(&key, UrlOptions { method, expires_in: expires, content_type, ..host_test::url_options() }).await?)
         }
         Command::Put { .. } | Command::Get { .. } | Command::ServeS3 { .. } | Command::ServeHttp { .. } | Command::Demo | Command::Bench { .. } => {
             unreachable!("handled above")
