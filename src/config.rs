@@ -2,6 +2,7 @@
 
 use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, UploadChecksum};
 use crate::credentials::{self, Credentials, Provider, profile};
+use crate::encryption::Encryption;
 use crate::error::{Error, invalid_config};
 use crate::keys;
 use crate::quote::Q;
@@ -21,6 +22,8 @@ pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// (10,000 parts of 1 GiB still exceed S3's 5 TiB object limit).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 1 << 30;
+/// CopyObject's limit, and UploadPartCopy's on a part.
+pub const MAX_COPY_PART_SIZE: u64 = 5 << 30;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_RETRY_BASE_DELAY_MS: u32 = 100;
@@ -49,7 +52,10 @@ pub struct Settings {
     /// The most multipart parts in flight at once.
     pub max_pool_connections: u32,
     pub part_size: u64,
+    /// Copies of larger objects go in parts of this size.
+    pub copy_part_size: u64,
     pub upload_checksum: UploadChecksum,
+    pub encryption: Encryption,
     pub retry: Policy,
     pub timeouts: Timeouts,
     /// Whether the server honours `If-None-Match: *` and `If-Match`, once a probe has found out.
@@ -118,6 +124,12 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         return Err(invalid_config(format!("part-size is {part_size} bytes; it must be 5 MiB ({MIN_PART_SIZE}) to 1 GiB ({MAX_PART_SIZE})")));
     }
 
+    let copy_part_size = config.copy_part_size.unwrap_or(MAX_COPY_PART_SIZE);
+    if !(MIN_PART_SIZE..=MAX_COPY_PART_SIZE).contains(&copy_part_size) {
+        return Err(invalid_config(format!("copy-part-size is {copy_part_size} bytes; it must be 5 MiB ({MIN_PART_SIZE}) to 5 GiB ({MAX_COPY_PART_SIZE})")));
+    }
+    let encryption = Encryption::resolve(config.server_side_encryption)?;
+
     let max_attempts = config.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
         return Err(invalid_config(format!("max-attempts is {max_attempts}; it must be 1 to {MAX_ATTEMPTS}")));
@@ -154,6 +166,8 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         verify_ssl: config.verify_ssl.unwrap_or(true),
         max_pool_connections,
         part_size,
+        copy_part_size,
+        encryption,
         upload_checksum: config.upload_checksum.unwrap_or(UploadChecksum::ContentMd5),
         retry,
         timeouts,

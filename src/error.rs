@@ -94,7 +94,7 @@ pub fn from_response(status: u16, body: &[u8], request_id: Option<String>, regio
     let service = ServiceError { status, code, message, request_id: body_request_id.or(request_id) };
     match (status, service.code.as_str(), context.key) {
         (416, _, _) => Error::RangeNotSatisfiable(context.object_size),
-        (404, "NoSuchKey", Some(key)) => Error::NotFound(key.to_string()),
+        (404, "NoSuchKey" | "NoSuchVersion", Some(key)) => Error::NotFound(key.to_string()),
         (404, "", Some(key)) if context.head => Error::NotFound(key.to_string()),
         _ => classify(service),
     }

@@ -11,7 +11,9 @@ mod buckets;
 mod client;
 mod conditions;
 mod config;
+mod copies;
 mod credentials;
+mod encryption;
 mod error;
 #[cfg(test)]
 mod fuzz;
@@ -57,6 +59,7 @@ pub(crate) mod bindings {
             "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
             "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
             "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
+            "wasm-storages:storage/types@0.2.0/span": [#[derive(Default)]],
         },
     });
 }

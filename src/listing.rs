@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{Entry, ListOptions, PendingUpload, StoredFile};
+use crate::bindings::exports::wasm_storages::storage::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
 use crate::client::call_read;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};
@@ -35,6 +35,13 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// ListObjectVersions' pages: every version and delete marker.
+    pub fn versions(settings: Rc<Settings>, prefix: &str, options: ListOptions) -> Result<Listing, Error> {
+        let mut listing = Listing::new(settings, prefix, options)?;
+        listing.state.versions = true;
+        Ok(listing)
+    }
+
     pub fn new(settings: Rc<Settings>, prefix: &str, options: ListOptions) -> Result<Listing, Error> {
         let full_prefix = keys::full_list_prefix(&settings.prefix, prefix)?;
         if let Some(d) = &options.delimiter
@@ -55,10 +62,14 @@ impl Listing {
         while let Some((token, max_keys)) = self.state.next_request() {
             let query =
                 ListQuery { full_prefix: &self.state.full_prefix, delimiter: self.state.delimiter.as_deref(), start_after: self.state.start_after.as_deref() };
-            let req = request::list_objects_v2(&self.settings, &query, token, max_keys)?;
+            let req = match self.state.versions {
+                true => request::list_object_versions(&self.settings, &query, token, max_keys)?,
+                false => request::list_objects_v2(&self.settings, &query, token, max_keys)?,
+            };
             let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
             let text = std::str::from_utf8(&reply.body).map_err(|_| transport("listing is not UTF-8"))?;
-            let entries = self.state.accept(xml::parse_list(text).map_err(transport)?)?;
+            let page = if self.state.versions { xml::parse_versions(text) } else { xml::parse_list(text) };
+            let entries = self.state.accept(page.map_err(transport)?)?;
             if !entries.is_empty() {
                 return Ok(Some(entries));
             }
@@ -75,6 +86,8 @@ pub struct ListState {
     delimiter: Option<String>,
     /// A full key: the first request asks for keys after it.
     start_after: Option<String>,
+    /// Listing versions (ListObjectVersions), not objects.
+    versions: bool,
     token: Option<String>,
     remaining: Option<u32>,
     done: bool,
@@ -91,6 +104,7 @@ impl ListState {
             full_prefix,
             delimiter: None,
             start_after: None,
+            versions: false,
             token: None,
             remaining: limit,
             done: limit == Some(0),
@@ -128,7 +142,10 @@ impl ListState {
                 listed.push((full, None));
             }
         }
-        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        // Stable, and each key's versions newest first (the latest, then by date) whatever
+        // order a server sent them in: moto sends the delete markers after the versions.
+        let newest = |o: &Option<xml::ListedObject>| o.as_ref().map(|o| (o.version.as_ref().is_some_and(|v| v.is_latest), o.last_modified.clone()));
+        listed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| newest(&b.1).cmp(&newest(&a.1))));
         // A server that ignores max-keys may send more; beyond the caller's limit they are
         // simply not wanted (the listing ends there), so nothing is skipped.
         let wanted = self.remaining.map_or(usize::MAX, |r| r as usize);
@@ -144,6 +161,18 @@ impl ListState {
             // A key the caller could not have written (`../x`, outside the prefix) is an
             // error, never handed on; a folder marker (`dir/`) is no file, and no count.
             let Some(key) = keys::listed(&self.store_prefix, &object.key).map_err(transport)? else { continue };
+            if let Some(version) = object.version {
+                entries.push(Entry::Version(ObjectVersion {
+                    key: key.to_string(),
+                    version_id: version.id,
+                    is_latest: version.is_latest,
+                    is_delete_marker: version.is_delete_marker,
+                    size: object.size,
+                    etag: object.etag,
+                    last_modified: object.last_modified.and_then(|d| datetime(&d, Format::DateTime)),
+                }));
+                continue;
+            }
             entries.push(Entry::File(StoredFile {
                 key: key.to_string(),
                 size: object.size,
@@ -218,7 +247,7 @@ mod tests {
             prefixes: Vec::new(),
             objects: keys
                 .iter()
-                .map(|k| ListedObject { key: k.to_string(), size: 1, etag: None, last_modified: Some("2024-01-02T03:04:05.000Z".into()) })
+                .map(|k| ListedObject { key: k.to_string(), size: 1, last_modified: Some("2024-01-02T03:04:05.000Z".into()), ..Default::default() })
                 .collect(),
             is_truncated: next.is_some(),
             next_continuation_token: next.map(str::to_string),
@@ -231,6 +260,7 @@ mod tests {
             .map(|e| match e {
                 Entry::File(f) => f.key.as_str(),
                 Entry::Folder(f) => f.as_str(),
+                Entry::Version(v) => v.key.as_str(),
             })
             .collect()
     }
@@ -316,5 +346,34 @@ mod tests {
         let mut s = ListState::new(String::new(), String::new(), None);
         assert!(s.accept(page(&[], None)).unwrap().is_empty());
         assert_eq!(s.next_request(), None);
+    }
+
+    #[test]
+    fn each_keys_versions_come_latest_first_whatever_the_servers_order() {
+        let version = |key: &str, id: &str, latest: bool, marker: bool, at: &str| ListedObject {
+            key: key.into(),
+            last_modified: Some(at.into()),
+            version: Some(xml::ListedVersion { id: id.into(), is_latest: latest, is_delete_marker: marker }),
+            ..Default::default()
+        };
+        // moto's order: versions, then delete markers; all in one second.
+        let mut listed = page(&[], None);
+        listed.objects = vec![
+            version("b", "b1", true, false, "2024-01-01T00:00:00Z"),
+            version("a", "a2", false, false, "2024-01-01T00:00:00Z"),
+            version("a", "a1", false, false, "2024-01-01T00:00:00Z"),
+            version("a", "m", true, true, "2024-01-01T00:00:00Z"),
+        ];
+        let mut s = ListState::new(String::new(), String::new(), None);
+        let ids: Vec<String> = s
+            .accept(listed)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e {
+                Entry::Version(v) => v.version_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["m", "a2", "a1", "b1"]);
     }
 }

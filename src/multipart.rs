@@ -43,6 +43,19 @@ impl Upload {
         &self.settings
     }
 
+    /// The key as the caller names it.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn full(&self) -> &str {
+        &self.full
+    }
+
+    pub fn id(&self) -> &str {
+        &self.upload_id
+    }
+
     /// Completes the upload from its `parts` (in order, `size` bytes in all), checking the
     /// size promised; aborts it on failure.
     pub fn complete(self, parts: &[(u32, String)], size: u64, options: PutOptions) -> Result<StoredFile, Error> {
@@ -94,8 +107,13 @@ impl Upload {
 }
 
 impl Protocol for Upload {
+    type Body = Vec<u8>;
     type Flight = InFlight<Vec<u8>>;
     type Timer = Timer;
+
+    fn size(body: &Vec<u8>) -> u64 {
+        body.len() as u64
+    }
 
     fn send(&self, number: u32, data: Vec<u8>) -> Result<Self::Flight, Error> {
         client::start_part(&self.settings, &request::upload_part(&self.settings, &self.full, &self.upload_id, number), data)

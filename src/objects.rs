@@ -2,10 +2,8 @@
 //! many), copy, move and presigned URLs. Each validates, builds its request, sends it
 //! through the client pipeline and maps the reply.
 
-use crate::bindings::exports::wasm_storages::storage::types::{
-    ByteRange, CopyOptions, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions,
-};
-use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
+use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
+use crate::client::{self, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;
 use crate::error::{self as errors, Error, ServiceError, invalid_argument, transport};
@@ -50,7 +48,7 @@ pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputS
 /// conditions don't hold.
 pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Download, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let req = request::get_object(settings, &full, options.range.as_ref(), &options.conditions)?;
+    let req = request::get_object(settings, &full, options.range.as_ref(), &options.conditions, options.version_id.as_deref())?;
     let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
     let mut info = stored_file(key, &resp);
     // Dropping the reply unread closes its connection: the body is not fetched.
@@ -78,7 +76,7 @@ pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Down
 /// body is fetched again.
 pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let req = request::get_object(settings, &full, None, &ReadConditions::default())?;
+    let req = request::get_object(settings, &full, None, &ReadConditions::default(), None)?;
     client::counted(settings, &req, None, Some(&key), |resp| {
         // Too large is an answer about the object, not a failure to fetch it again.
         if let Some(n) = resp.content_length().filter(|n| *n > MAX_GET_BYTES) {
@@ -91,10 +89,11 @@ pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
     .map_err(Error::from)
 }
 
-/// HEAD of `key`, if `conditions` hold.
-pub fn info(settings: &Settings, key: String, conditions: &ReadConditions) -> Result<StoredFile, Error> {
+/// HEAD of `key` (or of one version of it), if `conditions` hold.
+pub fn info(settings: &Settings, key: String, conditions: &ReadConditions, version_id: Option<&str>) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let resp = call(settings, &request::head_object(settings, &full, conditions)?, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
+    let req = request::head_object(settings, &full, conditions, version_id)?;
+    let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
     let file = stored_file(key, &resp);
     drain(resp);
     conditions::read_allowed(conditions, &file)?;
@@ -103,7 +102,7 @@ pub fn info(settings: &Settings, key: String, conditions: &ReadConditions) -> Re
 
 /// HEAD of `key`, unconditionally.
 pub fn head(settings: &Settings, key: String) -> Result<StoredFile, Error> {
-    info(settings, key, &ReadConditions::default())
+    info(settings, key, &ReadConditions::default(), None)
 }
 
 pub fn exists(settings: &Settings, key: String) -> Result<bool, Error> {
@@ -122,6 +121,19 @@ pub fn delete(settings: &Settings, key: String) -> Result<(), Error> {
             Ok(())
         }
         // S3 answers 204 for a missing key; some servers say 404. Either way it's gone.
+        Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// DeleteObject of one version, for good.
+pub fn delete_version(settings: &Settings, key: String, version_id: &str) -> Result<(), Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    match call(settings, &request::delete_object_version(settings, &full, version_id)?, None, Some(&key)) {
+        Ok(resp) => {
+            drain(resp);
+            Ok(())
+        }
         Err(Error::NotFound(_)) => Ok(()),
         Err(e) => Err(e),
     }
@@ -165,6 +177,9 @@ pub fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error
 /// A presigned GET or PUT URL.
 pub fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<String, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
+    if settings.encryption.is_customer_key() {
+        return Err(Error::Unsupported("a presigned URL can't carry the store's customer key (SSE-C): its holder would have to send the key".into()));
+    }
     let expires_in = options.expires_in.unwrap_or(settings.presigned_expiry);
     crate::rules::expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
     let method = match options.method.unwrap_or(PresignMethod::Get) {
@@ -200,32 +215,6 @@ pub fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<Stri
     client::presign(settings, method, &path, &headers, expires_in)
 }
 
-/// CopyObject, then what the destination holds.
-pub fn copy(settings: &Settings, source: &str, destination: &str, options: &CopyOptions) -> Result<StoredFile, Error> {
-    let (src, dst) = keys::full_pair(&settings.prefix, source, destination)?;
-    let req = request::copy_object(settings, &src, &dst, options.replace.as_ref())?;
-    if src == dst && options.replace.is_none() {
-        // S3 refuses to copy an object onto itself unchanged; the result is the object.
-        return head(settings, destination.to_string());
-    }
-    // A CopyObject that fails after answering 200 (an `<Error>` body) is failed by
-    // `call_read`, inside the attempt: retried like any other failure.
-    call_read(settings, &req, None, Some(source), MAX_ERROR_BODY)?;
-    head(settings, destination.to_string())
-}
-
-/// Copy, then delete the source.
-pub fn move_(settings: &Settings, source: String, destination: String) -> Result<StoredFile, Error> {
-    if source != destination && keys::may_alias(&source, &destination) {
-        ensure_distinct(settings, &source, &destination)?;
-    }
-    let file = copy(settings, &source, &destination, &CopyOptions { replace: None })?;
-    if source != destination {
-        delete(settings, source)?;
-    }
-    Ok(file)
-}
-
 /// Whether `range` asks for every byte of an object of `size` bytes.
 fn covers_everything(range: &ByteRange, size: u64) -> bool {
     match *range {
@@ -233,32 +222,6 @@ fn covers_everything(range: &ByteRange, size: u64) -> bool {
         ByteRange::StartingAt(start) => start == 0,
         ByteRange::Last(n) => n >= size,
     }
-}
-
-/// Before a move between keys that may be one file (`keys::may_alias`): that `destination`
-/// is not `source` itself under another name. The key rule and `copy` refuse the keys any
-/// server folds together by their separators, but a server on a case-insensitive or
-/// normalizing filesystem (s3s-fs or MinIO on macOS or Windows) also makes `A` and `a`,
-/// `café` and `cafe\u{301}` one file: the copy lands on its source and deleting the source
-/// deletes both. Such a destination already exists as the very same file: the same size
-/// and the same modification time. (A distinct object that matches both is refused too,
-/// saying why; nothing is lost either way.)
-fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Result<(), Error> {
-    let src = head(settings, source.to_string())?;
-    let dst = match head(settings, destination.to_string()) {
-        Ok(dst) => dst,
-        Err(Error::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let when = |f: &StoredFile| f.last_modified.map(|d| (d.seconds, d.nanoseconds));
-    if src.size == dst.size && when(&src).is_some() && when(&src) == when(&dst) {
-        return Err(invalid_argument(format!(
-            "{destination} already holds an object of the same size and time as {source}: on this server they may be one object under two names (a case-insensitive or normalizing store), so moving would delete it; nothing was moved",
-            destination = Q(&destination),
-            source = Q(&source)
-        )));
-    }
-    Ok(())
 }
 
 /// A download in progress: the response's body, kept alive while its stream is read.

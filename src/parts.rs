@@ -15,19 +15,23 @@ pub const MAX_PARTS: u32 = 10_000;
 
 /// How parts go out, and how their answers come back.
 pub trait Protocol {
+    /// What a part carries: its bytes (an upload), or the range of the source it copies.
+    type Body: Default;
     /// A part's request on its way.
     type Flight;
     /// A backoff before a part is sent again.
     type Timer;
 
+    /// How many bytes of the object `body` makes.
+    fn size(body: &Self::Body) -> u64;
     /// Starts sending part `number` with `data`.
-    fn send(&self, number: u32, data: Vec<u8>) -> Result<Self::Flight, Error>;
+    fn send(&self, number: u32, data: Self::Body) -> Result<Self::Flight, Error>;
     /// Moves `flight` along without blocking; whether anything moved.
     fn pump(&self, flight: &mut Self::Flight) -> bool;
     /// The part's answer, once here: its ETag, or the error and the server's `Retry-After`.
     fn answer(&self, flight: &mut Self::Flight) -> Option<(Result<String, Error>, Option<Duration>)>;
     /// A finished flight's data, to send it again.
-    fn reclaim(&self, flight: &mut Self::Flight) -> Option<Vec<u8>>;
+    fn reclaim(&self, flight: &mut Self::Flight) -> Option<Self::Body>;
     fn timer(&self, delay: Duration) -> Self::Timer;
     fn elapsed(&self, timer: &Self::Timer) -> bool;
     /// Blocks until one of `flights` or `timers` can move, or `also` is ready.
@@ -59,7 +63,7 @@ enum State<P: Protocol> {
     Sending(P::Flight),
     /// Failed in a way worth another attempt: waiting out the backoff.
     Waiting {
-        data: Vec<u8>,
+        data: P::Body,
         timer: P::Timer,
     },
 }
@@ -78,22 +82,22 @@ impl<P: Protocol> Parts<P> {
     }
 
     /// Sends `data` as the next part (an empty one only if it's the first).
-    pub fn launch(&mut self, data: Vec<u8>) -> Result<(), Error> {
-        if data.is_empty() && self.number > 0 {
+    pub fn launch(&mut self, data: P::Body) -> Result<(), Error> {
+        if P::size(&data) == 0 && self.number > 0 {
             return Ok(());
         }
         if self.number == MAX_PARTS {
             return Err(transport(format!("the data is longer than {MAX_PARTS} parts; raise part-size")));
         }
         self.number += 1;
-        self.total += data.len() as u64;
+        self.total += P::size(&data);
         let state = State::Sending(self.protocol.send(self.number, data)?);
         self.in_flight.push(Part { number: self.number, state, attempts: Attempts { made: 1, ..Attempts::default() } });
         Ok(())
     }
 
     /// [`Parts::launch`], once a part in flight has made room.
-    pub fn launch_when_room(&mut self, data: Vec<u8>) -> Result<(), Error> {
+    pub fn launch_when_room(&mut self, data: P::Body) -> Result<(), Error> {
         while !self.has_room() {
             if !self.step()? {
                 self.wait(None)?;
@@ -234,8 +238,13 @@ mod tests {
     }
 
     impl Protocol for Script {
+        type Body = Vec<u8>;
         type Flight = Flight;
         type Timer = ();
+
+        fn size(body: &Vec<u8>) -> u64 {
+            body.len() as u64
+        }
 
         fn send(&self, number: u32, data: Vec<u8>) -> Result<Flight, Error> {
             self.log.borrow_mut().push(format!("send {number}"));

@@ -53,6 +53,7 @@ pub fn put_object(settings: &Settings, full_key: &str, options: &PutOptions) -> 
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
     req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes)?;
     req.headers.extend(condition_headers(options.condition.as_ref())?);
+    req.headers.extend(settings.encryption.write_headers());
     req.object_data = true;
     Ok(req)
 }
@@ -114,11 +115,13 @@ fn http_date(when: &crate::sys::time::Datetime) -> Result<String, Error> {
 pub fn create_multipart_upload(settings: &Settings, full_key: &str, options: &PutOptions) -> Result<S3Request, Error> {
     let mut req = S3Request::new("POST", format!("{}?uploads", object_path(settings, full_key)));
     req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes)?;
+    req.headers.extend(settings.encryption.write_headers());
     Ok(req)
 }
 
 pub fn upload_part(settings: &Settings, full_key: &str, upload_id: &str, part_number: u32) -> S3Request {
     let mut req = S3Request::new("PUT", format!("{}?partNumber={part_number}&uploadId={}", object_path(settings, full_key), encode_query(upload_id)));
+    req.headers = settings.encryption.key_headers_for_bytes();
     req.object_data = true;
     req
 }
@@ -174,14 +177,33 @@ pub fn upload_id(upload_id: String) -> Result<String, Error> {
     Ok(upload_id)
 }
 
-pub fn get_object(settings: &Settings, full_key: &str, range: Option<&ByteRange>, conditions: &ReadConditions) -> Result<S3Request, Error> {
-    let mut req = S3Request::new("GET", object_path(settings, full_key));
+/// An object's path, for one version of it when `version_id` says.
+fn version_path(settings: &Settings, full_key: &str, version_id: Option<&str>) -> Result<String, Error> {
+    let path = object_path(settings, full_key);
+    match version_id {
+        None => Ok(path),
+        Some(id) => {
+            rules::version_id(id).map_err(invalid_argument)?;
+            Ok(format!("{path}?versionId={}", encode_query(id)))
+        }
+    }
+}
+
+pub fn get_object(
+    settings: &Settings,
+    full_key: &str,
+    range: Option<&ByteRange>,
+    conditions: &ReadConditions,
+    version_id: Option<&str>,
+) -> Result<S3Request, Error> {
+    let mut req = S3Request::new("GET", version_path(settings, full_key, version_id)?);
     match range {
         Some(range) => req.headers.push(("range".into(), range_header(range)?)),
         // Ask for the object's full checksum, to check the body against (crate::verify).
         None => req.headers.push(("x-amz-checksum-mode".into(), "ENABLED".into())),
     }
     req.headers.extend(read_condition_headers(conditions)?);
+    req.headers.extend(settings.encryption.key_headers_for_bytes());
     Ok(req)
 }
 
@@ -228,14 +250,49 @@ pub fn unsatisfied_range_size(value: &str) -> Option<u64> {
     value.trim().strip_prefix("bytes */")?.trim().parse().ok()
 }
 
-pub fn head_object(settings: &Settings, full_key: &str, conditions: &ReadConditions) -> Result<S3Request, Error> {
-    let mut req = S3Request::new("HEAD", object_path(settings, full_key));
+pub fn head_object(settings: &Settings, full_key: &str, conditions: &ReadConditions, version_id: Option<&str>) -> Result<S3Request, Error> {
+    let mut req = S3Request::new("HEAD", version_path(settings, full_key, version_id)?);
     req.headers = read_condition_headers(conditions)?;
+    req.headers.extend(settings.encryption.key_headers_for_bytes());
     Ok(req)
 }
 
 pub fn delete_object(settings: &Settings, full_key: &str) -> S3Request {
     S3Request::new("DELETE", object_path(settings, full_key))
+}
+
+pub fn delete_object_version(settings: &Settings, full_key: &str, version_id: &str) -> Result<S3Request, Error> {
+    Ok(S3Request::new("DELETE", version_path(settings, full_key, Some(version_id))?))
+}
+
+/// ListObjectVersions, from `markers` (the server's key and version-id markers, joined as
+/// `xml::ListPage` keeps them).
+pub fn list_object_versions(settings: &Settings, list: &ListQuery, markers: Option<&str>, max_keys: u32) -> Result<S3Request, Error> {
+    let (key_marker, version_marker) = match markers {
+        Some(m) => {
+            let (key, version) = m.split_once('\0').unwrap_or((m, ""));
+            (Some(token(key, "key marker")?), Some(token(version, "version id marker")?).filter(|v| !v.is_empty()))
+        }
+        // Where to start, as a key.
+        None => (list.start_after, None),
+    };
+    // Parameters in canonical (sorted) order.
+    let mut query = String::new();
+    if let Some(delimiter) = list.delimiter {
+        query.push_str(&format!("delimiter={}&", encode_query(delimiter)));
+    }
+    if let Some(key) = key_marker {
+        query.push_str(&format!("key-marker={}&", encode_query(key)));
+    }
+    query.push_str(&format!("max-keys={max_keys}&"));
+    if !list.full_prefix.is_empty() {
+        query.push_str(&format!("prefix={}&", encode_query(list.full_prefix)));
+    }
+    if let Some(version) = version_marker {
+        query.push_str(&format!("version-id-marker={}&", encode_query(version)));
+    }
+    query.push_str("versions");
+    Ok(S3Request::new("GET", format!("{}/?{query}", settings.bucket_path)))
 }
 
 /// DeleteObjects for `full_keys` (at most 1,000), in quiet mode: the reply lists only the
@@ -305,10 +362,20 @@ pub fn delete_bucket(settings: &Settings) -> S3Request {
 }
 
 /// Server-side copy: `x-amz-metadata-directive: COPY` keeps content type, metadata and
-/// attributes; `REPLACE` stores `replace`'s instead.
-pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_key: &str, replace: Option<&Replacement>) -> Result<S3Request, Error> {
+/// attributes; `REPLACE` stores `replace`'s instead. With `source_etag`, only of that very
+/// object.
+pub fn copy_object(
+    settings: &Settings,
+    source_full_key: &str,
+    destination_full_key: &str,
+    replace: Option<&Replacement>,
+    source_etag: Option<&str>,
+) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, destination_full_key));
-    req.headers.push(("x-amz-copy-source".into(), format!("/{}/{}", settings.bucket, encode_path(source_full_key))));
+    req.headers.push(("x-amz-copy-source".into(), copy_source(settings, source_full_key)));
+    if let Some(etag) = source_etag {
+        req.headers.push(("x-amz-copy-source-if-match".into(), etag.to_string()));
+    }
     match replace {
         None => req.headers.push(("x-amz-metadata-directive".into(), "COPY".into())),
         Some(new) => {
@@ -316,7 +383,34 @@ pub fn copy_object(settings: &Settings, source_full_key: &str, destination_full_
             req.headers.extend(object_headers(new.content_type.as_deref(), &new.metadata, &new.attributes)?);
         }
     }
+    req.headers.extend(settings.encryption.write_headers());
+    req.headers.extend(settings.encryption.copy_source_headers());
     Ok(req)
+}
+
+/// `x-amz-copy-source`: the source's bucket and key (always this store's bucket).
+fn copy_source(settings: &Settings, source_full_key: &str) -> String {
+    format!("/{}/{}", settings.bucket, encode_path(source_full_key))
+}
+
+/// UploadPartCopy of `range` (`start..end`) of the source, if it is still the object with
+/// `source_etag` (a copy must not mix two versions of it).
+pub fn upload_part_copy(
+    settings: &Settings,
+    source_full_key: &str,
+    source_etag: &str,
+    full_key: &str,
+    upload_id: &str,
+    part_number: u32,
+    range: Span,
+) -> S3Request {
+    let mut req = S3Request::new("PUT", format!("{}?partNumber={part_number}&uploadId={}", object_path(settings, full_key), encode_query(upload_id)));
+    req.headers.push(("x-amz-copy-source".into(), copy_source(settings, source_full_key)));
+    req.headers.push(("x-amz-copy-source-if-match".into(), source_etag.to_string()));
+    req.headers.push(("x-amz-copy-source-range".into(), format!("bytes={}-{}", range.start, range.end - 1)));
+    req.headers.extend(settings.encryption.key_headers_for_bytes());
+    req.headers.extend(settings.encryption.copy_source_headers());
+    req
 }
 
 pub fn check_content_type(content_type: &str) -> Result<(), Error> {
@@ -512,7 +606,7 @@ mod tests {
     #[test]
     fn copy_source_is_bucket_and_encoded_key() {
         let s = settings(Some("http://h:1"));
-        let req = copy_object(&s, "a?b#c", "d", None).unwrap();
+        let req = copy_object(&s, "a?b#c", "d", None, None).unwrap();
         assert!(req.headers.contains(&("x-amz-copy-source".to_string(), "/bkt/a%3Fb%23c".to_string())));
         assert!(req.headers.contains(&("x-amz-metadata-directive".to_string(), "COPY".to_string())));
         assert_eq!(req.path_and_query, "/bkt/d");
@@ -521,7 +615,7 @@ mod tests {
             metadata: vec![("a".into(), "b".into())],
             attributes: Attributes { cache_control: Some("no-cache".into()), ..Default::default() },
         };
-        let req = copy_object(&s, "a", "d", Some(&new)).unwrap();
+        let req = copy_object(&s, "a", "d", Some(&new), Some("\"e\"")).unwrap();
         for header in [("x-amz-metadata-directive", "REPLACE"), ("content-type", "text/plain"), ("x-amz-meta-a", "b"), ("cache-control", "no-cache")] {
             assert!(req.headers.contains(&(header.0.to_string(), header.1.to_string())), "{header:?}");
         }
@@ -682,5 +776,19 @@ mod tests {
             assert!(matches!(read_condition_headers(&conditions), Err(Error::InvalidArgument(_))), "{bad:?}");
         }
         assert!(read_condition_headers(&ReadConditions::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn version_requests() {
+        let s = settings(Some("http://h:1"));
+        let list = ListQuery { full_prefix: "p/", delimiter: None, start_after: Some("p/k") };
+        assert_eq!(list_object_versions(&s, &list, None, 10).unwrap().path_and_query, "/bkt/?key-marker=p%2Fk&max-keys=10&prefix=p%2F&versions");
+        assert_eq!(
+            list_object_versions(&s, &list, Some("p/x y\0v+1"), 10).unwrap().path_and_query,
+            "/bkt/?key-marker=p%2Fx%20y&max-keys=10&prefix=p%2F&version-id-marker=v%2B1&versions"
+        );
+        assert_eq!(get_object(&s, "k", None, &ReadConditions::default(), Some("3/L4kqtJl")).unwrap().path_and_query, "/bkt/k?versionId=3%2FL4kqtJl");
+        assert_eq!(delete_object_version(&s, "k", "null").unwrap().path_and_query, "/bkt/k?versionId=null");
+        assert!(matches!(head_object(&s, "k", &ReadConditions::default(), Some("")), Err(Error::InvalidArgument(_))));
     }
 }

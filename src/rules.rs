@@ -118,6 +118,14 @@ pub fn expiry(seconds: u64) -> Result<(), String> {
 /// a few hundred bytes.
 pub const MAX_UPLOAD_ID_BYTES: usize = 4096;
 
+/// A version id a caller names: 1 to 1,024 bytes without control characters (S3's are 32).
+pub fn version_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 1024 || id.chars().any(char::is_control) {
+        return Err(format!("version id {id} must be 1 to 1024 bytes without control characters", id = Q(&id)));
+    }
+    Ok(())
+}
+
 /// An upload id a caller names.
 pub fn upload_id(upload_id: &str) -> Result<(), String> {
     if upload_id.is_empty() || upload_id.len() > MAX_UPLOAD_ID_BYTES {

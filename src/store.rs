@@ -10,6 +10,7 @@ use crate::bindings::exports::wasm_storages::storage::types::{
     Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
 };
 use crate::config::{self, Env, Settings};
+use crate::copies;
 use crate::error::invalid_argument;
 use crate::keys;
 use crate::listing;
@@ -57,7 +58,7 @@ impl GuestStore for Store {
     }
 
     fn info(&self, key: String, options: InfoOptions) -> Result<StoredFile, Error> {
-        Ok(objects::info(&self.settings, key, &options.conditions)?)
+        Ok(objects::info(&self.settings, key, &options.conditions, options.version_id.as_deref())?)
     }
 
     fn exists(&self, key: String) -> Result<bool, Error> {
@@ -66,6 +67,14 @@ impl GuestStore for Store {
 
     fn delete(&self, key: String) -> Result<(), Error> {
         Ok(objects::delete(&self.settings, key)?)
+    }
+
+    fn delete_version(&self, key: String, version_id: String) -> Result<(), Error> {
+        Ok(objects::delete_version(&self.settings, key, &version_id)?)
+    }
+
+    fn list_versions(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
+        Ok(wit::Listing::new(Listing(RefCell::new(listing::Listing::versions(self.settings.clone(), &prefix, options)?))))
     }
 
     fn delete_many(&self, keys: Vec<String>) -> Result<Vec<(String, Error)>, Error> {
@@ -81,7 +90,7 @@ impl GuestStore for Store {
     }
 
     fn copy(&self, source: String, destination: String, options: CopyOptions) -> Result<StoredFile, Error> {
-        Ok(objects::copy(&self.settings, &source, &destination, &options)?)
+        Ok(copies::copy(&self.settings, &source, &destination, &options)?)
     }
 
     fn pending_uploads(&self, prefix: String) -> Result<Vec<PendingUpload>, Error> {
@@ -101,7 +110,7 @@ impl GuestStore for Store {
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
-        Ok(objects::move_(&self.settings, source, destination)?)
+        Ok(copies::move_(&self.settings, source, destination)?)
     }
 }
 

@@ -134,6 +134,15 @@ pub struct ListedObject {
     pub size: u64,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// In a ListObjectVersions page.
+    pub version: Option<ListedVersion>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct ListedVersion {
+    pub id: String,
+    pub is_latest: bool,
+    pub is_delete_marker: bool,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -142,40 +151,59 @@ pub struct ListPage {
     /// The common prefixes (full), with a delimiter.
     pub prefixes: Vec<String>,
     pub is_truncated: bool,
+    /// ListObjectsV2's NextContinuationToken; for ListObjectVersions, NextKeyMarker and
+    /// NextVersionIdMarker joined by a NUL (no key holds one), as one place to go on from.
     pub next_continuation_token: Option<String>,
 }
 
 /// A ListObjectsV2 result (requested without `encoding-type`: keys are plain XML text).
 pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
+    parse_page(xml, "ListBucketResult")
+}
+
+/// A ListObjectVersions result: its versions and delete markers in the order sent.
+pub fn parse_versions(xml: &str) -> Result<ListPage, XmlError> {
+    parse_page(xml, "ListVersionsResult")
+}
+
+fn parse_page(xml: &str, root: &str) -> Result<ListPage, XmlError> {
     let mut page = ListPage::default();
     let mut current = ListedObject::default();
     let mut bad: Option<XmlError> = None;
     let mut root_ok = false;
+    let (mut key_marker, mut version_marker) = (None, None);
+    let versions = root == "ListVersionsResult";
+    let entry = |name: &str| if versions { name == "Version" || name == "DeleteMarker" } else { name == "Contents" };
     walk(xml, |node| match node {
-        Node::Text(path, text) => {
-            if is(path, &["ListBucketResult", "IsTruncated"]) {
-                page.is_truncated = text == "true";
-            } else if is(path, &["ListBucketResult", "NextContinuationToken"]) {
-                page.next_continuation_token = Some(text.to_string());
-            } else if is(path, &["ListBucketResult", "CommonPrefixes", "Prefix"]) {
-                page.prefixes.push(text.to_string());
-            } else if path.len() == 3 && path[0] == "ListBucketResult" && path[1] == "Contents" {
-                match path[2].as_str() {
-                    "Key" => current.key = text.to_string(),
-                    "Size" => match text.parse() {
-                        Ok(size) => current.size = size,
-                        Err(_) => bad = Some(XmlError(format!("object size {text} is not a number", text = Q(&text)))),
-                    },
-                    "ETag" => current.etag = Some(text.to_string()),
-                    "LastModified" => current.last_modified = Some(text.to_string()),
-                    _ => {}
-                }
-            }
-        }
+        Node::Text(path, text) if path.first().map(String::as_str) == Some(root) => match (&path[1..], path.len()) {
+            ([field], _) if field == "IsTruncated" => page.is_truncated = text == "true",
+            ([field], _) if field == "NextContinuationToken" && !versions => page.next_continuation_token = Some(text.to_string()),
+            ([field], _) if field == "NextKeyMarker" && versions => key_marker = Some(text.to_string()),
+            ([field], _) if field == "NextVersionIdMarker" && versions => version_marker = Some(text.to_string()),
+            ([group, field], _) if group == "CommonPrefixes" && field == "Prefix" => page.prefixes.push(text.to_string()),
+            ([group, field], _) if entry(group) => match field.as_str() {
+                "Key" => current.key = text.to_string(),
+                "Size" => match text.parse() {
+                    Ok(size) => current.size = size,
+                    Err(_) => bad = Some(XmlError(format!("object size {text} is not a number", text = Q(&text)))),
+                },
+                "ETag" => current.etag = Some(text.to_string()),
+                "LastModified" => current.last_modified = Some(text.to_string()),
+                "VersionId" => current.version.get_or_insert_default().id = text.to_string(),
+                "IsLatest" => current.version.get_or_insert_default().is_latest = text == "true",
+                _ => {}
+            },
+            _ => {}
+        },
+        Node::Text(..) => {}
         Node::End(path) => {
-            if is(path, &["ListBucketResult", "Contents"]) {
+            if path.len() == 2 && path[0] == root && entry(&path[1]) {
+                if versions {
+                    let version = current.version.get_or_insert_default();
+                    version.is_delete_marker = path[1] == "DeleteMarker";
+                }
                 page.objects.push(std::mem::take(&mut current));
-            } else if is(path, &["ListBucketResult"]) {
+            } else if is(path, &[root]) {
                 root_ok = true;
             }
         }
@@ -184,13 +212,20 @@ pub fn parse_list(xml: &str) -> Result<ListPage, XmlError> {
         return Err(e);
     }
     if !root_ok {
-        return Err(XmlError("expected a ListBucketResult document".into()));
+        return Err(XmlError(format!("expected a {root} document")));
     }
     if page.objects.iter().any(|o| o.key.is_empty()) {
         return Err(XmlError("a listed object has no key".into()));
     }
+    if page.objects.iter().any(|o| o.version.as_ref().is_some_and(|v| v.id.is_empty())) {
+        return Err(XmlError("a listed version has no VersionId".into()));
+    }
+    if versions && page.is_truncated {
+        // Where to go on from: the key marker, and within it the version marker (if any).
+        page.next_continuation_token = key_marker.map(|k| format!("{k}\0{}", version_marker.unwrap_or_default()));
+    }
     if page.is_truncated && page.next_continuation_token.is_none() {
-        return Err(XmlError("listing is truncated but has no NextContinuationToken".into()));
+        return Err(XmlError("listing is truncated but says nowhere to go on from".into()));
     }
     Ok(page)
 }
@@ -207,6 +242,16 @@ fn leaf(xml: &str, want: &[&str]) -> Result<Option<String>, XmlError> {
         }
     })?;
     Ok(found)
+}
+
+/// CopyObject's result: the new object's ETag and LastModified.
+pub fn parse_copy_result(xml: &str) -> Result<(Option<String>, Option<String>), XmlError> {
+    Ok((leaf(xml, &["CopyObjectResult", "ETag"])?, leaf(xml, &["CopyObjectResult", "LastModified"])?))
+}
+
+/// UploadPartCopy's result: the part's ETag.
+pub fn parse_copy_part(xml: &str) -> Result<String, XmlError> {
+    leaf(xml, &["CopyPartResult", "ETag"])?.ok_or_else(|| XmlError("UploadPartCopy answered without a CopyPartResult ETag".into()))
 }
 
 /// CreateMultipartUpload's `UploadId`.
@@ -364,7 +409,13 @@ mod tests {
         assert_eq!(page.objects.len(), 2);
         assert_eq!(
             page.objects[0],
-            ListedObject { key: "p/a b+c".into(), size: 12, etag: Some("\"abc\"".into()), last_modified: Some("2024-01-02T03:04:05.000Z".into()) }
+            ListedObject {
+                key: "p/a b+c".into(),
+                size: 12,
+                etag: Some("\"abc\"".into()),
+                last_modified: Some("2024-01-02T03:04:05.000Z".into()),
+                version: None
+            }
         );
         assert_eq!(page.objects[1].key, "p/ü😀");
         assert!(page.is_truncated);
@@ -462,5 +513,24 @@ mod tests {
         assert_eq!(e, S3Error { code: "NoSuchKey".into(), message: "gone & lost".into(), request_id: Some("R".into()) });
         assert_eq!(parse_error("<CopyObjectResult><ETag>x</ETag></CopyObjectResult>").unwrap(), None);
         assert!(parse_error("<Error><Code>InternalError</Code></Error>").unwrap().is_some());
+    }
+
+    #[test]
+    fn versions_and_delete_markers_keep_their_order_and_markers() {
+        let xml = r#"<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>true</IsTruncated>
+<NextKeyMarker>p/b</NextKeyMarker><NextVersionIdMarker>v2</NextVersionIdMarker>
+<DeleteMarker><Key>p/a</Key><VersionId>d1</VersionId><IsLatest>true</IsLatest><LastModified>2024-01-03T00:00:00.000Z</LastModified></DeleteMarker>
+<Version><Key>p/a</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest><Size>3</Size><ETag>"e"</ETag></Version>
+<CommonPrefixes><Prefix>p/d/</Prefix></CommonPrefixes></ListVersionsResult>"#;
+        let page = parse_versions(xml).unwrap();
+        let got: Vec<_> = page.objects.iter().map(|o| (o.key.as_str(), o.version.as_ref().map(|v| (v.id.as_str(), v.is_latest, v.is_delete_marker)))).collect();
+        assert_eq!(got, [("p/a", Some(("d1", true, true))), ("p/a", Some(("v1", false, false)))]);
+        assert_eq!(page.objects[1].size, 3);
+        assert_eq!(page.prefixes, ["p/d/"]);
+        assert_eq!(page.next_continuation_token.as_deref(), Some("p/b\0v2"));
+        // A list of objects is no list of versions, and a version needs an id.
+        assert!(parse_versions("<ListBucketResult></ListBucketResult>").is_err());
+        assert!(parse_versions("<ListVersionsResult><Version><Key>k</Key></Version></ListVersionsResult>").is_err());
+        assert!(parse_versions("<ListVersionsResult><IsTruncated>true</IsTruncated></ListVersionsResult>").is_err());
     }
 }

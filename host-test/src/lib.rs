@@ -44,6 +44,8 @@ pub fn config_for(bucket: &str) -> Config {
         max_pool_connections: None,
         part_size: None,
         upload_checksum: None,
+        copy_part_size: None,
+        server_side_encryption: None,
         profile: None,
         max_attempts: None,
         retry_base_delay_ms: None,
@@ -55,8 +57,9 @@ pub fn config_for(bucket: &str) -> Config {
     }
 }
 pub use runtime::bindings::exports::wasm_storages::storage::types::{
-    AddressingStyle, Attributes, ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PresignMethod, PutOptions,
-    ReadConditions, Replacement, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions, WriteCondition,
+    AddressingStyle, Attributes, ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, KmsEncryption, ListOptions, ObjectVersion,
+    PendingUpload, PresignMethod, PutOptions, ReadConditions, Replacement, ServerSideEncryption, ServiceError, Span, StoredFile, UploadChecksum, UrlOptions,
+    WriteCondition,
 };
 
 /// wasi:clocks' datetime, as the storage API's dates are.
@@ -78,7 +81,7 @@ pub fn put_options() -> PutOptions {
 }
 
 pub fn get_options(range: Option<ByteRange>) -> GetOptions {
-    GetOptions { range, conditions: no_conditions() }
+    GetOptions { range, conditions: no_conditions(), version_id: None }
 }
 
 pub fn list_options(limit: Option<u32>) -> ListOptions {

@@ -513,7 +513,7 @@ impl Storage {
         range: Option<ByteRange>,
         sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(StoredFile, Option<Span>)> {
-        self.get_with(key, &GetOptions { range, conditions: crate::no_conditions() }, sink).await
+        self.get_with(key, &crate::get_options(range), sink).await
     }
 
     /// Like [`Storage::get`], with any `options` (a range, conditions).
@@ -584,7 +584,7 @@ impl Storage {
     }
 
     pub async fn info(&mut self, key: &str) -> Result<StoredFile> {
-        self.info_with(key, &InfoOptions { conditions: crate::no_conditions() }).await
+        self.info_with(key, &InfoOptions { conditions: crate::no_conditions(), version_id: None }).await
     }
 
     pub async fn info_with(&mut self, key: &str, options: &InfoOptions) -> Result<StoredFile> {
@@ -641,6 +641,28 @@ impl Storage {
     pub async fn list(&mut self, prefix: &str, limit: Option<u32>) -> Result<Vec<StoredFile>> {
         let entries = self.list_entries(prefix, &crate::list_options(limit)).await?;
         Ok(entries.into_iter().filter_map(|e| if let Entry::File(f) = e { Some(f) } else { None }).collect())
+    }
+
+    /// Every version (and folder) of a ListObjectVersions listing.
+    pub async fn list_versions(&mut self, prefix: &str, options: &ListOptions) -> Result<Vec<Entry>> {
+        self.with(async |store, iface, handle| {
+            let listing = flatten(iface.store().call_list_versions(&mut *store, handle, prefix, options).await)?;
+            let mut all = Vec::new();
+            let result = async {
+                while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
+                    all.extend(page);
+                }
+                Ok(())
+            }
+            .await;
+            listing.resource_drop_async(&mut *store).await?;
+            result.map(|()| all)
+        })
+        .await
+    }
+
+    pub async fn delete_version(&mut self, key: &str, version_id: &str) -> Result<()> {
+        self.call(async |store, api, handle| api.store().call_delete_version(store, handle, key, version_id).await).await
     }
 
     /// Every entry of a listing, files and folders.
@@ -751,5 +773,6 @@ pub fn entry_name(entry: Entry) -> String {
     match entry {
         Entry::File(file) => file.key,
         Entry::Folder(folder) => folder,
+        Entry::Version(version) => version.key,
     }
 }

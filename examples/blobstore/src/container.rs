@@ -238,6 +238,6 @@ impl GuestStreamObjectNames for Names {
 fn file_name(entry: Entry) -> Option<String> {
     match entry {
         Entry::File(file) => Some(file.key),
-        Entry::Folder(_) => None,
+        Entry::Folder(_) | Entry::Version(_) => None,
     }
 }

@@ -11,6 +11,7 @@
 //!   its own bytes (WASI 0.2 streams come from the host); `read` works.
 //! - `url` returns a `memory://bucket/key?...` URL, which nothing can fetch.
 //! - Nothing is ever pending: `pending-uploads` is empty.
+//! - Nothing is encrypted: `server-side-encryption` is checked and otherwise ignored.
 //! - Every bucket exists: opening a store on one makes it. `create-bucket` succeeds (as S3
 //!   does in us-east-1 for a bucket you own), `delete-bucket` only checks it is empty.
 
@@ -53,8 +54,8 @@ use std::rc::Rc;
 
 use bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
 use bindings::exports::wasm_storages::storage::types::{
-    Attributes, ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, ReadConditions,
-    ServiceError, Span, StoredFile, UrlOptions, WriteCondition,
+    Attributes, ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, ObjectVersion, PendingUpload, PresignMethod, PutOptions,
+    ReadConditions, ServerSideEncryption, ServiceError, Span, StoredFile, UrlOptions, WriteCondition,
 };
 use md5::Digest as _;
 use wasip2::clocks::wall_clock::{self, Datetime};
@@ -127,8 +128,15 @@ impl Store {
         }
     }
 
-    /// The object under `key` if `conditions` hold for it, as S3 judges them.
-    fn object_if(&self, key: &str, conditions: &ReadConditions) -> Result<Object, Error> {
+    /// The object under `key` if `conditions` hold for it, as S3 judges them. Memory keeps
+    /// no versions: each object is version `null`, as in a bucket that never kept any.
+    fn object_if(&self, key: &str, conditions: &ReadConditions, version_id: Option<&str>) -> Result<Object, Error> {
+        if let Some(id) = version_id {
+            rules::version_id(id).map_err(invalid_argument)?;
+            if id != "null" {
+                return Err(Error::NotFound(key.to_string()));
+            }
+        }
         let object = self.object(key)?;
         let asked = precondition::Asked {
             if_match: conditions.if_match.as_deref(),
@@ -228,6 +236,16 @@ impl GuestStore for Store {
         let prefix = keys::store_prefix(config.prefix.as_deref().unwrap_or_default()).map_err(Error::InvalidConfig)?;
         let expiry = config.presigned_expiry.unwrap_or(DEFAULT_EXPIRY);
         rules::expiry(expiry).map_err(|why| Error::InvalidConfig(format!("presigned-expiry {why}")))?;
+        // Settings of S3's that mean nothing in memory are still checked, as the S3 component
+        // checks them, so a config that works here works there.
+        if let Some(size) = config.copy_part_size.filter(|n| !(5 << 20..=5 << 30).contains(n)) {
+            return Err(Error::InvalidConfig(format!("copy-part-size is {size} bytes; it must be 5 MiB (5242880) to 5 GiB (5368709120)")));
+        }
+        if let Some(ServerSideEncryption::CustomerKey(key)) = &config.server_side_encryption
+            && key.len() != 32
+        {
+            return Err(Error::InvalidConfig(format!("server-side-encryption's customer key is {} bytes; SSE-C keys are 32 (AES-256)", key.len())));
+        }
         let bucket = BUCKETS.with(|b| b.borrow_mut().entry(config.bucket.clone()).or_default().clone());
         Ok(wit::Store::new(Store { name: config.bucket, bucket, prefix, expiry }))
     }
@@ -259,7 +277,7 @@ impl GuestStore for Store {
     }
 
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
-        let object = self.object_if(&key, &options.conditions)?;
+        let object = self.object_if(&key, &options.conditions, options.version_id.as_deref())?;
         let size = object.data.len() as u64;
         let span = match options.range {
             None => None,
@@ -275,7 +293,7 @@ impl GuestStore for Store {
     }
 
     fn info(&self, key: String, options: InfoOptions) -> Result<StoredFile, Error> {
-        let object = self.object_if(&key, &options.conditions)?;
+        let object = self.object_if(&key, &options.conditions, options.version_id.as_deref())?;
         Ok(self.file(&key, &object))
     }
 
@@ -338,6 +356,38 @@ impl GuestStore for Store {
         }
         entries.truncate(options.limit.map_or(usize::MAX, |l| l as usize));
         Ok(wit::Listing::new(Listing(RefCell::new(entries.into_iter()))))
+    }
+
+    fn list_versions(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
+        let listing = self.list(prefix, options)?;
+        let entries: Vec<Entry> = listing
+            .get::<Listing>()
+            .0
+            .borrow_mut()
+            .by_ref()
+            .map(|entry| match entry {
+                Entry::File(f) => Entry::Version(ObjectVersion {
+                    key: f.key,
+                    version_id: "null".into(),
+                    is_latest: true,
+                    is_delete_marker: false,
+                    size: f.size,
+                    etag: f.etag,
+                    last_modified: f.last_modified,
+                }),
+                other => other,
+            })
+            .collect();
+        Ok(wit::Listing::new(Listing(RefCell::new(entries.into_iter()))))
+    }
+
+    fn delete_version(&self, key: String, version_id: String) -> Result<(), Error> {
+        rules::version_id(&version_id).map_err(invalid_argument)?;
+        match version_id.as_str() {
+            "null" => self.delete(key),
+            // No other version exists: deleting a missing one succeeds, as on S3.
+            _ => self.full(&key).map(drop),
+        }
     }
 
     fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {

@@ -41,7 +41,7 @@ async fn conditional_reads_answer_not_modified_or_precondition_failed() {
     let info = s.info("page.html").await.unwrap();
     let modified = info.last_modified.unwrap();
     let when = |seconds: u64| Some(host_test::Datetime { seconds, nanoseconds: 0 });
-    let get = |conditions: ReadConditions| GetOptions { range: None, conditions };
+    let get = |conditions: ReadConditions| GetOptions { range: None, conditions, version_id: None };
     let none = host_test::no_conditions;
     let cases: Vec<(ReadConditions, Option<&str>)> = vec![
         (ReadConditions { if_none_match: Some(etag.clone()), ..none() }, Some("not-modified")),
@@ -62,7 +62,7 @@ async fn conditional_reads_answer_not_modified_or_precondition_failed() {
                 Ok(())
             })
             .await;
-        let head = s.info_with("page.html", &InfoOptions { conditions: conditions.clone() }).await;
+        let head = s.info_with("page.html", &InfoOptions { conditions: conditions.clone(), version_id: None }).await;
         match refused {
             None => {
                 assert_eq!(got, b"<h1>hi</h1>", "{conditions:?}");
@@ -81,7 +81,7 @@ async fn conditional_reads_answer_not_modified_or_precondition_failed() {
         }
     }
     let bad = ReadConditions { if_match: Some("a\r\nx: y".into()), ..none() };
-    assert!(matches!(storage_error(s.info_with("page.html", &InfoOptions { conditions: bad }).await), Error::InvalidArgument(_)));
+    assert!(matches!(storage_error(s.info_with("page.html", &InfoOptions { conditions: bad, version_id: None }).await), Error::InvalidArgument(_)));
 }
 
 fn attributes() -> Attributes {

@@ -126,7 +126,7 @@ async fn list_follows_continuation_tokens_in_order_relative_to_the_prefix() {
         assert!(page.len() <= 1000);
         listed.extend(page.into_iter().map(|e| match e {
             host_test::Entry::File(f) => f,
-            host_test::Entry::Folder(f) => panic!("a folder without a delimiter: {f}"),
+            other => panic!("not a file: {other:?}"),
         }));
         Ok(())
     })

@@ -20,6 +20,7 @@ impl Guest for Component {
             profile: None, prefix: None, presigned_expiry: None, use_ssl: None, verify_ssl: None, max_pool_connections: None,
             part_size: None, upload_checksum: None, max_attempts: None, retry_base_delay_ms: None, retry_max_delay_ms: None,
             connect_timeout_ms: None, first_byte_timeout_ms: None, between_bytes_timeout_ms: None, addressing: None,
+            copy_part_size: None, server_side_encryption: None,
         };
         let text = match Store::open(&config)
             .and_then(|store| store.put(&key, b"hello from cargo-component", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: Attributes { cache_control: None, content_disposition: None, content_encoding: None, content_language: None, expires: None, storage_class: None } }).map(|_| store))

@@ -95,8 +95,14 @@ impl Target {
 /// with aws-sigv4 here, carrying `headers` (all signed, as S3 requires of `x-amz-*`).
 #[allow(dead_code)]
 pub async fn foreign_request(t: &Target, method: &str, key: &str, headers: &[(&str, &str)], body: Vec<u8>) -> host_test::http_client::Reply {
-    use aws_sigv4::http_request::{PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, sign};
     let url = format!("{}/{}/{}{}", t.endpoint.trim_end_matches('/'), t.bucket, t.root, key);
+    signed_request(t, method, &url, headers, body).await
+}
+
+/// `method` to `url` on the target's server, signed with the target's key as any S3 client
+/// would sign it: for what the storage API doesn't do (bucket settings).
+pub async fn signed_request(t: &Target, method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> host_test::http_client::Reply {
+    use aws_sigv4::http_request::{PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, sign};
     let identity = aws_credential_types::Credentials::new(&t.access_key, &t.secret_key, None, None, "test").into();
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -113,13 +119,24 @@ pub async fn foreign_request(t: &Target, method: &str, key: &str, headers: &[(&s
     let authority = url.split('/').nth(2).unwrap().to_string();
     let mut all: Vec<(&str, &str)> = vec![("host", &authority)];
     all.extend_from_slice(headers);
-    let signable = SignableRequest::new(method, &url, all.iter().copied(), SignableBody::Bytes(&body)).unwrap();
+    let signable = SignableRequest::new(method, url, all.iter().copied(), SignableBody::Bytes(&body)).unwrap();
     let (instructions, _) = sign(signable, &params).unwrap().into_parts();
     let (signed, _) = instructions.into_parts();
     let signed: Vec<(String, String)> = signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect();
     let mut send: Vec<(&str, &str)> = headers.to_vec();
     send.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    host_test::http_client::request(method, &url, &send, body).await.unwrap()
+    host_test::http_client::request(method, url, &send, body).await.unwrap()
+}
+
+/// What the host's sender saw of each request, in order.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<host_test::sender::Sent>>>;
+
+/// A store on `config` whose requests are recorded (and suffer `fault`, if any).
+pub async fn recorded(config: Config, fault: Option<host_test::sender::Fault>) -> (Storage, Log) {
+    let log: Log = Log::default();
+    let sink = log.clone();
+    let host = HostOptions { fault, observer: Some(std::sync::Arc::new(move |s| sink.lock().unwrap().push(s))), ..Default::default() };
+    (Storage::open(Runtime::shared().expect("loading the component"), &host, config).await.expect("opening the store"), log)
 }
 
 /// `app` composed with `plug` (`wac plug`) by the script users run, `examples/compose.sh`.

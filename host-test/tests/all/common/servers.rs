@@ -19,6 +19,12 @@ pub enum Capability {
     /// Serves a GET's `response-content-disposition` (and `-type`, `-cache-control`)
     /// instead of the stored headers.
     ResponseOverrides,
+    /// Encrypts with a customer's key (SSE-C) and refuses reads without it.
+    CustomerKeys,
+    /// Keeps object versions once a bucket's versioning is turned on.
+    Versioning,
+    /// Lists versions (ListObjectVersions), also of a bucket that never kept any.
+    ListsVersions,
 }
 
 /// The server under test: `S3_TEST_SERVER`, else "embedded" without `S3_TEST_ENDPOINT`.
@@ -40,6 +46,12 @@ pub fn lacks(capability: Capability) -> Option<&'static str> {
         ("moto", KeepsHeaderChecksums) => Some("moto keeps x-amz-checksum-* only from aws-chunked trailers, not from a plain header"),
         ("moto", RefusesRecreatingOwnedBuckets) => Some("moto answers 200 to re-creating an owned bucket, like AWS in us-east-1"),
         ("moto", ResponseOverrides) => Some("moto 5.2.1 serves the stored headers whatever the response-* parameters say"),
+        ("moto", CustomerKeys) => Some("moto 5.2.1 serves SSE-C objects without the key"),
+        ("garage", Versioning) => Some("Garage 2.5 keeps no object versions"),
+        ("garage", ListsVersions) => Some("Garage 2.5 does not implement ListObjectVersions"),
+        ("embedded", Versioning) => Some("s3s-fs keeps no object versions"),
+        ("embedded", ListsVersions) => Some("s3s-fs does not implement ListObjectVersions"),
+        ("embedded", CustomerKeys) => Some("s3s-fs ignores SSE-C headers: it stores and serves plain bytes"),
         ("embedded", ResponseOverrides) => Some("s3s-fs serves the stored headers whatever the response-* parameters say"),
         _ => None,
     }

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use host_test::{
-    AddressingStyle, ByteRange, Config, Entry, Error, HostOptions, ListOptions, PresignMethod, PutOptions, Runtime, Span, Storage, UploadChecksum, UrlOptions,
+    AddressingStyle, ByteRange, Config, Entry, Error, HostOptions, InfoOptions, ListOptions, PresignMethod, PutOptions, Runtime, Span, Storage, UploadChecksum,
+    UrlOptions,
 };
 use serde_json::json;
 
@@ -74,8 +75,13 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         range: Option<String>,
     },
-    /// Print KEY's size, type, ETag, date and metadata as JSON
-    Info { key: String },
+    /// Print KEY's size, type, ETag, date, metadata and attributes as JSON
+    Info {
+        key: String,
+        /// That version of KEY (in a bucket that keeps versions)
+        #[arg(long)]
+        version_id: Option<String>,
+    },
     /// Exit 0 if KEY exists, 3 if not
     Exists { key: String },
     /// List files under PREFIX, one JSON object per line
@@ -92,6 +98,9 @@ enum Command {
         /// Only keys after this one
         #[arg(long)]
         start_after: Option<String>,
+        /// Every version and delete marker (ListObjectVersions), newest first for each key
+        #[arg(long)]
+        versions: bool,
     },
     /// Delete KEY... (a missing key is not an error; many keys go 1,000 per request)
     Rm {
@@ -310,7 +319,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
 async fn other(storage: &mut Storage, command: Command) -> Result<ExitCode, Problem> {
     let stdout_failed = |e: std::io::Error| local("stdout", e);
     match command {
-        Command::Info { key } => println!("{}", json_line(&file_json(&storage.info(&key).await?))),
+        Command::Info { key, version_id } => {
+            let options = InfoOptions { conditions: host_test::no_conditions(), version_id };
+            println!("{}", json_line(&file_json(&storage.info_with(&key, &options).await?)))
+        }
         Command::Exists { key } => {
             let exists = storage.exists(&key).await?;
             println!("{exists}");
@@ -318,7 +330,20 @@ async fn other(storage: &mut Storage, command: Command) -> Result<ExitCode, Prob
                 return Ok(ExitCode::from(3));
             }
         }
-        Command::Ls { list_prefix, limit, delimiter, start_after } => {
+        Command::Ls { list_prefix, limit, delimiter, start_after, versions: true } => {
+            let options = ListOptions { limit, delimiter, start_after };
+            let entries = storage.list_versions(list_prefix.as_deref().unwrap_or(""), &options).await?;
+            let mut out = std::io::stdout().lock();
+            for entry in &entries {
+                let line = match entry {
+                    Entry::Version(v) => output::version_json(v),
+                    Entry::Folder(folder) => json!({ "folder": folder }),
+                    Entry::File(file) => file_json(file),
+                };
+                writeln!(out, "{}", json_line(&line)).map_err(stdout_failed)?;
+            }
+        }
+        Command::Ls { list_prefix, limit, delimiter, start_after, versions: false } => {
             let mut out = std::io::stdout().lock();
             let options = ListOptions { limit, delimiter, start_after };
             storage
@@ -326,6 +351,7 @@ async fn other(storage: &mut Storage, command: Command) -> Result<ExitCode, Prob
                     page.iter().try_for_each(|entry| match entry {
                         Entry::File(file) => writeln!(out, "{}", json_line(&file_json(file))),
                         Entry::Folder(folder) => writeln!(out, "{}", json_line(&json!({ "folder": folder }))),
+                        Entry::Version(v) => writeln!(out, "{}", json_line(&output::version_json(v))),
                     })
                 })
                 .await?;

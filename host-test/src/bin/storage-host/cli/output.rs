@@ -120,6 +120,42 @@ pub fn file_json(file: &StoredFile) -> serde_json::Value {
         "etag": file.etag,
         "last_modified": file.last_modified.map(|d| rfc3339(d.seconds)),
         "metadata": metadata,
+        "attributes": attributes_json(&file.attributes),
+        "version_id": file.version_id,
+    })
+}
+
+/// The attributes that are set, by their HTTP header names.
+fn attributes_json(a: &host_test::Attributes) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    let texts = [
+        ("cache-control", &a.cache_control),
+        ("content-disposition", &a.content_disposition),
+        ("content-encoding", &a.content_encoding),
+        ("content-language", &a.content_language),
+        ("storage-class", &a.storage_class),
+    ];
+    for (name, value) in texts {
+        if let Some(value) = value {
+            map.insert(name.into(), json!(value));
+        }
+    }
+    if let Some(when) = a.expires {
+        map.insert("expires".into(), json!(rfc3339(when.seconds)));
+    }
+    serde_json::Value::Object(map)
+}
+
+/// One version of a ListObjectVersions listing.
+pub fn version_json(v: &host_test::ObjectVersion) -> serde_json::Value {
+    json!({
+        "key": v.key,
+        "version_id": v.version_id,
+        "latest": v.is_latest,
+        "delete_marker": v.is_delete_marker,
+        "size": v.size,
+        "etag": v.etag,
+        "last_modified": v.last_modified.map(|d| rfc3339(d.seconds)),
     })
 }
 
