@@ -172,7 +172,8 @@ fn signed_request<'a>(
     payload: signing::Payload,
 ) -> Result<http::Request<'a>, Error> {
     let url = request::url(settings, &req.path_and_query);
-    let signed = signing::sign_headers(&*settings.credentials.current(&unsigned)?, &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
+    let signed =
+        signing::sign_headers(&settings.credentials.current(&unsigned)?.identity(), &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
     Ok(http::Request {
         https: settings.https,
@@ -187,7 +188,7 @@ fn signed_request<'a>(
 /// A presigned URL for `method` on `path_and_query`, with `headers` bound into it.
 pub fn presign(settings: &Settings, method: &str, path_and_query: &str, headers: &[(String, String)], expires_in: u64) -> Result<String, Error> {
     let url = request::url(settings, path_and_query);
-    signing::presign(&*settings.credentials.current(&unsigned)?, &settings.region, SystemTime::now(), method, &url, headers, expires_in)
+    signing::presign(&settings.credentials.current(&unsigned)?.identity(), &settings.region, SystemTime::now(), method, &url, headers, expires_in)
 }
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`: the one place an

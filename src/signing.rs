@@ -1,5 +1,6 @@
-//! SigV4 for S3 with aws-sigv4: header signatures for requests, query signatures for
-//! presigned URLs. S3 signs the path exactly as sent: single encoding, no normalization.
+//! SigV4 with aws-sigv4: header signatures for requests (to S3, and to STS for assumed
+//! roles), query signatures for presigned URLs. S3 signs the path exactly as sent: single
+//! encoding, no normalization. It signs with an identity, whoever provides it.
 
 use std::time::{Duration, SystemTime};
 
@@ -8,8 +9,9 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
-use crate::credentials::Credentials;
 use crate::error::{Error, transport};
+
+pub use aws_smithy_runtime_api::client::identity::Identity;
 
 fn settings(location: SignatureLocation) -> SigningSettings {
     let mut s = SigningSettings::default();
@@ -35,7 +37,8 @@ pub enum Payload<'a> {
 /// what `sign_headers` and `presign` both ask of aws-sigv4.
 #[allow(clippy::too_many_arguments)]
 fn signed(
-    credentials: &Credentials,
+    identity: &Identity,
+    service: &str,
     region: &str,
     time: SystemTime,
     settings: SigningSettings,
@@ -44,11 +47,10 @@ fn signed(
     headers: &[(String, String)],
     body: SignableBody<'_>,
 ) -> Result<aws_sigv4::http_request::SigningInstructions, Error> {
-    let identity = credentials.identity();
     let params = v4::SigningParams::builder()
-        .identity(&identity)
+        .identity(identity)
         .region(region)
-        .name("s3")
+        .name(service)
         .time(time)
         .settings(settings)
         .build()
@@ -64,7 +66,7 @@ fn signed(
 /// `authorization`, `x-amz-date`, `x-amz-content-sha256` and, with temporary
 /// credentials, `x-amz-security-token`. `headers` are those that will be sent; all are signed.
 pub fn sign_headers(
-    credentials: &Credentials,
+    identity: &Identity,
     region: &str,
     time: SystemTime,
     method: &str,
@@ -76,7 +78,22 @@ pub fn sign_headers(
         Payload::Signed(body) => SignableBody::Bytes(body),
         Payload::Unsigned => SignableBody::UnsignedPayload,
     };
-    let instructions = signed(credentials, region, time, settings(SignatureLocation::Headers), method, url, headers, body)?;
+    let instructions = signed(identity, "s3", region, time, settings(SignatureLocation::Headers), method, url, headers, body)?;
+    let (signed, _params) = instructions.into_parts();
+    Ok(signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect())
+}
+
+/// Signs an STS request (a form POST to `url`): the headers to add. STS wants no
+/// `x-amz-content-sha256` and normalized, double-encoded paths (the SDKs' defaults).
+pub fn sign_sts(
+    identity: &Identity,
+    region: &str,
+    time: SystemTime,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>, Error> {
+    let instructions = signed(identity, "sts", region, time, SigningSettings::default(), "POST", url, headers, SignableBody::Bytes(body))?;
     let (signed, _params) = instructions.into_parts();
     Ok(signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect())
 }
@@ -84,7 +101,7 @@ pub fn sign_headers(
 /// A presigned URL: `url` plus the `X-Amz-*` query parameters, valid for `expires_in` s.
 /// `headers` (e.g. a content type) are signed too: the URL's user must send them as given.
 pub fn presign(
-    credentials: &Credentials,
+    identity: &Identity,
     region: &str,
     time: SystemTime,
     method: &str,
@@ -94,7 +111,7 @@ pub fn presign(
 ) -> Result<String, Error> {
     let mut settings = settings(SignatureLocation::QueryParams);
     settings.expires_in = Some(Duration::from_secs(expires_in));
-    let instructions = signed(credentials, region, time, settings, method, url, headers, SignableBody::UnsignedPayload)?;
+    let instructions = signed(identity, "s3", region, time, settings, method, url, headers, SignableBody::UnsignedPayload)?;
     let (_headers, query) = instructions.into_parts();
     let mut out = String::from(url);
     let mut sep = if url.contains('?') { '&' } else { '?' };
@@ -112,6 +129,7 @@ pub fn presign(
 mod tests {
     use super::*;
     use crate::config::Env;
+    use crate::credentials::Credentials;
 
     fn creds(token: Option<&str>) -> Credentials {
         Credentials::explicit(Some("AKIDEXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()), token.map(str::to_string), &Env(&[]))
@@ -131,7 +149,8 @@ mod tests {
             .unwrap();
         let headers = vec![("range".to_string(), "bytes=0-9".to_string())];
         let signed =
-            sign_headers(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, Payload::Signed(b"")).unwrap();
+            sign_headers(&creds.identity(), "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &headers, Payload::Signed(b""))
+                .unwrap();
         let auth = signed.iter().find(|(k, _)| k == "authorization").unwrap();
         assert_eq!(
             auth.1,
@@ -141,7 +160,8 @@ mod tests {
 
     #[test]
     fn signs_with_port_payload_hash_and_token() {
-        let signed = sign_headers(&creds(Some("TOKEN")), "us-east-1", time(), "PUT", "http://127.0.0.1:9000/b/k", &[], Payload::Signed(b"hello")).unwrap();
+        let signed =
+            sign_headers(&creds(Some("TOKEN")).identity(), "us-east-1", time(), "PUT", "http://127.0.0.1:9000/b/k", &[], Payload::Signed(b"hello")).unwrap();
         let get = |n: &str| signed.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("x-amz-content-sha256").unwrap(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         assert_eq!(get("x-amz-security-token").unwrap(), "TOKEN");
@@ -154,7 +174,7 @@ mod tests {
         let creds = Credentials::explicit(Some("AKIAIOSFODNN7EXAMPLE".into()), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()), None, &Env(&[]))
             .unwrap()
             .unwrap();
-        let url = presign(&creds, "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[], 86400).unwrap();
+        let url = presign(&creds.identity(), "us-east-1", time(), "GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[], 86400).unwrap();
         assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&"), "{url}");
         assert!(url.contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"), "{url}");
         assert!(url.contains("X-Amz-Expires=86400") && url.contains("X-Amz-SignedHeaders=host"), "{url}");
@@ -164,13 +184,13 @@ mod tests {
     #[test]
     fn presigned_put_signs_the_content_type() {
         let headers = vec![("content-type".to_string(), "image/png".to_string())];
-        let url = presign(&creds(None), "us-east-1", time(), "PUT", "http://h/b/k", &headers, 60).unwrap();
+        let url = presign(&creds(None).identity(), "us-east-1", time(), "PUT", "http://h/b/k", &headers, 60).unwrap();
         assert!(url.contains("X-Amz-SignedHeaders=content-type%3Bhost"), "{url}");
     }
 
     #[test]
     fn presigned_urls_never_carry_the_secret() {
-        let url = presign(&creds(Some("TOKENVALUE")), "us-east-1", time(), "GET", "http://h/b/k", &[], 60).unwrap();
+        let url = presign(&creds(Some("TOKENVALUE")).identity(), "us-east-1", time(), "GET", "http://h/b/k", &[], 60).unwrap();
         assert!(!url.contains("wJalrXUtnFEMI") && !url.contains("EXAMPLEKEY"), "{url}");
         assert!(url.contains("X-Amz-Security-Token=TOKENVALUE"), "{url}");
     }

@@ -277,7 +277,8 @@ pub fn parse_sts_credentials(xml: &str) -> Result<Result<StsCredentials, S3Error
     walk(xml, |node| {
         let Node::Text(path, text) = node else { return };
         match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["AssumeRoleWithWebIdentityResponse", "AssumeRoleWithWebIdentityResult", "Credentials", field] => match *field {
+            // AssumeRoleResponse/AssumeRoleResult, AssumeRoleWithWebIdentity's likewise.
+            [response, result, "Credentials", field] if response.strip_suffix("Response") == result.strip_suffix("Result") => match *field {
                 "AccessKeyId" => creds.access_key_id = text.to_string(),
                 "SecretAccessKey" => creds.secret_access_key = text.to_string(),
                 "SessionToken" => creds.session_token = Some(text.to_string()),

@@ -63,6 +63,7 @@ pub const FORWARDED_ENV: &[&str] = &[
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSO",
     "AWS_PROFILE",
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_CONFIG_FILE",
@@ -143,6 +144,8 @@ impl HostOptions {
         ];
         let mut preopens: Vec<std::path::PathBuf> =
             files.into_iter().flatten().filter_map(|f| Some(f.parent()?.to_path_buf())).filter(|d| d.is_absolute() && d.is_dir()).collect();
+        // IAM Identity Center's token cache, wherever the config file is.
+        preopens.extend(in_home(".aws/sso/cache").filter(|d| d.is_absolute() && d.is_dir()));
         preopens.sort();
         preopens.dedup();
         Self { env, preopens, ..Self::default() }

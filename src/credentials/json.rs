@@ -6,34 +6,26 @@ use crate::quote::Q;
 
 /// The object's members, values as text (strings unescaped, other scalars as written).
 pub fn parse_flat_object(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
-    p.ws();
-    p.expect(b'{')?;
-    let mut members = Vec::new();
-    p.ws();
-    if p.eat(b'}') {
-        return p.end(members);
-    }
-    loop {
-        p.ws();
-        let key = p.string()?;
-        p.ws();
-        p.expect(b':')?;
-        p.ws();
-        let value = match p.peek() {
-            Some(b'"') => p.string()?,
-            Some(b'{' | b'[') => return Err(format!("nested value for {key} at byte {}", p.i, key = Q(&key))),
-            Some(_) => p.scalar()?,
-            None => return Err("unexpected end".into()),
-        };
-        members.push((key, value));
-        p.ws();
-        if p.eat(b',') {
-            continue;
-        }
-        p.expect(b'}')?;
-        return p.end(members);
-    }
+    let mut p = Parser { s: text.as_bytes(), i: 0, lenient: false };
+    let (members, _) = p.object(None)?;
+    p.end(members)
+}
+
+/// A top-level object's scalar members, any nested value passed over: for files other
+/// tools write and may extend (the SSO token cache).
+pub fn parse_lenient_object(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut p = Parser { s: text.as_bytes(), i: 0, lenient: true };
+    let (members, _) = p.object(None)?;
+    p.end(members)
+}
+
+/// The members of the flat object under `name` in the top-level object (IAM Identity
+/// Center's `{"roleCredentials": {...}}`); the top level's other values are scalars.
+pub fn parse_member_object(text: &str, name: &str) -> Result<Vec<(String, String)>, String> {
+    let mut p = Parser { s: text.as_bytes(), i: 0, lenient: false };
+    let (_, inner) = p.object(Some(name))?;
+    p.end(())?;
+    inner.ok_or_else(|| format!("no {name} object", name = Q(&name)))
 }
 
 /// JSON's number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`. (Not
@@ -79,6 +71,8 @@ pub fn get<'a>(members: &'a [(String, String)], key: &str) -> Option<&'a str> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    /// Pass over nested values instead of refusing them.
+    lenient: bool,
 }
 
 impl Parser<'_> {
@@ -102,11 +96,45 @@ impl Parser<'_> {
         }
     }
 
-    fn end(mut self, members: Vec<(String, String)>) -> Result<Vec<(String, String)>, String> {
+    fn end<T>(&mut self, value: T) -> Result<T, String> {
         self.ws();
         match self.peek() {
-            None => Ok(members),
+            None => Ok(value),
             Some(_) => Err(format!("trailing data at byte {}", self.i)),
+        }
+    }
+
+    /// An object of scalars; a member named `nested` may be a flat object, returned apart.
+    #[allow(clippy::type_complexity)]
+    fn object(&mut self, nested: Option<&str>) -> Result<(Vec<(String, String)>, Option<Vec<(String, String)>>), String> {
+        self.ws();
+        self.expect(b'{')?;
+        let mut members = Vec::new();
+        let mut inner = None;
+        self.ws();
+        if self.eat(b'}') {
+            return Ok((members, inner));
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            match self.peek() {
+                Some(b'"') => members.push((key, self.string()?)),
+                Some(b'{') if nested == Some(key.as_str()) && inner.is_none() => inner = Some(self.object(None)?.0),
+                Some(b'{' | b'[') if self.lenient => self.skip(0)?,
+                Some(b'{' | b'[') => return Err(format!("nested value for {key} at byte {}", self.i, key = Q(&key))),
+                Some(_) => members.push((key, self.scalar()?)),
+                None => return Err("unexpected end".into()),
+            }
+            self.ws();
+            if self.eat(b',') {
+                continue;
+            }
+            self.expect(b'}')?;
+            return Ok((members, inner));
         }
     }
 
@@ -156,6 +184,40 @@ impl Parser<'_> {
         }
     }
 
+    /// Passes over one value of any kind, at most 32 levels deep.
+    fn skip(&mut self, depth: usize) -> Result<(), String> {
+        if depth > 32 {
+            return Err(format!("nested deeper than 32 levels at byte {}", self.i));
+        }
+        self.ws();
+        let close = match self.peek() {
+            Some(b'"') => return self.string().map(drop),
+            Some(b'{') => b'}',
+            Some(b'[') => b']',
+            Some(_) => return self.scalar().map(drop),
+            None => return Err("unexpected end".into()),
+        };
+        self.i += 1;
+        self.ws();
+        if self.eat(close) {
+            return Ok(());
+        }
+        loop {
+            if close == b'}' {
+                self.ws();
+                self.string()?;
+                self.ws();
+                self.expect(b':')?;
+            }
+            self.skip(depth + 1)?;
+            self.ws();
+            if self.eat(b',') {
+                continue;
+            }
+            return self.expect(close);
+        }
+    }
+
     /// After `\u`: four hex digits, and a second `\uXXXX` for a surrogate pair.
     fn unicode_escape(&mut self) -> Result<char, String> {
         let first = self.hex4()?;
@@ -199,6 +261,24 @@ mod tests {
         assert_eq!(get(&m, "SecretAccessKey"), Some("se/cr\"eté😀"));
         assert_eq!((get(&m, "Count"), get(&m, "Ok"), get(&m, "N")), (Some("-1.5e3"), Some("true"), Some("null")));
         assert_eq!(parse_flat_object(" {} ").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_lenient_object_passes_over_nested_values() {
+        let m = parse_lenient_object(r#"{"accessToken":"t","scopes":["a",{"b":[1,2]}],"x":{}, "expiresAt":"2030-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!((get(&m, "accessToken"), get(&m, "expiresAt"), get(&m, "scopes")), (Some("t"), Some("2030-01-01T00:00:00Z"), None));
+        assert!(parse_lenient_object(r#"{"a":[1,}"#).is_err());
+        assert!(parse_lenient_object(&format!("{{\"a\":{}1{}}}", "[".repeat(40), "]".repeat(40))).is_err());
+    }
+
+    #[test]
+    fn one_named_object_may_nest() {
+        let text = r#"{"roleCredentials":{"accessKeyId":"ASIA","expiration":1700000000000},"other":1}"#;
+        let m = parse_member_object(text, "roleCredentials").unwrap();
+        assert_eq!((get(&m, "accessKeyId"), get(&m, "expiration")), (Some("ASIA"), Some("1700000000000")));
+        for bad in [r#"{"other":1}"#, r#"{"roleCredentials":{"a":{"b":1}}}"#, r#"{"x":{"a":1}}"#, r#"{"roleCredentials":{}} x"#] {
+            assert!(parse_member_object(bad, "roleCredentials").is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! is configured wins:
 //! 1. `access-key-id` / `secret-access-key` / `session-token` in the config;
 //! 2. `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`;
-//! 3. the profile in the shared files (`profile`), read through wasi:filesystem;
+//! 3. the profile in the shared files (`profile`), read through wasi:filesystem: its keys,
+//!    the role it assumes (`roles`), its web identity token file, or its IAM Identity
+//!    Center login (`sso`); `credential_process` can't run in a component and says so;
 //! 4. web identity, 5. container credentials, 6. EC2 instance metadata (`remote`).
 //!
 //! `open` decides which source applies without a network call; temporary credentials are
@@ -13,6 +15,8 @@
 pub(crate) mod json;
 pub mod profile;
 mod remote;
+mod roles;
+mod sso;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,6 +27,8 @@ use crate::quote::Q;
 use crate::sys::env::Env;
 use crate::sys::http;
 use remote::{Container, Failure, Imds, WebIdentity};
+use roles::AssumeRole;
+use sso::Sso;
 
 /// How a credential endpoint's request goes out: the client's pipeline, handed in so that
 /// this module (which the client signs with) does not depend on it.
@@ -126,6 +132,120 @@ enum Source {
     WebIdentity(WebIdentity),
     Container(Container),
     Imds(Imds),
+    AssumeRole(AssumeRole),
+    Sso(Sso),
+}
+
+/// Roles assumed from roles, at most: a chain this long is a mistake (AWS allows no loops).
+const MAX_ROLE_CHAIN: usize = 10;
+/// STS's bounds on a role session.
+const ROLE_DURATION: std::ops::RangeInclusive<u32> = 900..=43_200;
+
+fn provider(source: Source, passed: Vec<String>) -> Provider {
+    Provider { source, cached: RefCell::new(None), passed }
+}
+
+/// Where profile `name`'s credentials come from, `None` when it names none (the chain goes
+/// on). `chain` lists the profiles followed so far (`source_profile`): a source profile's
+/// own keys win over its role, as in the AWS SDKs.
+fn profile_source(loaded: &profile::Loaded, name: &str, env: &Env, region: &str, chain: &mut Vec<String>) -> Result<Option<Source>, Error> {
+    let files = &loaded.files;
+    let p = files.profile(name).ok_or_else(|| credentials_error(format!("source_profile {} is in none of the shared files", Q(&name))))?;
+    let quoted = Q(&name);
+    let keys = match (&p.access_key_id, &p.secret_access_key) {
+        (Some(id), Some(secret)) => Some(Credentials::new(id.clone(), secret.clone(), p.session_token.clone(), "shared files", None)?),
+        (None, None) => None,
+        _ => {
+            return Err(credentials_error(format!(
+                "profile {quoted} in {} has only one of aws_access_key_id and aws_secret_access_key",
+                p.keys_from.clone().unwrap_or_default()
+            )));
+        }
+    };
+    let source_of_another = !chain.is_empty();
+    if chain.iter().any(|n| n == name) {
+        chain.push(name.to_string());
+        return Err(credentials_error(format!("the profiles' source_profile settings go round in a loop: {}", chain.join(" -> "))));
+    }
+    chain.push(name.to_string());
+    if chain.len() > MAX_ROLE_CHAIN {
+        return Err(credentials_error(format!("more than {MAX_ROLE_CHAIN} roles are chained: {}", chain.join(" -> "))));
+    }
+    match (keys, &p.role_arn) {
+        (Some(keys), Some(_)) if source_of_another => return Ok(Some(Source::Fixed(Rc::new(keys)))),
+        (Some(keys), None) => return Ok(Some(Source::Fixed(Rc::new(keys)))),
+        _ => {}
+    }
+    if let Some(role_arn) = &p.role_arn {
+        let region = p.region.as_deref().unwrap_or(region);
+        let base = match (&p.source_profile, &p.credential_source, &p.web_identity_token_file) {
+            (Some(_), Some(_), _) => return Err(credentials_error(format!("profile {quoted} has both source_profile and credential_source"))),
+            // A role of its own keys (`source_profile` naming itself).
+            (Some(source), None, _) if source == name => match &p.access_key_id {
+                Some(_) => profile_keys(p)?,
+                None => return Err(credentials_error(format!("profile {quoted} is its own source_profile but has no keys"))),
+            },
+            (Some(source), None, _) => match profile_source(loaded, source, env, region, chain)? {
+                Some(source) => provider(source, Vec::new()),
+                None => return Err(credentials_error(format!("source_profile {} of profile {quoted} has no credentials", Q(source)))),
+            },
+            (None, Some(named), _) => provider(credential_source(named, env)?, Vec::new()),
+            (None, None, Some(token_file)) => {
+                let w = WebIdentity::new(token_file, role_arn, p.role_session_name.as_deref(), env, region).map_err(credentials_error)?;
+                return Ok(Some(Source::WebIdentity(w)));
+            }
+            (None, None, None) => {
+                return Err(credentials_error(format!(
+                    "profile {quoted} sets role_arn but none of source_profile, credential_source and web_identity_token_file"
+                )));
+            }
+        };
+        let duration_seconds = match &p.duration_seconds {
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if ROLE_DURATION.contains(&n) => Some(n),
+                _ => return Err(invalid_config(format!("profile {quoted}: duration_seconds must be 900 to 43200, not {}", Q(text)))),
+            },
+            None => None,
+        };
+        return Ok(Some(Source::AssumeRole(AssumeRole {
+            role_arn: role_arn.clone(),
+            session_name: remote::session_name(p.role_session_name.as_deref()),
+            external_id: p.external_id.clone(),
+            duration_seconds,
+            sts: remote::sts_endpoint(env, region, "assuming a role").map_err(credentials_error)?,
+            region: region.to_string(),
+            source: Box::new(base),
+        })));
+    }
+    if p.sso_session.is_some() || p.sso_start_url.is_some() {
+        return Sso::from_profile(name, p, files, env).map(|s| Some(Source::Sso(s))).map_err(credentials_error);
+    }
+    if p.credential_process.is_some() {
+        return Err(credentials_error(format!(
+            "profile {quoted} gets its credentials from credential_process, a program to run: a WebAssembly component can't run programs (WASI has no processes); give the component keys, a role, web identity or IAM Identity Center instead"
+        )));
+    }
+    Ok(None)
+}
+
+/// A profile's own keys, as a provider.
+fn profile_keys(p: &profile::Profile) -> Result<Provider, Error> {
+    let (Some(id), Some(secret)) = (&p.access_key_id, &p.secret_access_key) else { return Err(credentials_error("a profile's keys are incomplete")) };
+    Ok(provider(Source::Fixed(Rc::new(Credentials::new(id.clone(), secret.clone(), p.session_token.clone(), "shared files", None)?)), Vec::new()))
+}
+
+/// `credential_source`: where a role's base credentials come from outside the files.
+fn credential_source(named: &str, env: &Env) -> Result<Source, Error> {
+    let missing = |what: &str| credentials_error(format!("credential_source {named} names {what}, which is not configured here", named = Q(&named)));
+    match named {
+        "Environment" => match Credentials::explicit(None, None, None, env)? {
+            Some(c) => Ok(Source::Fixed(Rc::new(c))),
+            None => Err(missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")),
+        },
+        "EcsContainer" => Container::from_env(env).map_err(credentials_error)?.map(Source::Container).ok_or_else(|| missing("container credentials")),
+        "Ec2InstanceMetadata" => Imds::from_env(env).map_err(credentials_error)?.map(Source::Imds).ok_or_else(|| missing("EC2 instance metadata (disabled)")),
+        other => Err(credentials_error(format!("credential_source {} is not one of Environment, EcsContainer, Ec2InstanceMetadata", Q(&other)))),
+    }
 }
 
 /// A store's credentials: fixed, or fetched and cached.
@@ -145,25 +265,19 @@ impl std::fmt::Debug for Provider {
 /// Sources 3 to 6, after `explicit` (sources 1 and 2) found nothing. `files` is the
 /// loaded profile, `region` the store's (for STS's default endpoint). No network call.
 pub fn chain(explicit: Option<Credentials>, files: Option<&profile::Loaded>, env: &Env, region: &str) -> Result<Provider, Error> {
-    let provider = |source, passed| Ok(Provider { source, cached: RefCell::new(None), passed });
+    let provider = |source, passed| Ok(provider(source, passed));
     if let Some(c) = explicit {
         return provider(Source::Fixed(Rc::new(c)), Vec::new());
     }
     let mut passed = vec!["config (access-key-id, secret-access-key)".to_string(), "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".to_string()];
     if let Some(loaded) = files {
-        let keys = loaded.profile.as_ref().map(|p| (p.access_key_id.clone(), p.secret_access_key.clone(), p.session_token.clone(), p.keys_from.clone()));
-        match keys {
-            Some((Some(id), Some(secret), token, _)) => {
-                return provider(Source::Fixed(Rc::new(Credentials::new(id, secret, token, "shared files", None)?)), passed);
-            }
-            Some((Some(_), None, _, from) | (None, Some(_), _, from)) => {
-                return Err(credentials_error(format!(
-                    "profile {} in {} has only one of aws_access_key_id and aws_secret_access_key",
-                    Q(&loaded.name),
-                    from.unwrap_or_default()
-                )));
-            }
-            _ => passed.push(format!("shared files, profile {}: {}", Q(&loaded.name), loaded.tried.join(", "))),
+        let found = match loaded.profile {
+            Some(_) => profile_source(loaded, &loaded.name, env, region, &mut Vec::new())?,
+            None => None,
+        };
+        match found {
+            Some(source) => return provider(source, passed),
+            None => passed.push(format!("shared files, profile {}: {}", Q(&loaded.name), loaded.tried.join(", "))),
         }
     }
     if let Some(w) = WebIdentity::from_env(env, region).map_err(credentials_error)? {
@@ -204,6 +318,8 @@ impl Provider {
             Source::WebIdentity(w) => w.fetch(send),
             Source::Container(c) => c.fetch(send),
             Source::Imds(i) => i.fetch(send),
+            Source::AssumeRole(r) => r.fetch(send),
+            Source::Sso(s) => s.fetch(send),
         };
         match fetched {
             Ok(c) => {
@@ -237,6 +353,8 @@ impl Provider {
             Source::WebIdentity(w) => w.describe(),
             Source::Container(c) => c.describe(),
             Source::Imds(i) => i.describe(),
+            Source::AssumeRole(r) => r.describe(),
+            Source::Sso(s) => s.describe(),
         }
     }
 }
@@ -334,6 +452,64 @@ mod tests {
                 (expected, other) => panic!("sources {set:06b}: expected {expected:?}, got {other:?}"),
             }
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What each kind of profile resolves to, and the errors profiles can make.
+    #[test]
+    fn profiles_resolve_to_keys_roles_web_identity_or_sso() {
+        let dir = std::env::temp_dir().join(format!("wasm-storages-profiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config");
+        std::fs::write(
+            &config,
+            "[profile base]\naws_access_key_id = BASEID\naws_secret_access_key = basesecret\n\
+             [profile role]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = base\nexternal_id = ext\nduration_seconds = 900\n\
+             [profile chained]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = role\n\
+             [profile env-role]\nrole_arn = arn:aws:iam::1:role/c\ncredential_source = Environment\n\
+             [profile web]\nrole_arn = arn:aws:iam::1:role/d\nweb_identity_token_file = /t/token\n\
+             [profile sso]\nsso_session = corp\nsso_account_id = 123\nsso_role_name = Dev\n\
+             [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+             [profile process]\ncredential_process = /bin/creds\n\
+             [profile loop-a]\nrole_arn = arn:aws:iam::1:role/e\nsource_profile = loop-b\n\
+             [profile loop-b]\nrole_arn = arn:aws:iam::1:role/f\nsource_profile = loop-a\n\
+             [profile orphan]\nrole_arn = arn:aws:iam::1:role/g\n\
+             [profile bad-duration]\nrole_arn = arn:aws:iam::1:role/h\nsource_profile = base\nduration_seconds = 60\n",
+        )
+        .unwrap();
+        let vars = |profile: &str| {
+            vec![
+                ("AWS_CONFIG_FILE".to_string(), config.display().to_string()),
+                ("AWS_SHARED_CREDENTIALS_FILE".to_string(), dir.join("none").display().to_string()),
+                ("AWS_PROFILE".to_string(), profile.to_string()),
+                ("HOME".to_string(), "/home/me".to_string()),
+                ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
+            ]
+        };
+        let resolve = |profile: &str| {
+            let pairs = vars(profile);
+            let e = Env(&pairs);
+            let loaded = profile::load(None, &e).unwrap();
+            chain(None, Some(&loaded), &e, "us-east-1").map(|p| p.describe())
+        };
+        assert_eq!(resolve("base").unwrap(), "shared files");
+        assert_eq!(resolve("role").unwrap(), "role arn:aws:iam::1:role/a assumed with shared files");
+        assert_eq!(resolve("chained").unwrap(), "role arn:aws:iam::1:role/b assumed with role arn:aws:iam::1:role/a assumed with shared files");
+        let mut with_env = vars("env-role");
+        with_env.extend([("AWS_ACCESS_KEY_ID".to_string(), "E".to_string()), ("AWS_SECRET_ACCESS_KEY".to_string(), "e".to_string())]);
+        let loaded = profile::load(None, &Env(&with_env)).unwrap();
+        assert_eq!(chain(None, Some(&loaded), &Env(&with_env), "us-east-1").unwrap().describe(), "role arn:aws:iam::1:role/c assumed with environment");
+        assert!(resolve("web").unwrap().starts_with("web identity (/t/token via STS at https://sts.us-east-1.amazonaws.com/"));
+        assert_eq!(resolve("sso").unwrap(), "IAM Identity Center (profile \"sso\", role Dev in account 123)");
+        let message = |profile: &str| match resolve(profile) {
+            Err(Error::Credentials(m) | Error::InvalidConfig(m)) => m,
+            other => panic!("{profile}: {other:?}"),
+        };
+        assert!(message("process").contains("credential_process") && message("process").contains("\"process\""));
+        assert!(message("loop-a").contains("loop-a -> loop-b -> loop-a"), "{}", message("loop-a"));
+        assert!(message("orphan").contains("none of source_profile"));
+        assert!(message("bad-duration").contains("900 to 43200"));
+        assert!(message("env-role").contains("Environment"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,7 @@ use crate::sys::env::Env;
 use crate::sys::fs::{FileError, read_to_string};
 
 /// One profile's settings that matter here, from both files merged (credentials file first).
-#[derive(Default, PartialEq)]
+#[derive(Default, PartialEq, Clone)]
 pub struct Profile {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
@@ -19,6 +19,39 @@ pub struct Profile {
     pub region: Option<String>,
     /// The file the keys came from, for messages.
     pub keys_from: Option<String>,
+    /// An IAM role to assume (STS AssumeRole), with the credentials of `source_profile` or
+    /// of `credential_source`, or (AssumeRoleWithWebIdentity) `web_identity_token_file`'s.
+    pub role_arn: Option<String>,
+    pub source_profile: Option<String>,
+    pub credential_source: Option<String>,
+    pub external_id: Option<String>,
+    pub role_session_name: Option<String>,
+    pub duration_seconds: Option<String>,
+    pub web_identity_token_file: Option<String>,
+    /// IAM Identity Center: an `[sso-session NAME]`, or the legacy settings in the profile.
+    pub sso_session: Option<String>,
+    pub sso_start_url: Option<String>,
+    pub sso_region: Option<String>,
+    pub sso_account_id: Option<String>,
+    pub sso_role_name: Option<String>,
+    pub credential_process: Option<String>,
+}
+
+/// The sections of both files: profiles by name, and the config file's `[sso-session]`s.
+#[derive(Default)]
+pub struct Files {
+    pub profiles: Vec<(String, Profile)>,
+    pub sso_sessions: Vec<(String, Profile)>,
+}
+
+impl Files {
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|(n, _)| n == name).map(|(_, p)| p)
+    }
+
+    pub fn sso_session(&self, name: &str) -> Option<&Profile> {
+        self.sso_sessions.iter().find(|(n, _)| n == name).map(|(_, p)| p)
+    }
 }
 
 impl std::fmt::Debug for Profile {
@@ -32,10 +65,12 @@ impl std::fmt::Debug for Profile {
     }
 }
 
-/// What loading found: the profile (if either file has it) and what was looked at.
+/// What loading found: the profile (if either file has it), every section (for the
+/// profiles a role names as its source) and what was looked at.
 pub struct Loaded {
     pub name: String,
     pub profile: Option<Profile>,
+    pub files: Files,
     /// e.g. "/home/me/.aws/credentials (not found)", for the "no credentials" message.
     pub tried: Vec<String>,
 }
@@ -46,7 +81,7 @@ pub fn load(profile: Option<&str>, env: &Env) -> Result<Loaded, Error> {
     let named = profile.or(env.get("AWS_PROFILE"));
     let name = named.unwrap_or("default").to_string();
     let mut tried = Vec::new();
-    let mut merged: Option<Profile> = None;
+    let mut files = Files::default();
     for (kind, var, default) in
         [(FileKind::Credentials, "AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"), (FileKind::Config, "AWS_CONFIG_FILE", ".aws/config")]
     {
@@ -63,22 +98,82 @@ pub fn load(profile: Option<&str>, env: &Env) -> Result<Loaded, Error> {
             Err(e) => return Err(invalid_config(format!("{path}: {e}"))),
         };
         tried.push(path.clone());
-        if let Some(found) = parse(&text, kind, &name).map_err(|e| invalid_config(format!("{path}: {e}")))? {
-            let target = merged.get_or_insert_with(Profile::default);
-            // The credentials file wins over the config file, key by key.
-            if target.access_key_id.is_none() && target.secret_access_key.is_none() && (found.access_key_id.is_some() || found.secret_access_key.is_some()) {
-                target.access_key_id = found.access_key_id;
-                target.secret_access_key = found.secret_access_key;
-                target.session_token = found.session_token;
-                target.keys_from = Some(path.clone());
-            }
-            target.region = target.region.take().or(found.region);
+        for (section, found) in parse_all(&text, kind).map_err(|e| invalid_config(format!("{path}: {e}")))? {
+            let (profile_name, list) = match section {
+                Section::Profile(n) => (n, &mut files.profiles),
+                Section::SsoSession(n) => (n, &mut files.sso_sessions),
+            };
+            let target = match list.iter().position(|(n, _)| *n == profile_name) {
+                Some(i) => &mut list[i].1,
+                None => {
+                    list.push((profile_name, Profile::default()));
+                    &mut list.last_mut().expect("just pushed").1
+                }
+            };
+            merge(target, found, &path);
         }
     }
+    let merged = files.profile(&name).cloned();
     if named.is_some() && merged.is_none() {
         return Err(invalid_config(format!("profile {name} is in none of the shared files: {}", tried.join(", "), name = Q(&name))));
     }
-    Ok(Loaded { name, profile: merged, tried })
+    Ok(Loaded { name, profile: merged, files, tried })
+}
+
+/// Adds what `found` (from `path`) says to `target`; what `target` has wins: the
+/// credentials file is read first. The keys go together.
+fn merge(target: &mut Profile, found: Profile, path: &str) {
+    if target.access_key_id.is_none() && target.secret_access_key.is_none() && (found.access_key_id.is_some() || found.secret_access_key.is_some()) {
+        target.access_key_id = found.access_key_id;
+        target.secret_access_key = found.secret_access_key;
+        target.session_token = found.session_token;
+        target.keys_from = Some(path.to_string());
+    }
+    let Profile {
+        region,
+        role_arn,
+        source_profile,
+        credential_source,
+        external_id,
+        role_session_name,
+        duration_seconds,
+        web_identity_token_file,
+        sso_session,
+        sso_start_url,
+        sso_region,
+        sso_account_id,
+        sso_role_name,
+        credential_process,
+        ..
+    } = found;
+    for (slot, value) in [
+        (&mut target.region, region),
+        (&mut target.role_arn, role_arn),
+        (&mut target.source_profile, source_profile),
+        (&mut target.credential_source, credential_source),
+        (&mut target.external_id, external_id),
+        (&mut target.role_session_name, role_session_name),
+        (&mut target.duration_seconds, duration_seconds),
+        (&mut target.web_identity_token_file, web_identity_token_file),
+        (&mut target.sso_session, sso_session),
+        (&mut target.sso_start_url, sso_start_url),
+        (&mut target.sso_region, sso_region),
+        (&mut target.sso_account_id, sso_account_id),
+        (&mut target.sso_role_name, sso_role_name),
+        (&mut target.credential_process, credential_process),
+    ] {
+        if slot.is_none() {
+            *slot = value;
+        }
+    }
+}
+
+/// A section of a shared file.
+#[derive(Debug, PartialEq)]
+pub enum Section {
+    Profile(String),
+    /// `[sso-session NAME]` (config file only).
+    SsoSession(String),
 }
 
 /// `$VAR`, else `$HOME/<default>`; a leading `~/` means `$HOME/`.
@@ -100,9 +195,17 @@ pub enum FileKind {
 }
 
 /// The section for profile `name` in one file's text, if present.
+#[cfg(test)]
 pub fn parse(text: &str, kind: FileKind, name: &str) -> Result<Option<Profile>, String> {
-    let mut found: Option<Profile> = None;
-    let mut in_wanted = false;
+    Ok(parse_all(text, kind)?.into_iter().find(|(s, _)| *s == Section::Profile(name.to_string())).map(|(_, p)| p))
+}
+
+/// Every section of one file's text (a section given twice: its settings merged, the first
+/// one's winning).
+pub fn parse_all(text: &str, kind: FileKind) -> Result<Vec<(Section, Profile)>, String> {
+    let mut sections: Vec<(Section, Profile)> = Vec::new();
+    // The index of the section being read; `None` before any or in one that doesn't count.
+    let mut current: Option<usize> = None;
     let mut in_any = false;
     for (n, raw) in text.lines().enumerate() {
         let line_no = n + 1;
@@ -117,17 +220,21 @@ pub fn parse(text: &str, kind: FileKind, name: &str) -> Result<Option<Profile>, 
                 return Err(format!("line {line_no}: a section header must end with ']'"));
             };
             let header = header.trim();
+            let named = |prefix: &str| header.strip_prefix(prefix).filter(|r| r.starts_with([' ', '\t'])).map(|r| r.trim().to_string());
             let section = match kind {
-                FileKind::Credentials => Some(header),
+                FileKind::Credentials => Some(Section::Profile(header.to_string())),
                 // `[default]` or `[profile name]`; AWS also accepts `[profile default]`.
-                FileKind::Config if header == "default" => Some("default"),
-                FileKind::Config => header.strip_prefix("profile").filter(|r| r.starts_with([' ', '\t'])).map(str::trim),
+                FileKind::Config if header == "default" => Some(Section::Profile("default".into())),
+                FileKind::Config => named("profile").map(Section::Profile).or_else(|| named("sso-session").map(Section::SsoSession)),
             };
             in_any = true;
-            in_wanted = section == Some(name);
-            if in_wanted && found.is_none() {
-                found = Some(Profile::default());
-            }
+            current = section.map(|section| match sections.iter().position(|(s, _)| *s == section) {
+                Some(i) => i,
+                None => {
+                    sections.push((section, Profile::default()));
+                    sections.len() - 1
+                }
+            });
             continue;
         }
         if line.starts_with([' ', '\t']) {
@@ -140,21 +247,32 @@ pub fn parse(text: &str, kind: FileKind, name: &str) -> Result<Option<Profile>, 
         if !in_any {
             return Err(format!("line {line_no}: a setting before any [section]"));
         }
-        if !in_wanted {
-            continue;
-        }
+        let Some(i) = current else { continue };
         let value = strip_comment(value).trim().to_string();
-        let profile = found.as_mut().expect("set when the section started");
+        let profile = &mut sections[i].1;
         let slot = match key.trim().to_ascii_lowercase().as_str() {
             "aws_access_key_id" => &mut profile.access_key_id,
             "aws_secret_access_key" => &mut profile.secret_access_key,
             "aws_session_token" => &mut profile.session_token,
             "region" => &mut profile.region,
+            "role_arn" => &mut profile.role_arn,
+            "source_profile" => &mut profile.source_profile,
+            "credential_source" => &mut profile.credential_source,
+            "external_id" => &mut profile.external_id,
+            "role_session_name" => &mut profile.role_session_name,
+            "duration_seconds" => &mut profile.duration_seconds,
+            "web_identity_token_file" => &mut profile.web_identity_token_file,
+            "sso_session" => &mut profile.sso_session,
+            "sso_start_url" => &mut profile.sso_start_url,
+            "sso_region" => &mut profile.sso_region,
+            "sso_account_id" => &mut profile.sso_account_id,
+            "sso_role_name" => &mut profile.sso_role_name,
+            "credential_process" => &mut profile.credential_process,
             _ => continue,
         };
         *slot = Some(value).filter(|v| !v.is_empty());
     }
-    Ok(found)
+    Ok(sections)
 }
 
 /// Drops a ` #` or ` ;` comment from the end of a value.

@@ -22,7 +22,7 @@ use crate::xml;
 const MAX_REPLY: u64 = 64 * 1024;
 const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 const CONTAINER_TIMEOUT: Duration = Duration::from_secs(5);
-const STS_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const STS_TIMEOUT: Duration = Duration::from_secs(10);
 const IMDS_DEFAULT: &str = "http://169.254.169.254";
 const CONTAINER_HOST: &str = "http://169.254.170.2";
 
@@ -38,9 +38,9 @@ pub enum Failure {
 /// An `http(s)://authority/path` URL, split for wasi:http.
 #[derive(Debug, Clone)]
 pub struct Url {
-    https: bool,
-    authority: String,
-    path: String,
+    pub(super) https: bool,
+    pub(super) authority: String,
+    pub(super) path: String,
 }
 
 impl Url {
@@ -60,7 +60,7 @@ impl Url {
     }
 
     /// This machine: a token sent here over plain http never crosses a network.
-    fn is_loopback(&self) -> bool {
+    pub(super) fn is_loopback(&self) -> bool {
         let host = self.host();
         host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
@@ -84,7 +84,7 @@ impl Url {
 
 /// GET/PUT/POST with a timeout, sent by `send` (the client's pipeline); the reply's status
 /// and body, or why there is none.
-fn call(
+pub(super) fn call(
     send: Send,
     url: &Url,
     method: &str,
@@ -104,7 +104,7 @@ fn call(
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-fn expiration(text: Option<&str>, source: &str) -> Result<Option<SystemTime>, String> {
+pub(super) fn expiration(text: Option<&str>, source: &str) -> Result<Option<SystemTime>, String> {
     let Some(text) = text else { return Ok(None) };
     let t = aws_smithy_types::DateTime::from_str(text.trim(), aws_smithy_types::date_time::Format::DateTime)
         .map_err(|_| format!("{source} gave an unreadable Expiration"))?;
@@ -131,28 +131,55 @@ pub struct WebIdentity {
     sts: Url,
 }
 
+/// STS: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the region's. Never plain
+/// http to another machine: what goes there (a bearer token, the credentials that come
+/// back) would travel in clear.
+pub(super) fn sts_endpoint(env: &Env, region: &str, what: &str) -> Result<Url, String> {
+    let sts = match env.get("AWS_ENDPOINT_URL_STS").or(env.get("AWS_ENDPOINT_URL")) {
+        Some(url) => Url::parse(url).map_err(|e| format!("AWS_ENDPOINT_URL_STS: {e}"))?,
+        None => Url { https: true, authority: format!("sts.{region}.amazonaws.com"), path: "/".into() },
+    };
+    if !sts.https && !sts.is_loopback() {
+        return Err(format!("{what}: the STS endpoint {} is plain http to another machine; credentials would travel in clear (use https)", sts.describe()));
+    }
+    Ok(sts)
+}
+
+/// A role session's name: the one given, else one of this moment.
+pub(super) fn session_name(given: Option<&str>) -> String {
+    match given {
+        Some(name) => name.to_string(),
+        None => format!("wasm-storages-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+    }
+}
+
+/// An STS reply to `action` (AssumeRole, AssumeRoleWithWebIdentity) as credentials from
+/// `source`, or why not.
+pub(super) fn sts_credentials(status: u16, body: &str, action: &str, source: &'static str) -> Result<Credentials, Failure> {
+    match xml::parse_sts_credentials(body) {
+        Ok(Ok(c)) if status == 200 => {
+            let expires = expiration(c.expiration.as_deref(), "STS").map_err(Failure::Failed)?;
+            Credentials::new(c.access_key_id, c.secret_access_key, c.session_token, source, expires).map_err(|e| Failure::Failed(crate::error::message(&e)))
+        }
+        Ok(Err(e)) => Err(Failure::Failed(format!("STS refused {action} ({status} {}: {})", e.code, e.message))),
+        Ok(Ok(_)) => Err(Failure::Failed(format!("STS answered {status}"))),
+        Err(e) => Err(Failure::Failed(format!("STS answered {status} with an unreadable reply ({e})"))),
+    }
+}
+
 impl WebIdentity {
     /// Configured when both `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN` are set.
     pub fn from_env(env: &Env, region: &str) -> Result<Option<WebIdentity>, String> {
         let (Some(token_file), Some(role_arn)) = (env.get("AWS_WEB_IDENTITY_TOKEN_FILE"), env.get("AWS_ROLE_ARN")) else {
             return Ok(None);
         };
-        let sts = match env.get("AWS_ENDPOINT_URL_STS").or(env.get("AWS_ENDPOINT_URL")) {
-            Some(url) => Url::parse(url).map_err(|e| format!("AWS_ENDPOINT_URL_STS: {e}"))?,
-            None => Url { https: true, authority: format!("sts.{region}.amazonaws.com"), path: "/".into() },
-        };
-        // The web identity token is a bearer credential: never in clear over a network.
-        if !sts.https && !sts.is_loopback() {
-            return Err(format!(
-                "web identity: the STS endpoint {} is plain http to another machine; the token would travel in clear (use https)",
-                sts.describe()
-            ));
-        }
-        let session_name = match env.get("AWS_ROLE_SESSION_NAME") {
-            Some(name) => name.to_string(),
-            None => format!("wasm-storages-{}", SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
-        };
-        Ok(Some(WebIdentity { token_file: token_file.to_string(), role_arn: role_arn.to_string(), session_name, sts }))
+        WebIdentity::new(token_file, role_arn, env.get("AWS_ROLE_SESSION_NAME"), env, region).map(Some)
+    }
+
+    /// From a profile's `web_identity_token_file` and `role_arn` (and `role_session_name`).
+    pub fn new(token_file: &str, role_arn: &str, session: Option<&str>, env: &Env, region: &str) -> Result<WebIdentity, String> {
+        let sts = sts_endpoint(env, region, "web identity")?;
+        Ok(WebIdentity { token_file: token_file.to_string(), role_arn: role_arn.to_string(), session_name: session_name(session), sts })
     }
 
     pub fn describe(&self) -> String {
@@ -171,16 +198,7 @@ impl WebIdentity {
         let headers = vec![("content-type".to_string(), "application/x-www-form-urlencoded".to_string())];
         let (status, body) =
             call(send, &self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
-        match xml::parse_sts_credentials(&body) {
-            Ok(Ok(c)) if status == 200 => {
-                let expires = expiration(c.expiration.as_deref(), "STS").map_err(Failure::Failed)?;
-                Credentials::new(c.access_key_id, c.secret_access_key, c.session_token, "web identity", expires)
-                    .map_err(|e| Failure::Failed(crate::error::message(&e)))
-            }
-            Ok(Err(e)) => Err(Failure::Failed(format!("STS refused AssumeRoleWithWebIdentity ({status} {}: {})", e.code, e.message))),
-            Ok(Ok(_)) => Err(Failure::Failed(format!("STS answered {status}"))),
-            Err(e) => Err(Failure::Failed(format!("STS answered {status} with an unreadable reply ({e})"))),
-        }
+        sts_credentials(status, &body, "AssumeRoleWithWebIdentity", "web identity")
     }
 }
 

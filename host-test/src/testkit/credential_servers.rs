@@ -8,7 +8,10 @@
 //! - `PUT /latest/api/token`, `GET /latest/meta-data/iam/security-credentials/[ROLE]` (IMDSv2,
 //!   the session token required);
 //! - `GET /container` (the `Authorization` header must be [`CONTAINER_TOKEN`]);
-//! - `POST /sts/` (the form's `WebIdentityToken` must be [`WEB_IDENTITY_TOKEN`]).
+//! - `POST /sts/` (the form's `WebIdentityToken` must be [`WEB_IDENTITY_TOKEN`]), and
+//!   `AssumeRole`, whose SigV4 signature must be right for a key the [`KeyRing`] knows;
+//! - `GET /federation/credentials` (IAM Identity Center's portal: the bearer token must be
+//!   [`SSO_TOKEN`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,19 @@ use crate::testkit::s3_server::KeyRing;
 pub const CONTAINER_TOKEN: &str = "container-auth-token";
 pub const WEB_IDENTITY_TOKEN: &str = "web-identity-jwt";
 pub const IMDS_ROLE: &str = "test-role";
+pub const SSO_TOKEN: &str = "sso-access-token";
+
+/// One AssumeRole the STS stand-in answered: who signed it, and what it asked.
+#[derive(Clone, Debug)]
+pub struct AssumedRole {
+    pub signed_by: String,
+    pub role_arn: String,
+    pub session_name: String,
+    pub external_id: Option<String>,
+    pub duration_seconds: Option<String>,
+    /// The access key issued.
+    pub issued: String,
+}
 const IMDS_SESSION: &str = "imds-session-token";
 
 /// How the stand-ins answer.
@@ -47,6 +63,7 @@ impl Default for Behaviour {
 pub struct CredentialServers {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
+    assumed: Arc<Mutex<Vec<AssumedRole>>>,
     issued: Arc<AtomicUsize>,
     last_key: Arc<Mutex<Option<String>>>,
     behaviour: Arc<Mutex<Behaviour>>,
@@ -57,8 +74,8 @@ impl CredentialServers {
     pub async fn start(keys: KeyRing) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        let state = State { keys, issued: Arc::default(), last_key: Arc::default(), behaviour: Arc::default() };
-        let (issued, last_key, behaviour) = (state.issued.clone(), state.last_key.clone(), state.behaviour.clone());
+        let state = State { keys, issued: Arc::default(), last_key: Arc::default(), behaviour: Arc::default(), assumed: Arc::default() };
+        let (issued, last_key, behaviour, assumed) = (state.issued.clone(), state.last_key.clone(), state.behaviour.clone(), state.assumed.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
@@ -72,7 +89,7 @@ impl CredentialServers {
                 });
             }
         });
-        Ok(Self { endpoint, issued, last_key, behaviour, task })
+        Ok(Self { endpoint, assumed, issued, last_key, behaviour, task })
     }
 
     /// Credentials handed out so far.
@@ -83,6 +100,11 @@ impl CredentialServers {
     /// The access key issued last.
     pub fn last_key(&self) -> Option<String> {
         self.last_key.lock().unwrap().clone()
+    }
+
+    /// The AssumeRole requests answered, in order.
+    pub fn assumed(&self) -> Vec<AssumedRole> {
+        self.assumed.lock().unwrap().clone()
     }
 
     pub fn set(&self, behaviour: Behaviour) {
@@ -102,6 +124,7 @@ struct State {
     issued: Arc<AtomicUsize>,
     last_key: Arc<Mutex<Option<String>>>,
     behaviour: Arc<Mutex<Behaviour>>,
+    assumed: Arc<Mutex<Vec<AssumedRole>>>,
 }
 
 type Reply = hyper::Response<Full<Bytes>>;
@@ -159,9 +182,25 @@ impl State {
             }
             ("GET", "/container") if header("authorization") == CONTAINER_TOKEN => self.json_credentials(),
             ("GET", "/container") => reply(403, r#"{"code":"AccessDenied","message":"bad token"}"#),
+            ("GET", "/federation/credentials") => {
+                if header("x-amz-sso_bearer_token") != SSO_TOKEN {
+                    return reply(401, r#"{"message":"Session token not found or invalid"}"#);
+                }
+                let query = parts.uri.query().unwrap_or("");
+                if !query.contains("account_id=") || !query.contains("role_name=") {
+                    return reply(400, r#"{"message":"account_id and role_name are required"}"#);
+                }
+                let (id, secret, token, _) = self.issue();
+                let lifetime = self.behaviour.lock().unwrap().lifetime;
+                let ms = (SystemTime::now() + lifetime).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+                reply(200, format!(r#"{{"roleCredentials":{{"accessKeyId":"{id}","secretAccessKey":"{secret}","sessionToken":"{token}","expiration":{ms}}}}}"#))
+            }
             ("POST", "/sts/") => {
                 let form = String::from_utf8_lossy(&body).into_owned();
                 let field = |name: &str| form.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or("").to_string();
+                if field("Action") == "AssumeRole" {
+                    return self.assume_role(&parts, &body, &field);
+                }
                 if field("Action") != "AssumeRoleWithWebIdentity" || field("RoleArn").is_empty() || field("RoleSessionName").is_empty() {
                     return reply(400, "<ErrorResponse><Error><Code>InvalidParameterValue</Code><Message>bad request</Message></Error></ErrorResponse>");
                 }
@@ -185,6 +224,113 @@ impl State {
             _ => reply(404, ""),
         }
     }
+}
+
+impl State {
+    /// STS AssumeRole: the signature must be one a key of the ring makes.
+    fn assume_role(&self, parts: &http::request::Parts, body: &[u8], field: &dyn Fn(&str) -> String) -> Reply {
+        let denied = |why: &str| {
+            reply(403, format!("<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>{why}</Message></Error></ErrorResponse>"))
+        };
+        let signed_by = match verify_sigv4(&self.keys, parts, body, "sts") {
+            Ok(key) => key,
+            Err(why) => return denied(&why),
+        };
+        if field("RoleArn").is_empty() || field("RoleSessionName").is_empty() {
+            return reply(
+                400,
+                "<ErrorResponse><Error><Code>ValidationError</Code><Message>RoleArn and RoleSessionName are required</Message></Error></ErrorResponse>",
+            );
+        }
+        let (id, secret, token, expiration) = self.issue();
+        let decode = |v: String| percent_decode(&v);
+        let some = |v: String| Some(decode(v)).filter(|v| !v.is_empty());
+        self.assumed.lock().unwrap().push(AssumedRole {
+            signed_by,
+            role_arn: decode(field("RoleArn")),
+            session_name: decode(field("RoleSessionName")),
+            external_id: some(field("ExternalId")),
+            duration_seconds: some(field("DurationSeconds")),
+            issued: id.clone(),
+        });
+        reply(
+            200,
+            format!(
+                "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials><AccessKeyId>{id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials><AssumedRoleUser><Arn>x</Arn><AssumedRoleId>y</AssumedRoleId></AssumedRoleUser></AssumeRoleResult></AssumeRoleResponse>"
+            ),
+        )
+    }
+}
+
+/// The access key that signed the request, if its SigV4 signature (for `service`) is the one
+/// that key makes of exactly these method, URL, signed headers and body.
+fn verify_sigv4(keys: &KeyRing, parts: &http::request::Parts, body: &[u8], service: &str) -> Result<String, String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let auth = header("authorization").ok_or("no Authorization header")?;
+    let credential = auth.split("Credential=").nth(1).and_then(|r| r.split(',').next()).ok_or("no Credential")?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [key, _date, region, scope_service, "aws4_request"] = scope[..] else { return Err("malformed credential scope".into()) };
+    if scope_service != service {
+        return Err(format!("signed for {scope_service}, not {service}"));
+    }
+    let signed_headers = auth.split("SignedHeaders=").nth(1).and_then(|r| r.split(',').next()).ok_or("no SignedHeaders")?;
+    let secret = keys.secret(key).ok_or_else(|| format!("unknown access key {key}"))?;
+    let date = header("x-amz-date").ok_or("no x-amz-date")?;
+    let time = aws_smithy_types::DateTime::from_str(&date, aws_smithy_types::date_time::Format::DateTime)
+        .or_else(|_| {
+            let iso = format!("{}-{}-{}T{}:{}:{}Z", &date[0..4], &date[4..6], &date[6..8], &date[9..11], &date[11..13], &date[13..15]);
+            aws_smithy_types::DateTime::from_str(&iso, aws_smithy_types::date_time::Format::DateTime)
+        })
+        .map_err(|_| "unreadable x-amz-date")?;
+    let token = header("x-amz-security-token");
+    let identity = aws_credential_types::Credentials::new(key, &secret, token, None, "stand-in").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::SystemTime::try_from(time).map_err(|_| "x-amz-date out of range")?)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let url = format!("http://{}{}", header("host").ok_or("no Host")?, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let signed: Vec<(String, String)> = signed_headers
+        .split(';')
+        .filter(|name| !matches!(*name, "x-amz-date" | "x-amz-security-token"))
+        .map(|name| Ok((name.to_string(), header(name).ok_or_else(|| format!("signed header {name} is missing"))?)))
+        .collect::<Result<_, String>>()?;
+    let request = SignableRequest::new(parts.method.as_str(), &url, signed.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Bytes(body))
+        .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(request, &params).map_err(|e| e.to_string())?.into_parts();
+    let (expected, _) = instructions.into_parts();
+    let expected = expected.into_iter().find(|h| h.name() == "authorization").map(|h| h.value().to_string()).ok_or("no signature made")?;
+    if expected == auth { Ok(key.to_string()) } else { Err("the request signature we calculated does not match the signature you provided".into()) }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// RFC 3339 UTC, as AWS writes expirations.

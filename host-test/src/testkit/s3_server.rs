@@ -43,6 +43,14 @@ impl KeyRing {
         self.0.lock().unwrap().insert(access_key.into(), (secret.into(), false));
     }
 
+    /// The secret of `access_key`, if the ring knows it.
+    pub fn secret(&self, access_key: &str) -> Option<String> {
+        if access_key == ACCESS_KEY {
+            return Some(SECRET_KEY.into());
+        }
+        self.0.lock().unwrap().get(access_key).map(|(secret, _)| secret.clone())
+    }
+
     /// From now on requests signed with `access_key` are answered `ExpiredToken`.
     pub fn expire(&self, access_key: &str) {
         if let Some(entry) = self.0.lock().unwrap().get_mut(access_key) {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use host_test::sender::{Fault, Sent};
-use host_test::testkit::credential_servers::{Behaviour, CONTAINER_TOKEN, CredentialServers, WEB_IDENTITY_TOKEN};
+use host_test::testkit::credential_servers::{Behaviour, CONTAINER_TOKEN, CredentialServers, SSO_TOKEN, WEB_IDENTITY_TOKEN};
 use host_test::testkit::s3_server::{ACCESS_KEY, EmbeddedS3, KeyRing, SECRET_KEY, ServerOptions};
 use host_test::{Config, Error, Failure, HostOptions, PutOptions, Runtime, Storage};
 
@@ -434,5 +434,141 @@ async fn credential_requests_never_go_where_they_should_not() {
             true => assert!(credentials_error(s.map(|_| ())).contains("in clear"), "{sts}"),
             false => assert!(s.is_ok(), "{sts}"),
         }
+    }
+}
+
+/// Profiles that assume roles: STS AssumeRole signed with the source's keys (checked by the
+/// stand-in as STS checks it), chained, with the external id, session name and duration
+/// the profile gives; the assumed keys sign the S3 requests; one AssumeRole per role while
+/// the keys last.
+#[tokio::test(flavor = "multi_thread")]
+async fn profiles_assume_roles_with_their_source_credentials() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
+    let w = world().await;
+    let sts = format!("{}/sts/", w.creds.endpoint);
+    let config = w.file(
+        "config",
+        &format!(
+            "[profile base]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n\
+             [profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/deploy\nsource_profile = base\nexternal_id = ext-42\nrole_session_name = ci run\nduration_seconds = 1800\n\
+             [profile admin]\nrole_arn = arn:aws:iam::123456789012:role/admin\nsource_profile = deploy\n\
+             [profile from-env]\nrole_arn = arn:aws:iam::123456789012:role/env\ncredential_source = Environment\n\
+             [profile web]\nrole_arn = arn:aws:iam::123456789012:role/web\nweb_identity_token_file = {}\n\
+             [profile script]\ncredential_process = /usr/local/bin/get-creds\n",
+            w.file("jwt", WEB_IDENTITY_TOKEN)
+        ),
+    );
+    let env = |profile: &str| vec![("AWS_CONFIG_FILE", config.clone()), ("AWS_PROFILE", profile.to_string()), ("AWS_ENDPOINT_URL_STS", sts.clone())];
+
+    let (s, log) = open(w.config(), &env("deploy"), vec![w.dir()]).await;
+    let mut s = s.unwrap();
+    round_trip(&mut s, "role").await;
+    round_trip(&mut s, "role-again").await;
+    let assumed = w.creds.assumed();
+    assert_eq!(assumed.len(), 1, "cached while the keys last: {assumed:?}");
+    let deploy = &assumed[0];
+    assert_eq!(
+        (deploy.signed_by.as_str(), deploy.role_arn.as_str(), deploy.session_name.as_str(), deploy.external_id.as_deref(), deploy.duration_seconds.as_deref()),
+        (ACCESS_KEY, "arn:aws:iam::123456789012:role/deploy", "ci run", Some("ext-42"), Some("1800"))
+    );
+    assert_eq!(signed_with(&log).0, deploy.issued);
+
+    // Chained: the second role is assumed with the first one's keys.
+    let (s, log) = open(w.config(), &env("admin"), vec![w.dir()]).await;
+    round_trip(&mut s.unwrap(), "chained").await;
+    let assumed = w.creds.assumed();
+    let (first, second) = (&assumed[1], &assumed[2]);
+    assert_eq!((first.role_arn.as_str(), first.signed_by.as_str()), ("arn:aws:iam::123456789012:role/deploy", ACCESS_KEY));
+    assert_eq!((second.role_arn.as_str(), second.signed_by.as_str()), ("arn:aws:iam::123456789012:role/admin", first.issued.as_str()));
+    assert_eq!(signed_with(&log).0, second.issued);
+
+    // credential_source = Environment: the environment's keys sign AssumeRole.
+    let mut from_env = env("from-env");
+    from_env.extend([("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string())]);
+    let (s, _) = open(w.config(), &from_env, vec![w.dir()]).await;
+    // Environment keys come first in the chain: a profile that names them as its source is
+    // for when they should be the source, not the signer. Here they sign directly.
+    round_trip(&mut s.unwrap(), "env-keys").await;
+    let (s, _) = open(w.config(), &env("from-env"), vec![w.dir()]).await;
+    let m = credentials_error(s);
+    assert!(m.contains("credential_source") && m.contains("Environment"), "{m}");
+
+    // web_identity_token_file in the profile: AssumeRoleWithWebIdentity.
+    let issued = w.creds.issued();
+    let (s, _) = open(w.config(), &env("web"), vec![w.dir()]).await;
+    round_trip(&mut s.unwrap(), "web").await;
+    assert_eq!(w.creds.issued(), issued + 1);
+
+    // credential_process can't run in a component: the error says so, naming the profile.
+    let (s, _) = open(w.config(), &env("script"), vec![w.dir()]).await;
+    let m = credentials_error(s);
+    assert!(m.contains("\"script\"") && m.contains("credential_process") && m.contains("can't run programs"), "{m}");
+
+    // A wrong source secret (of a known key): STS refuses the signature, and the error says
+    // where it failed.
+    let wrong = w.file("wrong", &format!("[profile base]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = nope\n[profile deploy]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"));
+    let (s, _) = open(w.config(), &[("AWS_CONFIG_FILE", wrong), ("AWS_PROFILE", "deploy".into()), ("AWS_ENDPOINT_URL_STS", sts.clone())], vec![w.dir()]).await;
+    let e = common::storage_error(s.unwrap().put("k", b"v", &plain()).await);
+    assert!(matches!(&e, Error::Credentials(m) if m.contains("STS refused AssumeRole") && !m.contains("nope")), "{e:?}");
+}
+
+/// IAM Identity Center profiles, both forms: the token `aws sso login` cached (named by the
+/// SHA-1 of the session name or start URL) exchanged at the portal stand-in.
+#[tokio::test(flavor = "multi_thread")]
+async fn sso_profiles_exchange_the_cached_token_at_the_portal() {
+    if common::skip_on_memory("the credential chain is the S3 component's") {
+        return;
+    }
+    let w = world().await;
+    let home = w.dir.path().join("home");
+    let cache = home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let config = home.join(".aws/config");
+    std::fs::write(
+        &config,
+        "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Developer\nregion = us-east-1\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+         [profile legacy]\nsso_start_url = https://legacy.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 111122223333\nsso_role_name = Reader\n",
+    )
+    .unwrap();
+    use sha1_name::name;
+    let token = |expires: &str| {
+        format!(r#"{{"startUrl":"x","region":"eu-west-1","accessToken":"{SSO_TOKEN}","expiresAt":"{expires}","scopes":["sso:account:access"]}}"#)
+    };
+    std::fs::write(cache.join(name("corp")), token("2099-01-01T00:00:00Z")).unwrap();
+    std::fs::write(cache.join(name("https://legacy.awsapps.com/start")), token("2099-01-01T00:00:00Z")).unwrap();
+    let env = |profile: &str| {
+        vec![
+            ("HOME", home.display().to_string()),
+            ("AWS_PROFILE", profile.to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/none").display().to_string()),
+            ("AWS_ENDPOINT_URL_SSO", w.creds.endpoint.clone()),
+        ]
+    };
+    for profile in ["dev", "legacy"] {
+        let issued = w.creds.issued();
+        let (s, log) = open(w.config(), &env(profile), vec![home.join(".aws")]).await;
+        round_trip(&mut s.unwrap(), profile).await;
+        assert_eq!(w.creds.issued(), issued + 1, "{profile}");
+        assert_eq!(Some(signed_with(&log).0), w.creds.last_key());
+        let portal = log.lock().unwrap().iter().find(|s| s.uri.path() == "/federation/credentials").map(|s| s.uri.query().unwrap_or("").to_string());
+        assert!(portal.is_some_and(|q| q.contains("account_id=111122223333")), "{profile}");
+    }
+
+    // An expired login says to log in again.
+    std::fs::write(cache.join(name("corp")), token("2001-01-01T00:00:00Z")).unwrap();
+    let (s, _) = open(w.config(), &env("dev"), vec![home.join(".aws")]).await;
+    let e = common::storage_error(s.unwrap().put("k", b"v", &plain()).await);
+    assert!(matches!(&e, Error::Credentials(m) if m.contains("aws sso login --profile dev") && !m.contains(SSO_TOKEN)), "{e:?}");
+}
+
+/// The cache file name the AWS CLI gives a login: the SHA-1 of the session name or start URL.
+mod sha1_name {
+    pub fn name(key: &str) -> String {
+        use sha1::Digest;
+        let digest = sha1::Sha1::digest(key.as_bytes());
+        format!("{}.json", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 }
