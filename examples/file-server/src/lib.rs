@@ -6,9 +6,14 @@
 //!   `?key=NAME`, stored under `uploads/NAME` with its content type and the metadata
 //!   `original-name`, streamed (never held whole); answers `{key, size, content_type,
 //!   download_url}` with a 24-hour presigned URL. 413 above `FILE_SERVER_MAX_UPLOAD_BYTES`.
-//! - `GET /files/{key}`: the object, streamed, as an attachment.
+//! - `GET /files/{key}` (and `HEAD`): the object, streamed, as an attachment, with `ETag`,
+//!   `Last-Modified` and its `Cache-Control`; `If-None-Match`/`If-Modified-Since` → 304,
+//!   `If-Match`/`If-Unmodified-Since` → 412, one `Range` → 206 (or 416).
+//! - `GET /files/?prefix=P&after=K&limit=N`: `{prefix, folders, files, next}`, the folders
+//!   and files directly under `P`; `next` is the `after` of the next page.
 //! - `GET /files/{key}/download-url`: `{download_url, expires_in}` (30 minutes).
-//! - `GET /files/{key}/download`: a 302 to a 5-minute presigned URL.
+//! - `GET /files/{key}/download`: a 302 to a 5-minute presigned URL that makes the browser
+//!   save the file under its original name (`response-content-disposition`).
 //! - `POST /publish/{key}`: moves `drafts/{key}` to `published/{key}`.
 //!
 //! Configuration, from the environment: `FILE_SERVER_BUCKET` (else `S3_BUCKET`; one is required),
@@ -18,6 +23,7 @@
 //! and credentials are the storage component's own (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 //! AWS credential chain).
 
+mod files;
 mod form;
 mod reply;
 
@@ -55,7 +61,7 @@ mod bindings {
 }
 
 use bindings::wasm_storages::storage::storage::Store;
-use bindings::wasm_storages::storage::types::{Config, Error, PutOptions, StoredFile, UrlOptions};
+use bindings::wasm_storages::storage::types::{Config, Error, InfoOptions, PutOptions, StoredFile, UrlOptions};
 use reply::Reply;
 use serde_json::json;
 use wasip2::http::types::{IncomingRequest, Method, ResponseOutparam};
@@ -117,6 +123,8 @@ fn serve(request: IncomingRequest, out: ResponseOutparam) -> Result<(), (Reply, 
     let method = request.method();
     let result = match (&method, path) {
         (Method::Post, "/upload") => upload(&store, &settings, request, query),
+        (Method::Get, "/files/") => Ok(files::list(&store, query)),
+        (Method::Head, p) if p.starts_with("/files/") => decode(&p["/files/".len()..]).map(|key| files::head(&store, &key, &request)),
         (Method::Get, p) if p.starts_with("/files/") => {
             let rest = &p["/files/".len()..];
             if let Some(key) = rest.strip_suffix("/download-url") {
@@ -126,7 +134,7 @@ fn serve(request: IncomingRequest, out: ResponseOutparam) -> Result<(), (Reply, 
             } else {
                 // Streams the object straight into the response (or fails before sending it).
                 return match decode(rest) {
-                    Ok(key) => reply::send_file(&store, &key, out),
+                    Ok(key) => files::get(&store, &key, &request, out),
                     Err(reply) => Err((reply, out)),
                 };
             }
@@ -197,9 +205,13 @@ fn download_url(store: &Store, key: &str) -> Result<Reply, Reply> {
     Ok(Reply::json(200, json!({"download_url": url, "expires_in": 30 * 60})))
 }
 
+/// A redirect the browser follows to S3, saving the file under its original name.
 fn redirect(store: &Store, key: &str) -> Result<Reply, Reply> {
-    ensure_exists(store, key)?;
-    let url = store.url(key, &UrlOptions { expires_in: Some(5 * 60), ..Default::default() }).map_err(|e| reply::storage_error(&e, Some(key)))?;
+    let file = store.info(key, &InfoOptions::default()).map_err(|e| reply::storage_error(&e, Some(key)))?;
+    let original = file.metadata.iter().find(|(k, _)| k == "original-name").map(|(_, v)| v.as_str());
+    let name = original.unwrap_or_else(|| key.rsplit('/').next().unwrap_or(key));
+    let options = UrlOptions { expires_in: Some(5 * 60), response_content_disposition: Some(reply::attachment(name)), ..Default::default() };
+    let url = store.url(key, &options).map_err(|e| reply::storage_error(&e, Some(key)))?;
     Ok(Reply::redirect(&url))
 }
 

@@ -4,29 +4,50 @@ use serde_json::json;
 use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasip2::io::streams::StreamError;
 
-use crate::bindings::wasm_storages::storage::storage::Store;
-use crate::bindings::wasm_storages::storage::types::{Error, GetOptions};
+use crate::bindings::wasm_storages::storage::storage::ObjectBody;
+use crate::bindings::wasm_storages::storage::types::Error;
 
 /// A response held whole.
 pub struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// The Content-Length to announce instead of the body's: for bodiless answers.
+    length: Option<Option<u64>>,
 }
 
 impl Reply {
     pub fn json(status: u16, value: serde_json::Value) -> Reply {
         let body = value.to_string().into_bytes();
-        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body }
+        Reply { status, headers: vec![("content-type".into(), "application/json".into())], body, length: None }
     }
 
     pub fn redirect(location: &str) -> Reply {
-        Reply { status: 302, headers: vec![("location".into(), location.into())], body: Vec::new() }
+        Reply { status: 302, headers: vec![("location".into(), location.into())], body: Vec::new(), length: None }
+    }
+
+    /// A bodiless answer (a HEAD, a 304) saying the length a GET's body would have.
+    pub fn head(status: u16, headers: Vec<(String, String)>, length: u64) -> Reply {
+        Reply { status, headers, body: Vec::new(), length: Some(Some(length)) }
+    }
+
+    /// No Content-Length at all (a 304 has no body to measure).
+    pub fn without_length(mut self) -> Reply {
+        self.length = Some(None);
+        self
+    }
+
+    pub fn header(&mut self, name: &str, value: String) {
+        self.headers.push((name.to_string(), value));
     }
 
     pub fn send(self, out: ResponseOutparam) {
         let mut headers = self.headers;
-        headers.push(("content-length".into(), self.body.len().to_string()));
+        match self.length {
+            None => headers.push(("content-length".into(), self.body.len().to_string())),
+            Some(Some(n)) => headers.push(("content-length".into(), n.to_string())),
+            Some(None) => {}
+        }
         let Some(response) = response(self.status, &headers) else {
             return;
         };
@@ -84,21 +105,23 @@ pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
     Reply::json(status, json!({"error": text, "key": key}))
 }
 
-/// Streams `key` as the response: the object's body stream is spliced into the response
-/// body by the host, so the bytes never pass through this component (nor the S3 one).
-/// A `read` loop stands in for backends that have no host stream.
-pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
-    let object = match store.get(key, &GetOptions::default()) {
-        Ok(object) => object,
-        Err(e) => return Err((storage_error(&e, Some(key)), out)),
-    };
+/// Streams `object` (all of `key`, or a range: 206) as the response: the object's body
+/// stream is spliced into the response body by the host, so the bytes never pass through
+/// this component (nor the S3 one). A `read` loop stands in for backends that have no host
+/// stream.
+pub fn send_file(key: &str, object: ObjectBody, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
     let info = object.info();
     let name = key.rsplit('/').next().unwrap_or(key);
-    let headers = vec![
+    let span = object.range();
+    let mut headers = crate::files::validators(&info);
+    headers.extend([
         ("content-type".to_string(), info.content_type.clone().unwrap_or_else(|| "application/octet-stream".into())),
-        ("content-length".to_string(), info.size.to_string()),
+        ("content-length".to_string(), span.map_or(info.size, |s| s.end - s.start).to_string()),
         ("content-disposition".to_string(), attachment(name)),
-    ];
+    ]);
+    if let Some(s) = span {
+        headers.push(("content-range".to_string(), format!("bytes {}-{}/{}", s.start, s.end - 1, info.size)));
+    }
     // The zero-copy path: the object's own host stream. A backend with none to hand over
     // (the memory one) says `unsupported`; then its bytes are read and written here.
     let source = match object.stream() {
@@ -106,7 +129,7 @@ pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), 
         Err(Error::Unsupported(_)) => None,
         Err(e) => return Err((storage_error(&e, Some(key)), out)),
     };
-    let Some(response) = response(200, &headers) else {
+    let Some(response) = response(if span.is_some() { 206 } else { 200 }, &headers) else {
         return Err((Reply::json(500, json!({"error": "building the response failed"})), out));
     };
     let Ok(body) = response.body() else {
@@ -143,7 +166,7 @@ pub fn send_file(store: &Store, key: &str, out: ResponseOutparam) -> Result<(), 
 
 /// `Content-Disposition` for a download named `name`: an ASCII fallback, and the exact
 /// name RFC 5987-encoded.
-fn attachment(name: &str) -> String {
+pub fn attachment(name: &str) -> String {
     let fallback: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")

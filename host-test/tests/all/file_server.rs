@@ -369,3 +369,128 @@ async fn hostile_forms_are_refused_within_bounded_memory() {
     let reply = http_client::request("POST", &format!("{}/upload", limited.url()), &[("content-type", &content_type)], body).await.unwrap();
     assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
 }
+
+/// What a browser or a cache sends: conditional GETs and HEADs, ranges; answered with the
+/// object's validators, 304, 412, 206 and 416 through the storage API's read conditions.
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_get_validators_conditional_answers_and_ranges() {
+    if common::skip_on_memory("this one composes the file server with the S3 component") {
+        return;
+    }
+    let t = Target::new("file-server-http").await;
+    let server = serve(&t, &[], None).await;
+    let base = server.url();
+    let mut store = t.store("").await;
+    let data = bytes(10_000, 8);
+    let options = PutOptions {
+        content_type: Some("image/png".into()),
+        attributes: host_test::Attributes { cache_control: Some("public, max-age=60".into()), ..host_test::no_attributes() },
+        ..host_test::put_options()
+    };
+    store.put("site/logo.png", &data, &options).await.unwrap();
+    let url = format!("{base}/files/site/logo.png");
+
+    let full = http_client::get(&url).await.unwrap();
+    assert_eq!((full.status, full.body.len()), (200, data.len()));
+    let (etag, modified) = (header(&full, "etag").to_string(), header(&full, "last-modified").to_string());
+    assert!(etag.starts_with('"') && !modified.is_empty(), "{etag} {modified}");
+    assert_eq!((header(&full, "cache-control"), header(&full, "accept-ranges")), ("public, max-age=60", "bytes"));
+
+    // Revalidation: 304 with the validators and no body; a changed ETag gets the object.
+    for validator in [("if-none-match", etag.as_str()), ("if-modified-since", modified.as_str())] {
+        let reply = http_client::request("GET", &url, &[validator], Vec::new()).await.unwrap();
+        assert_eq!((reply.status, reply.body.len()), (304, 0), "{validator:?}");
+        assert_eq!(header(&reply, "etag"), etag);
+    }
+    let changed = http_client::request("GET", &url, &[("if-none-match", "\"something-else\"")], Vec::new()).await.unwrap();
+    assert_eq!((changed.status, changed.body.len()), (200, data.len()));
+    let old = httpdate::fmt_http_date(std::time::SystemTime::now() - std::time::Duration::from_secs(86_400));
+    let reply = http_client::request("GET", &url, &[("if-unmodified-since", old.as_str())], Vec::new()).await.unwrap();
+    assert_eq!(reply.status, 412);
+    let reply = http_client::request("GET", &url, &[("if-match", "\"other\"")], Vec::new()).await.unwrap();
+    assert_eq!(reply.status, 412);
+
+    // Ranges: 206 with Content-Range; the last bytes; past the end 416 with the size.
+    let part = http_client::request("GET", &url, &[("range", "bytes=100-199")], Vec::new()).await.unwrap();
+    assert_eq!((part.status, part.body.as_slice()), (206, &data[100..200]));
+    assert_eq!((header(&part, "content-range"), header(&part, "content-length")), ("bytes 100-199/10000", "100"));
+    let tail = http_client::request("GET", &url, &[("range", "bytes=-10")], Vec::new()).await.unwrap();
+    assert_eq!((tail.status, tail.body.as_slice()), (206, &data[9_990..]));
+    let past = http_client::request("GET", &url, &[("range", "bytes=20000-")], Vec::new()).await.unwrap();
+    assert_eq!((past.status, header(&past, "content-range")), (416, "bytes */10000"));
+    // Several ranges, or a malformed one: the whole object, as RFC 9110 allows.
+    for range in ["bytes=0-1,5-6", "lines=1-2", "bytes=9-3"] {
+        let reply = http_client::request("GET", &url, &[("range", range)], Vec::new()).await.unwrap();
+        assert_eq!((reply.status, reply.body.len()), (200, data.len()), "{range}");
+    }
+
+    // HEAD: the same headers, no body; conditional too.
+    let head = http_client::request("HEAD", &url, &[], Vec::new()).await.unwrap();
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!((header(&head, "etag"), header(&head, "content-length"), header(&head, "content-type")), (etag.as_str(), "10000", "image/png"));
+    let head = http_client::request("HEAD", &url, &[("if-none-match", etag.as_str())], Vec::new()).await.unwrap();
+    assert_eq!(head.status, 304);
+    let missing = http_client::request("HEAD", &format!("{base}/files/site/none.png"), &[], Vec::new()).await.unwrap();
+    assert_eq!(missing.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn folders_are_listed_as_json_page_by_page() {
+    if common::skip_on_memory("this one composes the file server with the S3 component") {
+        return;
+    }
+    let t = Target::new("file-server-list").await;
+    let server = serve(&t, &[], None).await;
+    let base = server.url();
+    let mut store = t.store("").await;
+    for key in ["docs/a.txt", "docs/b.txt", "docs/img/x.png", "docs/img/y.png", "docs/z.txt", "top.txt"] {
+        store.put(key, b"x", &host_test::put_options()).await.unwrap();
+    }
+    let reply = http_client::get(&format!("{base}/files/?prefix=docs/")).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let page = json(&reply);
+    assert_eq!(page["folders"], serde_json::json!(["docs/img/"]));
+    let keys: Vec<&str> = page["files"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["docs/a.txt", "docs/b.txt", "docs/z.txt"]);
+    assert_eq!((page["files"][0]["size"].as_u64(), page["next"].is_null()), (Some(1), true));
+
+    // Two at a time, following `next`.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let reply = http_client::get(&format!("{base}/files/?prefix=docs/&limit=2&after={after}")).await.unwrap();
+        let page = json(&reply);
+        seen.extend(page["folders"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()));
+        seen.extend(page["files"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(next) => after = next.replace('/', "%2F"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let top = json(&http_client::get(&format!("{base}/files/")).await.unwrap());
+    assert_eq!((top["folders"].clone(), top["files"][0]["key"].clone()), (serde_json::json!(["docs/"]), serde_json::json!("top.txt")));
+    assert_eq!(http_client::get(&format!("{base}/files/?limit=0")).await.unwrap().status, 400);
+}
+
+/// `/download` sends the browser to S3 with the original file name as the attachment's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_download_redirect_saves_under_the_original_name() {
+    if common::skip_on_memory("this one composes the file server with the S3 component")
+        || common::servers::skip_without(common::servers::Capability::ResponseOverrides, "the attachment name a presigned URL asks for")
+    {
+        return;
+    }
+    let t = Target::new("file-server-download").await;
+    let server = serve(&t, &[], None).await;
+    let base = server.url();
+    let (content_type, body) = form("file", "Année 2024.pdf", "application/pdf", b"%PDF");
+    let reply = http_client::request("POST", &format!("{base}/upload"), &[("content-type", &content_type)], body).await.unwrap();
+    assert_eq!(reply.status, 201);
+    let key = json(&reply)["key"].as_str().unwrap().replace(' ', "%20");
+    let redirect = http_client::get(&format!("{base}/files/{key}/download")).await.unwrap();
+    assert_eq!(redirect.status, 302);
+    let file = http_client::get(header(&redirect, "location")).await.unwrap();
+    assert_eq!((file.status, file.body.as_slice()), (200, &b"%PDF"[..]));
+    assert_eq!(header(&file, "content-disposition"), "attachment; filename=\"Ann_e 2024.pdf\"; filename*=UTF-8''Ann%C3%A9e%202024%2Epdf");
+}
