@@ -21,6 +21,7 @@ mod keys;
 mod listing;
 mod multipart;
 mod objects;
+mod order;
 mod paging;
 mod parts;
 mod precondition;

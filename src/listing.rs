@@ -144,8 +144,10 @@ impl ListState {
         }
         // Stable, and each key's versions newest first (the latest, then by date) whatever
         // order a server sent them in: moto sends the delete markers after the versions.
-        let newest = |o: &Option<xml::ListedObject>| o.as_ref().map(|o| (o.version.as_ref().is_some_and(|v| v.is_latest), o.last_modified.clone()));
-        listed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| newest(&b.1).cmp(&newest(&a.1))));
+        crate::order::sort_by(&mut listed, |a, b| {
+            let newest = |o: &Option<xml::ListedObject>| o.as_ref().map(|o| (o.version.as_ref().is_some_and(|v| v.is_latest), o.last_modified.clone()));
+            a.0.cmp(&b.0).then_with(|| newest(&b.1).cmp(&newest(&a.1)))
+        });
         // A server that ignores max-keys may send more; beyond the caller's limit they are
         // simply not wanted (the listing ends there), so nothing is skipped.
         let wanted = self.remaining.map_or(usize::MAX, |r| r as usize);

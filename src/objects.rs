@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::error::{self as errors, Error, ServiceError, invalid_argument, transport};
 use crate::keys;
 use crate::quote::Q;
-use crate::replies::{stored_after_put, stored_file};
+use crate::replies::{self, stored_after_put, stored_file};
 use crate::request;
 use crate::sys::http;
 use crate::sys::io::InputStream;
@@ -18,6 +18,8 @@ use crate::xml;
 
 /// `get-bytes` holds the object in guest memory; past this, use the streaming `get`.
 const MAX_GET_BYTES: u64 = 1 << 30;
+/// Ten tags of at most 384 characters each, in XML.
+const MAX_TAGGING_REPLY: u64 = 64 * 1024;
 /// S3's limit on keys per DeleteObjects request.
 const MAX_DELETE_BATCH: usize = 1000;
 /// DeleteObjects' reply names each refused key: up to a thousand, with messages.
@@ -53,6 +55,7 @@ pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Down
     let mut info = stored_file(key, &resp);
     // Dropping the reply unread closes its connection: the body is not fetched.
     conditions::read_allowed(&options.conditions, &info)?;
+    info.tags = tags(settings, &full, options.version_id.as_deref(), replies::tag_count(&resp))?;
     let range = match (resp.status, &options.range) {
         (206, _) => {
             let (span, total) = resp
@@ -94,10 +97,21 @@ pub fn info(settings: &Settings, key: String, conditions: &ReadConditions, versi
     let full = keys::full_key(&settings.prefix, &key)?;
     let req = request::head_object(settings, &full, conditions, version_id)?;
     let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
-    let file = stored_file(key, &resp);
+    let mut file = stored_file(key, &resp);
+    let count = replies::tag_count(&resp);
     drain(resp);
     conditions::read_allowed(conditions, &file)?;
+    file.tags = tags(settings, &full, version_id, count)?;
     Ok(file)
+}
+
+/// The object's tags, when a reply said it has `count` (GetObjectTagging); none else.
+fn tags(settings: &Settings, full: &str, version_id: Option<&str>, count: u32) -> Result<Vec<(String, String)>, Error> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let reply = call_read(settings, &request::get_object_tagging(settings, full, version_id)?, None, None, MAX_TAGGING_REPLY)?;
+    xml::parse_tagging(&reply.text()).map_err(transport)
 }
 
 /// HEAD of `key`, unconditionally.

@@ -188,7 +188,7 @@ impl<P: Protocol> Parts<P> {
     /// Every part done (after [`Parts::drain`]): the protocol, the parts' numbers and ETags
     /// in order, and the bytes sent.
     pub fn finish(mut self) -> (P, Vec<(u32, String)>, u64) {
-        self.done.sort_by_key(|(n, _)| *n);
+        crate::order::sort_by(&mut self.done, |a, b| a.0.cmp(&b.0));
         (self.protocol, self.done, self.total)
     }
 

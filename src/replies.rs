@@ -19,7 +19,7 @@ pub fn stored_file(key: String, resp: &Response) -> StoredFile {
             Some((name, request::decode_metadata_value(std::str::from_utf8(value).ok()?)))
         })
         .collect();
-    metadata.sort();
+    crate::order::sort_by(&mut metadata, Ord::cmp);
     StoredFile {
         key,
         size: resp.content_length().unwrap_or(0),
@@ -29,7 +29,13 @@ pub fn stored_file(key: String, resp: &Response) -> StoredFile {
         metadata,
         attributes: attributes(resp),
         version_id: crate::client::version_id(resp),
+        tags: Vec::new(),
     }
+}
+
+/// How many tags the object has, as a GET or HEAD reply says.
+pub fn tag_count(resp: &Response) -> u32 {
+    resp.header("x-amz-tagging-count").and_then(|n| n.trim().parse().ok()).unwrap_or(0)
 }
 
 /// The attributes a GET or HEAD reply carries. An `Expires` that is no HTTP date (another
@@ -50,7 +56,7 @@ fn attributes(resp: &Response) -> Attributes {
 /// `info` will report them; the version the server made, if it keeps versions.
 pub fn stored_after_put(key: String, size: u64, etag: Option<String>, version_id: Option<String>, options: PutOptions) -> StoredFile {
     let mut metadata: Vec<(String, String)> = options.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-    metadata.sort();
+    crate::order::sort_by(&mut metadata, Ord::cmp);
     StoredFile {
         key,
         size,
@@ -60,6 +66,7 @@ pub fn stored_after_put(key: String, size: u64, etag: Option<String>, version_id
         metadata,
         attributes: options.attributes,
         version_id,
+        tags: options.tags,
     }
 }
 

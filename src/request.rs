@@ -51,7 +51,7 @@ pub fn object_path(settings: &Settings, full_key: &str) -> String {
 
 pub fn put_object(settings: &Settings, full_key: &str, options: &PutOptions) -> Result<S3Request, Error> {
     let mut req = S3Request::new("PUT", object_path(settings, full_key));
-    req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes)?;
+    req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes, &options.tags)?;
     req.headers.extend(condition_headers(options.condition.as_ref())?);
     req.headers.extend(settings.encryption.write_headers());
     req.object_data = true;
@@ -72,12 +72,23 @@ pub fn condition_headers(condition: Option<&WriteCondition>) -> Result<Vec<(Stri
 
 /// Content type, metadata and attributes, as PutObject, CreateMultipartUpload and a
 /// replacing CopyObject take them.
-fn object_headers(content_type: Option<&str>, metadata: &[(String, String)], attributes: &Attributes) -> Result<Vec<(String, String)>, Error> {
+fn object_headers(
+    content_type: Option<&str>,
+    metadata: &[(String, String)],
+    attributes: &Attributes,
+    tags: &[(String, String)],
+) -> Result<Vec<(String, String)>, Error> {
     let content_type = content_type.unwrap_or(DEFAULT_CONTENT_TYPE);
     check_content_type(content_type)?;
     let mut headers = vec![("content-type".to_string(), content_type.to_string())];
     headers.extend(metadata_headers(metadata)?);
     headers.extend(attribute_headers(attributes)?);
+    rules::tags(tags).map_err(invalid_argument)?;
+    if !tags.is_empty() {
+        // A query string of the tags, as S3 wants them in one header.
+        let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{}={}", encode_query(k), encode_query(v))).collect();
+        headers.push(("x-amz-tagging".to_string(), pairs.join("&")));
+    }
     Ok(headers)
 }
 
@@ -114,7 +125,7 @@ fn http_date(when: &crate::sys::time::Datetime) -> Result<String, Error> {
 
 pub fn create_multipart_upload(settings: &Settings, full_key: &str, options: &PutOptions) -> Result<S3Request, Error> {
     let mut req = S3Request::new("POST", format!("{}?uploads", object_path(settings, full_key)));
-    req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes)?;
+    req.headers = object_headers(options.content_type.as_deref(), &options.metadata, &options.attributes, &options.tags)?;
     req.headers.extend(settings.encryption.write_headers());
     Ok(req)
 }
@@ -257,6 +268,13 @@ pub fn head_object(settings: &Settings, full_key: &str, conditions: &ReadConditi
     Ok(req)
 }
 
+/// GetObjectTagging.
+pub fn get_object_tagging(settings: &Settings, full_key: &str, version_id: Option<&str>) -> Result<S3Request, Error> {
+    let path = version_path(settings, full_key, version_id)?;
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Ok(S3Request::new("GET", format!("{path}{sep}tagging")))
+}
+
 pub fn delete_object(settings: &Settings, full_key: &str) -> S3Request {
     S3Request::new("DELETE", object_path(settings, full_key))
 }
@@ -380,7 +398,8 @@ pub fn copy_object(
         None => req.headers.push(("x-amz-metadata-directive".into(), "COPY".into())),
         Some(new) => {
             req.headers.push(("x-amz-metadata-directive".into(), "REPLACE".into()));
-            req.headers.extend(object_headers(new.content_type.as_deref(), &new.metadata, &new.attributes)?);
+            req.headers.push(("x-amz-tagging-directive".into(), "REPLACE".into()));
+            req.headers.extend(object_headers(new.content_type.as_deref(), &new.metadata, &new.attributes, &new.tags)?);
         }
     }
     req.headers.extend(settings.encryption.write_headers());
@@ -614,9 +633,17 @@ mod tests {
             content_type: Some("text/plain".into()),
             metadata: vec![("a".into(), "b".into())],
             attributes: Attributes { cache_control: Some("no-cache".into()), ..Default::default() },
+            tags: vec![("team".into(), "a b&c".into())],
         };
         let req = copy_object(&s, "a", "d", Some(&new), Some("\"e\"")).unwrap();
-        for header in [("x-amz-metadata-directive", "REPLACE"), ("content-type", "text/plain"), ("x-amz-meta-a", "b"), ("cache-control", "no-cache")] {
+        for header in [
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("x-amz-tagging-directive", "REPLACE"),
+            ("content-type", "text/plain"),
+            ("x-amz-meta-a", "b"),
+            ("cache-control", "no-cache"),
+            ("x-amz-tagging", "team=a%20b%26c"),
+        ] {
             assert!(req.headers.contains(&(header.0.to_string(), header.1.to_string())), "{header:?}");
         }
     }

@@ -54,6 +54,31 @@ pub fn header_text(text: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("{text} must be 1 to 1024 printable ASCII characters", text = Q(&text))) }
 }
 
+/// S3's limits on object tags.
+pub const MAX_TAGS: usize = 10;
+
+/// Object tags: at most 10, keys 1 to 128 characters, values at most 256, of letters,
+/// digits, spaces and `_ . : / = + - @`, each key once.
+pub fn tags(tags: &[(String, String)]) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("{} tags given; an object takes at most {MAX_TAGS}", tags.len()));
+    }
+    for (i, (key, value)) in tags.iter().enumerate() {
+        let (k, v) = (key.chars().count(), value.chars().count());
+        if k == 0 || k > 128 || v > 256 {
+            return Err(format!("tag {key} must have a key of 1 to 128 characters and a value of at most 256", key = Q(&key)));
+        }
+        // S3's alphabet for tags (AWS, moto refuse others): letters, digits, spaces, `_.:/=+-@`.
+        if let Some(c) = key.chars().chain(value.chars()).find(|c| !(c.is_alphanumeric() || *c == ' ' || "_.:/=+-@".contains(*c))) {
+            return Err(format!("tag {key} contains {c}; tags may hold letters, digits, spaces and _ . : / = + - @", key = Q(&key), c = QuotedChar(c)));
+        }
+        if tags[..i].iter().any(|(other, _)| other == key) {
+            return Err(format!("tag {key} is given twice", key = Q(&key)));
+        }
+    }
+    Ok(())
+}
+
 /// Metadata names: ASCII letters, digits, `-` and `_`, each once (case-insensitively).
 /// Returns the names lower-cased, as stored and reported.
 pub fn metadata_names(metadata: &[(String, String)]) -> Result<Vec<String>, String> {
@@ -148,4 +173,26 @@ pub fn etag(etag: &str) -> Result<&str, String> {
         return Err(format!("has an ETag of {} bytes; at most {MAX_ETAG_BYTES}", bare.len()));
     }
     Ok(bare)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_s3s_limits() {
+        let tag = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert!(tags(&[tag("team", "a b"), tag("ü", &"v".repeat(256)), tag("path", "s3://b/k=1+2@x:y_z.-")]).is_ok());
+        let eleven: Vec<_> = (0..11).map(|i| tag(&i.to_string(), "")).collect();
+        for bad in [
+            eleven,
+            vec![tag("", "v")],
+            vec![tag(&"k".repeat(129), "")],
+            vec![tag("k", &"v".repeat(257))],
+            vec![tag("k", "a\nb")],
+            vec![tag("k", "1"), tag("k", "2")],
+        ] {
+            assert!(tags(&bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -244,6 +244,27 @@ fn leaf(xml: &str, want: &[&str]) -> Result<Option<String>, XmlError> {
     Ok(found)
 }
 
+/// GetObjectTagging's tags, in order.
+pub fn parse_tagging(xml: &str) -> Result<Vec<(String, String)>, XmlError> {
+    let mut tags = Vec::new();
+    let mut current = (String::new(), String::new());
+    let mut root_ok = false;
+    walk(xml, |node| match node {
+        Node::Text(path, text) if path.len() == 4 && path[0] == "Tagging" && path[1] == "TagSet" && path[2] == "Tag" => match path[3].as_str() {
+            "Key" => current.0 = text.to_string(),
+            "Value" => current.1 = text.to_string(),
+            _ => {}
+        },
+        Node::Text(..) => {}
+        Node::End(path) if is(path, &["Tagging", "TagSet", "Tag"]) => tags.push(std::mem::take(&mut current)),
+        Node::End(path) => root_ok |= is(path, &["Tagging"]),
+    })?;
+    if !root_ok {
+        return Err(XmlError("expected a Tagging document".into()));
+    }
+    Ok(tags)
+}
+
 /// CopyObject's result: the new object's ETag and LastModified.
 pub fn parse_copy_result(xml: &str) -> Result<(Option<String>, Option<String>), XmlError> {
     Ok((leaf(xml, &["CopyObjectResult", "ETag"])?, leaf(xml, &["CopyObjectResult", "LastModified"])?))
@@ -533,5 +554,12 @@ mod tests {
         assert!(parse_versions("<ListBucketResult></ListBucketResult>").is_err());
         assert!(parse_versions("<ListVersionsResult><Version><Key>k</Key></Version></ListVersionsResult>").is_err());
         assert!(parse_versions("<ListVersionsResult><IsTruncated>true</IsTruncated></ListVersionsResult>").is_err());
+    }
+
+    #[test]
+    fn tags_come_in_order() {
+        let xml = r#"<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>team</Key><Value>a &amp; b</Value></Tag><Tag><Key>empty</Key><Value></Value></Tag></TagSet></Tagging>"#;
+        assert_eq!(parse_tagging(xml).unwrap(), [("team".to_string(), "a & b".to_string()), ("empty".to_string(), String::new())]);
+        assert!(parse_tagging("<Error><Code>NoSuchKey</Code></Error>").is_err());
     }
 }

@@ -77,7 +77,7 @@ pub fn no_conditions() -> ReadConditions {
 }
 
 pub fn put_options() -> PutOptions {
-    PutOptions { content_type: None, metadata: Vec::new(), size: None, condition: None, attributes: no_attributes() }
+    PutOptions { content_type: None, metadata: Vec::new(), size: None, condition: None, attributes: no_attributes(), tags: Vec::new() }
 }
 
 pub fn get_options(range: Option<ByteRange>) -> GetOptions {

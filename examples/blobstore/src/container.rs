@@ -139,7 +139,14 @@ pub fn copy(src: &ObjectId, dest: &ObjectId) -> Result<(), String> {
     }
     let body = source.get(&src.object, &GetOptions::default()).map_err(|e| format!("{what}: {}", describe(&e)))?;
     let info = body.info();
-    let options = PutOptions { content_type: info.content_type, metadata: info.metadata, size: Some(info.size), condition: None, attributes: info.attributes };
+    let options = PutOptions {
+        content_type: info.content_type,
+        metadata: info.metadata,
+        size: Some(info.size),
+        condition: None,
+        attributes: info.attributes,
+        tags: info.tags,
+    };
     let writer = target.writer(&dest.object, &options).map_err(|e| format!("{what}: {}", describe(&e)))?;
     loop {
         let chunk = body.read(CHUNK).map_err(|e| format!("{what}: {}", describe(&e)))?;

@@ -82,6 +82,7 @@ struct Object {
     content_type: String,
     metadata: Vec<(String, String)>,
     attributes: Attributes,
+    tags: Vec<(String, String)>,
     etag: String,
     last_modified: Datetime,
 }
@@ -125,6 +126,7 @@ impl Store {
             metadata: object.metadata.clone(),
             attributes: object.attributes.clone(),
             version_id: None,
+            tags: object.tags.clone(),
         }
     }
 
@@ -168,6 +170,7 @@ impl Store {
             rules::etag(etag).map_err(|why| invalid_argument(format!("if-match {why}")))?;
         }
         check_attributes(&options.attributes)?;
+        rules::tags(&options.tags).map_err(invalid_argument)?;
         Ok(full)
     }
 
@@ -192,6 +195,7 @@ impl Store {
             content_type: options.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into()),
             metadata,
             attributes: options.attributes,
+            tags: options.tags,
             last_modified: wall_clock::now(),
         };
         let file = self.file(key, &object);
@@ -350,6 +354,7 @@ impl GuestStore for Store {
                     content_type: None,
                     metadata: Vec::new(),
                     attributes: Attributes::default(),
+                    tags: Vec::new(),
                     ..self.file(key, object)
                 })),
             }
@@ -418,13 +423,15 @@ impl GuestStore for Store {
         keys::full_pair(&self.prefix, &source, &destination)?;
         let mut object = self.object(&source)?;
         if let Some(new) = options.replace {
-            let put = PutOptions { content_type: new.content_type, metadata: new.metadata, size: None, condition: None, attributes: new.attributes };
+            let put =
+                PutOptions { content_type: new.content_type, metadata: new.metadata, size: None, condition: None, attributes: new.attributes, tags: new.tags };
             self.check_put(&destination, &put)?;
             let mut metadata: Vec<(String, String)> = put.metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
             metadata.sort();
             object.content_type = put.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into());
             object.metadata = metadata;
             object.attributes = put.attributes;
+            object.tags = put.tags;
         }
         let full = self.full(&destination)?;
         let object = Object { last_modified: wall_clock::now(), ..object };

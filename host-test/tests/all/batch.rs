@@ -10,7 +10,7 @@ use host_test::sender::{Fault, Sent};
 use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 async fn recorded(t: &Target, fault: Option<Fault>) -> (Storage, Arc<Mutex<Vec<Sent>>>) {

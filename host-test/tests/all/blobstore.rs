@@ -335,7 +335,11 @@ async fn objects_are_written_read_listed_copied_moved_and_deleted() {
     let mut neighbour = t.store("neighbour/").await;
     if !memory_backend() {
         neighbour
-            .put("kept", b"not mine", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() })
+            .put(
+                "kept",
+                b"not mine",
+                &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
+            )
             .await
             .unwrap();
     }
@@ -389,6 +393,7 @@ async fn containers_are_buckets() {
         size: None,
         condition: None,
         attributes: host_test::no_attributes(),
+        tags: Vec::new(),
     };
     t.store(PREFIX).await.put("a.bin", &data, &typed).await.unwrap();
     b.copy((&t.bucket, "a.bin"), (&name, "b.bin")).await.unwrap();
@@ -411,7 +416,11 @@ async fn containers_are_buckets() {
     other.bucket = name.clone();
     let mut other = common::open(other).await.unwrap();
     other
-        .put("theirs", b"y", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() })
+        .put(
+            "theirs",
+            b"y",
+            &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
+        )
         .await
         .unwrap();
     let e = b.delete_container(&name).await.unwrap_err();
@@ -441,9 +450,13 @@ async fn listing_streams_names_across_pages() {
     } else {
         let mut s = t.store(PREFIX).await;
         for name in &names {
-            s.put(name, b"", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() })
-                .await
-                .unwrap();
+            s.put(
+                name,
+                b"",
+                &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
+            )
+            .await
+            .unwrap();
         }
     }
     assert_eq!(b.names(c, 600).await.unwrap(), names);
@@ -522,9 +535,13 @@ async fn without_a_scratch_directory_writes_say_why() {
     // Reading needs no scratch space from the S3 backend, which streams.
     if !memory_backend() {
         let mut s = t.store(PREFIX).await;
-        s.put("r", b"readable", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() })
-            .await
-            .unwrap();
+        s.put(
+            "r",
+            b"readable",
+            &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
+        )
+        .await
+        .unwrap();
         assert_eq!(b.read_async(c, "r", 0, u64::MAX).await.unwrap(), b"readable");
     }
 }

@@ -118,6 +118,7 @@ async fn attributes_are_stored_returned_and_kept_or_replaced_by_copies() {
         content_type: Some("text/plain".into()),
         metadata: vec![("v".into(), "2".into())],
         attributes: Attributes { cache_control: Some("no-store".into()), ..host_test::no_attributes() },
+        tags: Vec::new(),
     };
     let replaced = s.copy_with("small.pdf", "replaced.txt", &CopyOptions { replace: Some(replace.clone()) }).await.unwrap();
     assert_eq!((replaced.content_type.as_deref(), replaced.metadata.as_slice()), (Some("text/plain"), &[("v".to_string(), "2".to_string())][..]));
@@ -160,4 +161,43 @@ async fn presigned_get_urls_can_override_the_replys_headers() {
     assert_eq!(header("cache-control").as_deref(), Some("private"));
     let put = UrlOptions { method: Some(host_test::PresignMethod::Put), response_cache_control: Some("x".into()), ..host_test::url_options() };
     assert!(matches!(storage_error(s.url_with("k", put).await), Error::InvalidArgument(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_are_stored_returned_and_kept_or_replaced_by_copies() {
+    let t = Target::new("tags").await;
+    let mut config = t.config("");
+    config.part_size = Some(5 << 20);
+    config.copy_part_size = Some(5 << 20);
+    let (mut s, log) = common::recorded(config, None).await;
+    let tags = vec![("team".to_string(), "data+ml @ s3://b".to_string()), ("stage".to_string(), "raw".to_string())];
+    let options = PutOptions { tags: tags.clone(), ..host_test::put_options() };
+    let put = s.put("tagged.bin", b"x", &options).await.unwrap();
+    assert_eq!(put.tags, tags);
+    // Sent as S3 wants them, in one header (on the memory backend no request is made).
+    let sent = log.lock().unwrap().iter().find_map(|r| r.headers.get("x-amz-tagging").map(|v| v.to_str().unwrap().to_string()));
+    assert!(common::memory_backend() || sent.as_deref() == Some("team=data%2Bml%20%40%20s3%3A%2F%2Fb&stage=raw"), "{sent:?}");
+    let too_many = PutOptions { tags: (0..11).map(|i| (format!("k{i}"), String::new())).collect(), ..host_test::put_options() };
+    assert!(matches!(storage_error(s.put("bad", b"x", &too_many).await), Error::InvalidArgument(_)));
+    let ampersand = PutOptions { tags: vec![("a".into(), "x&y".into())], ..host_test::put_options() };
+    assert!(matches!(storage_error(s.put("bad", b"x", &ampersand).await), Error::InvalidArgument(m) if m.contains("'&'") || m.contains("&")));
+    if common::servers::skip_without(Capability::Tagging, "tags read back") {
+        return;
+    }
+    assert_eq!(s.info("tagged.bin").await.unwrap().tags, tags);
+    assert_eq!(s.get_with("tagged.bin", &host_test::get_options(None), |_| Ok(())).await.unwrap().0.tags, tags);
+    // Kept by copies, in one request and in parts; replaced when asked.
+    s.put_stream("big.bin", std::io::Cursor::new(common::bytes((5 << 20) + 1, 4)), &options).await.unwrap();
+    for (source, destination) in [("tagged.bin", "copy.bin"), ("big.bin", "big-copy.bin")] {
+        s.copy(source, destination).await.unwrap();
+        assert_eq!(s.info(destination).await.unwrap().tags, tags, "{destination}");
+    }
+    let replace = Replacement { content_type: None, metadata: vec![], attributes: host_test::no_attributes(), tags: vec![("stage".into(), "clean".into())] };
+    s.copy_with("tagged.bin", "clean.bin", &CopyOptions { replace: Some(replace) }).await.unwrap();
+    assert_eq!(s.info("clean.bin").await.unwrap().tags, [("stage".to_string(), "clean".to_string())]);
+    // Untagged objects cost no second request.
+    s.put("plain.bin", b"x", &host_test::put_options()).await.unwrap();
+    let before = log.lock().unwrap().len();
+    assert!(s.info("plain.bin").await.unwrap().tags.is_empty());
+    assert!(common::memory_backend() || log.lock().unwrap().len() == before + 1);
 }

@@ -372,7 +372,7 @@ async fn an_interrupted_download_leaves_no_file() {
     s.put_stream(
         "big.bin",
         std::io::Cursor::new(common::bytes(16 << 20, 3)),
-        &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() },
+        &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
     )
     .await
     .unwrap();
@@ -402,7 +402,7 @@ async fn downloads_into_directories_and_never_leave_partial_files() {
     s.put(
         "docs/2024/report.txt",
         b"numbers",
-        &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() },
+        &host_test::PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
     )
     .await
     .unwrap();

@@ -11,7 +11,7 @@ use host_test::sender::Sent;
 use host_test::{Error, Failure, HostOptions, PutOptions, Runtime, Storage, WriteCondition};
 
 fn with(condition: Option<WriteCondition>) -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None, condition, attributes: host_test::no_attributes() }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 fn absent() -> PutOptions {

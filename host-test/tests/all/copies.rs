@@ -78,7 +78,8 @@ async fn objects_past_the_copy_part_size_are_copied_in_parts_by_the_server() {
     assert_eq!(sha256(&s.get_bytes("copy.mp4").await.unwrap()), sha256(&data));
 
     // Replaced instead of kept; a move leaves no source.
-    let replace = Replacement { content_type: Some("application/octet-stream".into()), metadata: vec![], attributes: host_test::no_attributes() };
+    let replace =
+        Replacement { content_type: Some("application/octet-stream".into()), metadata: vec![], attributes: host_test::no_attributes(), tags: Vec::new() };
     let replaced = s.copy_with("clip.mp4", "raw.bin", &CopyOptions { replace: Some(replace) }).await.unwrap();
     assert_eq!((replaced.content_type.as_deref(), replaced.metadata.len()), (Some("application/octet-stream"), 0));
     let info = s.info("raw.bin").await.unwrap();

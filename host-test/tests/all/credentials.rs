@@ -65,7 +65,7 @@ async fn open(config: Config, env: &[(&str, String)], preopens: Vec<std::path::P
 }
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 /// The access key and region the last S3 request was signed with.

@@ -28,7 +28,7 @@ const OPS: usize = 80;
 const MIB: usize = 1 << 20;
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 #[derive(Default)]

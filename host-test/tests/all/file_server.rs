@@ -109,8 +109,14 @@ async fn every_endpoint_against_a_real_server() {
     assert_eq!(http_client::get(location).await.unwrap().body, data);
 
     // Publishing moves drafts/KEY to published/KEY.
-    let plain =
-        PutOptions { content_type: Some("text/markdown".into()), metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() };
+    let plain = PutOptions {
+        content_type: Some("text/markdown".into()),
+        metadata: vec![],
+        size: None,
+        condition: None,
+        attributes: host_test::no_attributes(),
+        tags: Vec::new(),
+    };
     store.put("drafts/post.md", b"# Hello", &plain).await.unwrap();
     let reply = http_client::request("POST", &format!("{base}/publish/post.md"), &[], Vec::new()).await.unwrap();
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));

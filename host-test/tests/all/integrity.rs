@@ -18,7 +18,7 @@ use host_test::{Config, Error, HostOptions, PutOptions, Runtime, Storage, Upload
 const MIB: usize = 1 << 20;
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 /// A store on `config` whose requests the host records, and damages when `fault` is set.

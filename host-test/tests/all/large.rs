@@ -22,6 +22,7 @@ fn opts() -> PutOptions {
         size: None,
         condition: None,
         attributes: host_test::no_attributes(),
+        tags: Vec::new(),
     }
 }
 
@@ -119,8 +120,14 @@ async fn a_source_that_fails_midway_leaves_no_object_and_no_pending_upload() {
 
     // A refused key or option fails before a byte is read.
     assert!(matches!(storage_error(s.put_stream("../x", tokio::io::empty(), &opts()).await), Error::InvalidKey(_)));
-    let bad =
-        PutOptions { content_type: None, metadata: vec![("bad name".into(), "v".into())], size: None, condition: None, attributes: host_test::no_attributes() };
+    let bad = PutOptions {
+        content_type: None,
+        metadata: vec![("bad name".into(), "v".into())],
+        size: None,
+        condition: None,
+        attributes: host_test::no_attributes(),
+        tags: Vec::new(),
+    };
     assert!(matches!(storage_error(s.put_stream("x", tokio::io::empty(), &bad).await), Error::InvalidArgument(_)));
 }
 

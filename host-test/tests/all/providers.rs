@@ -109,7 +109,7 @@ async fn each_provider_gets_requests_it_accepts() {
         let sink = log.clone();
         let host = HostOptions { canned: Some(canned()), observer: Some(Arc::new(move |s| sink.lock().unwrap().push(s))), ..Default::default() };
         let mut s = Storage::open(Runtime::shared().unwrap(), &host, config(p)).await.unwrap();
-        let plain = PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() };
+        let plain = PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() };
         s.put("k", b"hi", &plain).await.unwrap();
         s.put_stream("k", std::io::Cursor::new(vec![7u8; 6 << 20]), &plain).await.unwrap();
         assert_eq!(s.get_bytes("k").await.unwrap(), b"hi");

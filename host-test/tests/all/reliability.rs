@@ -30,7 +30,7 @@ fn quick(t: &Target, prefix: &str) -> Config {
 }
 
 fn plain() -> PutOptions {
-    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() }
+    PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 fn statuses(log: &Log, method: &str) -> Vec<Option<u16>> {

@@ -14,6 +14,7 @@ fn opts(content_type: Option<&str>, metadata: &[(&str, &str)]) -> PutOptions {
         size: None,
         condition: None,
         attributes: host_test::no_attributes(),
+        tags: Vec::new(),
     }
 }
 

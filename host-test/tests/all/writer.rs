@@ -20,6 +20,7 @@ fn opts() -> PutOptions {
         size: None,
         condition: None,
         attributes: host_test::no_attributes(),
+        tags: Vec::new(),
     }
 }
 

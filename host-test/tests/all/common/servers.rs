@@ -25,6 +25,8 @@ pub enum Capability {
     Versioning,
     /// Lists versions (ListObjectVersions), also of a bucket that never kept any.
     ListsVersions,
+    /// Keeps object tags (`x-amz-tagging`, GetObjectTagging).
+    Tagging,
 }
 
 /// The server under test: `S3_TEST_SERVER`, else "embedded" without `S3_TEST_ENDPOINT`.
@@ -49,6 +51,8 @@ pub fn lacks(capability: Capability) -> Option<&'static str> {
         ("moto", CustomerKeys) => Some("moto 5.2.1 serves SSE-C objects without the key"),
         ("garage", Versioning) => Some("Garage 2.5 keeps no object versions"),
         ("garage", ListsVersions) => Some("Garage 2.5 does not implement ListObjectVersions"),
+        ("garage", Tagging) => Some("Garage 2.5 keeps no object tags"),
+        ("embedded", Tagging) => Some("s3s-fs keeps no object tags"),
         ("embedded", Versioning) => Some("s3s-fs keeps no object versions"),
         ("embedded", ListsVersions) => Some("s3s-fs does not implement ListObjectVersions"),
         ("embedded", CustomerKeys) => Some("s3s-fs ignores SSE-C headers: it stores and serves plain bytes"),

@@ -24,6 +24,7 @@ pub async fn demo() -> Result<ExitCode, Problem> {
         size: None,
         condition: None,
         attributes: host_test::no_attributes(),
+        tags: Vec::new(),
     };
     let stored = storage.put("drafts/report.txt", &report, &options).await?;
     println!("2. put drafts/report.txt with a content type and metadata:\n   {}", file_json(&stored));
@@ -49,7 +50,7 @@ pub async fn demo() -> Result<ExitCode, Problem> {
             .put(
                 name,
                 name.as_bytes(),
-                &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes() },
+                &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
             )
             .await?;
     }

@@ -302,7 +302,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
                 &interrupt,
                 &key,
                 &file,
-                PutOptions { content_type, metadata: meta, size: None, condition: None, attributes: host_test::no_attributes() },
+                PutOptions { content_type, metadata: meta, size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
             )
             .await?
         }

@@ -122,6 +122,7 @@ pub fn file_json(file: &StoredFile) -> serde_json::Value {
         "metadata": metadata,
         "attributes": attributes_json(&file.attributes),
         "version_id": file.version_id,
+        "tags": file.tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
     })
 }
 
