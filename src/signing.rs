@@ -78,9 +78,7 @@ pub fn sign_headers(
         Payload::Signed(body) => SignableBody::Bytes(body),
         Payload::Unsigned => SignableBody::UnsignedPayload,
     };
-    let instructions = signed(identity, "s3", region, time, settings(SignatureLocation::Headers), method, url, headers, body)?;
-    let (signed, _params) = instructions.into_parts();
-    Ok(signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect())
+    header_list(signed(identity, "s3", region, time, settings(SignatureLocation::Headers), method, url, headers, body)?)
 }
 
 /// Signs an STS request (a form POST to `url`): the headers to add. STS wants no
@@ -93,7 +91,11 @@ pub fn sign_sts(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Vec<(String, String)>, Error> {
-    let instructions = signed(identity, "sts", region, time, SigningSettings::default(), "POST", url, headers, SignableBody::Bytes(body))?;
+    header_list(signed(identity, "sts", region, time, SigningSettings::default(), "POST", url, headers, SignableBody::Bytes(body))?)
+}
+
+/// The headers a header signature adds.
+fn header_list(instructions: aws_sigv4::http_request::SigningInstructions) -> Result<Vec<(String, String)>, Error> {
     let (signed, _params) = instructions.into_parts();
     Ok(signed.into_iter().map(|h| (h.name().to_string(), h.value().to_string())).collect())
 }

@@ -15,14 +15,15 @@ const store = Store.open({
   secretAccessKey: env('AWS_SECRET_ACCESS_KEY'),
   prefix: `node-${process.pid}/`,
 });
-const plain = { metadata: [] };
+// Records take every field that isn't an `option`: lists empty, records of options `{}`.
+const plain = { metadata: [], attributes: {}, tags: [] };
 const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 // put with a content type and metadata, then info and get-bytes.
 const report = new TextEncoder().encode('Quarterly report\n'.repeat(1000));
-const stored = store.put('docs/report.txt', report, { contentType: 'text/plain', metadata: [['original-name', 'report.txt']] });
+const stored = store.put('docs/report.txt', report, { ...plain, contentType: 'text/plain', metadata: [['original-name', 'report.txt']] });
 assert.equal(stored.size, BigInt(report.length));
-const info = store.info('docs/report.txt');
+const info = store.info('docs/report.txt', { conditions: {} });
 assert.equal(info.contentType, 'text/plain');
 assert.deepEqual(info.metadata, [['original-name', 'report.txt']]);
 assert.equal(sha(store.getBytes('docs/report.txt')), sha(report));
@@ -32,7 +33,7 @@ const big = new Uint8Array(12 * 1024 * 1024).map((_, i) => (i * 7919) % 251);
 const writer = store.writer('docs/big.bin', plain);
 for (let at = 0; at < big.length; at += 1 << 20) writer.write(big.subarray(at, at + (1 << 20)));
 assert.equal(writer.finish().size, BigInt(big.length));
-const body = store.get('docs/big.bin', {});
+const body = store.get('docs/big.bin', { conditions: {} });
 const hash = createHash('sha256');
 for (let chunk = body.read(1n << 20n); chunk.length > 0; chunk = body.read(1n << 20n)) hash.update(chunk);
 assert.equal(hash.digest('hex'), sha(big));
@@ -40,7 +41,8 @@ assert.equal(hash.digest('hex'), sha(big));
 // list by prefix, keys relative to the store's prefix.
 const listing = store.list('docs/', {});
 const keys = [];
-for (let page = listing.nextPage(); page !== undefined; page = listing.nextPage()) keys.push(...page.map((f) => f.key));
+// Entries: files (and, with a delimiter, folders).
+for (let page = listing.nextPage(); page !== undefined; page = listing.nextPage()) keys.push(...page.map((e) => e.val.key));
 assert.deepEqual(keys, ['docs/big.bin', 'docs/report.txt']);
 
 // A presigned URL, fetched by Node's own HTTP client.

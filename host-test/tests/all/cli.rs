@@ -579,3 +579,32 @@ async fn serve_s3_serves_its_bucket_and_cleans_up() {
     assert_eq!(code, 0, "{err}");
     assert!(!std::path::Path::new(&data).exists(), "{data} was left behind");
 }
+
+/// Attributes and tags on `put`, shown by `info`; folders in `ls --delimiter`.
+#[tokio::test(flavor = "multi_thread")]
+async fn attributes_tags_and_folders_from_the_command_line() {
+    if common::skip_on_memory("the CLI runs the S3 component") {
+        return;
+    }
+    let t = Target::new("cli-attributes").await;
+    let cli = Cli { t: &t, secret: t.secret_key.clone() };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"report").unwrap();
+    let path = file.path().to_str().unwrap();
+    let out = cli
+        .run(&["put", "docs/r.pdf", path, "--cache-control", "max-age=60", "--content-disposition", "attachment; filename=\"r.pdf\"", "--tag", "team=data"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let info = json(&cli.run(&["info", "docs/r.pdf"]).await);
+    assert_eq!(info["attributes"]["cache-control"], "max-age=60");
+    assert_eq!(info["attributes"]["content-disposition"], "attachment; filename=\"r.pdf\"");
+    if !common::servers::skip_without(common::servers::Capability::Tagging, "tags read back") {
+        assert_eq!(info["tags"]["team"], "data");
+    }
+    let out = cli.run(&["put", "top.txt", path]).await;
+    assert_eq!(code(&out), 0);
+    let lines: Vec<serde_json::Value> = stdout(&cli.run(&["ls", "--delimiter", "/"]).await).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines[0]["folder"].as_str(), lines[1]["key"].as_str()), (Some("docs/"), Some("top.txt")), "{lines:?}");
+    let bad = cli.run(&["put", "x", path, "--tag", "a=b&c"]).await;
+    assert_eq!(code(&bad), 2, "a tag outside S3's alphabet is a usage error");
+}

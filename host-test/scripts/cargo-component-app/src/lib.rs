@@ -23,7 +23,7 @@ impl Guest for Component {
             copy_part_size: None, server_side_encryption: None,
         };
         let text = match Store::open(&config)
-            .and_then(|store| store.put(&key, b"hello from cargo-component", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: Attributes { cache_control: None, content_disposition: None, content_encoding: None, content_language: None, expires: None, storage_class: None } }).map(|_| store))
+            .and_then(|store| store.put(&key, b"hello from cargo-component", &PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: Attributes { cache_control: None, content_disposition: None, content_encoding: None, content_language: None, expires: None, storage_class: None }, tags: vec![] }).map(|_| store))
             .and_then(|store| store.get_bytes(&key))
         {
             Ok(bytes) => bytes,

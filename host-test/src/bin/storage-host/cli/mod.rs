@@ -65,6 +65,24 @@ enum Command {
         /// Metadata as name=value (repeatable)
         #[arg(long = "meta", value_parser = parse_meta)]
         meta: Vec<(String, String)>,
+        /// A tag as name=value (repeatable, at most 10)
+        #[arg(long = "tag", value_parser = parse_meta)]
+        tags: Vec<(String, String)>,
+        /// Cache-Control to serve the object with, e.g. max-age=3600
+        #[arg(long)]
+        cache_control: Option<String>,
+        /// Content-Disposition, e.g. 'attachment; filename="report.pdf"'
+        #[arg(long)]
+        content_disposition: Option<String>,
+        /// Content-Encoding, e.g. gzip
+        #[arg(long)]
+        content_encoding: Option<String>,
+        /// Content-Language, e.g. en-GB
+        #[arg(long)]
+        content_language: Option<String>,
+        /// Storage class, e.g. STANDARD_IA
+        #[arg(long)]
+        storage_class: Option<String>,
     },
     /// Download KEY to FILE (default: stdout)
     Get {
@@ -296,15 +314,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
     let interrupt = interrupt.transpose().map_err(|e| local("signals", e))?;
     let mut storage = open(&cli, interrupt.as_ref()).await?;
     match (cli.command, interrupt) {
-        (Command::Put { key, file, content_type, meta }, Some(interrupt)) => {
-            put(
-                &mut storage,
-                &interrupt,
-                &key,
-                &file,
-                PutOptions { content_type, metadata: meta, size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() },
-            )
-            .await?
+        (
+            Command::Put { key, file, content_type, meta, tags, cache_control, content_disposition, content_encoding, content_language, storage_class },
+            Some(interrupt),
+        ) => {
+            let attributes = host_test::Attributes { cache_control, content_disposition, content_encoding, content_language, expires: None, storage_class };
+            put(&mut storage, &interrupt, &key, &file, PutOptions { content_type, metadata: meta, size: None, condition: None, attributes, tags }).await?
         }
         (Command::Get { key, file, range }, Some(interrupt)) => {
             let range = range.as_deref().map(parse_range).transpose()?;
