@@ -68,7 +68,11 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
 
     // Keys from the config or the environment, or else the shared files, which may also
     // hold the region: they are read only when one of the two is still missing.
-    let explicit = Credentials::explicit(config.access_key_id, config.secret_access_key, config.session_token, env)?;
+    // A profile named in the config is what the caller chose: the environment's keys don't
+    // override it (botocore drops them too), so its role can use them as its source.
+    let no_keys = Env(&[]);
+    let key_env = if config.profile.is_some() { &no_keys } else { env };
+    let explicit = Credentials::explicit(config.access_key_id, config.secret_access_key, config.session_token, key_env)?;
     let explicit_region = config.region.or_else(|| env.get("AWS_REGION").or(env.get("AWS_DEFAULT_REGION")).map(str::to_string));
     let files = match explicit.is_none() || explicit_region.is_none() {
         true => Some(profile::load(config.profile.as_deref(), env)?),
@@ -426,5 +430,29 @@ pub(crate) mod tests {
         let s = resolve(config("bkt"), &Env(&[])).unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
+    }
+
+    /// A profile named in the config wins over the environment's keys, which its role may
+    /// then use (`credential_source = Environment`); `AWS_PROFILE` does not.
+    #[test]
+    fn a_profile_named_in_the_config_wins_over_environment_keys() {
+        let dir = std::env::temp_dir().join(format!("wasm-storages-named-profile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config");
+        std::fs::write(&file, "[profile env-role]\nrole_arn = arn:aws:iam::1:role/c\ncredential_source = Environment\n").unwrap();
+        let env = vec![
+            ("AWS_CONFIG_FILE".to_string(), file.display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE".to_string(), dir.join("none").display().to_string()),
+            ("AWS_ACCESS_KEY_ID".to_string(), "ENVID".to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), "envsecret".to_string()),
+            ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
+        ];
+        let mut named = Config { bucket: "bkt".into(), ..Default::default() };
+        named.profile = Some("env-role".into());
+        assert_eq!(resolve(named, &Env(&env)).unwrap().credentials.describe(), "role arn:aws:iam::1:role/c assumed with environment");
+        let mut by_variable = env.clone();
+        by_variable.push(("AWS_PROFILE".to_string(), "env-role".to_string()));
+        assert_eq!(resolve(Config { bucket: "bkt".into(), ..Default::default() }, &Env(&by_variable)).unwrap().credentials.describe(), "environment");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

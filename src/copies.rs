@@ -32,7 +32,11 @@ pub fn copy(settings: &Rc<Settings>, source: &str, destination: &str, options: &
     let (src, dst) = keys::full_pair(&settings.prefix, source, destination)?;
     // Refuse a bad replacement before any request.
     request::copy_object(settings, &src, &dst, options.replace.as_ref(), None)?;
-    let original = objects::head(settings, source.to_string())?;
+    // The tags too, where the server won't carry them: a multipart copy that keeps them.
+    let original = match options.replace.is_none() && src != dst {
+        true => objects::info(settings, source.to_string(), &Default::default(), None)?,
+        false => objects::head(settings, source.to_string())?,
+    };
     let etag = original.etag.clone().ok_or_else(|| transport(format!("the server gave no ETag for {source}, so it can't be copied safely")))?;
     // What the destination holds besides the bytes: the source's, or the replacement.
     let put = match &options.replace {
@@ -53,13 +57,13 @@ pub fn copy(settings: &Rc<Settings>, source: &str, destination: &str, options: &
             condition: None,
         },
     };
-    let copied = if original.size > settings.copy_part_size {
-        copy_in_parts(settings, &src, &etag, destination, &dst, original.size, put)
-    } else if src == dst && options.replace.is_none() {
+    let copied = if src == dst && options.replace.is_none() {
         // S3 refuses to copy an object onto itself unchanged; the result is the object.
         return Ok(StoredFile { key: destination.to_string(), ..original });
+    } else if original.size > settings.copy_part_size {
+        copy_in_parts(settings, source, &src, &etag, destination, &dst, original.size, put)
     } else {
-        copy_object(settings, &src, &etag, destination, &dst, options, original.size, put)
+        copy_object(settings, source, &src, &etag, destination, &dst, options, original.size, put)
     };
     // The source's ETag no longer matches: it changed while being copied.
     copied.map_err(|e| match e {
@@ -110,6 +114,7 @@ fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Resu
 #[allow(clippy::too_many_arguments)]
 fn copy_object(
     settings: &Settings,
+    source: &str,
     src: &str,
     etag: &str,
     key: &str,
@@ -125,7 +130,8 @@ fn copy_object(
     }
     // A CopyObject that fails after answering 200 (an `<Error>` body) is failed by
     // `call_read`, inside the attempt: retried like any other failure.
-    let reply = call_read(settings, &req, None, Some(key), MAX_ERROR_BODY)?;
+    // A 404 here is the source's: the destination need not exist.
+    let reply = call_read(settings, &req, None, Some(source), MAX_ERROR_BODY)?;
     let (new_etag, modified) = xml::parse_copy_result(&reply.text()).map_err(transport)?;
     let mut file = crate::replies::stored_after_put(key.to_string(), size, new_etag, reply.version_id, put);
     file.last_modified = modified.and_then(|d| datetime(&d, Format::DateTime));
@@ -133,10 +139,11 @@ fn copy_object(
 }
 
 /// A multipart copy of `size` bytes of `src` (whose ETag is `etag`) to `dst`.
-fn copy_in_parts(settings: &Rc<Settings>, src: &str, etag: &str, key: &str, dst: &str, size: u64, put: PutOptions) -> Result<StoredFile, Error> {
+#[allow(clippy::too_many_arguments)]
+fn copy_in_parts(settings: &Rc<Settings>, source: &str, src: &str, etag: &str, key: &str, dst: &str, size: u64, put: PutOptions) -> Result<StoredFile, Error> {
     let part = part_size(size, settings.copy_part_size)?;
     let upload = Upload::create(settings, key.to_string(), dst, &put)?;
-    let mut parts = Parts::new(CopyParts { upload, source: src.to_string(), etag: etag.to_string() });
+    let mut parts = Parts::new(CopyParts { upload, key: source.to_string(), source: src.to_string(), etag: etag.to_string() });
     let mut start = 0;
     let sent = loop {
         if start == size {
@@ -167,6 +174,8 @@ fn part_size(size: u64, wanted: u64) -> Result<u64, Error> {
 /// S3's multipart copy, as the part engine's protocol: a part is a range of the source.
 struct CopyParts {
     upload: Upload,
+    /// The source's key as the caller names it (a 404 is about it).
+    key: String,
     /// The source's full key.
     source: String,
     etag: String,
@@ -181,7 +190,7 @@ impl CopyParts {
     /// The part's ETag, from its CopyPartResult (a 200 may still carry an `<Error>`).
     fn part_etag(&self, resp: Response) -> Result<String, Error> {
         let status = resp.status;
-        let resp = check(resp, Some(self.upload.key()))?;
+        let resp = check(resp, Some(&self.key))?;
         let text = String::from_utf8_lossy(&verify::read_all(resp, MAX_ERROR_BODY)?).into_owned();
         if xml::is_error_document(&text) {
             let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();

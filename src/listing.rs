@@ -20,6 +20,9 @@ use crate::xml;
 const MAX_LIST_BODY: u64 = 16 << 20;
 /// S3 returns at most this many keys per ListObjectsV2 page.
 const MAX_PAGE: u32 = 1000;
+/// Entries in one page past which a page is refused: S3 sends at most the 1,000 asked
+/// for; a server that sends ten times that is broken, and ordering it would cost too much.
+const MAX_PAGE_ENTRIES: usize = 10 * MAX_PAGE as usize;
 /// Truncated pages in a row with nothing in them: S3 may send a few, never endlessly.
 const MAX_EMPTY_PAGES: u32 = 100;
 /// `pending-uploads` answers with one list: past this many, a narrower prefix is needed.
@@ -129,6 +132,10 @@ impl ListState {
     /// same page again, and fails again unless the server has recovered. Ending there would
     /// pass off a cut listing as whole.
     pub fn accept(&mut self, page: xml::ListPage) -> Result<Vec<Entry>, Error> {
+        let count = page.objects.len() + page.prefixes.len();
+        if count > MAX_PAGE_ENTRIES {
+            return Err(transport(format!("the server sent {count} entries in one page; at most {MAX_PAGE} were asked for")));
+        }
         // S3 sorts a page's files and its folders each by key, and counts both into
         // max-keys: merged, they are the page in key order.
         let mut listed: Vec<(String, Option<xml::ListedObject>)> = Vec::with_capacity(page.objects.len() + page.prefixes.len());
@@ -155,6 +162,11 @@ impl ListState {
         for (full, object) in listed {
             if entries.len() == wanted {
                 break;
+            }
+            // Nothing at or before `start-after`: Garage lists the folder a start-after key
+            // is in (`photos/` after `photos/`); S3 and s3s-fs don't.
+            if self.start_after.as_ref().is_some_and(|after| full <= *after) {
+                continue;
             }
             let Some(object) = object else {
                 entries.push(Entry::Folder(full[self.store_prefix.len()..].to_string()));
@@ -377,5 +389,13 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, ["m", "a2", "a1", "b1"]);
+    }
+
+    #[test]
+    fn nothing_at_or_before_start_after_is_handed_on() {
+        let mut s = ListState::new(String::new(), String::new(), None).with(Some("/".into()), Some("photos/".into()));
+        let mut listed = page(&["z.txt"], None);
+        listed.prefixes = vec!["photos/".into()];
+        assert_eq!(keys(&s.accept(listed).unwrap()), ["z.txt"]);
     }
 }

@@ -43,11 +43,6 @@ impl Upload {
         &self.settings
     }
 
-    /// The key as the caller names it.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     pub fn full(&self) -> &str {
         &self.full
     }

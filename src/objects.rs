@@ -55,7 +55,7 @@ pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Down
     let mut info = stored_file(key, &resp);
     // Dropping the reply unread closes its connection: the body is not fetched.
     conditions::read_allowed(&options.conditions, &info)?;
-    info.tags = tags(settings, &full, options.version_id.as_deref(), replies::tag_count(&resp))?;
+    info.tags = tags(settings, &full, info.version_id.as_deref(), replies::tag_count(&resp))?;
     let range = match (resp.status, &options.range) {
         (206, _) => {
             let (span, total) = resp
@@ -92,31 +92,43 @@ pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
     .map_err(Error::from)
 }
 
-/// HEAD of `key` (or of one version of it), if `conditions` hold.
+/// HEAD of `key` (or of one version of it), if `conditions` hold; with its tags.
 pub fn info(settings: &Settings, key: String, conditions: &ReadConditions, version_id: Option<&str>) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let req = request::head_object(settings, &full, conditions, version_id)?;
-    let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
-    let mut file = stored_file(key, &resp);
-    let count = replies::tag_count(&resp);
-    drain(resp);
-    conditions::read_allowed(conditions, &file)?;
-    file.tags = tags(settings, &full, version_id, count)?;
+    let (mut file, count) = head_request(settings, key, &full, conditions, version_id)?;
+    file.tags = tags(settings, &full, file.version_id.as_deref(), count)?;
     Ok(file)
 }
 
-/// The object's tags, when a reply said it has `count` (GetObjectTagging); none else.
+/// HEAD of `key`, unconditionally, without its tags: what the component's own checks need.
+pub fn head(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    head_request(settings, key, &full, &ReadConditions::default(), None).map(|(file, _)| file)
+}
+
+/// What a HEAD says, and how many tags the object has.
+fn head_request(settings: &Settings, key: String, full: &str, conditions: &ReadConditions, version_id: Option<&str>) -> Result<(StoredFile, u32), Error> {
+    let req = request::head_object(settings, full, conditions, version_id)?;
+    let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
+    let file = stored_file(key, &resp);
+    let count = replies::tag_count(&resp);
+    drain(resp);
+    conditions::read_allowed(conditions, &file)?;
+    Ok((file, count))
+}
+
+/// The object's tags (of the version the reply was about), when a reply said it has
+/// `count` (GetObjectTagging); none else. A caller allowed to read the object but not its
+/// tags (no `s3:GetObjectTagging`) gets it without them, as a listing shows none.
 fn tags(settings: &Settings, full: &str, version_id: Option<&str>, count: u32) -> Result<Vec<(String, String)>, Error> {
     if count == 0 {
         return Ok(Vec::new());
     }
-    let reply = call_read(settings, &request::get_object_tagging(settings, full, version_id)?, None, None, MAX_TAGGING_REPLY)?;
-    xml::parse_tagging(&reply.text()).map_err(transport)
-}
-
-/// HEAD of `key`, unconditionally.
-pub fn head(settings: &Settings, key: String) -> Result<StoredFile, Error> {
-    info(settings, key, &ReadConditions::default(), None)
+    match call_read(settings, &request::get_object_tagging(settings, full, version_id)?, None, None, MAX_TAGGING_REPLY) {
+        Ok(reply) => xml::parse_tagging(&reply.text()).map_err(transport),
+        Err(Error::AccessDenied(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn exists(settings: &Settings, key: String) -> Result<bool, Error> {

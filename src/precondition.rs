@@ -63,6 +63,10 @@ pub fn etag_list(list: &str) -> Result<Vec<String>, String> {
 /// Whether `etag` is one of `list`; `*` matches any object. `weak`: `W/` is ignored on both
 /// sides; else a weak tag matches nothing.
 fn matches_any(list: &str, etag: Option<&str>, weak: bool) -> bool {
+    // `*`: any object there is, whatever its ETag (or none).
+    if list.trim() == "*" {
+        return true;
+    }
     let (Some(etag), Ok(tags)) = (etag, etag_list(list)) else { return false };
     // The opaque tag without quotes; none for a weak tag in a strong comparison.
     let opaque = |tag: &str| -> Option<String> {
@@ -109,8 +113,11 @@ mod tests {
         assert_eq!(judge(Asked { if_match: Some("abc"), if_unmodified_since: Some(1), ..asked() }), Proceed);
         // A failed precondition wins over not-modified.
         assert_eq!(judge(Asked { if_match: Some("x"), if_none_match: Some("abc"), ..asked() }), PreconditionFailed);
-        // Nothing known of the object: only `*`-free ETag conditions can fail.
+        // No ETag known: a named ETag can't match, `*` matches the object there is; no date:
+        // the date conditions can't fail.
         assert_eq!(super::judge(&Asked { if_match: Some("abc"), ..asked() }, None, None), PreconditionFailed);
+        assert_eq!(super::judge(&Asked { if_match: Some("*"), ..asked() }, None, None), Proceed);
+        assert_eq!(super::judge(&Asked { if_none_match: Some("*"), ..asked() }, None, None), NotModified);
         assert_eq!(super::judge(&Asked { if_modified_since: Some(1), ..asked() }, None, None), Proceed);
     }
 

@@ -22,7 +22,6 @@ fn token<'a>(value: &'a str, what: &str) -> Result<&'a str, Error> {
     Ok(value)
 }
 
-#[derive(Debug)]
 pub struct S3Request {
     pub method: &'static str,
     /// Percent-encoded path and query, as sent and as signed.
@@ -31,6 +30,15 @@ pub struct S3Request {
     /// The body is object data (PutObject, UploadPart): it gets the store's upload checksum.
     /// Other bodies are small XML and always have their SHA-256 signed.
     pub object_data: bool,
+}
+
+/// Never shows a customer key (SSE-C): those headers are redacted.
+impl std::fmt::Debug for S3Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> =
+            self.headers.iter().map(|(k, v)| (k.as_str(), if k.ends_with("customer-key") { "** redacted **" } else { v.as_str() })).collect();
+        f.debug_struct("S3Request").field("method", &self.method).field("path_and_query", &self.path_and_query).field("headers", &headers).finish()
+    }
 }
 
 impl S3Request {

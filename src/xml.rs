@@ -189,8 +189,8 @@ fn parse_page(xml: &str, root: &str) -> Result<ListPage, XmlError> {
                 },
                 "ETag" => current.etag = Some(text.to_string()),
                 "LastModified" => current.last_modified = Some(text.to_string()),
-                "VersionId" => current.version.get_or_insert_default().id = text.to_string(),
-                "IsLatest" => current.version.get_or_insert_default().is_latest = text == "true",
+                "VersionId" if versions => current.version.get_or_insert_default().id = text.to_string(),
+                "IsLatest" if versions => current.version.get_or_insert_default().is_latest = text == "true",
                 _ => {}
             },
             _ => {}

@@ -169,5 +169,8 @@ pub fn send_file(key: &str, object: ObjectBody, out: ResponseOutparam) -> Result
 pub fn attachment(name: &str) -> String {
     let fallback: String = name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+    let both = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}");
+    // A presigned URL carries it as a header text of at most 1,024 characters: a long
+    // non-ASCII name keeps only its ASCII form, cut to fit.
+    if both.len() <= 1000 { both } else { format!("attachment; filename=\"{}\"", fallback.chars().take(900).collect::<String>()) }
 }

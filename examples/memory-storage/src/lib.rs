@@ -100,6 +100,8 @@ struct Store {
     bucket: Bucket,
     prefix: String,
     expiry: u64,
+    /// A customer key (SSE-C) was configured: as on S3, no presigned URL can carry it.
+    customer_key: bool,
 }
 
 fn invalid_argument(why: impl Into<String>) -> Error {
@@ -139,6 +141,12 @@ impl Store {
                 return Err(Error::NotFound(key.to_string()));
             }
         }
+        // Checked before the lookup, as the S3 component checks them before any request.
+        for (name, list) in [("if-match", &conditions.if_match), ("if-none-match", &conditions.if_none_match)] {
+            if let Some(list) = list {
+                precondition::etag_list(list).map_err(|why| invalid_argument(format!("{name} {why}")))?;
+            }
+        }
         let object = self.object(key)?;
         let asked = precondition::Asked {
             if_match: conditions.if_match.as_deref(),
@@ -146,11 +154,6 @@ impl Store {
             if_modified_since: conditions.if_modified_since.map(|d| d.seconds),
             if_unmodified_since: conditions.if_unmodified_since.map(|d| d.seconds),
         };
-        for (name, list) in [("if-match", &conditions.if_match), ("if-none-match", &conditions.if_none_match)] {
-            if let Some(list) = list {
-                precondition::etag_list(list).map_err(|why| invalid_argument(format!("{name} {why}")))?;
-            }
-        }
         match precondition::judge(&asked, Some(&object.etag), Some(object.last_modified.seconds)) {
             precondition::Verdict::Proceed => Ok(object),
             precondition::Verdict::PreconditionFailed => Err(Error::PreconditionFailed(key.to_string())),
@@ -251,7 +254,8 @@ impl GuestStore for Store {
             return Err(Error::InvalidConfig(format!("server-side-encryption's customer key is {} bytes; SSE-C keys are 32 (AES-256)", key.len())));
         }
         let bucket = BUCKETS.with(|b| b.borrow_mut().entry(config.bucket.clone()).or_default().clone());
-        Ok(wit::Store::new(Store { name: config.bucket, bucket, prefix, expiry }))
+        let customer_key = matches!(config.server_side_encryption, Some(ServerSideEncryption::CustomerKey(_)));
+        Ok(wit::Store::new(Store { name: config.bucket, bucket, prefix, expiry, customer_key }))
     }
 
     fn put(&self, key: String, data: Vec<u8>, options: PutOptions) -> Result<StoredFile, Error> {
@@ -276,7 +280,8 @@ impl GuestStore for Store {
 
     fn writer(&self, key: String, options: PutOptions) -> Result<wit::Writer, Error> {
         let full = self.check_put(&key, &options)?;
-        let store = Store { name: self.name.clone(), bucket: self.bucket.clone(), prefix: self.prefix.clone(), expiry: self.expiry };
+        let store =
+            Store { name: self.name.clone(), bucket: self.bucket.clone(), prefix: self.prefix.clone(), expiry: self.expiry, customer_key: self.customer_key };
         Ok(wit::Writer::new(Writer(RefCell::new(Some((store, key, full, options, Vec::new()))))))
     }
 
@@ -336,12 +341,13 @@ impl GuestStore for Store {
         // A snapshot, as a listing of a bucket being written may or may not see the writes.
         let mut entries: Vec<Entry> = Vec::new();
         for (full, object) in self.bucket.borrow().range(full_prefix.clone()..).take_while(|(k, _)| k.starts_with(&full_prefix)) {
-            if after.as_ref().is_some_and(|a| full <= a) {
-                continue;
-            }
             let Some(key) = full.strip_prefix(&self.prefix) else { continue };
             // With a delimiter, a key with one after the listed prefix counts into its folder.
             let folder = options.delimiter.as_deref().and_then(|d| full[full_prefix.len()..].find(d).map(|at| &full[..full_prefix.len() + at + d.len()]));
+            // As S3: what is listed (the key, or its folder) must come after `start-after`.
+            if after.as_deref().is_some_and(|a| folder.unwrap_or(full.as_str()) <= a) {
+                continue;
+            }
             match folder {
                 Some(folder) => {
                     let folder = &folder[self.prefix.len()..];
@@ -397,6 +403,9 @@ impl GuestStore for Store {
 
     fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {
         let full = self.full(&key)?;
+        if self.customer_key {
+            return Err(Error::Unsupported("a presigned URL can't carry the store's customer key (SSE-C): its holder would have to send the key".into()));
+        }
         let expires_in = options.expires_in.unwrap_or(self.expiry);
         rules::expiry(expires_in).map_err(|why| invalid_argument(format!("expires-in {why}")))?;
         let overrides = [&options.response_cache_control, &options.response_content_disposition, &options.response_content_type];
@@ -422,6 +431,10 @@ impl GuestStore for Store {
         // The S3 component's rule: never onto a key a normalizing server folds into the source.
         keys::full_pair(&self.prefix, &source, &destination)?;
         let mut object = self.object(&source)?;
+        if source == destination && options.replace.is_none() {
+            // As S3: a copy onto itself unchanged changes nothing.
+            return Ok(self.file(&destination, &object));
+        }
         if let Some(new) = options.replace {
             let put =
                 PutOptions { content_type: new.content_type, metadata: new.metadata, size: None, condition: None, attributes: new.attributes, tags: new.tags };

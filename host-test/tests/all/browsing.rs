@@ -25,6 +25,8 @@ async fn folders_are_listed_once_beside_files_in_key_order() {
     // The limit counts folders and files alike; start-after resumes after a key.
     assert_eq!(names(&s.list_entries("", &folders(Some(2), None)).await.unwrap()), ["a.txt", "photos-old/"]);
     assert_eq!(names(&s.list_entries("", &folders(None, Some("photos-old/q"))).await.unwrap()), ["photos/", "z.txt"]);
+    // Resuming after a folder goes past everything in it.
+    assert_eq!(names(&s.list_entries("", &folders(None, Some("photos/"))).await.unwrap()), ["z.txt"]);
     // Without a delimiter, start-after alone.
     let after = ListOptions { start_after: Some("photos/z.jpg".into()), ..host_test::list_options(None) };
     assert_eq!(names(&s.list_entries("", &after).await.unwrap()), ["z.txt"]);

@@ -76,6 +76,10 @@ async fn objects_past_the_copy_part_size_are_copied_in_parts_by_the_server() {
     assert_eq!((info.content_type.as_deref(), info.attributes.cache_control.as_deref()), (Some("video/mp4"), Some("max-age=60")));
     assert!(info.etag.as_deref().is_some_and(|e| e.trim_matches('"').ends_with("-3")), "a multipart ETag: {:?}", info.etag);
     assert_eq!(sha256(&s.get_bytes("copy.mp4").await.unwrap()), sha256(&data));
+    // Onto itself, unchanged: nothing is copied, whatever the size.
+    let before = part_copies(&log).len();
+    let same = copier.copy("copy.mp4", "copy.mp4").await.unwrap();
+    assert_eq!((part_copies(&log).len(), same.etag.as_deref()), (before, info.etag.as_deref()));
 
     // Replaced instead of kept; a move leaves no source.
     let replace =
