@@ -7,19 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use common::Target;
 use host_test::sender::{Fault, Sent};
-use host_test::{Error, HostOptions, PutOptions, Runtime, Storage};
+use host_test::{Error, PutOptions, Storage};
 
 fn plain() -> PutOptions {
     PutOptions { content_type: None, metadata: vec![], size: None, condition: None, attributes: host_test::no_attributes(), tags: Vec::new() }
 }
 
 async fn recorded(t: &Target, fault: Option<Fault>) -> (Storage, Arc<Mutex<Vec<Sent>>>) {
-    let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
-    let sink = log.clone();
     let mut config = t.config("");
     config.retry_base_delay_ms = Some(1);
-    let host = HostOptions { fault, observer: Some(Arc::new(move |s| sink.lock().unwrap().push(s))), ..Default::default() };
-    (Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap(), log)
+    common::recorded(config, fault).await
 }
 
 fn delete_requests(log: &Arc<Mutex<Vec<Sent>>>) -> usize {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Target, assert_no_pending_uploads, bytes, open};
 use host_test::sender::Sent;
-use host_test::{Error, Failure, HostOptions, PutOptions, Runtime, Storage, WriteCondition};
+use host_test::{Error, Failure, PutOptions, Storage, WriteCondition};
 
 fn with(condition: Option<WriteCondition>) -> PutOptions {
     PutOptions { content_type: None, metadata: vec![], size: None, condition, attributes: host_test::no_attributes(), tags: Vec::new() }
@@ -86,10 +86,7 @@ async fn compare_and_swap_on_the_etag() {
 }
 
 async fn recorded(t: &Target) -> (Storage, Arc<Mutex<Vec<Sent>>>) {
-    let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
-    let sink = log.clone();
-    let host = HostOptions { observer: Some(Arc::new(move |s| sink.lock().unwrap().push(s))), ..Default::default() };
-    (Storage::open(Runtime::shared().unwrap(), &host, t.config("")).await.unwrap(), log)
+    common::recorded(t.config(""), None).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

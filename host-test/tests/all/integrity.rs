@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Target, assert_no_pending_uploads, bytes, open, storage_error};
 use host_test::sender::{Fault, Mischief, Sent};
-use host_test::{Config, Error, HostOptions, PutOptions, Runtime, Storage, UploadChecksum};
+use host_test::{Config, Error, PutOptions, Storage, UploadChecksum};
 
 const MIB: usize = 1 << 20;
 
@@ -23,10 +23,7 @@ fn plain() -> PutOptions {
 
 /// A store on `config` whose requests the host records, and damages when `fault` is set.
 async fn recorded(config: Config, fault: Option<Fault>) -> (Storage, Arc<Mutex<Vec<Sent>>>) {
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let log = sent.clone();
-    let host = HostOptions { fault, observer: Some(Arc::new(move |s| log.lock().unwrap().push(s))), ..Default::default() };
-    (Storage::open(Runtime::shared().unwrap(), &host, config).await.unwrap(), sent)
+    common::recorded(config, fault).await
 }
 
 fn header<'a>(sent: &'a Sent, name: &str) -> Option<&'a str> {
