@@ -56,6 +56,9 @@ pub struct Sent {
     pub status: Option<u16>,
     /// The host damaged the response (`Fault::Random`) after the server sent it.
     pub damaged: bool,
+    /// The fault kept the request from the server (refused, or held past its timeout): the
+    /// server never acted on it. A failure without this may have reached the server.
+    pub held_back: bool,
 }
 
 /// Told of every request once its response head arrives (request-shape checks, timings).
@@ -87,6 +90,7 @@ impl WasiHttpHooks for Hooks {
         let (request, plan) = faults::plan(self.fault, &mut self.fault_hits, request);
         let canned = plan.canned.or_else(|| self.canned.clone());
         let (refuse, delay, damage, lose) = (plan.refuse, plan.delay, plan.damage, plan.lose);
+        let may_hold_back = refuse || delay.is_some();
         let pool = self.pool.clone().filter(|_| request.uri().scheme() == Some(&http::uri::Scheme::HTTP));
         let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
         let stop = self.stop.clone().filter(|_| carries_body(&request));
@@ -139,7 +143,8 @@ impl WasiHttpHooks for Hooks {
             let result = sending.await;
             let status = result.as_ref().ok().map(|(response, _)| response.status().as_u16());
             let damaged = result.as_ref().is_ok_and(|(response, _)| response.extensions().get::<Damaged>().is_some());
-            observer(Sent { method, uri, headers, took: start.elapsed(), status, damaged });
+            let held_back = may_hold_back && result.is_err();
+            observer(Sent { method, uri, headers, took: start.elapsed(), status, damaged, held_back });
             result
         })
     }

@@ -9,11 +9,15 @@
 //! - an upload that failed left no partial object: the key is absent, or holds exactly
 //!   what was sent (the server stored it before the answer was lost);
 //! - no multipart upload is left pending, except one per CreateMultipartUpload whose answer
-//!   the host damaged after the server had created the upload: the component never learns
-//!   its id (a lifecycle rule, or `pending-uploads` + `abort-upload`, clears those).
+//!   the host damaged after the server had created the upload, or that reached the server
+//!   but was not answered before the first-byte timeout (a loaded server): the component
+//!   never learns its id (a lifecycle rule, or `pending-uploads` + `abort-upload`, clears
+//!   those).
 //!
 //! It prints a table per fault kind: operations, requests sent, failures, bytes verified,
-//! orphans, unverifiable downloads.
+//! orphans, unverifiable downloads. `FAULT_SEED`, `FAULT_KIND` (one kind) and
+//! `FAULT_FIRST_BYTE_MS` (the first-byte timeout, 300 ms; a few ms makes a loaded server's
+//! late answers the common case) replay or stress a run.
 
 use crate::common;
 
@@ -63,7 +67,7 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
     config.max_pool_connections = Some(2);
     config.retry_base_delay_ms = Some(1);
     config.retry_max_delay_ms = Some(10);
-    config.first_byte_timeout_ms = Some(300);
+    config.first_byte_timeout_ms = Some(std::env::var("FAULT_FIRST_BYTE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300));
     let started = std::time::Instant::now();
     let requests = Arc::new(AtomicUsize::new(0));
     let lost_creates = Arc::new(AtomicUsize::new(0));
@@ -72,7 +76,14 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
     let (counter, lost, aborted) = (requests.clone(), lost_creates.clone(), aborts.clone());
     let observer = move |sent: host_test::sender::Sent| {
         counter.fetch_add(1, Ordering::Relaxed);
-        if sent.damaged && sent.status == Some(200) && sent.method == "POST" && sent.uri.query() == Some("uploads") {
+        // A CreateMultipartUpload the server acted on whose answer the component never read:
+        // damaged here, or not come back in time (a loaded server past the first-byte timeout).
+        let create = sent.method == "POST" && sent.uri.query() == Some("uploads");
+        if create && sent.damaged && sent.status == Some(200) {
+            lost.fetch_add(1, Ordering::Relaxed);
+        }
+        if create && sent.status.is_none() && !sent.held_back {
+            eprintln!("{kind:?}: a CreateMultipartUpload got no answer in {:.0?}: the server may have created an upload", sent.took);
             lost.fetch_add(1, Ordering::Relaxed);
         }
         if sent.method == "DELETE"
@@ -184,7 +195,7 @@ async fn run(kind: Mischief, percent: u8, seed: u64) -> Tally {
     assert!(pending.len() <= lost, "{kind:?}: {} uploads pending, {lost} explained by lost CreateMultipartUpload answers", pending.len());
     tally.orphans = pending.len();
     for id in &pending {
-        eprintln!("{kind:?}: orphaned upload {id} (its CreateMultipartUpload answer was damaged)");
+        eprintln!("{kind:?}: orphaned upload {id} (its CreateMultipartUpload answer was lost)");
     }
     tally.requests = requests.load(Ordering::Relaxed);
     tally.seconds = started.elapsed().as_secs_f64();
