@@ -7,6 +7,7 @@
 use std::time::SystemTime;
 
 use crate::bindings::exports::wasm_storages::storage::types::UploadChecksum;
+use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{self as errors, Context, Error, ServiceError, transport};
 use crate::request::{self, S3Request};
@@ -139,6 +140,15 @@ pub fn unsigned(request: http::Request, body: Option<&[u8]>) -> Result<Response,
     http::send(request, body)
 }
 
+/// The CRC an `upload-checksum` mode puts on upload bodies.
+pub fn upload_crc(mode: UploadChecksum) -> Option<Algorithm> {
+    match mode {
+        UploadChecksum::Crc64nvme => Some(Algorithm::Crc64Nvme),
+        UploadChecksum::Crc32c => Some(Algorithm::Crc32c),
+        _ => None,
+    }
+}
+
 /// `req` with its Content-Length and signature, ready to send.
 fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
     let mut headers = req.headers.clone();
@@ -155,6 +165,17 @@ fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b 
         (true, UploadChecksum::ContentMd5, Some(body)) => {
             // Signed, so only the key holder could have stated it; the server checks the body against it.
             headers.push(("content-md5".into(), request::content_md5(body)));
+            signing::Payload::Unsigned
+        }
+        (true, mode @ (UploadChecksum::Crc64nvme | UploadChecksum::Crc32c), Some(body)) => {
+            if let Some(alg) = upload_crc(mode) {
+                // A part's CRC is computed once by its upload (it is needed again at the end).
+                // The header alone: not the SDKs' `x-amz-sdk-checksum-algorithm`, which B2
+                // refuses and S3 does not need to check the value.
+                if !headers.iter().any(|(name, _)| name == alg.header()) {
+                    headers.push((alg.header().into(), alg.encode(alg.checksum(body))));
+                }
+            }
             signing::Payload::Unsigned
         }
         (true, UploadChecksum::None, _) => signing::Payload::Unsigned,

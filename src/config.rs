@@ -158,6 +158,7 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
     }
 
     let credentials = credentials::chain(explicit, files.as_ref(), env, &region)?;
+    let upload_checksum = config.upload_checksum.unwrap_or_else(|| default_checksum(&authority));
 
     Ok(Settings {
         bucket: config.bucket,
@@ -172,12 +173,22 @@ pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
         part_size,
         copy_part_size,
         encryption,
-        upload_checksum: config.upload_checksum.unwrap_or(UploadChecksum::ContentMd5),
+        upload_checksum,
         retry,
         timeouts,
         conditions_honoured: std::cell::Cell::new(None),
         credentials,
     })
+}
+
+/// CRC64NVME, except Content-MD5 for the services that refuse `x-amz-checksum-*` headers
+/// or are not known to take them (README "Providers" has the sources): a default must never
+/// make a working service fail.
+fn default_checksum(authority: &str) -> UploadChecksum {
+    let host = authority.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(authority, |(h, _)| h);
+    let host = host.to_ascii_lowercase();
+    let md5_only = [".backblazeb2.com", ".linodeobjects.com", ".digitaloceanspaces.com", ".wasabisys.com"];
+    if md5_only.iter().any(|domain| host.ends_with(domain)) { UploadChecksum::ContentMd5 } else { UploadChecksum::Crc64nvme }
 }
 
 /// AWS regions and the names S3-compatible services use (`auto`, `nyc3`, `us-west-004`).

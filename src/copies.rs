@@ -142,7 +142,8 @@ fn copy_object(
 #[allow(clippy::too_many_arguments)]
 fn copy_in_parts(settings: &Rc<Settings>, source: &str, src: &str, etag: &str, key: &str, dst: &str, size: u64, put: PutOptions) -> Result<StoredFile, Error> {
     let part = part_size(size, settings.copy_part_size)?;
-    let upload = Upload::create(settings, key.to_string(), dst, &put)?;
+    // No checksum declared: the service computes the copied parts' itself.
+    let upload = Upload::create(settings, key.to_string(), dst, &put, None)?;
     let mut parts = Parts::new(CopyParts { upload, key: source.to_string(), source: src.to_string(), etag: etag.to_string() });
     let mut start = 0;
     let sent = loop {

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod architecture;
 mod buckets;
+mod checksums;
 mod client;
 mod conditions;
 mod config;

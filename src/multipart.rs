@@ -2,10 +2,12 @@
 //! [`Protocol`]), CompleteMultipartUpload with its lost-answer check, and
 //! AbortMultipartUpload.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, WriteCondition};
+use crate::checksums::Algorithm;
 use crate::client::{self, MAX_ERROR_BODY, call, call_read, check, drain};
 use crate::conditions;
 use crate::config::Settings;
@@ -26,17 +28,52 @@ pub struct Upload {
     key: String,
     full: String,
     upload_id: String,
+    /// The CRC the upload is declared with (`FULL_OBJECT`), and each part's CRC and length
+    /// once computed: a part sent again reuses it, and Complete combines them into the
+    /// whole object's.
+    crc: Option<Algorithm>,
+    part_crcs: RefCell<Vec<(u32, u64, u64)>>,
 }
 
 impl Upload {
-    /// CreateMultipartUpload for `full` (the caller's `key`).
-    pub fn create(settings: &Rc<Settings>, key: String, full: &str, options: &PutOptions) -> Result<Upload, Error> {
-        let create = request::create_multipart_upload(settings, full, options)?;
+    /// CreateMultipartUpload for `full` (the caller's `key`); with `crc`, declared as a
+    /// `FULL_OBJECT` upload of that checksum, whose parts will each carry theirs.
+    pub fn create(settings: &Rc<Settings>, key: String, full: &str, options: &PutOptions, crc: Option<Algorithm>) -> Result<Upload, Error> {
+        let mut create = request::create_multipart_upload(settings, full, options)?;
+        if let Some(alg) = crc {
+            create.headers.push(("x-amz-checksum-algorithm".into(), alg.name().into()));
+            create.headers.push(("x-amz-checksum-type".into(), "FULL_OBJECT".into()));
+        }
         // A reply lost after the server created the upload leaves one we never learn of; only
         // `pending-uploads` (or a lifecycle rule) finds it.
         let reply = call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY)?;
         let upload_id = request::upload_id(xml::parse_upload_id(&reply.text()).map_err(transport)?)?;
-        Ok(Upload { settings: settings.clone(), key, full: full.to_string(), upload_id })
+        Ok(Upload { settings: settings.clone(), key, full: full.to_string(), upload_id, crc, part_crcs: RefCell::default() })
+    }
+
+    /// The part's CRC (computed on its first sending).
+    fn part_crc(&self, alg: Algorithm, number: u32, data: &[u8]) -> u64 {
+        let mut known = self.part_crcs.borrow_mut();
+        if let Some((_, crc, _)) = known.iter().find(|(n, _, _)| *n == number) {
+            return *crc;
+        }
+        let crc = alg.checksum(data);
+        known.push((number, crc, data.len() as u64));
+        crc
+    }
+
+    /// The whole object's CRC, from its parts' in order, and the parts' own for the
+    /// Complete body; `None` if a part's is missing (never sent through this upload).
+    fn whole_crc(&self, alg: Algorithm, parts: &[(u32, String)]) -> Option<(u64, Vec<u64>)> {
+        let known = self.part_crcs.borrow();
+        let mut whole = alg.checksum(b"");
+        let mut each = Vec::with_capacity(parts.len());
+        for (number, _) in parts {
+            let (_, crc, len) = known.iter().find(|(n, _, _)| n == number)?;
+            whole = alg.combine(whole, *crc, *len);
+            each.push(*crc);
+        }
+        Some((whole, each))
     }
 
     pub fn settings(&self) -> &Settings {
@@ -78,8 +115,21 @@ impl Upload {
 
     /// The object's ETag and version.
     fn send_complete(&self, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<(Option<String>, Option<String>), Error> {
-        let req = request::complete_multipart_upload(&self.settings, &self.full, &self.upload_id, condition)?;
-        let body = request::complete_multipart_body(parts);
+        let mut req = request::complete_multipart_upload(&self.settings, &self.full, &self.upload_id, condition)?;
+        let crcs = match self.crc {
+            Some(alg) => {
+                let (whole, each) = self.whole_crc(alg, parts).ok_or_else(|| transport("a part's CRC is missing"))?;
+                // The service checks the object it assembles against this before completing.
+                req.headers.push((alg.header().into(), alg.encode(whole)));
+                req.headers.push(("x-amz-checksum-type".into(), "FULL_OBJECT".into()));
+                // S3 wants a customer key here too when the upload has a checksum (Garage
+                // otherwise stores the object's metadata unreadable with the key).
+                req.headers.extend(self.settings.encryption.key_headers_for_bytes());
+                Some((alg, each))
+            }
+            None => None,
+        };
+        let body = request::complete_multipart_body(parts, crcs.as_ref().map(|(alg, each)| (*alg, each.as_slice())));
         // A 200 that turns out an `<Error>` is failed (and retried) inside `call_read`.
         let reply = call_read(&self.settings, &req, Some(body.as_bytes()), Some(&self.key), MAX_ERROR_BODY)?;
         Ok((xml::parse_complete(&reply.text()).map_err(transport)?, reply.version_id))
@@ -111,7 +161,11 @@ impl Protocol for Upload {
     }
 
     fn send(&self, number: u32, data: Vec<u8>) -> Result<Self::Flight, Error> {
-        client::start_part(&self.settings, &request::upload_part(&self.settings, &self.full, &self.upload_id, number), data)
+        let mut req = request::upload_part(&self.settings, &self.full, &self.upload_id, number);
+        if let Some(alg) = self.crc {
+            req.headers.push((alg.header().into(), alg.encode(self.part_crc(alg, number, &data))));
+        }
+        client::start_part(&self.settings, &req, data)
     }
 
     fn pump(&self, flight: &mut Self::Flight) -> bool {

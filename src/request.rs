@@ -1,6 +1,7 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
 use crate::bindings::exports::wasm_storages::storage::types::{Attributes, ByteRange, PutOptions, ReadConditions, Replacement, Span, WriteCondition};
+use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument};
 use crate::keys::{encode_path, encode_query};
@@ -158,11 +159,16 @@ pub fn content_md5(body: &[u8]) -> String {
     aws_smithy_types::base64::encode(md5::Md5::digest(body))
 }
 
-/// CompleteMultipartUpload's body: every part's number and ETag, in order.
-pub fn complete_multipart_body(parts: &[(u32, String)]) -> String {
+/// CompleteMultipartUpload's body: every part's number and ETag, in order, and with `crcs`
+/// each part's CRC (as the SDKs send it; a service may check it against what it stored).
+pub fn complete_multipart_body(parts: &[(u32, String)], crcs: Option<(Algorithm, &[u64])>) -> String {
     let mut xml = String::from("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-    for (number, etag) in parts {
-        xml.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>", quick_xml::escape::escape(etag.as_str())));
+    for (i, (number, etag)) in parts.iter().enumerate() {
+        let crc = match crcs.and_then(|(alg, each)| Some((alg, *each.get(i)?))) {
+            Some((alg, crc)) => format!("<{tag}>{}</{tag}>", alg.encode(crc), tag = alg.xml_tag()),
+            None => String::new(),
+        };
+        xml.push_str(&format!("<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag>{crc}</Part>", quick_xml::escape::escape(etag.as_str())));
     }
     xml.push_str("</CompleteMultipartUpload>");
     xml
@@ -626,8 +632,10 @@ mod tests {
         assert_eq!(create_multipart_upload(&s, "a b", &PutOptions::default()).unwrap().path_and_query, "/bkt/a%20b?uploads");
         assert_eq!(upload_part(&s, "k", "id/+=", 7).path_and_query, "/bkt/k?partNumber=7&uploadId=id%2F%2B%3D");
         assert_eq!(abort_multipart_upload(&s, "k", "x").unwrap().method, "DELETE");
-        let body = complete_multipart_body(&[(1, "\"a&b\"".into()), (2, "\"c\"".into())]);
+        let body = complete_multipart_body(&[(1, "\"a&b\"".into()), (2, "\"c\"".into())], None);
         assert!(body.contains("<Part><PartNumber>1</PartNumber><ETag>&quot;a&amp;b&quot;</ETag></Part><Part><PartNumber>2</PartNumber>"), "{body}");
+        let body = complete_multipart_body(&[(1, "\"e\"".into())], Some((Algorithm::Crc64Nvme, &[0])));
+        assert!(body.contains("<ETag>&quot;e&quot;</ETag><ChecksumCRC64NVME>AAAAAAAAAAA=</ChecksumCRC64NVME></Part>"), "{body}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use std::rc::Rc;
 
 use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, UploadChecksum};
+use crate::client;
 use crate::conditions;
 use crate::config::Settings;
 use crate::error::{Error, transport};
@@ -47,7 +48,7 @@ pub fn put_stream(settings: &Rc<Settings>, key: String, full: &str, source: Inpu
         }
         return objects::put_bytes(settings, key, full, &first, options);
     }
-    let mut parts = Parts::new(Upload::create(settings, key, full, &options)?);
+    let mut parts = Parts::new(Upload::create(settings, key, full, &options, client::upload_crc(settings.upload_checksum))?);
     match parts.launch(first).and_then(|()| send_rest(&mut parts, carry, &mut source)) {
         Ok(()) => complete(parts, options),
         Err(e) => Err(parts.abort(e)),
@@ -143,7 +144,10 @@ impl Writer {
                     let full = std::mem::take(&mut self.filling);
                     let parts = match &mut self.parts {
                         Some(parts) => parts,
-                        None => self.parts.insert(Parts::new(Upload::create(&self.settings, self.key.clone(), &self.full, &self.options)?)),
+                        None => {
+                            let crc = client::upload_crc(self.settings.upload_checksum);
+                            self.parts.insert(Parts::new(Upload::create(&self.settings, self.key.clone(), &self.full, &self.options, crc)?))
+                        }
                     };
                     parts.launch_when_room(full)?;
                 }

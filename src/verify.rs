@@ -12,14 +12,9 @@
 
 use md5::Digest as _;
 
+use crate::checksums::{self, Algorithm};
 use crate::error::{Error, transport};
 use crate::sys::http::Response;
-
-// A byte-at-a-time table per algorithm: 1–2 KB each, against 16 KB for sliced tables.
-// Downloads through the component are the slow path anyway; streams pass through unread.
-const CRC32: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
-const CRC32C: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISCSI);
-const CRC64NVME: crc::Crc<u64, crc::Table<1>> = crc::Crc::<u64, crc::Table<1>>::new(&crc::CRC_64_NVME);
 
 /// The running check of one body.
 pub struct Verifier {
@@ -31,8 +26,7 @@ pub struct Verifier {
 enum Check {
     None,
     Sha256(sha2::Sha256, String),
-    Crc32(crc::Digest<'static, u32, crc::Table<1>>, &'static str, String),
-    Crc64(crc::Digest<'static, u64, crc::Table<1>>, String),
+    Crc(checksums::Digest, Algorithm, String),
     Md5(md5::Md5, String),
 }
 
@@ -57,8 +51,7 @@ impl Verifier {
         match &mut self.check {
             Check::None => {}
             Check::Sha256(h, _) => sha2::Digest::update(h, data),
-            Check::Crc32(d, _, _) => d.update(data),
-            Check::Crc64(d, _) => d.update(data),
+            Check::Crc(d, _, _) => d.update(data),
             Check::Md5(h, _) => h.update(data),
         }
     }
@@ -73,8 +66,7 @@ impl Verifier {
         let (name, expected, got) = match self.check {
             Check::None => return Ok(()),
             Check::Sha256(h, want) => ("x-amz-checksum-sha256", want, b64(&sha2::Digest::finalize(h))),
-            Check::Crc32(d, name, want) => (name, want, b64(&d.finalize().to_be_bytes())),
-            Check::Crc64(d, want) => ("x-amz-checksum-crc64nvme", want, b64(&d.finalize().to_be_bytes())),
+            Check::Crc(d, alg, want) => (alg.header(), want, alg.encode(d.finish())),
             Check::Md5(h, want) => ("ETag (MD5)", want, hex(&h.finalize())),
         };
         if got == expected {
@@ -112,18 +104,16 @@ impl Check {
             Some(t) => t.eq_ignore_ascii_case("FULL_OBJECT"),
             None => !multipart,
         };
-        let full = |name: &str| resp.header(name).map(str::trim).filter(|v| whole && !v.is_empty() && !v.contains('-')).map(str::to_string);
-        if let Some(v) = full("x-amz-checksum-sha256") {
+        // A value of the wrong length is a server's mislabel, not a damaged body (moto
+        // without its optional CRC libraries stores a CRC32 as the CRC64NVME): not checked.
+        let full = |name: &str, encoded_len: usize| resp.header(name).map(str::trim).filter(|v| whole && v.len() == encoded_len).map(str::to_string);
+        if let Some(v) = full("x-amz-checksum-sha256", 44) {
             return Check::Sha256(<sha2::Sha256 as sha2::Digest>::new(), v);
         }
-        if let Some(v) = full("x-amz-checksum-crc64nvme") {
-            return Check::Crc64(CRC64NVME.digest(), v);
-        }
-        if let Some(v) = full("x-amz-checksum-crc32c") {
-            return Check::Crc32(CRC32C.digest(), "x-amz-checksum-crc32c", v);
-        }
-        if let Some(v) = full("x-amz-checksum-crc32") {
-            return Check::Crc32(CRC32.digest(), "x-amz-checksum-crc32", v);
+        for alg in [Algorithm::Crc64Nvme, Algorithm::Crc32c, Algorithm::Crc32] {
+            if let Some(v) = full(alg.header(), alg.encoded_len()) {
+                return Check::Crc(alg.digest(), alg, v);
+            }
         }
         // SSE-KMS and SSE-C objects have ETags that are not the MD5 of their bytes.
         let encrypted = resp.header("x-amz-server-side-encryption").is_some_and(|v| v.to_ascii_lowercase().starts_with("aws:kms"))
@@ -152,10 +142,9 @@ mod tests {
     #[test]
     fn checksums_are_encoded_as_s3_sends_them() {
         let data = b"Hello world";
-        let b64 = |bytes: &[u8]| aws_smithy_types::base64::encode(bytes);
-        assert_eq!(b64(&CRC32.checksum(data).to_be_bytes()), "i9aeUg==");
-        assert_eq!(b64(&CRC32C.checksum(data).to_be_bytes()), "crUfeA==");
-        assert_eq!(b64(&CRC64NVME.checksum(data).to_be_bytes()), "OOJZ0D8xKts=");
+        assert_eq!(Algorithm::Crc32.encode(Algorithm::Crc32.checksum(data)), "i9aeUg==");
+        assert_eq!(Algorithm::Crc32c.encode(Algorithm::Crc32c.checksum(data)), "crUfeA==");
+        assert_eq!(Algorithm::Crc64Nvme.encode(Algorithm::Crc64Nvme.checksum(data)), "OOJZ0D8xKts=");
         assert_eq!(hex(&md5::Md5::digest(b"")), "d41d8cd98f00b204e9800998ecf8427e");
         assert!(is_md5_hex("d41d8cd98f00b204e9800998ecf8427e"));
         assert!(!is_md5_hex("d41d8cd98f00b204e9800998ecf8427e-2"));

@@ -11,6 +11,8 @@
 set -euo pipefail
 
 MOTO_VERSION=5.2.1
+AWSCRT_VERSION=0.38.1
+CRC32C_VERSION=2.9.post0
 ACCESS_KEY=wasm-storages-moto
 SECRET_KEY=wasm-storages-moto-secret
 BUCKET=wasm-storages-test
@@ -19,6 +21,12 @@ BUCKET=wasm-storages-test
 source "$(dirname "$0")/common.sh"
 
 install() {
+  # moto computes CRC32C and CRC64NVME only with these optional packages; without them it
+  # stores a CRC32 under either name (moto/s3/utils.py compute_checksum).
+  if ! python3 -c "import awscrt, crc32c" 2> /dev/null; then
+    echo "moto: installing awscrt $AWSCRT_VERSION and crc32c $CRC32C_VERSION (its CRC64NVME and CRC32C)"
+    python3 -m pip install --quiet "awscrt==$AWSCRT_VERSION" "crc32c==$CRC32C_VERSION"
+  fi
   if python3 -c "import moto.server, flask" 2> /dev/null; then
     echo "moto: installed ($(python3 -c 'import moto; print(moto.__version__)'))"
     return

@@ -1,8 +1,9 @@
-//! s3s-fs with S3's Content-MD5 semantics. s3s-fs checks Content-MD5 only on PutObject,
-//! and only after it has stored the body, so a damaged upload is refused but left in place;
-//! it never checks UploadPart's. S3 checks both before storing anything. This wrapper
-//! checks the digest as the body streams in and fails the stream before s3s-fs commits it,
-//! then answers `BadDigest` as S3 does. s3s-fs also deletes a bucket with everything in
+//! s3s-fs with S3's Content-MD5 and `x-amz-checksum-*` semantics. s3s-fs checks them only
+//! on PutObject, and only after it has stored the body, so a damaged upload is refused but
+//! left in place; it never checks UploadPart's. S3 checks both before storing anything.
+//! This wrapper checks the digests as the body streams in and fails the stream before
+//! s3s-fs commits it, then answers `BadDigest` as S3 does. (A `FULL_OBJECT` checksum on
+//! CompleteMultipartUpload is not checked: s3s-fs keeps none for multipart objects.) s3s-fs also deletes a bucket with everything in
 //! it; S3 refuses (`BucketNotEmpty`), and so does this wrapper. And re-creating a bucket is
 //! `BucketAlreadyOwnedByYou`, S3's answer (outside us-east-1) to its owner: this server has
 //! one account. s3s-fs makes a missing bucket's directory for a PutObject (and answers
@@ -16,12 +17,12 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_core::Stream;
+use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
 use s3s::stream::{ByteStream, RemainingLength};
@@ -35,51 +36,96 @@ pub struct StrictFs {
     pub ignore_conditions: bool,
 }
 
-/// Makes `body` fail at its end unless its MD5 is `expected` (base64); returns the flag
-/// that says it did.
-fn check_md5(body: &mut Option<StreamingBlob>, expected: Option<&str>) -> S3Result<Option<Arc<AtomicBool>>> {
-    let Some(expected) = expected else { return Ok(None) };
-    let expected: [u8; 16] = base64::engine::general_purpose::STANDARD
-        .decode(expected)
-        .ok()
-        .and_then(|d| d.try_into().ok())
-        .ok_or_else(|| s3_error!(InvalidDigest, "Content-MD5 is not a base64 MD5"))?;
+/// Makes `body` fail at its end unless its MD5 is `md5` (base64) and its CRCs and SHAs
+/// are those `stated` (`x-amz-checksum-*`); returns the flag that says which one differed.
+fn check_digests(body: &mut Option<StreamingBlob>, md5: Option<&str>, stated: Checksum) -> S3Result<Option<Arc<Mismatch>>> {
+    let md5: Option<[u8; 16]> = md5
+        .map(|m| {
+            base64::engine::general_purpose::STANDARD
+                .decode(m)
+                .ok()
+                .and_then(|d| d.try_into().ok())
+                .ok_or_else(|| s3_error!(InvalidDigest, "Content-MD5 is not a base64 MD5"))
+        })
+        .transpose()?;
+    let hasher = ChecksumHasher {
+        crc32: stated.checksum_crc32.is_some().then(Default::default),
+        crc32c: stated.checksum_crc32c.is_some().then(Default::default),
+        sha1: stated.checksum_sha1.is_some().then(Default::default),
+        sha256: stated.checksum_sha256.is_some().then(Default::default),
+        crc64nvme: stated.checksum_crc64nvme.is_some().then(Default::default),
+    };
+    let any_checksum = [&stated.checksum_crc32, &stated.checksum_crc32c, &stated.checksum_sha1, &stated.checksum_sha256, &stated.checksum_crc64nvme]
+        .iter()
+        .any(|c| c.is_some());
+    if md5.is_none() && !any_checksum {
+        return Ok(None);
+    }
     let Some(inner) = body.take() else { return Ok(None) };
-    let mismatch = Arc::new(AtomicBool::new(false));
-    *body = Some(StreamingBlob::new(Md5Checked { inner, md5: Some(Md5::new()), expected, mismatch: mismatch.clone() }));
+    let mismatch = Arc::new(Mismatch::default());
+    *body = Some(StreamingBlob::new(Checked { inner, md5: md5.map(|m| (Md5::new(), m)), hasher: Some((hasher, stated)), mismatch: mismatch.clone() }));
     Ok(Some(mismatch))
 }
 
-fn bad_digest<T>(result: S3Result<T>, mismatch: Option<Arc<AtomicBool>>) -> S3Result<T> {
-    match mismatch {
-        Some(m) if m.load(Ordering::SeqCst) => Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received.")),
-        _ => result,
+/// Which stated digest the body did not match, once its end was reached.
+#[derive(Default)]
+struct Mismatch(std::sync::Mutex<Option<&'static str>>);
+
+fn bad_digest<T>(result: S3Result<T>, mismatch: Option<Arc<Mismatch>>) -> S3Result<T> {
+    match mismatch.and_then(|m| *m.0.lock().unwrap()) {
+        Some("MD5") => Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received.")),
+        Some(name) => Err(s3_error!(BadDigest, "The {name} you specified did not match the calculated checksum.")),
+        None => result,
     }
 }
 
-struct Md5Checked {
+struct Checked {
     inner: StreamingBlob,
-    md5: Option<Md5>,
-    expected: [u8; 16],
-    mismatch: Arc<AtomicBool>,
+    md5: Option<(Md5, [u8; 16])>,
+    hasher: Option<(ChecksumHasher, Checksum)>,
+    mismatch: Arc<Mismatch>,
 }
 
-impl Stream for Md5Checked {
+impl Checked {
+    /// The first stated digest the body does not match.
+    fn differs(&mut self) -> Option<&'static str> {
+        if self.md5.take().is_some_and(|(md5, want)| md5.finalize() != want) {
+            return Some("MD5");
+        }
+        let (hasher, stated) = self.hasher.take()?;
+        let got = hasher.finalize();
+        [
+            ("CRC32", got.checksum_crc32, stated.checksum_crc32),
+            ("CRC32C", got.checksum_crc32c, stated.checksum_crc32c),
+            ("SHA1", got.checksum_sha1, stated.checksum_sha1),
+            ("SHA256", got.checksum_sha256, stated.checksum_sha256),
+            ("CRC64NVME", got.checksum_crc64nvme, stated.checksum_crc64nvme),
+        ]
+        .into_iter()
+        .find(|(_, got, want)| got != want)
+        .map(|(name, _, _)| name)
+    }
+}
+
+impl Stream for Checked {
     type Item = Result<Bytes, StdError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
-                if let Some(md5) = this.md5.as_mut() {
+                if let Some((md5, _)) = this.md5.as_mut() {
                     md5.update(&bytes);
+                }
+                if let Some((hasher, _)) = this.hasher.as_mut() {
+                    hasher.update(&bytes);
                 }
                 Poll::Ready(Some(Ok(bytes)))
             }
             Poll::Ready(None) => {
-                if this.md5.take().is_some_and(|md5| md5.finalize() != this.expected) {
-                    this.mismatch.store(true, Ordering::SeqCst);
-                    return Poll::Ready(Some(Err("Content-MD5 mismatch".into())));
+                if let Some(name) = this.differs() {
+                    *this.mismatch.0.lock().unwrap() = Some(name);
+                    return Poll::Ready(Some(Err(format!("{name} mismatch").into())));
                 }
                 Poll::Ready(None)
             }
@@ -88,10 +134,24 @@ impl Stream for Md5Checked {
     }
 }
 
-impl ByteStream for Md5Checked {
+impl ByteStream for Checked {
     fn remaining_length(&self) -> RemainingLength {
         self.inner.remaining_length()
     }
+}
+
+/// The checksums a request states in its `x-amz-checksum-*` headers.
+macro_rules! stated {
+    ($input:expr) => {
+        Checksum {
+            checksum_crc32: $input.checksum_crc32.clone(),
+            checksum_crc32c: $input.checksum_crc32c.clone(),
+            checksum_sha1: $input.checksum_sha1.clone(),
+            checksum_sha256: $input.checksum_sha256.clone(),
+            checksum_crc64nvme: $input.checksum_crc64nvme.clone(),
+            ..Default::default()
+        }
+    };
 }
 
 impl StrictFs {
@@ -149,13 +209,15 @@ macro_rules! strict_s3 {
                     req.input.if_none_match = None;
                     req.input.if_match = None;
                 }
-                let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
+                let stated = stated!(req.input);
+                let mismatch = check_digests(&mut req.input.body, req.input.content_md5.as_deref(), stated)?;
                 bad_digest(self.fs.put_object(req).await, mismatch)
             }
 
             async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
                 self.bucket_exists(&req.input.bucket)?;
-                let mismatch = check_md5(&mut req.input.body, req.input.content_md5.as_deref())?;
+                let stated = stated!(req.input);
+                let mismatch = check_digests(&mut req.input.body, req.input.content_md5.as_deref(), stated)?;
                 bad_digest(self.fs.upload_part(req).await, mismatch)
             }
 

@@ -37,20 +37,29 @@ async fn uploads_carry_the_configured_checksum() {
     }
     let t = Target::new("checksum-shape").await;
     let data = bytes(3000, 5);
-    for (mode, md5, payload_hash) in [
-        // Base64 MD5 and hex SHA-256 of `data`, computed independently by the test.
-        (UploadChecksum::ContentMd5, Some(md5_base64(&data)), "UNSIGNED-PAYLOAD".to_string()),
-        (UploadChecksum::SignedSha256, None, common::sha256(&data)),
+    // The header each mode adds, its value computed independently by the test (s3s's
+    // hashes), and the payload hash signed. No mode is the default: a local endpoint gets
+    // CRC64NVME.
+    for (mode, header_name, value, payload_hash) in [
+        (None, "x-amz-checksum-crc64nvme", checksum::<s3s::crypto::Crc64Nvme>(&data), "UNSIGNED-PAYLOAD".to_string()),
+        (Some(UploadChecksum::Crc64nvme), "x-amz-checksum-crc64nvme", checksum::<s3s::crypto::Crc64Nvme>(&data), "UNSIGNED-PAYLOAD".to_string()),
+        (Some(UploadChecksum::Crc32c), "x-amz-checksum-crc32c", checksum::<s3s::crypto::Crc32c>(&data), "UNSIGNED-PAYLOAD".to_string()),
+        (Some(UploadChecksum::ContentMd5), "content-md5", md5_base64(&data), "UNSIGNED-PAYLOAD".to_string()),
+        (Some(UploadChecksum::SignedSha256), "x-amz-content-sha256", common::sha256(&data), common::sha256(&data)),
     ] {
         let mut config = t.config("");
-        config.upload_checksum = Some(mode);
+        config.upload_checksum = mode;
         let (mut s, sent) = recorded(config, None).await;
         s.put("k.bin", &data, &plain()).await.unwrap();
         let put = sent.lock().unwrap().iter().find(|r| r.method == "PUT").cloned().expect("a PUT was sent");
-        assert_eq!(header(&put, "content-md5").map(str::to_string), md5, "{mode:?}");
+        assert_eq!(header(&put, header_name), Some(value.as_str()), "{mode:?}");
         assert_eq!(header(&put, "x-amz-content-sha256"), Some(payload_hash.as_str()), "{mode:?}");
         let auth = header(&put, "authorization").unwrap();
-        assert_eq!(auth.contains("content-md5;"), md5.is_some(), "Content-MD5 is signed: {auth}");
+        assert!(auth.contains(&format!("{header_name};")), "{mode:?}: the checksum is signed: {auth}");
+        // One integrity header: R2 refuses two checksums in one request.
+        let others =
+            ["content-md5", "x-amz-checksum-crc64nvme", "x-amz-checksum-crc32c"].into_iter().filter(|h| *h != header_name && header(&put, h).is_some()).count();
+        assert_eq!(others, 0, "{mode:?}: {:?}", put.headers);
         assert_eq!(s.get_bytes("k.bin").await.unwrap(), data);
     }
 }
@@ -60,11 +69,13 @@ async fn a_body_damaged_in_transit_is_refused_in_every_mode() {
     if common::skip_on_memory("checksums of S3 transfers") {
         return;
     }
-    if common::servers::skip_without(Capability::ChecksContentMd5, "bodies damaged on the way to the server") {
-        return;
-    }
     let t = Target::new("damaged").await;
-    for mode in [UploadChecksum::ContentMd5, UploadChecksum::SignedSha256] {
+    for mode in [UploadChecksum::Crc64nvme, UploadChecksum::Crc32c, UploadChecksum::ContentMd5, UploadChecksum::SignedSha256] {
+        let crc = matches!(mode, UploadChecksum::Crc64nvme | UploadChecksum::Crc32c);
+        let checked_by = if crc { Capability::ChecksChecksumHeaders } else { Capability::ChecksContentMd5 };
+        if common::servers::skip_without(checked_by, &format!("bodies damaged on the way to the server ({mode:?})")) {
+            continue;
+        }
         let mut config = t.config("");
         config.upload_checksum = Some(mode);
         let data = bytes(10_000, 7);
@@ -85,20 +96,71 @@ async fn a_damaged_part_is_refused_and_the_upload_aborted() {
     if common::skip_on_memory("checksums of S3 transfers") {
         return;
     }
-    if common::servers::skip_without(Capability::ChecksContentMd5, "parts damaged on the way to the server") {
+    let t = Target::new("damaged-part").await;
+    for mode in [UploadChecksum::Crc64nvme, UploadChecksum::ContentMd5] {
+        let checked_by = if mode == UploadChecksum::ContentMd5 { Capability::ChecksContentMd5 } else { Capability::ChecksChecksumHeaders };
+        if common::servers::skip_without(checked_by, &format!("parts damaged on the way to the server ({mode:?})")) {
+            continue;
+        }
+        let mut config = t.config("");
+        config.part_size = Some(5 * MIB as u64);
+        config.upload_checksum = Some(mode);
+        let (mut damaged, sent) = recorded(config.clone(), Some(Fault::CorruptBody)).await;
+        let result = damaged.put_stream("big.bin", std::io::Cursor::new(bytes(6 * MIB, 9)), &plain()).await;
+        assert!(matches!(storage_error(result), Error::Service(ref e) if e.status == 400), "{mode:?}");
+        let part_statuses: Vec<_> =
+            sent.lock().unwrap().iter().filter(|r| r.uri.query().is_some_and(|q| q.contains("partNumber="))).map(|r| r.status).collect();
+        assert!(!part_statuses.is_empty() && part_statuses.iter().all(|s| *s == Some(400)), "{mode:?}: parts: {part_statuses:?}");
+        let mut clean = open(config).await.unwrap();
+        assert!(!clean.exists("big.bin").await.unwrap());
+        assert_no_pending_uploads(&t, &mut clean).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_uploads_carry_the_whole_objects_crc_and_downloads_check_it() {
+    if common::skip_on_memory("checksums of S3 transfers") {
         return;
     }
-    let t = Target::new("damaged-part").await;
-    let mut config = t.config("");
-    config.part_size = Some(5 * MIB as u64);
-    let (mut damaged, sent) = recorded(config.clone(), Some(Fault::CorruptBody)).await;
-    let result = damaged.put_stream("big.bin", std::io::Cursor::new(bytes(6 * MIB, 9)), &plain()).await;
-    assert!(matches!(storage_error(result), Error::Service(ref e) if e.status == 400));
-    let part_statuses: Vec<_> = sent.lock().unwrap().iter().filter(|r| r.uri.query().is_some_and(|q| q.contains("partNumber="))).map(|r| r.status).collect();
-    assert!(!part_statuses.is_empty() && part_statuses.iter().all(|s| *s == Some(400)), "parts: {part_statuses:?}");
-    let mut clean = open(config).await.unwrap();
-    assert!(!clean.exists("big.bin").await.unwrap());
-    assert_no_pending_uploads(&t, &mut clean).await;
+    let t = Target::new("full-object").await;
+    let data = bytes(11 * MIB + 123, 21);
+    for (mode, name) in [(UploadChecksum::Crc64nvme, "x-amz-checksum-crc64nvme"), (UploadChecksum::Crc32c, "x-amz-checksum-crc32c")] {
+        let mut config = t.config("");
+        config.part_size = Some(5 * MIB as u64);
+        config.upload_checksum = Some(mode);
+        let (mut s, sent) = recorded(config.clone(), None).await;
+        s.put_stream("big.bin", std::io::Cursor::new(data.clone()), &plain()).await.unwrap();
+        let sent = sent.lock().unwrap().clone();
+        // Declared FULL_OBJECT; each part carries its CRC, Complete the whole object's
+        // (computed here by s3s, from the bytes: the component combines its parts').
+        let create = sent.iter().find(|r| r.method == "POST" && r.uri.query() == Some("uploads")).expect("CreateMultipartUpload");
+        assert_eq!(header(create, "x-amz-checksum-type"), Some("FULL_OBJECT"), "{mode:?}");
+        let parts: Vec<&Sent> = sent.iter().filter(|r| r.uri.query().is_some_and(|q| q.contains("partNumber="))).collect();
+        assert_eq!(parts.len(), 3, "{mode:?}");
+        for (i, part) in parts.iter().enumerate() {
+            let n: usize = part.uri.query().unwrap().split('&').find_map(|p| p.strip_prefix("partNumber=")).unwrap().parse().unwrap();
+            let body = &data[(n - 1) * 5 * MIB..(n * 5 * MIB).min(data.len())];
+            let want = if mode == UploadChecksum::Crc64nvme { checksum::<s3s::crypto::Crc64Nvme>(body) } else { checksum::<s3s::crypto::Crc32c>(body) };
+            assert_eq!(header(part, name), Some(want.as_str()), "{mode:?} part {i}");
+        }
+        let complete = sent.iter().find(|r| r.method == "POST" && r.uri.query() != Some("uploads")).expect("CompleteMultipartUpload");
+        let whole = if mode == UploadChecksum::Crc64nvme { checksum::<s3s::crypto::Crc64Nvme>(&data) } else { checksum::<s3s::crypto::Crc32c>(&data) };
+        assert_eq!(header(complete, name), Some(whole.as_str()), "{mode:?}");
+        assert_eq!(header(complete, "x-amz-checksum-type"), Some("FULL_OBJECT"), "{mode:?}");
+        assert_eq!(complete.status, Some(200), "{mode:?}: the server accepted the whole object's CRC");
+        // Read back whole, and with a bit flipped on the way: where the service keeps the
+        // whole object's CRC, the flipped bit is caught though the ETag is a multipart one.
+        let mut clean = open(config.clone()).await.unwrap();
+        assert_eq!(common::sha256(&clean.get_bytes("big.bin").await.unwrap()), common::sha256(&data), "{mode:?}");
+        if common::servers::skip_without(Capability::KeepsFullObjectChecksums, "a flipped bit in a multipart download") {
+            continue;
+        }
+        let (mut damaged, _) = recorded(config, always(Mischief::FlippedBit)).await;
+        match storage_error(damaged.get_checked("big.bin", |_| Ok(())).await) {
+            Error::Transport(m) => assert!(m.contains(&format!("does not match its {name}: expected {whole}")), "{mode:?}: {m}"),
+            other => panic!("{mode:?}: {other:?}"),
+        }
+    }
 }
 
 /// Every reply the host hands back suffers `kind`.
@@ -113,7 +175,10 @@ async fn downloads_ask_for_checksums_and_check_the_md5_etag() {
     }
     let t = Target::new("download-md5").await;
     let data = bytes(200_000, 11);
-    let mut clean = open(t.config("")).await.unwrap();
+    // Stored with a Content-MD5 only: the server keeps no checksum, the ETag is the MD5.
+    let mut md5_only = t.config("");
+    md5_only.upload_checksum = Some(UploadChecksum::ContentMd5);
+    let mut clean = open(md5_only).await.unwrap();
     clean.put("k.bin", &data, &plain()).await.unwrap();
 
     let (mut s, sent) = recorded(t.config(""), None).await;

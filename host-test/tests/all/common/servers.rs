@@ -10,6 +10,11 @@ pub enum Capability {
     ChecksSignatures,
     /// Refuses a body whose `Content-MD5` doesn't match it.
     ChecksContentMd5,
+    /// Refuses a body whose `x-amz-checksum-crc64nvme` or `-crc32c` doesn't match it.
+    ChecksChecksumHeaders,
+    /// Keeps a `FULL_OBJECT` CRC of a multipart object and returns it on GET, so a
+    /// download of it can be checked end to end.
+    KeepsFullObjectChecksums,
     /// Keeps an `x-amz-checksum-*` sent as a plain header and returns it on GET with
     /// `x-amz-checksum-mode: ENABLED`.
     KeepsHeaderChecksums,
@@ -45,6 +50,8 @@ pub fn lacks(capability: Capability) -> Option<&'static str> {
     match (name().as_str(), capability) {
         ("moto", ChecksSignatures) => Some("moto accepts any signature; the embedded server and Garage test signing"),
         ("moto", ChecksContentMd5) => Some("moto stores a body whose Content-MD5 doesn't match"),
+        ("moto", ChecksChecksumHeaders) => Some("moto stores a body whose x-amz-checksum-* doesn't match"),
+        ("embedded", KeepsFullObjectChecksums) => Some("s3s-fs keeps no checksum for multipart objects"),
         ("moto", KeepsHeaderChecksums) => Some("moto keeps x-amz-checksum-* only from aws-chunked trailers, not from a plain header"),
         ("moto", RefusesRecreatingOwnedBuckets) => Some("moto answers 200 to re-creating an owned bucket, like AWS in us-east-1"),
         ("moto", ResponseOverrides) => Some("moto 5.2.1 serves the stored headers whatever the response-* parameters say"),

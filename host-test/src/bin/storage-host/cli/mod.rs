@@ -46,9 +46,10 @@ struct Cli {
     /// A new connection for every request (default: reuse up to 10)
     #[arg(long, global = true)]
     no_keepalive: bool,
-    /// How the server checks uploads: content-md5 (default), signed-sha256, or none (files
-    /// are then spliced into the request, never copied through the component)
-    #[arg(long, global = true, value_parser = ["content-md5", "signed-sha256", "none"])]
+    /// How the server checks uploads: crc64nvme (default; content-md5 for B2, Linode,
+    /// Spaces and Wasabi endpoints), crc32c, content-md5, signed-sha256, or none (files are
+    /// then spliced into the request, never copied through the component)
+    #[arg(long, global = true, value_parser = ["crc64nvme", "crc32c", "content-md5", "signed-sha256", "none"])]
     upload_checksum: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -273,6 +274,8 @@ fn config_from_cli(cli: &Cli) -> Result<Config, Problem> {
     config.verify_ssl = Some(!cli.no_verify_ssl);
     config.addressing = cli.path_style.then_some(AddressingStyle::Path);
     config.upload_checksum = cli.upload_checksum.as_deref().map(|c| match c {
+        "crc64nvme" => UploadChecksum::Crc64nvme,
+        "crc32c" => UploadChecksum::Crc32c,
         "signed-sha256" => UploadChecksum::SignedSha256,
         "none" => UploadChecksum::None,
         _ => UploadChecksum::ContentMd5,
