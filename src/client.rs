@@ -125,6 +125,12 @@ pub fn start_part(settings: &Settings, req: &S3Request, data: Vec<u8>) -> Result
     http::start(request, Some(data))
 }
 
+/// Starts one attempt of a bodiless request (a ranged GET), to be polled with others.
+pub fn start(settings: &Settings, req: &S3Request) -> Result<InFlight<Vec<u8>>, Error> {
+    let (request, _) = prepare(settings, req, None)?;
+    http::start(request, None)
+}
+
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host (the bytes never
 /// enter the component), checked like any reply. Not retried: a stream can't be replayed.
 pub fn send_spliced(settings: &Settings, req: &S3Request, source: &InputStream, size: u64, key: &str) -> Result<Response, Error> {

@@ -27,6 +27,7 @@ mod paging;
 mod parts;
 mod precondition;
 mod quote;
+mod ranged;
 mod replies;
 mod request;
 mod retry;

@@ -2,6 +2,8 @@
 //! many), copy, move and presigned URLs. Each validates, builds its request, sends it
 //! through the client pipeline and maps the reply.
 
+use std::rc::Rc;
+
 use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
 use crate::client::{self, call, call_read, drain};
 use crate::conditions;
@@ -9,6 +11,7 @@ use crate::config::Settings;
 use crate::error::{self as errors, Error, ServiceError, invalid_argument, transport};
 use crate::keys;
 use crate::quote::Q;
+use crate::ranged::Ranged;
 use crate::replies::{self, stored_after_put, stored_file};
 use crate::request;
 use crate::sys::http;
@@ -48,7 +51,7 @@ pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputS
 
 /// A streamed GET (the whole object or a range), checked as it is read; nothing when its
 /// conditions don't hold.
-pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Download, Error> {
+pub fn get(settings: &Rc<Settings>, key: String, options: GetOptions) -> Result<Download, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
     let req = request::get_object(settings, &full, options.range.as_ref(), &options.conditions, options.version_id.as_deref())?;
     let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
@@ -72,7 +75,17 @@ pub fn get(settings: &Settings, key: String, options: GetOptions) -> Result<Down
         _ => None,
     };
     let verifier = if range.is_some() { Verifier::length_only(&resp) } else { Verifier::whole_object(&resp) };
-    Ok(Download { info, range, body: resp.into_body()?, verifier: Some(verifier), ended: None })
+    // A large object asked for in parallel: the rest in ranges, pinned to this ETag.
+    let etag = resp.header("etag").map(str::to_string);
+    let ranged = match (options.parallel, &range, resp.content_length(), etag) {
+        (true, None, Some(size), Some(etag)) if resp.status == 200 && size > settings.part_size => Some((size, etag)),
+        _ => None,
+    };
+    let body = match ranged {
+        Some((size, etag)) => Source::Ranged(Ranged::new(settings, info.key.clone(), full, options.version_id, etag, size, resp.into_body()?)),
+        None => Source::Single(resp.into_body()?),
+    };
+    Ok(Download { info, range, body, verifier: Some(verifier), ended: None })
 }
 
 /// The whole object in memory, read and checked inside the attempt: a damaged or cut-off
@@ -250,11 +263,12 @@ fn covers_everything(range: &ByteRange, size: u64) -> bool {
     }
 }
 
-/// A download in progress: the response's body, kept alive while its stream is read.
+/// A download in progress: the response's body, kept alive while its stream is read, or
+/// the ranges of a parallel one.
 pub struct Download {
     pub info: StoredFile,
     pub range: Option<Span>,
-    body: http::Body,
+    body: Source,
     /// Until `read` reaches the end (or `stream` hands the bytes over unchecked).
     verifier: Option<Verifier>,
     /// How reading ended: an error stays the answer to every later `read`, so a damaged
@@ -268,8 +282,13 @@ impl Download {
         if self.ended.is_some() || self.verifier.as_ref().is_some_and(Verifier::started) {
             return Err(invalid_argument("the body is being read with `read`; `stream` is instead of it"));
         }
-        self.verifier = None;
-        self.body.stream.take().ok_or_else(|| transport("the body stream was already taken"))
+        match &mut self.body {
+            Source::Single(body) => {
+                self.verifier = None;
+                body.stream.take().ok_or_else(|| transport("the body stream was already taken"))
+            }
+            Source::Ranged(_) => Err(invalid_argument("a parallel download is read with `read`: its bytes come in through the component")),
+        }
     }
 
     /// Up to `max` bytes; empty at the end, once the body has proved complete and intact.
@@ -277,7 +296,11 @@ impl Download {
         if let Some(ended) = &self.ended {
             return ended.clone().map(|()| Vec::new());
         }
-        let result = match self.body.read(max) {
+        let next = match &mut self.body {
+            Source::Single(body) => body.read(max),
+            Source::Ranged(ranges) => ranges.read(max),
+        };
+        let result = match next {
             Ok(Some(chunk)) => {
                 if let Some(v) = self.verifier.as_mut() {
                     v.update(&chunk);
@@ -294,4 +317,10 @@ impl Download {
         }
         result
     }
+}
+
+/// Where a download's bytes come from.
+enum Source {
+    Single(http::Body),
+    Ranged(Ranged),
 }

@@ -81,7 +81,7 @@ pub fn put_options() -> PutOptions {
 }
 
 pub fn get_options(range: Option<ByteRange>) -> GetOptions {
-    GetOptions { range, conditions: no_conditions(), version_id: None }
+    GetOptions { range, conditions: no_conditions(), version_id: None, parallel: false }
 }
 
 pub fn list_options(limit: Option<u32>) -> ListOptions {

@@ -553,9 +553,14 @@ impl Storage {
 
     /// Like [`Storage::get`], through the component's checked `read`: a body cut short, too
     /// long, or not matching its checksum or MD5 ETag is an error.
-    pub async fn get_checked(&mut self, key: &str, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+    pub async fn get_checked(&mut self, key: &str, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+        self.get_checked_with(key, &crate::get_options(None), sink).await
+    }
+
+    /// Like [`Storage::get_checked`], with any `options` (a parallel download, a version).
+    pub async fn get_checked_with(&mut self, key: &str, options: &GetOptions, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
         self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, &crate::get_options(None)).await)?;
+            let body = flatten(iface.store().call_get(&mut *store, handle, key, options).await)?;
             let result = async {
                 let info = iface.object_body().call_info(&mut *store, body).await?;
                 read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| info)

@@ -414,6 +414,22 @@ impl Response {
 }
 
 impl Body {
+    /// What has arrived, up to `max` bytes, without waiting (maybe nothing); `None` at the
+    /// end of the body.
+    pub fn read_now(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
+        let stream = self.stream.as_ref().ok_or_else(|| transport("the body stream was already taken"))?;
+        match stream.read(max.clamp(1, READ_CHUNK)) {
+            Ok(chunk) => Ok(Some(chunk)),
+            Err(StreamError::Closed) => Ok(None),
+            Err(e) => Err(stream_error(e)),
+        }
+    }
+
+    /// Ready when `read_now` has something to say.
+    pub fn readable(&self) -> Option<Pollable> {
+        self.stream.as_ref().map(InputStream::subscribe)
+    }
+
     /// Up to `max` bytes; `None` at the end of the body.
     pub fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
         let stream = self.stream.as_ref().ok_or_else(|| transport("the body stream was already taken"))?;

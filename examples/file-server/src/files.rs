@@ -94,7 +94,7 @@ pub fn head(store: &Store, key: &str, request: &IncomingRequest) -> Reply {
 
 /// `GET /files/{key}`: 200 or 206 streamed (`reply::send_file`), or the refusal.
 pub fn get(store: &Store, key: &str, request: &IncomingRequest, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
-    let options = GetOptions { range: range(request), conditions: conditions(request), version_id: None };
+    let options = GetOptions { range: range(request), conditions: conditions(request), ..Default::default() };
     match store.get(key, &options) {
         Ok(object) => reply::send_file(key, object, out),
         Err(e) => Err((refused(store, key, &e), out)),

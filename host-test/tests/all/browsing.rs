@@ -43,7 +43,7 @@ async fn conditional_reads_answer_not_modified_or_precondition_failed() {
     let info = s.info("page.html").await.unwrap();
     let modified = info.last_modified.unwrap();
     let when = |seconds: u64| Some(host_test::Datetime { seconds, nanoseconds: 0 });
-    let get = |conditions: ReadConditions| GetOptions { range: None, conditions, version_id: None };
+    let get = |conditions: ReadConditions| GetOptions { conditions, ..host_test::get_options(None) };
     let none = host_test::no_conditions;
     let cases: Vec<(ReadConditions, Option<&str>)> = vec![
         (ReadConditions { if_none_match: Some(etag.clone()), ..none() }, Some("not-modified")),

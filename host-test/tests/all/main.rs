@@ -17,6 +17,7 @@ mod faults;
 mod file_server;
 mod integrity;
 mod large;
+mod parallel;
 mod providers;
 mod reliability;
 mod storage;

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use host_test::{
-    AddressingStyle, ByteRange, Config, Entry, Error, HostOptions, InfoOptions, ListOptions, PresignMethod, PutOptions, Runtime, Span, Storage, UploadChecksum,
-    UrlOptions,
+    AddressingStyle, ByteRange, Config, Entry, Error, GetOptions, HostOptions, InfoOptions, ListOptions, PresignMethod, PutOptions, Runtime, Span, Storage,
+    UploadChecksum, UrlOptions,
 };
 use serde_json::json;
 
@@ -93,6 +93,10 @@ enum Command {
         // Parsed by the command, so that a bad range is a one-line `invalid argument`.
         #[arg(long, allow_hyphen_values = true)]
         range: Option<String>,
+        /// One GET streamed straight to FILE, unchecked by the component (default: an
+        /// object larger than a part comes in part-size ranges, several at once, checked)
+        #[arg(long)]
+        single: bool,
     },
     /// Print KEY's size, type, ETag, date, metadata and attributes as JSON
     Info {
@@ -324,9 +328,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
             let attributes = host_test::Attributes { cache_control, content_disposition, content_encoding, content_language, expires: None, storage_class };
             put(&mut storage, &interrupt, &key, &file, PutOptions { content_type, metadata: meta, size: None, condition: None, attributes, tags }).await?
         }
-        (Command::Get { key, file, range }, Some(interrupt)) => {
+        (Command::Get { key, file, range, single }, Some(interrupt)) => {
             let range = range.as_deref().map(parse_range).transpose()?;
-            get(&mut storage, &interrupt, &key, file.as_deref(), range).await?
+            get(&mut storage, &interrupt, &key, file.as_deref(), range, single).await?
         }
         (command, _) => return other(&mut storage, command).await,
     }
@@ -437,10 +441,20 @@ async fn put(storage: &mut Storage, interrupt: &Interrupt, key: &str, file: &str
 
 /// Downloads KEY to FILE (a directory takes KEY's last segment as the name), or to stdout.
 /// The file appears whole or not at all: interrupted or failed, nothing is left.
-async fn get(storage: &mut Storage, interrupt: &Interrupt, key: &str, file: Option<&str>, range: Option<ByteRange>) -> Result<(), Problem> {
+async fn get(storage: &mut Storage, interrupt: &Interrupt, key: &str, file: Option<&str>, range: Option<ByteRange>, single: bool) -> Result<(), Problem> {
+    // A whole object comes through the component's checked `read`, in parallel ranges when
+    // it is larger than a part; a range, or `--single`, is one GET streamed by the host.
+    let parallel = range.is_none() && !single;
+    let options = GetOptions { parallel, ..host_test::get_options(range) };
     let Some(dest) = file.filter(|f| *f != "-") else {
         let mut out = std::io::stdout().lock();
-        let download = storage.get_range(key, range, |chunk| out.write_all(chunk));
+        let sink = |chunk: &[u8]| out.write_all(chunk);
+        let download = async {
+            match parallel {
+                true => storage.get_checked_with(key, &options, sink).await.map(drop),
+                false => storage.get_with(key, &options, sink).await.map(drop),
+            }
+        };
         tokio::select! {
             done = download => { done?; }
             signal = interrupt.wait() => return Err(Problem::Interrupted(signal, "the download was stopped".into())),
@@ -451,10 +465,16 @@ async fn get(storage: &mut Storage, interrupt: &Interrupt, key: &str, file: Opti
     let mut partial = local::Partial::create(path.clone())?;
     // The size isn't known before the response: the line shows bytes and rate.
     let progress = Progress::start("get", None);
-    let download = storage.get_range(key, range, |chunk| {
+    let sink = |chunk: &[u8]| {
         progress.add(chunk.len());
         partial.write(chunk)
-    });
+    };
+    let download = async {
+        match parallel {
+            true => storage.get_checked_with(key, &options, sink).await.map(drop),
+            false => storage.get_with(key, &options, sink).await.map(drop),
+        }
+    };
     let done = tokio::select! {
         done = download => done,
         signal = interrupt.wait() => {
