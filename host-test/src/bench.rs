@@ -2,7 +2,6 @@
 //! against one server. Figures go to stdout as Markdown (BENCHMARKS.md keeps a run).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -17,6 +16,10 @@ const MIB: u64 = 1 << 20;
 pub struct Bench {
     pub size_mib: u64,
     pub small_ops: usize,
+    /// Rounds of the side-by-side transfers (the order of clients alternates).
+    pub rounds: usize,
+    /// Size of the transfers over the simulated wide-area path.
+    pub wan_mib: u64,
     /// `None`: the embedded server.
     pub endpoint: Option<Config>,
 }
@@ -76,131 +79,14 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("payload.bin");
     write_test_file(&file, size).await?;
-    let file_str = file.to_str().context("temp path")?;
     println!("| measurement | result |\n|---|---|");
     println!("| release component size | {} bytes |", backend().len());
 
-    // Streamed PUT and GET through the component vs curl with presigned URLs. The host
-    // times CompleteMultipartUpload: the server's work joining the parts, which a
-    // one-request PUT (curl's) doesn't have.
-    let completing = Arc::new(Mutex::new(Duration::ZERO));
-    let log = completing.clone();
-    let observer: crate::sender::Observer = Arc::new(move |sent: crate::sender::Sent| {
-        if sent.method == "POST" && sent.uri.query().is_some_and(|q| q.starts_with("uploadId=")) {
-            *log.lock().unwrap() += sent.took;
-        }
-    });
-    let host = HostOptions { observer: Some(observer), ..Default::default() };
-    let mut config = base.clone();
-    config.max_pool_connections = Some(8);
-    let mut s = open(&config, &host).await?;
-    let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
-    let put = start.elapsed();
-    let joining = std::mem::take(&mut *completing.lock().unwrap());
-    let start = Instant::now();
-    let mut got = 0u64;
-    s.get("big.bin", |c| {
-        got += c.len() as u64;
-        Ok(())
-    })
-    .await?;
-    let get = start.elapsed();
-    if got != size {
-        bail!("GET returned {got} of {size} bytes");
-    }
-    let peak = s.peak_memory();
-    let put_url = s.presigned_put_url("curl.bin", Some(3600), None).await?;
-    let curl_put = curl(&["-T", file_str, &put_url]).await?;
-    let get_url = s.url("big.bin", Some(3600)).await?;
-    let curl_get = curl(&[&get_url]).await?;
-    println!("| {} MiB streamed PUT, component (8 MiB parts, 8 in flight, Content-MD5) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, put));
-    println!("| … of which the server joining the parts (CompleteMultipartUpload) | {:.2} s of {:.2} s |", joining.as_secs_f64(), put.as_secs_f64());
-    println!("| {} MiB PUT, curl with a presigned URL (one request) | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, curl_put));
-    println!("| {} MiB streamed GET, component | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, get));
-    println!("| {} MiB GET, curl with a presigned URL | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, curl_get));
-    println!("| GET throughput, component / curl | {:.2}× |", curl_get.as_secs_f64() / get.as_secs_f64());
-    println!("| PUT throughput, component / curl | {:.2}× |", curl_put.as_secs_f64() / put.as_secs_f64());
-    println!("| PUT throughput, component without the server's joining / curl | {:.2}× |", curl_put.as_secs_f64() / (put - joining).as_secs_f64());
-    println!("| guest linear memory peak during the PUT and GET | {:.1} MiB |", peak as f64 / MIB as f64);
-    s.delete("big.bin").await?;
-    s.delete("curl.bin").await?;
-
-    // The same upload with the payload's SHA-256 signed instead of Content-MD5.
-    let mut signed = config.clone();
-    signed.upload_checksum = Some(UploadChecksum::SignedSha256);
-    let mut s = open(&signed, &HostOptions::default()).await?;
-    let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
-    println!("| {} MiB streamed PUT, component, `signed-sha256` | {:.0} MiB/s |", bench.size_mib, mib_per_s(size, start.elapsed()));
-    s.delete("big.bin").await?;
-
-    // One request, like curl's, through the component: a part as large as the object, so
-    // the stream is one PutObject (the component holds it all: this row is about shape).
-    if size <= 1 << 30 {
-        let mut whole = base.clone();
-        whole.part_size = Some(size.max(5 * MIB));
-        let mut s = open(&whole, &HostOptions::default()).await?;
-        let start = Instant::now();
-        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
-        let one = start.elapsed();
-        println!(
-            "| {} MiB PUT, component, one PutObject copied through it (Content-MD5) | {:.0} MiB/s ({:.2}× curl) |",
-            bench.size_mib,
-            mib_per_s(size, one),
-            curl_put.as_secs_f64() / one.as_secs_f64()
-        );
-        // Its ETag is its MD5: `read` copies the bytes through the component and checks them.
-        let start = Instant::now();
-        let mut got = 0u64;
-        s.get_checked("big.bin", |c| {
-            got += c.len() as u64;
-            Ok(())
-        })
-        .await?;
-        let checked = start.elapsed();
-        if got != size {
-            bail!("checked GET returned {got} of {size} bytes");
-        }
-        println!(
-            "| {} MiB checked GET, component (`read`: copied through it, MD5 checked) | {:.0} MiB/s ({:.2}× curl) |",
-            bench.size_mib,
-            mib_per_s(size, checked),
-            curl_get.as_secs_f64() / checked.as_secs_f64()
-        );
-        s.delete("big.bin").await?;
-    }
-
-    // Spliced: no checksum and the size known, so the host splices the file into one
-    // PutObject and the bytes never enter the component.
-    if size <= 5 << 30 {
-        let mut none = base.clone();
-        none.upload_checksum = Some(UploadChecksum::None);
-        let mut s = open(&none, &HostOptions::default()).await?;
-        let start = Instant::now();
-        s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &PutOptions { size: Some(size), ..crate::put_options() }).await?;
-        let spliced = start.elapsed();
-        println!(
-            "| {} MiB PUT, component, spliced (`upload-checksum = none`, size known) | {:.0} MiB/s ({:.2}× curl), peak {:.1} MiB |",
-            bench.size_mib,
-            mib_per_s(size, spliced),
-            curl_put.as_secs_f64() / spliced.as_secs_f64(),
-            s.peak_memory() as f64 / MIB as f64
-        );
-        s.delete("big.bin").await?;
-    }
-
-    // The same PUT and GET over reused connections.
-    let pooled = HostOptions { connection_pool: Some(8), ..Default::default() };
-    let mut s = open(&config, &pooled).await?;
-    let start = Instant::now();
-    s.put_stream("big.bin", tokio::fs::File::open(&file).await?, &crate::put_options()).await?;
-    let put = start.elapsed();
-    let start = Instant::now();
-    s.get("big.bin", |_| Ok(())).await?;
-    let get = start.elapsed();
-    println!("| {} MiB streamed PUT / GET, component, reused connections | {:.0} / {:.0} MiB/s |", bench.size_mib, mib_per_s(size, put), mib_per_s(size, get));
-    s.delete("big.bin").await?;
+    peers(&bench, &base, &file, size).await?;
+    let wan_file = dir.path().join("wan.bin");
+    write_test_file(&wan_file, bench.wan_mib * MIB).await?;
+    wan(&base, &wan_file, bench.wan_mib * MIB).await?;
+    tls_reuse(bench.small_ops).await?;
 
     // Multipart speedup from parts in flight.
     let mut first = None;
@@ -309,7 +195,7 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
     let list = time(start.elapsed(), N / 20);
     let big = vec![7u8; 8 << 20];
     let mut big_put = Vec::new();
-    for mode in [UploadChecksum::ContentMd5, UploadChecksum::SignedSha256, UploadChecksum::None] {
+    for mode in [UploadChecksum::Crc64nvme, UploadChecksum::Crc32c, UploadChecksum::ContentMd5, UploadChecksum::SignedSha256, UploadChecksum::None] {
         let mut config = base.clone();
         config.upload_checksum = Some(mode);
         let mut s = open(&config, &host).await?;
@@ -320,12 +206,407 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
         big_put.push(mib_per_s(8 * big.len() as u64, start.elapsed()));
     }
     println!("| in-guest cost, `info` (HEAD, headers parsed) | {head:.0} µs |");
-    println!("| in-guest cost, `put` of 1 KiB (Content-MD5) | {put:.0} µs |");
+    println!("| in-guest cost, `put` of 1 KiB (CRC64NVME) | {put:.0} µs |");
     println!("| in-guest cost, `url` (presign) | {presign:.0} µs |");
     println!("| in-guest cost, `list` of a 1,000-key page (~190 KB of XML) | {list:.0} µs |");
     println!(
-        "| in-guest `put` of 8 MiB bytes (copy in, hash, copy out to the host): Content-MD5 / signed SHA-256 / none | {:.0} / {:.0} / {:.0} MiB/s |",
-        big_put[0], big_put[1], big_put[2]
+        "| in-guest `put` of 8 MiB bytes (copy in, hash, copy out to the host): CRC64NVME / CRC32C / Content-MD5 / signed SHA-256 / none | {:.0} / {:.0} / {:.0} / {:.0} / {:.0} MiB/s |",
+        big_put[0], big_put[1], big_put[2], big_put[3], big_put[4]
     );
+    // The hash's own cost per byte: the mode's time per MiB less `none`'s.
+    let alone = |i: usize| 1.0 / (1.0 / big_put[i] - 1.0 / big_put[4]);
+    println!(
+        "| … the hash alone, in the guest (1 / (1/mode − 1/none)): CRC64NVME / CRC32C / MD5 / SHA-256 | {:.0} / {:.0} / {:.0} / {:.0} MiB/s |",
+        alone(0),
+        alone(1),
+        alone(2),
+        alone(3)
+    );
+    Ok(())
+}
+
+/// What one client measured in one round.
+#[derive(Default, Clone)]
+struct Sample {
+    put: Option<Duration>,
+    get: Option<Duration>,
+    /// A second GET figure: the component's single streamed GET beside its parallel one.
+    get_single: Option<Duration>,
+    small_put: Vec<Duration>,
+    small_get: Vec<Duration>,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Client {
+    /// Defaults: CRC64NVME, 8 MiB parts, 8 in flight; GET in parallel ranges, checked.
+    Component,
+    /// `upload-checksum = none` and the size known: the host splices the file.
+    Spliced,
+    /// The old default, for comparison.
+    ComponentMd5,
+    Boto3,
+    Sdk,
+    Curl,
+}
+
+impl Client {
+    fn name(self) -> &'static str {
+        match self {
+            Client::Component => "component (CRC64NVME; GET: parallel ranges, checked / one streamed GET)",
+            Client::Spliced => "component, spliced PUT (`upload-checksum = none`, size known)",
+            Client::ComponentMd5 => "component, `content-md5`",
+            Client::Boto3 => "boto3 `upload_file` / `download_file` (CRC32)",
+            Client::Sdk => "AWS SDK for Rust `put_object` / `get_object` (CRC32 trailer)",
+            Client::Curl => "curl, presigned URLs (no checksum)",
+        }
+    }
+}
+
+/// The side-by-side rounds: the component and the clients people would use instead, PUT
+/// and GET of the same file against the same server, the order alternated between
+/// rounds; then 1 KiB latencies; ratios to the faster of boto3 and the SDK.
+async fn peers(bench: &Bench, base: &Config, file: &Path, size: u64) -> anyhow::Result<()> {
+    let sdk = sdk_binary().await;
+    let boto3 = python_has_boto3().await;
+    let mut clients = vec![Client::Component, Client::Spliced, Client::ComponentMd5, Client::Curl];
+    match &sdk {
+        Ok(_) => clients.push(Client::Sdk),
+        Err(why) => println!("| AWS SDK for Rust | skipped: {why} |"),
+    }
+    match &boto3 {
+        Ok(()) => clients.push(Client::Boto3),
+        Err(why) => println!("| boto3 | skipped: {why} |"),
+    }
+    let mut samples: Vec<(Client, Vec<Sample>)> = clients.iter().map(|c| (*c, Vec::new())).collect();
+    let mut peak = 0usize;
+    for round in 0..bench.rounds.max(1) {
+        let mut order = clients.clone();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for client in order {
+            let sample = match client {
+                Client::Component | Client::Spliced | Client::ComponentMd5 => {
+                    let (sample, p) = component_round(client, base, file, size, bench.small_ops).await?;
+                    peak = peak.max(p);
+                    sample
+                }
+                Client::Curl => curl_round(base, file, size).await?,
+                Client::Boto3 => peer_round("boto3", &["python3".into(), boto3_script()], base, file, bench.small_ops).await?,
+                Client::Sdk => peer_round("sdk", &[sdk.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?.clone()], base, file, bench.small_ops).await?,
+            };
+            samples.iter_mut().find(|(c, _)| *c == client).context("client")?.1.push(sample);
+        }
+    }
+
+    let median = |mut v: Vec<Duration>| -> Option<Duration> {
+        v.sort();
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    };
+    let figures: Vec<(Client, Option<Duration>, Option<Duration>, Option<Duration>)> = samples
+        .iter()
+        .map(|(c, s)| {
+            (
+                *c,
+                median(s.iter().filter_map(|x| x.put).collect()),
+                median(s.iter().filter_map(|x| x.get).collect()),
+                median(s.iter().filter_map(|x| x.get_single).collect()),
+            )
+        })
+        .collect();
+    let best = |f: &dyn Fn(&(Client, Option<Duration>, Option<Duration>, Option<Duration>)) -> Option<Duration>| {
+        figures.iter().filter(|x| matches!(x.0, Client::Boto3 | Client::Sdk)).filter_map(f).min()
+    };
+    let best_put = best(&|x| x.1);
+    let best_get = best(&|x| x.2);
+    let rate = |d: Option<Duration>| d.map_or("–".to_string(), |d| format!("{:.0}", mib_per_s(size, d)));
+    let ratio = |d: Option<Duration>, peer: Option<Duration>| match (d, peer) {
+        (Some(d), Some(p)) => format!("{:.2}×", p.as_secs_f64() / d.as_secs_f64()),
+        _ => "–".into(),
+    };
+    println!();
+    println!("{} MiB, median of {} rounds (MiB/s; ratio = this client's throughput / the faster of boto3 and the SDK):", size / MIB, bench.rounds.max(1));
+    println!();
+    println!("| client | PUT MiB/s | GET MiB/s | PUT ratio | GET ratio |\n|---|---|---|---|---|");
+    for (client, put, get, single) in &figures {
+        let get_text = match single {
+            Some(single) => format!("{} / {}", rate(*get), rate(Some(*single))),
+            None => rate(*get),
+        };
+        let get_ratio = match single {
+            Some(single) => format!("{} / {}", ratio(*get, best_get), ratio(Some(*single), best_get)),
+            None => ratio(*get, best_get),
+        };
+        println!("| {} | {} | {get_text} | {} | {get_ratio} |", client.name(), rate(*put), ratio(*put, best_put));
+    }
+    println!("| guest linear memory peak, component PUT and parallel GET | {:.1} MiB | | | |", peak as f64 / MIB as f64);
+
+    println!();
+    println!("1 KiB objects, {} PUT/GET pairs per round on one client (reused connections), all rounds:", bench.small_ops);
+    println!();
+    println!("| client | PUT median | PUT p99 | GET median | GET p99 | PUT / GET median vs SDK |\n|---|---|---|---|---|---|");
+    let sdk_small = samples.iter().find(|(c, _)| *c == Client::Sdk).map(|(_, s)| {
+        let all = |f: &dyn Fn(&Sample) -> &Vec<Duration>| {
+            let mut v: Vec<Duration> = s.iter().flat_map(|x| f(x).clone()).collect();
+            v.sort();
+            v
+        };
+        (all(&|x| &x.small_put), all(&|x| &x.small_get))
+    });
+    for (client, s) in &samples {
+        let mut puts: Vec<Duration> = s.iter().flat_map(|x| x.small_put.clone()).collect();
+        let mut gets: Vec<Duration> = s.iter().flat_map(|x| x.small_get.clone()).collect();
+        if puts.is_empty() {
+            continue;
+        }
+        puts.sort();
+        gets.sort();
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        let vs = match &sdk_small {
+            Some((sp, sg)) if !sp.is_empty() => format!(
+                "{:.2}× / {:.2}×",
+                percentile(&puts, 0.5).as_secs_f64() / percentile(sp, 0.5).as_secs_f64(),
+                percentile(&gets, 0.5).as_secs_f64() / percentile(sg, 0.5).as_secs_f64()
+            ),
+            _ => "–".into(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {vs} |",
+            client.name(),
+            ms(percentile(&puts, 0.5)),
+            ms(percentile(&puts, 0.99)),
+            ms(percentile(&gets, 0.5)),
+            ms(percentile(&gets, 0.99))
+        );
+    }
+    println!();
+    println!("| measurement | result |\n|---|---|");
+    Ok(())
+}
+
+/// One round of the component as `client`: PUT of the file, GETs, small operations; the
+/// guest's memory peak.
+async fn component_round(client: Client, base: &Config, file: &Path, size: u64, small_ops: usize) -> anyhow::Result<(Sample, usize)> {
+    let mut config = base.clone();
+    config.max_pool_connections = Some(8);
+    config.upload_checksum = match client {
+        Client::Spliced => Some(UploadChecksum::None),
+        Client::ComponentMd5 => Some(UploadChecksum::ContentMd5),
+        _ => None,
+    };
+    // Reused connections, as the CLI and the other clients do.
+    let host = HostOptions { connection_pool: Some(10), ..Default::default() };
+    let mut s = open(&config, &host).await?;
+    let key = format!("peer-{client:?}.bin");
+    let options = PutOptions { size: (client == Client::Spliced).then_some(size), ..crate::put_options() };
+    let start = Instant::now();
+    s.put_stream(&key, tokio::fs::File::open(file).await?, &options).await?;
+    let mut sample = Sample { put: Some(start.elapsed()), ..Sample::default() };
+    if client == Client::Component {
+        let parallel = crate::GetOptions { parallel: true, ..crate::get_options(None) };
+        let mut got = 0u64;
+        let start = Instant::now();
+        s.get_checked_with(&key, &parallel, |c| {
+            got += c.len() as u64;
+            Ok(())
+        })
+        .await?;
+        sample.get = Some(start.elapsed());
+        let start = Instant::now();
+        s.get(&key, |c| {
+            got += c.len() as u64;
+            Ok(())
+        })
+        .await?;
+        sample.get_single = Some(start.elapsed());
+        if got != 2 * size {
+            bail!("the component's GETs returned {got} of {} bytes", 2 * size);
+        }
+        let payload = vec![7u8; 1024];
+        for i in 0..small_ops {
+            let small = format!("{key}-small-{}", i % 10);
+            let start = Instant::now();
+            s.put(&small, &payload, &crate::put_options()).await?;
+            sample.small_put.push(start.elapsed());
+            let start = Instant::now();
+            s.get_bytes(&small).await?;
+            sample.small_get.push(start.elapsed());
+        }
+        for i in 0..small_ops.min(10) {
+            s.delete(&format!("{key}-small-{i}")).await?;
+        }
+    }
+    let peak = s.peak_memory();
+    s.delete(&key).await?;
+    Ok((sample, peak))
+}
+
+/// One round of curl with presigned URLs (one request each way, no checksum).
+async fn curl_round(base: &Config, file: &Path, _size: u64) -> anyhow::Result<Sample> {
+    let mut s = open(base, &HostOptions::default()).await?;
+    let file = file.to_str().context("temp path")?;
+    let put_url = s.presigned_put_url("peer-curl.bin", Some(3600), None).await?;
+    let put = curl(&["-T", file, &put_url]).await?;
+    let get_url = s.url("peer-curl.bin", Some(3600)).await?;
+    let get = curl(&[&get_url]).await?;
+    s.delete("peer-curl.bin").await?;
+    Ok(Sample { put: Some(put), get: Some(get), ..Sample::default() })
+}
+
+/// One round of a peer run as a program (`command` + ENDPOINT BUCKET FILE KEY SMALL_OPS),
+/// which prints its own timings as JSON.
+async fn peer_round(name: &str, command: &[String], base: &Config, file: &Path, small_ops: usize) -> anyhow::Result<Sample> {
+    let endpoint = base.endpoint_url.clone().context("the peers need an endpoint URL")?;
+    // Under the store's prefix, as the component's own objects are.
+    let prefix = base.prefix.clone().unwrap_or_default();
+    let relative = format!("peer-{name}.bin");
+    let key = match prefix.trim_end_matches('/') {
+        "" => relative.clone(),
+        p => format!("{p}/{relative}"),
+    };
+    let mut cmd = std::process::Command::new(&command[0]);
+    cmd.args(&command[1..]).args([endpoint.as_str(), base.bucket.as_str(), file.to_str().context("temp path")?, key.as_str(), &small_ops.to_string()]);
+    // Loopback only: no credential source may reach an instance metadata service.
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    if let (Some(id), Some(secret)) = (&base.access_key_id, &base.secret_access_key) {
+        cmd.env("AWS_ACCESS_KEY_ID", id).env("AWS_SECRET_ACCESS_KEY", secret);
+    }
+    cmd.env("AWS_REGION", base.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into()));
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await?.with_context(|| format!("running {}", command.join(" ")))?;
+    if !out.status.success() {
+        bail!("{} failed: {}", command.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).with_context(|| format!("{} printed {}", command[0], String::from_utf8_lossy(&out.stdout)))?;
+    let secs = |name: &str| json[name].as_f64().map(Duration::from_secs_f64);
+    let micros = |name: &str| json[name].as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).map(Duration::from_micros).collect()).unwrap_or_default();
+    // Its objects go, so the next round starts alike.
+    let mut s = open(base, &HostOptions::default()).await?;
+    let _ = s.delete(&relative).await;
+    for i in 0..small_ops.min(10) {
+        let _ = s.delete(&format!("{relative}-small-{i}")).await;
+    }
+    Ok(Sample { put: secs("put_s"), get: secs("get_s"), get_single: None, small_put: micros("small_put_us"), small_get: micros("small_get_us") })
+}
+
+fn boto3_script() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-boto3.py").to_string()
+}
+
+async fn python_has_boto3() -> Result<(), String> {
+    let check = tokio::task::spawn_blocking(|| std::process::Command::new("python3").args(["-c", "import boto3"]).output());
+    let ok = check.await.is_ok_and(|o| o.is_ok_and(|o| o.status.success()));
+    if ok { Ok(()) } else { Err("python3 can't import boto3 (`python3 -m pip install boto3`)".into()) }
+}
+
+/// The SDK peer's binary, built on first use outside the workspace (its build is long).
+async fn sdk_binary() -> Result<String, String> {
+    let home = std::env::var("HOME").map_err(|_| "HOME is not set".to_string())?;
+    let target = format!("{home}/.cache/wasm-storages/bench-sdk-target");
+    let binary = format!("{target}/release/bench-sdk");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/bench-sdk/Cargo.toml");
+    eprintln!("bench: building the AWS SDK for Rust peer ({manifest}; the first build takes minutes)");
+    let build =
+        std::process::Command::new("cargo").args(["build", "--quiet", "--release", "--manifest-path", manifest]).env("CARGO_TARGET_DIR", &target).status();
+    let built = build.map_err(|e| format!("running cargo: {e}"))?;
+    if !built.success() {
+        return Err(format!("cargo build --release --manifest-path {manifest} failed"));
+    }
+    Ok(binary)
+}
+
+/// The simulated far server (`sender::Shaping`): 40 ms round trip, 100 Mbit/s per
+/// connection. Parts and ranges in flight, and connection reuse, where they pay.
+async fn wan(base: &Config, file: &Path, size: u64) -> anyhow::Result<()> {
+    let shaping = crate::sender::Shaping { rtt: Duration::from_millis(40), bits_per_second: 100_000_000 };
+    let mut first: Option<(Duration, Duration)> = None;
+    for in_flight in [1u32, 4, 8] {
+        let mut config = base.clone();
+        config.max_pool_connections = Some(in_flight);
+        let host = HostOptions { connection_pool: Some(in_flight as usize), shaping: Some(shaping), ..Default::default() };
+        let mut s = open(&config, &host).await?;
+        let start = Instant::now();
+        s.put_stream("wan.bin", tokio::fs::File::open(file).await?, &crate::put_options()).await?;
+        let put = start.elapsed();
+        let parallel = crate::GetOptions { parallel: true, ..crate::get_options(None) };
+        let start = Instant::now();
+        s.get_checked_with("wan.bin", &parallel, |_| Ok(())).await?;
+        let get = start.elapsed();
+        let (put1, get1) = *first.get_or_insert((put, get));
+        println!(
+            "| simulated WAN (40 ms RTT, 100 Mbit/s per connection), {} MiB, {in_flight} part(s) / range(s) in flight: PUT, parallel GET | {:.1} MiB/s ({:.2}×), {:.1} MiB/s ({:.2}×) |",
+            size / MIB,
+            mib_per_s(size, put),
+            put1.as_secs_f64() / put.as_secs_f64(),
+            mib_per_s(size, get),
+            get1.as_secs_f64() / get.as_secs_f64()
+        );
+        if in_flight == 8 {
+            let start = Instant::now();
+            s.get("wan.bin", |_| Ok(())).await?;
+            println!("| simulated WAN, {} MiB, one streamed GET | {:.1} MiB/s |", size / MIB, mib_per_s(size, start.elapsed()));
+        }
+        s.delete("wan.bin").await?;
+    }
+    for (mode, pool) in [("a new connection each", None), ("reused connections", Some(10))] {
+        let host = HostOptions { connection_pool: pool, shaping: Some(shaping), ..Default::default() };
+        let mut s = open(base, &host).await?;
+        let payload = vec![7u8; 1024];
+        let (mut puts, mut gets) = (Vec::new(), Vec::new());
+        for i in 0..20 {
+            let key = format!("wan-small/{i}");
+            let start = Instant::now();
+            s.put(&key, &payload, &crate::put_options()).await?;
+            puts.push(start.elapsed());
+            let start = Instant::now();
+            s.get_bytes(&key).await?;
+            gets.push(start.elapsed());
+            s.delete(&key).await?;
+        }
+        puts.sort();
+        gets.sort();
+        println!(
+            "| simulated WAN, 1 KiB PUT / GET median over 20, {mode} | {:.1} / {:.1} ms |",
+            percentile(&puts, 0.5).as_secs_f64() * 1e3,
+            percentile(&gets, 0.5).as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+/// 1 KiB operations against the embedded server over https, with a new TLS connection per
+/// request and with the host's pool (`sender::tls::TlsPool`).
+async fn tls_reuse(ops: usize) -> anyhow::Result<()> {
+    let server = EmbeddedS3::start_with(crate::testkit::s3_server::ServerOptions { tls: true, ..Default::default() }).await?;
+    let mut config = server.config("bench-tls/");
+    config.verify_ssl = Some(false);
+    let mut medians = Vec::new();
+    for pool in [None, Some(10)] {
+        let host = HostOptions { connection_pool: pool, insecure_tls: true, ..Default::default() };
+        let mut s = open(&config, &host).await?;
+        let payload = vec![7u8; 1024];
+        let (mut puts, mut gets) = (Vec::new(), Vec::new());
+        for i in 0..ops {
+            let key = format!("small/{}", i % 10);
+            let start = Instant::now();
+            s.put(&key, &payload, &crate::put_options()).await?;
+            puts.push(start.elapsed());
+            let start = Instant::now();
+            s.get_bytes(&key).await?;
+            gets.push(start.elapsed());
+        }
+        puts.sort();
+        gets.sort();
+        let mode = if pool.is_some() { "reused connections" } else { "a new connection each" };
+        println!(
+            "| 1 KiB PUT / GET over https (embedded TLS server), {mode}, {ops} ops | median {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms |",
+            percentile(&puts, 0.5).as_secs_f64() * 1e3,
+            percentile(&gets, 0.5).as_secs_f64() * 1e3,
+            percentile(&puts, 0.99).as_secs_f64() * 1e3,
+            percentile(&gets, 0.99).as_secs_f64() * 1e3
+        );
+        medians.push(percentile(&puts, 0.5) + percentile(&gets, 0.5));
+    }
+    println!("| … https PUT+GET median, new connection each / reused | {:.2}× |", medians[0].as_secs_f64() / medians[1].as_secs_f64());
     Ok(())
 }

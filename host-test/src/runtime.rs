@@ -101,6 +101,8 @@ pub struct HostOptions {
     pub observer: Option<crate::sender::Observer>,
     /// Damage the component's requests on their way out.
     pub fault: Option<crate::sender::Fault>,
+    /// Send as if over a far path: round trip and per-connection bandwidth (benchmarks).
+    pub shaping: Option<crate::sender::Shaping>,
     /// Host directories the component may read, each under its own absolute path.
     pub preopens: Vec<std::path::PathBuf>,
     /// Host directories the component may also write, each at the guest path given (the
@@ -278,9 +280,10 @@ impl HostState {
                 insecure: options.insecure_tls,
                 stop: options.stop.clone(),
                 canned: options.canned.clone(),
-                pool: options.connection_pool.map(crate::sender::Pool::new),
+                pool: options.connection_pool.map(|idle| crate::sender::Pool::new(idle, options.shaping.map_or(std::time::Duration::ZERO, |s| s.rtt))),
                 observer: options.observer.clone(),
                 fault: options.fault,
+                shaping: options.shaping,
                 fault_hits: 0,
             },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },

@@ -4,8 +4,9 @@
 //! - TLS policy (`tls.rs`): wasi:http gives the guest no say over certificates, so a store's
 //!   `verify-ssl = false` is carried out here: with `HostOptions::insecure_tls` the host
 //!   accepts any certificate for https requests.
-//! - Keep-alive (`pool.rs`): with `HostOptions::connection_pool`, plain-http requests go
-//!   through a pool of reused connections (TCP_NODELAY on) instead of one new connection each.
+//! - Keep-alive (`pool.rs`): with `HostOptions::connection_pool`, requests go through a
+//!   pool of reused connections (TCP_NODELAY on; https too, `tls.rs`) instead of one new
+//!   connection each.
 //! - Canned replies, for benchmarks that measure the component alone (signing, request
 //!   building, XML) with the network taken out, and for request-shape tests.
 //! - An observer told of every request: request-shape checks in tests, timings in the bench.
@@ -19,6 +20,8 @@
 //!   fixed or at random from a seed — to prove the component and the server catch them.
 //!   Never to fake a success. The fault decides first (`faults::plan`); its damage is done to
 //!   what comes back (`faults::after`).
+//! - A simulated wide-area path (`shaping.rs`, `HostOptions::shaping`): round-trip delay
+//!   and per-connection bandwidth, for benchmarks of parallel transfers and reuse.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,11 +31,13 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 mod faults;
 mod pool;
+mod shaping;
 mod tls;
 
 use faults::Damaged;
 pub use faults::{Fault, Mischief};
 pub use pool::Pool;
+pub use shaping::Shaping;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendResult = Result<(http::Response<WasiBody>, IoFuture), Error>;
@@ -74,6 +79,7 @@ pub struct Hooks {
     pub pool: Option<Pool>,
     pub observer: Option<Observer>,
     pub fault: Option<Fault>,
+    pub shaping: Option<Shaping>,
     /// Requests the fault has hit so far.
     pub fault_hits: usize,
 }
@@ -91,7 +97,7 @@ impl WasiHttpHooks for Hooks {
         let canned = plan.canned.or_else(|| self.canned.clone());
         let (refuse, delay, damage, lose) = (plan.refuse, plan.delay, plan.damage, plan.lose);
         let may_hold_back = refuse || delay.is_some();
-        let pool = self.pool.clone().filter(|_| request.uri().scheme() == Some(&http::uri::Scheme::HTTP));
+        let pool = self.pool.clone();
         let observed = self.observer.clone().map(|o| (o, request.method().clone(), request.uri().clone(), request.headers().clone()));
         let stop = self.stop.clone().filter(|_| carries_body(&request));
         let sent_whole = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -103,8 +109,24 @@ impl WasiHttpHooks for Hooks {
             }
             None => request,
         };
+        // A simulated far server: the request's body throttled, half a round trip each way,
+        // a round trip more for a connection not taken from the pool.
+        let (request, shaping) = match self.shaping {
+            Some(shape) => (request.map(|body| shape.throttle(body)), Some((shape, pool.is_none()))),
+            None => (request, None),
+        };
         let sending: Sending = match (refuse, delay) {
             (true, _) => Box::pin(async { Err(Error::ConnectionRefused) }),
+            (false, _) if shaping.is_some() => {
+                let (shape, new_connection) = shaping.expect("checked");
+                Box::pin(async move {
+                    let setup = if new_connection { shape.rtt } else { std::time::Duration::ZERO };
+                    tokio::time::sleep(setup + shape.one_way()).await;
+                    let (response, io) = send(request, options, insecure, canned, pool).await?;
+                    tokio::time::sleep(shape.one_way()).await;
+                    Ok((response.map(|body| shape.throttle(body)), io))
+                })
+            }
             (false, Some(d)) => {
                 let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));
                 Box::pin(async move {
@@ -210,7 +232,7 @@ async fn send(
         return Ok(canned_reply(request, &*reply).await);
     }
     if let Some(pool) = pool {
-        return pool.send(request, options).await;
+        return pool.send(request, options, insecure).await;
     }
     if insecure {
         let limit = options.and_then(|o| o.first_byte_timeout).unwrap_or(std::time::Duration::from_secs(600));

@@ -551,10 +551,13 @@ async fn verify_ssl_is_enforced_by_the_host() {
     let mut config = server.config("");
     let rt = Runtime::shared().unwrap();
 
-    let mut verified = Storage::open(rt, &HostOptions::default(), config.clone()).await.unwrap();
-    match storage_error(verified.put("k", b"v", &plain()).await) {
-        Error::Transport(msg) => assert!(msg.to_lowercase().contains("tls") || msg.contains("certificate"), "{msg}"),
-        other => panic!("a self-signed certificate must be refused by default, got {other:?}"),
+    // Refused by default: on a new connection each time, and through the pool.
+    for pool in [None, Some(2)] {
+        let mut verified = Storage::open(rt, &HostOptions { connection_pool: pool, ..Default::default() }, config.clone()).await.unwrap();
+        match storage_error(verified.put("k", b"v", &plain()).await) {
+            Error::Transport(msg) => assert!(msg.to_lowercase().contains("tls") || msg.contains("certificate"), "pool {pool:?}: {msg}"),
+            other => panic!("pool {pool:?}: a self-signed certificate must be refused by default, got {other:?}"),
+        }
     }
 
     config.verify_ssl = Some(false);
@@ -663,42 +666,75 @@ async fn presigned_put_lets_a_plain_http_client_upload() {
     assert!(matches!(storage_error(s.url_with("k", bad).await), Error::InvalidArgument(_)));
 }
 
+/// The benchmarks' simulated far server (`sender::Shaping`) really is far: every request
+/// waits a round trip, a new connection one more, and a body moves no faster than the
+/// bandwidth. (Lower bounds only: a loaded machine is slower, never faster.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulated_wide_area_path_delays_and_throttles() {
+    if common::skip_on_memory("the memory backend makes no connections") {
+        return;
+    }
+    let t = Target::new("shaping").await;
+    let shaping = host_test::sender::Shaping { rtt: std::time::Duration::from_millis(80), bits_per_second: 8_000_000 };
+    let data = bytes(256 * 1024, 3);
+    for (pool, least_ms) in [(None, 160), (Some(2), 80)] {
+        let host = HostOptions { shaping: Some(shaping), connection_pool: pool, ..Default::default() };
+        let mut s = Storage::open(Runtime::shared().unwrap(), &host, t.config("")).await.unwrap();
+        s.put("warm", b"x", &plain()).await.unwrap();
+        let start = std::time::Instant::now();
+        s.put("small", b"x", &plain()).await.unwrap();
+        let small = start.elapsed();
+        assert!(small.as_millis() >= least_ms, "pool {pool:?}: a small PUT took {small:?}");
+        // 256 KiB at 1 MB/s: at least 0.26 s on top, each way.
+        let start = std::time::Instant::now();
+        s.put("big", &data, &plain()).await.unwrap();
+        assert_eq!(s.get_bytes("big").await.unwrap(), data);
+        let big = start.elapsed();
+        assert!(big.as_millis() >= 2 * least_ms + 2 * 262, "pool {pool:?}: 256 KiB up and down took {big:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_reuses_connections_when_asked() {
     if common::skip_on_memory("the memory backend makes no connections") {
         return;
     }
-    use host_test::testkit::s3_server::EmbeddedS3;
-    // Always the embedded server: it counts the connections it accepts.
-    let server = EmbeddedS3::start().await.unwrap();
-    let config = server.config("");
-    let rt = Runtime::shared().unwrap();
+    use host_test::testkit::s3_server::{EmbeddedS3, ServerOptions};
+    // Always the embedded server: it counts the connections it accepts. Plain http, and
+    // https (self-signed: the host told to accept it).
+    for tls in [false, true] {
+        let server = EmbeddedS3::start_with(ServerOptions { tls, ..Default::default() }).await.unwrap();
+        let mut config = server.config("");
+        config.verify_ssl = Some(!tls);
+        let rt = Runtime::shared().unwrap();
 
-    let mut pooled = Storage::open(rt, &HostOptions { connection_pool: Some(4), ..Default::default() }, config.clone()).await.unwrap();
-    let data = bytes(3 * 1024 * 1024, 9);
-    for i in 0..20 {
-        pooled.put(&format!("k{i}"), &data[..1000 + i], &plain()).await.unwrap();
-        assert_eq!(pooled.get_bytes(&format!("k{i}")).await.unwrap(), data[..1000 + i]);
-    }
-    pooled.put("big", &data, &plain()).await.unwrap();
-    let mut got = Vec::new();
-    pooled
-        .get("big", |c| {
-            let _: () = got.extend_from_slice(c);
-            Ok(())
-        })
-        .await
-        .unwrap();
-    assert_eq!(got, data);
-    assert_eq!(pooled.list("", None).await.unwrap().len(), 21);
-    let reused = server.connections();
-    assert!(reused <= 4, "43 requests over a pool of 4 took {reused} connections");
+        let host = HostOptions { connection_pool: Some(4), insecure_tls: tls, ..Default::default() };
+        let mut pooled = Storage::open(rt, &host, config.clone()).await.unwrap();
+        let data = bytes(3 * 1024 * 1024, 9);
+        for i in 0..20 {
+            pooled.put(&format!("k{i}"), &data[..1000 + i], &plain()).await.unwrap();
+            assert_eq!(pooled.get_bytes(&format!("k{i}")).await.unwrap(), data[..1000 + i]);
+        }
+        pooled.put("big", &data, &plain()).await.unwrap();
+        let mut got = Vec::new();
+        pooled
+            .get("big", |c| {
+                let _: () = got.extend_from_slice(c);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(got, data);
+        assert_eq!(pooled.list("", None).await.unwrap().len(), 21);
+        let reused = server.connections();
+        assert!(reused <= 4, "tls {tls}: 43 requests over a pool of 4 took {reused} connections");
 
-    let mut fresh = Storage::open(rt, &HostOptions::default(), config).await.unwrap();
-    for i in 0..10 {
-        fresh.info(&format!("k{i}")).await.unwrap();
+        let mut fresh = Storage::open(rt, &HostOptions { insecure_tls: tls, ..Default::default() }, config).await.unwrap();
+        for i in 0..10 {
+            fresh.info(&format!("k{i}")).await.unwrap();
+        }
+        assert_eq!(server.connections() - reused, 10, "tls {tls}: without a pool, one connection per request");
     }
-    assert_eq!(server.connections() - reused, 10, "without a pool, one connection per request");
 }
 
 /// `read` with any `max` (even u64::MAX) gives the object, then the end, and the end again.

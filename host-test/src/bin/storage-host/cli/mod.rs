@@ -201,6 +201,12 @@ enum Command {
         /// Number of 1 KiB PUT/GET pairs for the latency figures
         #[arg(long, default_value_t = 200)]
         small_ops: usize,
+        /// Rounds of the side-by-side transfers (the clients' order alternates)
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Size of the transfers over the simulated wide-area path, in MiB
+        #[arg(long, default_value_t = 128)]
+        wan_mib: u64,
     },
 }
 
@@ -302,12 +308,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Problem> {
             };
             return serve::serve_http(component, *listen, host).await;
         }
-        Command::Bench { size_mib, small_ops } => {
+        Command::Bench { size_mib, small_ops, rounds, wan_mib } => {
             let endpoint = match cli.endpoint.is_some() {
                 true => Some(config_from_cli(&cli)?),
                 false => None,
             };
-            host_test::bench::run(host_test::bench::Bench { size_mib: *size_mib, small_ops: *small_ops, endpoint }).await?;
+            host_test::bench::run(host_test::bench::Bench { size_mib: *size_mib, small_ops: *small_ops, rounds: *rounds, wan_mib: *wan_mib, endpoint }).await?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
