@@ -78,8 +78,15 @@ impl Ranged {
         loop {
             self.fill_window()?;
             let Some(front) = self.window.first_mut() else { return Ok(None) };
+            let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+            // A whole range the caller can take at once goes as it is: no copy.
+            if front.taken == 0 && front.complete() && max >= front.buf.len() && !front.buf.is_empty() {
+                let whole = std::mem::take(&mut front.buf);
+                self.window.remove(0);
+                return Ok(Some(whole));
+            }
             if front.taken < front.buf.len() {
-                let n = (front.buf.len() - front.taken).min(usize::try_from(max.max(1)).unwrap_or(usize::MAX));
+                let n = (front.buf.len() - front.taken).min(max);
                 let chunk = front.buf[front.taken..front.taken + n].to_vec();
                 front.taken += n;
                 return Ok(Some(chunk));

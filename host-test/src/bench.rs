@@ -2,6 +2,7 @@
 //! against one server. Figures go to stdout as Markdown (BENCHMARKS.md keeps a run).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -229,12 +230,18 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
 #[derive(Default, Clone)]
 struct Sample {
     put: Option<Duration>,
+    /// The component's PUT less the server's CompleteMultipartUpload (s3s-fs re-reads and
+    /// rewrites every part there).
+    put_without_join: Option<Duration>,
     get: Option<Duration>,
     /// A second GET figure: the component's single streamed GET beside its parallel one.
     get_single: Option<Duration>,
     small_put: Vec<Duration>,
     small_get: Vec<Duration>,
 }
+
+/// A client's medians: PUT, GET, and the component's single streamed GET.
+type Figures = (Client, Option<Duration>, Option<Duration>, Option<Duration>);
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Client {
@@ -303,7 +310,7 @@ async fn peers(bench: &Bench, base: &Config, file: &Path, size: u64) -> anyhow::
         v.sort();
         (!v.is_empty()).then(|| v[v.len() / 2])
     };
-    let figures: Vec<(Client, Option<Duration>, Option<Duration>, Option<Duration>)> = samples
+    let figures: Vec<Figures> = samples
         .iter()
         .map(|(c, s)| {
             (
@@ -314,9 +321,7 @@ async fn peers(bench: &Bench, base: &Config, file: &Path, size: u64) -> anyhow::
             )
         })
         .collect();
-    let best = |f: &dyn Fn(&(Client, Option<Duration>, Option<Duration>, Option<Duration>)) -> Option<Duration>| {
-        figures.iter().filter(|x| matches!(x.0, Client::Boto3 | Client::Sdk)).filter_map(f).min()
-    };
+    let best = |f: &dyn Fn(&Figures) -> Option<Duration>| figures.iter().filter(|x| matches!(x.0, Client::Boto3 | Client::Sdk)).filter_map(f).min();
     let best_put = best(&|x| x.1);
     let best_get = best(&|x| x.2);
     let rate = |d: Option<Duration>| d.map_or("–".to_string(), |d| format!("{:.0}", mib_per_s(size, d)));
@@ -338,6 +343,13 @@ async fn peers(bench: &Bench, base: &Config, file: &Path, size: u64) -> anyhow::
             None => ratio(*get, best_get),
         };
         println!("| {} | {} | {get_text} | {} | {get_ratio} |", client.name(), rate(*put), ratio(*put, best_put));
+    }
+    for (client, s) in &samples {
+        if let Some(unjoined) = median(s.iter().filter_map(|x| x.put_without_join).collect())
+            && matches!(client, Client::Component | Client::ComponentMd5)
+        {
+            println!("| … {}, PUT less the server joining the parts | {} | | {} | |", client.name(), rate(Some(unjoined)), ratio(Some(unjoined), best_put));
+        }
     }
     println!("| guest linear memory peak, component PUT and parallel GET | {:.1} MiB | | | |", peak as f64 / MIB as f64);
 
@@ -394,14 +406,24 @@ async fn component_round(client: Client, base: &Config, file: &Path, size: u64, 
         Client::ComponentMd5 => Some(UploadChecksum::ContentMd5),
         _ => None,
     };
-    // Reused connections, as the CLI and the other clients do.
-    let host = HostOptions { connection_pool: Some(10), ..Default::default() };
+    // Reused connections, as the CLI and the other clients do. The host times
+    // CompleteMultipartUpload: the server joining the parts, which one request doesn't have.
+    let joining = Arc::new(Mutex::new(Duration::ZERO));
+    let log = joining.clone();
+    let observer: crate::sender::Observer = Arc::new(move |sent: crate::sender::Sent| {
+        if sent.method == "POST" && sent.uri.query().is_some_and(|q| q.starts_with("uploadId=")) {
+            *log.lock().unwrap() += sent.took;
+        }
+    });
+    let host = HostOptions { connection_pool: Some(10), observer: Some(observer), ..Default::default() };
     let mut s = open(&config, &host).await?;
     let key = format!("peer-{client:?}.bin");
     let options = PutOptions { size: (client == Client::Spliced).then_some(size), ..crate::put_options() };
     let start = Instant::now();
     s.put_stream(&key, tokio::fs::File::open(file).await?, &options).await?;
-    let mut sample = Sample { put: Some(start.elapsed()), ..Sample::default() };
+    let put = start.elapsed();
+    let join = *joining.lock().unwrap();
+    let mut sample = Sample { put: Some(put), put_without_join: Some(put.saturating_sub(join)), ..Sample::default() };
     if client == Client::Component {
         let parallel = crate::GetOptions { parallel: true, ..crate::get_options(None) };
         let mut got = 0u64;
@@ -486,7 +508,7 @@ async fn peer_round(name: &str, command: &[String], base: &Config, file: &Path, 
     for i in 0..small_ops.min(10) {
         let _ = s.delete(&format!("{relative}-small-{i}")).await;
     }
-    Ok(Sample { put: secs("put_s"), get: secs("get_s"), get_single: None, small_put: micros("small_put_us"), small_get: micros("small_get_us") })
+    Ok(Sample { put: secs("put_s"), get: secs("get_s"), small_put: micros("small_put_us"), small_get: micros("small_get_us"), ..Sample::default() })
 }
 
 fn boto3_script() -> String {

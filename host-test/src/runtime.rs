@@ -566,7 +566,8 @@ impl Storage {
             let body = flatten(iface.store().call_get(&mut *store, handle, key, options).await)?;
             let result = async {
                 let info = iface.object_body().call_info(&mut *store, body).await?;
-                read_checked(&mut *store, iface, body, 1 << 20, &mut sink).await.map(|()| info)
+                // A part's worth per call: a parallel download hands over whole ranges.
+                read_checked(&mut *store, iface, body, 8 << 20, &mut sink).await.map(|()| info)
             }
             .await;
             body.resource_drop_async(&mut *store).await?;

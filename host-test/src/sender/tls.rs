@@ -58,12 +58,15 @@ fn origin_form(request: &http::Request<WasiBody>) -> Result<http::Uri, Error> {
     request.uri().path_and_query().map_or("/", |p| p.as_str()).parse().map_err(|_| Error::HttpRequestUriInvalid)
 }
 
+/// Idle connections per server (authority, and whether any certificate is accepted).
+type Idle = HashMap<(String, bool), Vec<SendRequest<WasiBody>>>;
+
 /// Reused https connections (`HostOptions::connection_pool`): up to `max_idle` per server,
 /// each used for one request at a time. A connection is handed out again once its last
 /// response has been read (hyper's sender is then ready); a closed one is dropped.
 #[derive(Clone)]
 pub(super) struct TlsPool {
-    idle: Arc<Mutex<HashMap<(String, bool), Vec<SendRequest<WasiBody>>>>>,
+    idle: Arc<Mutex<Idle>>,
     max_idle: usize,
 }
 
