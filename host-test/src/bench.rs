@@ -62,6 +62,24 @@ async fn write_test_file(path: &Path, size: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n` 1 KiB PUT/GET pairs through `s` on keys `key(i)`: each operation's time, sorted.
+async fn small_pairs(s: &mut Storage, n: usize, key: impl Fn(usize) -> String) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let payload = vec![7u8; 1024];
+    let (mut puts, mut gets) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let key = key(i);
+        let start = Instant::now();
+        s.put(&key, &payload, &crate::put_options()).await?;
+        puts.push(start.elapsed());
+        let start = Instant::now();
+        s.get_bytes(&key).await?;
+        gets.push(start.elapsed());
+    }
+    puts.sort();
+    gets.sort();
+    Ok((puts, gets))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -112,19 +130,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         [("new connection each", HostOptions::default()), ("reused connections", HostOptions { connection_pool: Some(10), ..Default::default() })]
     {
         let mut s = open(&base, &host).await?;
-        let payload = vec![7u8; 1024];
-        let (mut puts, mut gets) = (Vec::new(), Vec::new());
-        for i in 0..bench.small_ops {
-            let key = format!("small/{i}");
-            let start = Instant::now();
-            s.put(&key, &payload, &crate::put_options()).await?;
-            puts.push(start.elapsed());
-            let start = Instant::now();
-            s.get_bytes(&key).await?;
-            gets.push(start.elapsed());
-        }
-        puts.sort();
-        gets.sort();
+        let (puts, gets) = small_pairs(&mut s, bench.small_ops, |i| format!("small/{i}")).await?;
         for (name, times) in [("PUT", &puts), ("GET", &gets)] {
             println!(
                 "| 1 KiB {name} latency over {} ops, {mode} | median {:.2} ms, p99 {:.2} ms |",
@@ -444,16 +450,7 @@ async fn component_round(client: Client, base: &Config, file: &Path, size: u64, 
         if got != 2 * size {
             bail!("the component's GETs returned {got} of {} bytes", 2 * size);
         }
-        let payload = vec![7u8; 1024];
-        for i in 0..small_ops {
-            let small = format!("{key}-small-{}", i % 10);
-            let start = Instant::now();
-            s.put(&small, &payload, &crate::put_options()).await?;
-            sample.small_put.push(start.elapsed());
-            let start = Instant::now();
-            s.get_bytes(&small).await?;
-            sample.small_get.push(start.elapsed());
-        }
+        (sample.small_put, sample.small_get) = small_pairs(&mut s, small_ops, |i| format!("{key}-small-{}", i % 10)).await?;
         for i in 0..small_ops.min(10) {
             s.delete(&format!("{key}-small-{i}")).await?;
         }
@@ -573,20 +570,10 @@ async fn wan(base: &Config, file: &Path, size: u64) -> anyhow::Result<()> {
     for (mode, pool) in [("a new connection each", None), ("reused connections", Some(10))] {
         let host = HostOptions { connection_pool: pool, shaping: Some(shaping), ..Default::default() };
         let mut s = open(base, &host).await?;
-        let payload = vec![7u8; 1024];
-        let (mut puts, mut gets) = (Vec::new(), Vec::new());
-        for i in 0..20 {
-            let key = format!("wan-small/{i}");
-            let start = Instant::now();
-            s.put(&key, &payload, &crate::put_options()).await?;
-            puts.push(start.elapsed());
-            let start = Instant::now();
-            s.get_bytes(&key).await?;
-            gets.push(start.elapsed());
-            s.delete(&key).await?;
+        let (puts, gets) = small_pairs(&mut s, 20, |i| format!("wan-small/{}", i % 10)).await?;
+        for i in 0..10 {
+            s.delete(&format!("wan-small/{i}")).await?;
         }
-        puts.sort();
-        gets.sort();
         println!(
             "| simulated WAN, 1 KiB PUT / GET median over 20, {mode} | {:.1} / {:.1} ms |",
             percentile(&puts, 0.5).as_secs_f64() * 1e3,
@@ -606,19 +593,7 @@ async fn tls_reuse(ops: usize) -> anyhow::Result<()> {
     for pool in [None, Some(10)] {
         let host = HostOptions { connection_pool: pool, insecure_tls: true, ..Default::default() };
         let mut s = open(&config, &host).await?;
-        let payload = vec![7u8; 1024];
-        let (mut puts, mut gets) = (Vec::new(), Vec::new());
-        for i in 0..ops {
-            let key = format!("small/{}", i % 10);
-            let start = Instant::now();
-            s.put(&key, &payload, &crate::put_options()).await?;
-            puts.push(start.elapsed());
-            let start = Instant::now();
-            s.get_bytes(&key).await?;
-            gets.push(start.elapsed());
-        }
-        puts.sort();
-        gets.sort();
+        let (puts, gets) = small_pairs(&mut s, ops, |i| format!("small/{}", i % 10)).await?;
         let mode = if pool.is_some() { "reused connections" } else { "a new connection each" };
         println!(
             "| 1 KiB PUT / GET over https (embedded TLS server), {mode}, {ops} ops | median {:.2} / {:.2} ms, p99 {:.2} / {:.2} ms |",
