@@ -266,11 +266,18 @@ impl HostState {
         for (dir, guest) in &options.writable_dirs {
             wasi.preopened_dir(dir, guest, wasmtime_wasi::FsPerms::ReadWrite)?;
         }
-        if let Some(io) = &options.command {
-            wasi.args(&io.args);
-            wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(io.stdin.clone()));
-            wasi.stdout(io.stdout.clone());
-            wasi.stderr(io.stderr.clone());
+        match &options.command {
+            Some(io) => {
+                wasi.args(&io.args);
+                wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(io.stdin.clone()));
+                wasi.stdout(io.stdout.clone());
+                wasi.stderr(io.stderr.clone());
+            }
+            // What a component says on stderr (the file server's diagnostics) reaches the
+            // host's: a failure then explains itself.
+            None => {
+                wasi.inherit_stderr();
+            }
         }
         Ok(HostState {
             wasi: wasi.build(),
