@@ -110,6 +110,9 @@ pub struct HostOptions {
     pub writable_dirs: Vec<(std::path::PathBuf, String)>,
     /// Arguments and standard streams, for a command component (`crate::command`).
     pub command: Option<crate::command::CommandIo>,
+    /// Counts the request body bytes sent, less those of failed requests (an upload's
+    /// progress; see `sender`).
+    pub uploaded: Option<crate::sender::Tally>,
     /// Once true, no more data leaves (an interrupted transfer; see `sender`).
     pub stop: Option<crate::sender::Stop>,
 }
@@ -291,6 +294,7 @@ impl HostState {
                 observer: options.observer.clone(),
                 fault: options.fault,
                 shaping: options.shaping,
+                uploaded: options.uploaded.clone(),
                 fault_hits: 0,
             },
             memory: MemoryWatch { max: options.max_memory, peak: 0 },
@@ -530,10 +534,30 @@ impl Storage {
     }
 
     /// Like [`Storage::get`], with any `options` (a range, conditions).
-    pub async fn get_with(
+    pub async fn get_with(&mut self, key: &str, options: &GetOptions, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<(StoredFile, Option<Span>)> {
+        self.download(key, options, false, |_, _| (), sink).await
+    }
+
+    /// Like [`Storage::get`], through the component's checked `read`: a body cut short, too
+    /// long, or not matching its checksum or MD5 ETag is an error.
+    pub async fn get_checked(&mut self, key: &str, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+        self.get_checked_with(key, &crate::get_options(None), sink).await
+    }
+
+    /// Like [`Storage::get_checked`], with any `options` (a parallel download, a version).
+    pub async fn get_checked_with(&mut self, key: &str, options: &GetOptions, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
+        Ok(self.download(key, options, true, |_, _| (), sink).await?.0)
+    }
+
+    /// Downloads `key` into `sink`: through the component's checked `read` when `checked`
+    /// (a whole range at a time for a parallel download), else as the stream it hands over.
+    /// `started` is told what the response said (size, span) before the first byte.
+    pub async fn download(
         &mut self,
         key: &str,
         options: &GetOptions,
+        checked: bool,
+        started: impl FnOnce(&StoredFile, Option<Span>),
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(StoredFile, Option<Span>)> {
         self.with(async |store, iface, handle| {
@@ -541,6 +565,11 @@ impl Storage {
             let result = async {
                 let info = iface.object_body().call_info(&mut *store, body).await?;
                 let span = iface.object_body().call_range(&mut *store, body).await?;
+                started(&info, span);
+                if checked {
+                    // A part's worth per call: a parallel download hands over whole ranges.
+                    return read_checked(&mut *store, iface, body, 8 << 20, &mut sink).await.map(|()| (info, span));
+                }
                 let stream = match flatten(iface.object_body().call_stream(&mut *store, body).await) {
                     Ok(stream) => stream,
                     // A backend with no host stream to hand over (the memory one): read instead.
@@ -553,28 +582,6 @@ impl Storage {
                 store.data_mut().table.delete(stream).map_err(anyhow::Error::from)?;
                 copied?;
                 Ok((info, span))
-            }
-            .await;
-            body.resource_drop_async(&mut *store).await?;
-            result
-        })
-        .await
-    }
-
-    /// Like [`Storage::get`], through the component's checked `read`: a body cut short, too
-    /// long, or not matching its checksum or MD5 ETag is an error.
-    pub async fn get_checked(&mut self, key: &str, sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
-        self.get_checked_with(key, &crate::get_options(None), sink).await
-    }
-
-    /// Like [`Storage::get_checked`], with any `options` (a parallel download, a version).
-    pub async fn get_checked_with(&mut self, key: &str, options: &GetOptions, mut sink: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<StoredFile> {
-        self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, options).await)?;
-            let result = async {
-                let info = iface.object_body().call_info(&mut *store, body).await?;
-                // A part's worth per call: a parallel download hands over whole ranges.
-                read_checked(&mut *store, iface, body, 8 << 20, &mut sink).await.map(|()| info)
             }
             .await;
             body.resource_drop_async(&mut *store).await?;

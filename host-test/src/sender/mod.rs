@@ -20,11 +20,15 @@
 //!   fixed or at random from a seed — to prove the component and the server catch them.
 //!   Never to fake a success. The fault decides first (`faults::plan`); its damage is done to
 //!   what comes back (`faults::after`).
+//! - A tally of the bytes sent (`HostOptions::uploaded`): what an upload's progress bar
+//!   shows, the bytes that left rather than those the component has read ahead, a request
+//!   that failed taking its bytes back.
 //! - A simulated wide-area path (`shaping.rs`, `HostOptions::shaping`): round-trip delay
 //!   and per-connection bandwidth, for benchmarks of parallel transfers and reuse.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
@@ -69,6 +73,9 @@ pub struct Sent {
 /// Told of every request once its response head arrives (request-shape checks, timings).
 pub type Observer = Arc<dyn Fn(Sent) + Send + Sync>;
 
+/// Request body bytes sent, less those of requests that failed (see the module's docs).
+pub type Tally = Arc<std::sync::atomic::AtomicU64>;
+
 /// Turns true when the host is stopping (see the module's docs).
 pub type Stop = tokio::sync::watch::Receiver<bool>;
 
@@ -80,6 +87,7 @@ pub struct Hooks {
     pub observer: Option<Observer>,
     pub fault: Option<Fault>,
     pub shaping: Option<Shaping>,
+    pub uploaded: Option<Tally>,
     /// Requests the fault has hit so far.
     pub fault_hits: usize,
 }
@@ -108,6 +116,14 @@ impl WasiHttpHooks for Hooks {
                 request.map(|body| BodyExt::boxed_unsync(Watched { inner: body, left: length, whole }))
             }
             None => request,
+        };
+        let (request, tally) = match self.uploaded.clone() {
+            Some(total) => {
+                let this = Tally::default();
+                let counted = (total.clone(), this.clone());
+                (request.map(|body| BodyExt::boxed_unsync(Tallied { inner: body, total, this })), Some(counted))
+            }
+            None => (request, None),
         };
         // A simulated far server: the request's body throttled, half a round trip each way,
         // a round trip more for a connection not taken from the pool.
@@ -157,6 +173,16 @@ impl WasiHttpHooks for Hooks {
             }),
         };
         let sending = faults::after(sending, damage, lose);
+        let sending = match tally {
+            None => sending,
+            Some((total, this)) => Box::pin(async move {
+                let result = sending.await;
+                if !result.as_ref().is_ok_and(|(response, _)| response.status().is_success()) {
+                    total.fetch_sub(this.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+                }
+                result
+            }),
+        };
         let Some((observer, method, uri, headers)) = observed else {
             return Box::new(sending);
         };
@@ -200,6 +226,40 @@ impl http_body::Body for Watched {
         };
         if ended {
             self.whole.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body adding what it hands to the connection to the host's tally, and to its
+/// own (taken back from the host's if the request fails).
+struct Tallied {
+    inner: WasiBody,
+    total: Tally,
+    this: Tally,
+}
+
+impl http_body::Body for Tallied {
+    type Data = bytes::Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            self.total.fetch_add(n, Ordering::Relaxed);
+            self.this.fetch_add(n, Ordering::Relaxed);
         }
         polled
     }

@@ -7,21 +7,23 @@ use std::process::{Command, Output, Stdio};
 
 use common::Target;
 
-struct Cli<'a> {
-    t: &'a Target,
+pub struct Cli<'a> {
+    pub t: &'a Target,
     secret: String,
 }
 
 impl<'a> Cli<'a> {
-    fn new(t: &'a Target) -> Self {
+    pub fn new(t: &'a Target) -> Self {
         Cli { t, secret: t.secret_key.clone() }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_storage-host"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+            // Never the instance metadata service, whatever a test takes away.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ACCESS_KEY_ID", &self.t.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
             .env("AWS_REGION", &self.t.region)
@@ -34,12 +36,12 @@ impl<'a> Cli<'a> {
         cmd
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
+    pub async fn run(&self, args: &[&str]) -> Output {
         let mut cmd = self.command(args);
         tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
     }
 
-    async fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+    pub async fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut cmd = self.command(args);
         let stdin = stdin.to_vec();
         tokio::task::spawn_blocking(move || {
@@ -53,21 +55,21 @@ impl<'a> Cli<'a> {
     }
 }
 
-fn code(out: &Output) -> i32 {
+pub fn code(out: &Output) -> i32 {
     out.status.code().expect("exited normally")
 }
 
-fn stdout(out: &Output) -> String {
+pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-fn json(out: &Output) -> serde_json::Value {
+pub fn json(out: &Output) -> serde_json::Value {
     assert_eq!(code(out), 0, "stderr: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
 /// An error is exactly one line on stderr, with no panic or trap text.
-fn one_line_error(out: &Output) -> String {
+pub fn one_line_error(out: &Output) -> String {
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert_eq!(err.lines().count(), 1, "stderr: {err:?}");
     assert!(err.starts_with("storage-host: "), "{err:?}");
@@ -120,14 +122,28 @@ async fn every_command_with_json_output_and_exit_codes() {
     assert_eq!(code(&cli.run(&["get", "docs/stdin.bin", target.to_str().unwrap()]).await), 0);
     assert_eq!(std::fs::read(&target).unwrap(), b"piped bytes");
 
-    let out = cli.run(&["ls", "docs/"]).await;
+    let out = cli.run(&["ls", "--json", "docs/"]).await;
     let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.iter().map(|l| l["key"].as_str().unwrap()).collect::<Vec<_>>(), ["docs/report.txt", "docs/stdin.bin"]);
-    assert_eq!(stdout(&cli.run(&["ls", "docs/", "--limit", "1"]).await).lines().count(), 1);
+    assert_eq!(stdout(&cli.run(&["ls", "--json", "docs/", "--limit", "1"]).await).lines().count(), 1);
 
-    assert_eq!(json(&cli.run(&["cp", "docs/report.txt", "published/report.txt"]).await)["metadata"]["original-name"], "report.txt");
-    assert_eq!(json(&cli.run(&["mv", "docs/stdin.bin", "archive/stdin.bin"]).await)["key"], "archive/stdin.bin");
+    let b = &t.bucket;
+    let out = cli.run(&["cp", &format!("s3://{b}/docs/report.txt"), &format!("s3://{b}/published/report.txt")]).await;
+    assert_eq!((code(&out), stdout(&out)), (0, format!("copy: s3://{b}/docs/report.txt to s3://{b}/published/report.txt\n")));
+    assert_eq!(json(&cli.run(&["info", "published/report.txt"]).await)["metadata"]["original-name"], "report.txt");
+    // A destination ending in / takes the source's name.
+    let out = cli.run(&["mv", &format!("s3://{b}/docs/stdin.bin"), &format!("s3://{b}/archive/")]).await;
+    assert_eq!((code(&out), stdout(&out)), (0, format!("move: s3://{b}/docs/stdin.bin to s3://{b}/archive/stdin.bin\n")));
     assert_eq!(code(&cli.run(&["exists", "docs/stdin.bin"]).await), 3);
+    assert_eq!(json(&cli.run(&["info", &format!("s3://{b}/archive/stdin.bin")]).await)["size"], 11);
+
+    // s3:// addresses anywhere a key is taken; a file's content type from its extension.
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, b"<p>hello</p>").unwrap();
+    let put = json(&cli.run(&["put", &format!("s3://{b}/site/page.html"), page.to_str().unwrap()]).await);
+    assert_eq!((put["key"].as_str(), put["content_type"].as_str()), (Some("site/page.html"), Some("text/html")));
+    assert_eq!(code(&cli.run(&["exists", "s3://{b}/site/page.html"]).await), 2, "a bad bucket name is a usage error");
+    assert_eq!(cli.run(&["get", &format!("s3://{b}/site/page.html")]).await.stdout, b"<p>hello</p>");
 
     let out = cli.run(&["url", "published/report.txt", "--expires", "300"]).await;
     let url = stdout(&out).trim().to_string();
@@ -165,7 +181,21 @@ async fn errors_are_one_line_with_the_documented_exit_code() {
     assert_eq!(code(&out), 3);
     assert!(one_line_error(&out).contains("not found: missing.txt"));
     assert_eq!(code(&cli.run(&["info", "missing.txt"]).await), 3);
-    assert_eq!(code(&cli.run(&["cp", "missing.txt", "x"]).await), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("x");
+    let out = cli.run(&["cp", &format!("s3://{}/missing.txt", t.bucket), into.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 3);
+    assert!(one_line_error(&out).contains("not found: missing.txt"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left");
+    let out = cli.run(&["cp", "a.txt", "b.txt"]).await;
+    assert_eq!(code(&out), 2, "two local paths");
+    assert!(one_line_error(&out).contains("one side must be s3://"));
+    let out = cli.run(&["cp", dir.path().to_str().unwrap(), &format!("s3://{}/d/", t.bucket)]).await;
+    assert_eq!(code(&out), 2);
+    assert!(one_line_error(&out).contains("is a directory: add --recursive"));
+    let out = cli.run(&["ls", "s3:///x"]).await;
+    assert_eq!(code(&out), 2);
+    assert!(one_line_error(&out).contains("names no bucket"));
 
     let out = cli.run(&["put", "../escape", "/dev/null"]).await;
     assert_eq!(code(&out), 2);
@@ -255,6 +285,15 @@ async fn credentials_come_from_a_shared_file_profile() {
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let got = cli.run(&["get", "profile.txt"]).await;
     assert_eq!(stdout(&got), "from a profile");
+    // --profile names it as AWS_PROFILE does; --endpoint-url is --endpoint.
+    let mut cmd = cli.command(&["--profile", "ci", "--endpoint-url", &t.endpoint, "cp", payload.to_str().unwrap(), &format!("s3://{}/by-flag.txt", t.bucket)]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&cli.run(&["get", "by-flag.txt"]).await), "from a profile");
 
     // Without any source, one line says what was tried, and the exit code is 1.
     let mut cmd = cli.command(&["info", "profile.txt"]);
@@ -269,13 +308,13 @@ async fn credentials_come_from_a_shared_file_profile() {
 }
 
 /// Sends `signal` (`INT`, `TERM`) to process `pid`.
-fn signal(pid: u32, signal: &str) {
+pub fn signal(pid: u32, signal: &str) {
     let status = Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
     assert!(status.success(), "kill -s {signal} {pid}");
 }
 
 /// Waits (up to a minute) until `ready` says so.
-async fn until<F: std::future::Future<Output = bool>>(what: &str, mut ready: impl FnMut() -> F) {
+pub async fn until<F: std::future::Future<Output = bool>>(what: &str, mut ready: impl FnMut() -> F) {
     for _ in 0..600 {
         if ready().await {
             return;
@@ -286,17 +325,17 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, mut ready: imp
 }
 
 /// A spawned `storage-host`, its output read once it ends.
-struct Running {
-    child: std::process::Child,
+pub struct Running {
+    pub child: std::process::Child,
 }
 
 impl Running {
-    fn spawn(mut cmd: Command) -> Running {
+    pub fn spawn(mut cmd: Command) -> Running {
         Running { child: cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap() }
     }
 
     /// Waits for the exit (stdin, if still held, stays open until then): code, stdout, stderr.
-    async fn finish(mut self) -> (i32, String, String) {
+    pub async fn finish(mut self) -> (i32, String, String) {
         tokio::task::spawn_blocking(move || {
             use std::io::Read;
             let status = self.child.wait().unwrap();
@@ -603,7 +642,8 @@ async fn attributes_tags_and_folders_from_the_command_line() {
     }
     let out = cli.run(&["put", "top.txt", path]).await;
     assert_eq!(code(&out), 0);
-    let lines: Vec<serde_json::Value> = stdout(&cli.run(&["ls", "--delimiter", "/"]).await).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        stdout(&cli.run(&["ls", "--json", "--delimiter", "/"]).await).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!((lines[0]["folder"].as_str(), lines[1]["key"].as_str()), (Some("docs/"), Some("top.txt")), "{lines:?}");
     let bad = cli.run(&["put", "x", path, "--tag", "a=b&c"]).await;
     assert_eq!(code(&bad), 2, "a tag outside S3's alphabet is a usage error");

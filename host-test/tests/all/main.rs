@@ -8,6 +8,7 @@ mod batch;
 mod blobstore;
 mod browsing;
 mod cli;
+mod cli_tree;
 mod component;
 mod conditional;
 mod copies;

@@ -90,6 +90,11 @@ impl Drop for Partial {
     }
 }
 
+/// Signal handlers that could not be installed.
+pub fn signals(e: &std::io::Error) -> Problem {
+    Problem::Local(format!("signals: {e}"))
+}
+
 /// The file `put` uploads, with its size: a directory is a usage error, not a read that
 /// fails halfway.
 pub async fn open_upload(path: &str) -> Result<(tokio::fs::File, u64), Problem> {

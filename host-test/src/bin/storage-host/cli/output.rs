@@ -6,7 +6,6 @@
 use std::borrow::Cow;
 use std::process::ExitCode;
 
-use host_test::runtime::describe;
 use host_test::{Error, Failure, StoredFile};
 use serde_json::json;
 
@@ -88,11 +87,6 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
         })
         .collect::<String>()
         .into()
-}
-
-/// A storage error about `key`, as one safe line.
-pub fn storage_line(key: &str, e: &Error) -> String {
-    terminal_safe(&format!("{key}: {}", describe(e))).into_owned()
 }
 
 /// `value` as one line of JSON. serde_json escapes the C0 controls; DEL and the C1

@@ -1,79 +1,167 @@
-//! The transfer progress line on a terminal.
+//! Progress on a terminal (indicatif): a bar per file being moved (bytes, total, percent,
+//! rate, ETA; a spinner with bytes and rate when the size isn't known), and for a command
+//! that moves many files one overall bar above them. Nothing is drawn when stderr is not a
+//! terminal or with `--quiet`.
+//!
+//! A file's bar follows a byte counter: for a download, the bytes written; for an upload,
+//! the bytes the host has sent (`HostOptions::uploaded`), not those the component has read
+//! ahead into parts still in flight, and less a failed request's.
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// A progress line on stderr (bytes, rate, ETA) for transfers of 1 MiB or more, when
-/// stderr is a terminal; nothing otherwise.
-pub struct Progress {
-    pub done: Arc<AtomicU64>,
-    ticker: Option<tokio::task::JoinHandle<()>>,
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A byte counter a bar follows.
+pub type Counter = Arc<AtomicU64>;
+
+const TICK: Duration = Duration::from_millis(100);
+const FILE: &str = "{msg:.bold} {wide_bar:.cyan/blue} {binary_bytes}/{binary_total_bytes} {percent:>3}% {binary_bytes_per_sec} ETA {eta}";
+const SPINNER: &str = "{spinner} {msg:.bold} {binary_bytes} {binary_bytes_per_sec}";
+const OVERALL: &str = "{msg:.bold} {wide_bar:.green/blue} {binary_bytes}/{binary_total_bytes} {percent:>3}% {binary_bytes_per_sec} ETA {eta}";
+
+/// The bars of one command, and the lines it prints between them.
+#[derive(Clone)]
+pub struct Board {
+    multi: MultiProgress,
+    visible: bool,
+    overall: Option<Overall>,
 }
 
-impl Progress {
-    pub fn start(verb: &'static str, total: Option<u64>) -> Self {
-        let done = Arc::new(AtomicU64::new(0));
-        let show = std::io::stderr().is_terminal() && total.is_none_or(|t| t >= 1 << 20);
-        let ticker = show.then(|| {
-            let done = done.clone();
+#[derive(Clone)]
+struct Overall {
+    bar: ProgressBar,
+    files: Arc<(AtomicU64, u64)>,
+}
+
+impl Board {
+    pub fn new(quiet: bool) -> Board {
+        let visible = !quiet && std::io::stderr().is_terminal();
+        let target = if visible { ProgressDrawTarget::stderr_with_hz(10) } else { ProgressDrawTarget::hidden() };
+        Board { multi: MultiProgress::with_draw_target(target), visible, overall: None }
+    }
+
+    /// With an overall bar for `files` files of `bytes` bytes in all.
+    pub fn with_overall(mut self, verb: &str, files: u64, bytes: u64) -> Board {
+        if self.visible && files > 0 {
+            let bar = self.multi.add(ProgressBar::new(bytes).with_style(style(OVERALL)));
+            bar.set_message(format!("{verb} 0/{files} files"));
+            bar.enable_steady_tick(TICK);
+            self.overall = Some(Overall { bar, files: Arc::new((AtomicU64::new(0), files)) });
+        }
+        self
+    }
+
+    /// Prints `line` on stdout without tearing the bars.
+    pub fn line(&self, line: &str) {
+        match self.visible {
+            true => self.multi.suspend(|| println!("{line}")),
+            false => println!("{line}"),
+        }
+    }
+
+    /// A bar for one file: `name`, following `counter` from its value now, `total` bytes
+    /// if known (a spinner otherwise, until `set_total`).
+    pub fn file(&self, name: &str, counter: Counter, total: Option<u64>) -> FileBar {
+        let base = counter.load(Ordering::Relaxed);
+        if !self.visible {
+            return FileBar { bar: None, ticker: None, counter, overall: None, counted: Arc::default() };
+        }
+        let bar = match total {
+            Some(total) => ProgressBar::new(total).with_style(style(FILE)),
+            None => ProgressBar::no_length().with_style(style(SPINNER)),
+        };
+        let bar = self.multi.add(bar);
+        bar.set_message(name.to_string());
+        bar.enable_steady_tick(TICK);
+        let counted = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let (bar, counter, overall, counted) = (bar.clone(), counter.clone(), self.overall.clone(), counted.clone());
             tokio::spawn(async move {
-                let start = std::time::Instant::now();
                 loop {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    let n = done.load(Ordering::Relaxed);
-                    let secs = start.elapsed().as_secs_f64();
-                    let rate = n as f64 / secs;
-                    let mut line = format!("\r{verb} {}", human(n));
-                    if let Some(total) = total {
-                        let eta = if rate > 0.0 { (total.saturating_sub(n)) as f64 / rate } else { 0.0 };
-                        line.push_str(&format!(" / {} ({:.0}%)  ETA {eta:.0}s", human(total), n as f64 * 100.0 / total.max(1) as f64));
-                    }
-                    line.push_str(&format!("  {}/s   ", human(rate as u64)));
-                    eprint!("{line}");
+                    follow(&bar, &counter, base, overall.as_ref(), &counted);
+                    tokio::time::sleep(TICK).await;
                 }
             })
-        });
-        Progress { done, ticker }
+        };
+        FileBar { bar: Some(bar), ticker: Some(ticker), counter, overall: self.overall.clone(), counted }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("the templates are valid").progress_chars("=> ")
+}
+
+/// Moves a file's bar to its counter, and the overall bar by as much.
+fn follow(bar: &ProgressBar, counter: &Counter, base: u64, overall: Option<&Overall>, counted: &AtomicU64) {
+    // Never past the total: an upload's last request (CompleteMultipartUpload) has a body too.
+    let now = counter.load(Ordering::Relaxed).saturating_sub(base).min(bar.length().unwrap_or(u64::MAX));
+    bar.set_position(now);
+    let before = counted.swap(now, Ordering::Relaxed);
+    if let Some(overall) = overall {
+        move_by(&overall.bar, now as i128 - before as i128);
+    }
+}
+
+fn move_by(bar: &ProgressBar, delta: i128) {
+    match delta >= 0 {
+        true => bar.inc(delta as u64),
+        false => bar.set_position(bar.position().saturating_sub(delta.unsigned_abs() as u64)),
+    }
+}
+
+/// One file's bar; gone from the terminal once finished.
+pub struct FileBar {
+    bar: Option<ProgressBar>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+    counter: Counter,
+    overall: Option<Overall>,
+    counted: Arc<AtomicU64>,
+}
+
+impl FileBar {
+    /// The size, once known (a download learns it from the response).
+    pub fn set_total(&self, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_style(style(FILE));
+        }
     }
 
+    /// Adds `n` bytes moved (a download's writes).
     pub fn add(&self, n: usize) {
-        self.done.fetch_add(n as u64, Ordering::Relaxed);
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    pub fn finish(self) {
-        if let Some(ticker) = self.ticker {
+    /// Clears the bar; the overall bar counts the file as `size` bytes if it was moved
+    /// (a server-side copy moves no bytes through here), nothing if not.
+    pub fn finish(mut self, moved: Option<u64>) {
+        if let Some(ticker) = self.ticker.take() {
             ticker.abort();
-            // Clear the line: the JSON result (or error) is what stays.
-            eprint!("\r\x1b[2K");
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(overall) = &self.overall {
+            let counted = self.counted.load(Ordering::Relaxed);
+            move_by(&overall.bar, i128::from(moved.unwrap_or(0)) - counted as i128);
+            if moved.is_some() {
+                let done = overall.files.0.fetch_add(1, Ordering::Relaxed) + 1;
+                let message = overall.bar.message();
+                let verb = message.split(' ').next().unwrap_or("");
+                overall.bar.set_message(format!("{verb} {done}/{} files", overall.files.1));
+            }
         }
     }
 }
 
-fn human(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
-}
-
-/// Counts what the component reads from the file, for the progress line.
-pub struct Counted<R> {
-    pub inner: R,
-    pub done: Arc<AtomicU64>,
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.done.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
-        poll
+impl Board {
+    /// Clears the overall bar (the per-file lines stay).
+    pub fn finish(&self) {
+        if let Some(overall) = &self.overall {
+            overall.bar.finish_and_clear();
+        }
     }
 }
