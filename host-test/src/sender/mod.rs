@@ -113,7 +113,21 @@ impl WasiHttpHooks for Hooks {
             Some(_) => {
                 let length = request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
                 let whole = sent_whole.clone();
-                request.map(|body| BodyExt::boxed_unsync(Watched { inner: body, left: length, whole }))
+                // All of it has gone once its end is polled, or its Content-Length's worth.
+                let mut left = length;
+                let seen = move |n: Option<u64>| {
+                    let ended = match n {
+                        None => true,
+                        Some(n) => {
+                            left = left.map(|left| left.saturating_sub(n));
+                            left == Some(0)
+                        }
+                    };
+                    if ended {
+                        whole.store(true, Ordering::SeqCst);
+                    }
+                };
+                request.map(|body| BodyExt::boxed_unsync(Told { inner: body, seen }))
             }
             None => request,
         };
@@ -121,7 +135,11 @@ impl WasiHttpHooks for Hooks {
             Some(total) => {
                 let this = Tally::default();
                 let counted = (total.clone(), this.clone());
-                (request.map(|body| BodyExt::boxed_unsync(Tallied { inner: body, total, this })), Some(counted))
+                let seen = move |n: Option<u64>| {
+                    total.fetch_add(n.unwrap_or(0), Ordering::Relaxed);
+                    this.fetch_add(n.unwrap_or(0), Ordering::Relaxed);
+                };
+                (request.map(|body| BodyExt::boxed_unsync(Told { inner: body, seen })), Some(counted))
             }
             None => (request, None),
         };
@@ -198,15 +216,14 @@ impl WasiHttpHooks for Hooks {
     }
 }
 
-/// A request body that says when all of it has been handed to the connection: its end
-/// polled, or its Content-Length's worth of bytes.
-struct Watched {
+/// A request body that tells `seen` what it hands to the connection: each data frame's
+/// length, then `None` at its end.
+struct Told<F> {
     inner: WasiBody,
-    left: Option<u64>,
-    whole: Arc<std::sync::atomic::AtomicBool>,
+    seen: F,
 }
 
-impl http_body::Body for Watched {
+impl<F: FnMut(Option<u64>) + Unpin> http_body::Body for Told<F> {
     type Data = bytes::Bytes;
     type Error = Error;
 
@@ -215,51 +232,10 @@ impl http_body::Body for Watched {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        let ended = match &polled {
-            std::task::Poll::Ready(None) => true,
-            std::task::Poll::Ready(Some(Ok(frame))) => {
-                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
-                self.left = self.left.map(|left| left.saturating_sub(n));
-                self.left == Some(0)
-            }
-            _ => false,
-        };
-        if ended {
-            self.whole.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A request body adding what it hands to the connection to the host's tally, and to its
-/// own (taken back from the host's if the request fails).
-struct Tallied {
-    inner: WasiBody,
-    total: Tally,
-    this: Tally,
-}
-
-impl http_body::Body for Tallied {
-    type Data = bytes::Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
-            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
-            self.total.fetch_add(n, Ordering::Relaxed);
-            self.this.fetch_add(n, Ordering::Relaxed);
+        match &polled {
+            std::task::Poll::Ready(None) => (self.seen)(None),
+            std::task::Poll::Ready(Some(Ok(frame))) => (self.seen)(Some(frame.data_ref().map_or(0, |d| d.len() as u64))),
+            _ => {}
         }
         polled
     }
