@@ -126,7 +126,13 @@ async fn worker(run: &Run, queue: &Mutex<VecDeque<Action>>, outcome: &Mutex<Outc
             return;
         }
         let Some(action) = queue.lock().expect("no worker panics holding it").pop_front() else { return };
-        let bar = run.board.file(&action.name(), counter.clone(), Some(action.size()));
+        // A server-side copy moves no bytes through here, and a single download learns its
+        // size from the response: spinners until then.
+        let total = match &action {
+            Action::Copy { .. } | Action::Download { size: 0, .. } => None,
+            other => Some(other.size()),
+        };
+        let bar = run.board.file(&action.name(), counter.clone(), total);
         let result = one(run, &mut stores, &counter, &action, &bar).await;
         let moved = match &result {
             Ok(()) => Some(action.size()),
