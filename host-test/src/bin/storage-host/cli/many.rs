@@ -216,6 +216,12 @@ async fn delete_keys(storage: &mut Storage, run: &Run, at: &Remote, keys: Vec<St
         return;
     }
     for chunk in keys.chunks(1000) {
+        // Ctrl-C stops between requests: what was deleted is said, the rest stays.
+        if let Some(signal) = run.interrupt.caught() {
+            outcome.signal = Some(signal);
+            outcome.not_started += chunk.len();
+            continue;
+        }
         match storage.delete_many(chunk).await {
             Ok(failed) => {
                 for key in chunk {
@@ -377,7 +383,7 @@ fn finish(run: &Run, mut outcome: Outcome, problems: Vec<String>, single: bool) 
         let first = why.lines().next().unwrap_or_default();
         eprintln!("storage-host: {} failed: {}", what, output::terminal_safe(first));
     }
-    if let Some(signal) = outcome.signal {
+    if let Some(signal) = outcome.signal.or(run.interrupt.caught()) {
         let stopped = outcome.failed.iter().filter(|(_, p)| matches!(p, Problem::Interrupted(..))).count();
         return Err(Problem::Interrupted(
             signal,
