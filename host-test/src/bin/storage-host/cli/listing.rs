@@ -2,8 +2,6 @@
 //! name (names below the listed folder; whole keys with `--recursive`), and with
 //! `--summarize` the count and total. Times are UTC.
 
-use indicatif::BinaryBytes;
-
 use super::output;
 
 pub struct Style {
@@ -46,12 +44,22 @@ pub fn summary(objects: u64, bytes: u64, style: &Style) -> String {
     format!("\nTotal Objects: {objects}\n   Total Size: {size}")
 }
 
-/// Sizes as aws-cli's `--human-readable` writes them: `17 Bytes`, `1.5 KiB`.
+/// Sizes as aws-cli's `--human-readable` writes them (its `human_readable_size`):
+/// `1 Byte`, `17 Bytes`, `1.5 KiB`, `8.0 MiB` — one decimal, the largest unit under 1,024.
 fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     match bytes {
         1 => "1 Byte".into(),
         b if b < 1024 => format!("{b} Bytes"),
-        b => BinaryBytes(b).to_string(),
+        b => {
+            let mut value = b as f64 / 1024.0;
+            let mut unit = 0;
+            while value.round() >= 1024.0 && unit + 1 < UNITS.len() {
+                value /= 1024.0;
+                unit += 1;
+            }
+            format!("{value:.1} {}", UNITS[unit])
+        }
     }
 }
 
@@ -66,8 +74,14 @@ mod tests {
         assert_eq!(folder_line("docs/", "do"), format!("{}PRE docs/", " ".repeat(27)));
         assert_eq!(file_line("docs/a.txt", 18, Some(0), "docs/", &style), "1970-01-01 00:00:00         18 a.txt");
         let human_style = Style { human: true, recursive: true };
-        assert_eq!(file_line("docs/a.txt", 1536, Some(0), "docs/", &human_style), "1970-01-01 00:00:00   1.50 KiB docs/a.txt");
+        assert_eq!(file_line("docs/a.txt", 1536, Some(0), "docs/", &human_style), "1970-01-01 00:00:00    1.5 KiB docs/a.txt");
         assert_eq!(human(17), "17 Bytes");
-        assert_eq!(summary(2, 1536, &human_style), "\nTotal Objects: 2\n   Total Size: 1.50 KiB");
+        assert_eq!(human(1), "1 Byte");
+        assert_eq!(human(1024), "1.0 KiB");
+        assert_eq!(human(1_048_575), "1.0 MiB", "rounds up into the next unit, as aws-cli");
+        assert_eq!(human(8_392_705), "8.0 MiB");
+        assert_eq!(human(1_048_166), "1.0 MiB", "1023.6 KiB rounds to 1024: aws-cli moves up a unit");
+        assert_eq!(human(5 << 30), "5.0 GiB");
+        assert_eq!(summary(2, 1536, &human_style), "\nTotal Objects: 2\n   Total Size: 1.5 KiB");
     }
 }
