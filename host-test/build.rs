@@ -75,6 +75,28 @@ fn main() {
     println!("cargo:rustc-env=BLOBSTORE_COMPONENT_PATH={}", blobstore.display());
     let cli = target_dir.join("wasm32-wasip2/release/blob.wasm");
     println!("cargo:rustc-env=BLOB_CLI_COMPONENT_PATH={}", cli.display());
+    build_p3_guest(&host_dir, &root);
+}
+
+/// The WASI 0.3 test guest (`guests/p3-fetch`): a crate of its own, so the async runtime it
+/// needs stays out of the component's build, in a target directory of its own.
+fn build_p3_guest(host_dir: &Path, root: &Path) {
+    let guest = host_dir.join("guests/p3-fetch");
+    let target_dir = root.join("target").join("guests");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&guest).args(["build", "--release", "--locked", "--target", WASM_TARGET, "--target-dir"]).arg(&target_dir);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PROFILE_RELEASE_DEBUG"] {
+        cmd.env_remove(var);
+    }
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        Ok(_) => fail("building the WASI 0.3 test guest (host-test/guests/p3-fetch) failed (cargo's output above says why)"),
+        Err(e) => fail(&format!("could not run cargo to build the WASI 0.3 test guest: {e}")),
+    }
+    // Its sources, WIT, manifest and lock file: nothing outside its directory.
+    println!("cargo:rerun-if-changed={}", guest.display());
+    let wasm = target_dir.join(format!("{WASM_TARGET}/release/p3_fetch.wasm"));
+    println!("cargo:rustc-env=P3_FETCH_COMPONENT_PATH={}", wasm.display());
 }
 
 /// Has cargo run this script again when anything the wasm builds read changes: the files

@@ -21,6 +21,7 @@ pub mod bench;
 pub mod command;
 pub mod http_client;
 pub mod http_server;
+pub mod p3;
 pub mod runtime;
 pub mod sender;
 #[cfg(feature = "testkit")]

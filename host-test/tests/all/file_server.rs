@@ -500,3 +500,91 @@ async fn the_download_redirect_saves_under_the_original_name() {
     assert_eq!((file.status, file.body.as_slice()), (200, &b"%PDF"[..]));
     assert_eq!(header(&file, "content-disposition"), "attachment; filename=\"Ann_e 2024.pdf\"; filename*=UTF-8''Ann%C3%A9e%202024%2Epdf");
 }
+
+/// The wasmtime CLI the suite serves components with (`host-test/scripts/wasmtime-cli.sh`
+/// installs 48.0.8 into the cache; `WASMTIME_CLI` names another), if there is one.
+fn wasmtime_cli() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("WASMTIME_CLI") {
+        return Some(path.into());
+    }
+    let cache = std::env::var_os("WASM_STORAGES_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/wasm-storages")))?;
+    Some(cache.join("wasmtime-cli-48.0.8/bin/wasmtime")).filter(|path| path.is_file())
+}
+
+/// `wasmtime serve`, as people deploy the composed file server (README "Deploy it"):
+/// uploads and downloads through it against the real server, several at once, bytes
+/// checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn wasmtime_serve_runs_the_composed_file_server() {
+    if common::skip_on_memory("this one composes the file server with the S3 component") {
+        return;
+    }
+    let Some(wasmtime) = wasmtime_cli() else {
+        eprintln!("skipped: no wasmtime CLI (host-test/scripts/wasmtime-cli.sh install puts 48.0.8 in the cache; .ci/run does)");
+        return;
+    };
+    let t = Target::new("wasmtime-serve").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file-server.wasm");
+    std::fs::write(&path, composed()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut serve = std::process::Command::new(&wasmtime);
+    serve.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]);
+    let env = [
+        ("AWS_ENDPOINT_URL", t.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", &t.access_key),
+        ("AWS_SECRET_ACCESS_KEY", &t.secret_key),
+        ("AWS_REGION", &t.region),
+        ("FILE_SERVER_BUCKET", &t.bucket),
+        ("FILE_SERVER_PREFIX", &t.root),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    for (name, value) in env {
+        serve.arg("--env").arg(format!("{name}={value}"));
+    }
+    let mut child = serve.arg(&path).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            up = true;
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("wasmtime serve exited ({status}): {err}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "wasmtime serve never listened on {base}");
+
+    let files: Vec<(String, Vec<u8>)> =
+        (0..6).map(|i| (format!("served-{i}.bin"), bytes(if i == 0 { 12 * MIB } else { 200_000 + i * 1000 }, 40 + i as u64))).collect();
+    let mut uploads = tokio::task::JoinSet::new();
+    for (name, data) in files.clone() {
+        let base = base.clone();
+        uploads.spawn(async move {
+            http_client::request("POST", &format!("{base}/upload?key={name}"), &[("content-type", "application/x-test")], data).await.unwrap()
+        });
+    }
+    while let Some(reply) = uploads.join_next().await {
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    }
+    let mut downloads = tokio::task::JoinSet::new();
+    for (name, data) in files {
+        let base = base.clone();
+        downloads.spawn(async move { (http_client::get(&format!("{base}/files/uploads/{name}")).await.unwrap(), data) });
+    }
+    while let Some(joined) = downloads.join_next().await {
+        let (reply, data) = joined.unwrap();
+        assert_eq!((reply.status, sha256(&reply.body)), (200, sha256(&data)));
+    }
+    let missing = http_client::get(&format!("{base}/files/uploads/nope")).await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(missing.status, 404);
+}

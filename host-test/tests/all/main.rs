@@ -18,6 +18,7 @@ mod faults;
 mod file_server;
 mod integrity;
 mod large;
+mod p3;
 mod parallel;
 mod providers;
 mod reliability;
