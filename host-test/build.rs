@@ -27,37 +27,12 @@ fn main() {
     ensure_wasm_target(&root);
 
     let target_dir = root.join("target").join("component");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            "file-server",
-            "-p",
-            "memory-storage",
-            "-p",
-            "blobstore",
-            "-p",
-            "blobstore-cli",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
+    let mut cmd = wasm_build(&root, &target_dir);
+    cmd.args(["-p", "file-server", "-p", "memory-storage", "-p", "blobstore", "-p", "blobstore-cli"]);
     if prebuilt.is_none() {
         cmd.args(["-p", "wasm-storages"]);
     }
-    // The outer build's settings are for the host, not for a wasm build.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PROFILE_RELEASE_DEBUG"] {
-        cmd.env_remove(var);
-    }
-    match cmd.status() {
-        Ok(status) if status.success() => {}
-        Ok(_) => fail("building the wasm-storages component and the examples for wasm32-wasip2 failed (cargo's output above says why)"),
-        Err(e) => fail(&format!("could not run cargo to build the component: {e}")),
-    }
+    run(cmd, "building the wasm-storages component and the examples for wasm32-wasip2");
     let built = target_dir.join("wasm32-wasip2/release");
     let mut artifacts = vec!["file_server", "memory_storage", "blobstore", "blob"];
     match &prebuilt {
@@ -83,20 +58,34 @@ fn main() {
 fn build_p3_guest(host_dir: &Path, root: &Path) {
     let guest = host_dir.join("guests/p3-fetch");
     let target_dir = root.join("target").join("guests");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&guest).args(["build", "--release", "--locked", "--target", WASM_TARGET, "--target-dir"]).arg(&target_dir);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PROFILE_RELEASE_DEBUG"] {
-        cmd.env_remove(var);
-    }
-    match cmd.status() {
-        Ok(status) if status.success() => {}
-        Ok(_) => fail("building the WASI 0.3 test guest (host-test/guests/p3-fetch) failed (cargo's output above says why)"),
-        Err(e) => fail(&format!("could not run cargo to build the WASI 0.3 test guest: {e}")),
-    }
+    let mut cmd = wasm_build(&guest, &target_dir);
+    cmd.arg("--locked");
+    run(cmd, "building the WASI 0.3 test guest (host-test/guests/p3-fetch)");
     // Its sources, WIT, manifest and lock file: nothing outside its directory.
     println!("cargo:rerun-if-changed={}", guest.display());
     let wasm = target_dir.join(format!("{WASM_TARGET}/release/p3_fetch.wasm"));
     println!("cargo:rustc-env=P3_FETCH_COMPONENT_PATH={}", wasm.display());
+}
+
+/// A nested `cargo build --release --target wasm32-wasip2` in `dir`, into `target_dir`
+/// (the outer build holds the lock on ours), without the outer build's settings, which are
+/// for the host.
+fn wasm_build(dir: &Path, target_dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir).args(["build", "--release", "--target", WASM_TARGET, "--target-dir"]).arg(target_dir);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_PROFILE_RELEASE_DEBUG"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs a nested build; `what` says what failed.
+fn run(mut cmd: Command, what: &str) {
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        Ok(_) => fail(&format!("{what} failed (cargo's output above says why)")),
+        Err(e) => fail(&format!("could not run cargo ({what}): {e}")),
+    }
 }
 
 /// Has cargo run this script again when anything the wasm builds read changes: the files
