@@ -25,16 +25,23 @@ fn compose(storage: &str) -> Vec<u8> {
     common::compose(env!("FILE_SERVER_COMPONENT_PATH"), std::path::Path::new(storage))
 }
 
+/// What the file server is told, to store under `t`'s root: the server, keys, bucket, prefix.
+fn settings(t: &Target) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", &t.endpoint),
+        ("AWS_ACCESS_KEY_ID", &t.access_key),
+        ("AWS_SECRET_ACCESS_KEY", &t.secret_key),
+        ("AWS_REGION", &t.region),
+        ("FILE_SERVER_BUCKET", &t.bucket),
+        ("FILE_SERVER_PREFIX", &t.root),
+    ]
+    .map(|(name, value)| (name.to_string(), value.clone()))
+    .to_vec()
+}
+
 /// The composed file server on a free port, storing under `t`'s root.
 async fn serve(t: &Target, extra: &[(&str, &str)], max_memory: Option<usize>) -> HttpServer {
-    let mut env = vec![
-        ("AWS_ENDPOINT_URL".to_string(), t.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID".to_string(), t.access_key.clone()),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), t.secret_key.clone()),
-        ("AWS_REGION".to_string(), t.region.clone()),
-        ("FILE_SERVER_BUCKET".to_string(), t.bucket.clone()),
-        ("FILE_SERVER_PREFIX".to_string(), t.root.clone()),
-    ];
+    let mut env = settings(t);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let host = HostOptions { env, max_memory, ..Default::default() };
     HttpServer::start(composed(), host, "127.0.0.1:0".parse().unwrap()).await.unwrap()
@@ -532,19 +539,14 @@ async fn wasmtime_serve_runs_the_composed_file_server() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut serve = std::process::Command::new(&wasmtime);
     serve.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]);
-    let env = [
-        ("AWS_ENDPOINT_URL", t.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", &t.access_key),
-        ("AWS_SECRET_ACCESS_KEY", &t.secret_key),
-        ("AWS_REGION", &t.region),
-        ("FILE_SERVER_BUCKET", &t.bucket),
-        ("FILE_SERVER_PREFIX", &t.root),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ];
+    let mut env = settings(&t);
+    env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
     for (name, value) in env {
         serve.arg("--env").arg(format!("{name}={value}"));
     }
-    let mut child = serve.arg(&path).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = serve.arg(&path).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Stopped however the test ends, a failed assertion included: no server is left running.
+    let mut child = Stopped(child);
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..300 {
@@ -552,9 +554,9 @@ async fn wasmtime_serve_runs_the_composed_file_server() {
             up = true;
             break;
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
             panic!("wasmtime serve exited ({status}): {err}");
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -584,7 +586,15 @@ async fn wasmtime_serve_runs_the_composed_file_server() {
         assert_eq!((reply.status, sha256(&reply.body)), (200, sha256(&data)));
     }
     let missing = http_client::get(&format!("{base}/files/uploads/nope")).await.unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert_eq!(missing.status, 404);
+}
+
+/// A child process killed and reaped when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
