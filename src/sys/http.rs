@@ -11,7 +11,7 @@ use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
-use wasip2::io::poll::{Pollable, poll};
+use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::error::{Error, invalid_argument, transport};
@@ -69,16 +69,31 @@ pub struct Body {
 
 /// Sends `req` with `body` and waits for the response.
 pub fn send(req: Request, body: Option<&[u8]>) -> Result<Response, Error> {
-    let mut flight = start(req, body)?;
-    loop {
-        if flight.pump() {
-            continue;
+    super::reactor::block_on(send_async(req, body))
+}
+
+/// Sends `req` with `body`; the response, once here.
+pub async fn send_async(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Error> {
+    start(req, body)?.await
+}
+
+/// A request in flight is a future of its response: it writes what the host takes of its
+/// body, and waits on the response and on room in the body stream.
+impl<B: AsRef<[u8]> + Unpin> std::future::Future for InFlight<B> {
+    type Output = Result<Response, Error>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            if this.pump() {
+                continue;
+            }
+            if let Some(response) = this.poll_response() {
+                return std::task::Poll::Ready(response);
+            }
+            this.pollables().into_iter().for_each(super::reactor::wait_on);
+            return std::task::Poll::Pending;
         }
-        if let Some(response) = flight.poll_response() {
-            return response;
-        }
-        let pollables = flight.pollables();
-        poll(&pollables.iter().collect::<Vec<_>>());
     }
 }
 

@@ -14,4 +14,5 @@ pub mod env;
 pub mod fs;
 pub mod http;
 pub mod io;
+pub mod reactor;
 pub mod time;
