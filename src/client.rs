@@ -102,20 +102,33 @@ fn run(
     key: Option<&str>,
     take: &mut dyn FnMut(Response) -> Result<(), Error>,
 ) -> Result<(), Failed> {
-    let mut attempt = || match send(settings, req, body) {
+    crate::sys::reactor::block_on(run_async(settings, req, body, key, take))
+}
+
+/// [`run`], as a future.
+async fn run_async(
+    settings: &Settings,
+    req: &S3Request,
+    body: Option<&[u8]>,
+    key: Option<&str>,
+    take: &mut dyn FnMut(Response) -> Result<(), Error>,
+) -> Result<(), Failed> {
+    let attempt = async || match send(settings, req, body).await {
         Ok(resp) => {
             let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
             (check(resp, key).and_then(&mut *take), retry_after)
         }
         Err(e) => (Err(e), None),
     };
-    retry::run(&settings.retry, &mut attempt, &|| settings.credentials.invalidate(), &mut time::sleep).map_err(|(error, attempts)| Failed { error, attempts })
+    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(), async |delay| time::sleep_async(delay).await)
+        .await
+        .map_err(|(error, attempts)| Failed { error, attempts })
 }
 
 /// Signs and sends `req` with `body` (none for bodiless requests), once.
-fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
+async fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
     let (request, body) = prepare(settings, req, body)?;
-    http::send(request, body)
+    http::send_async(request, body).await
 }
 
 /// Starts one attempt of a part upload: `data` is its body, handed back by the flight

@@ -9,11 +9,20 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Waits `delay` on a wasi:clocks pollable, so the host can run other work meanwhile.
-pub fn sleep(delay: Duration) {
-    if !delay.is_zero() {
-        Timer::after(delay).0.block();
+/// Waits `delay` as a future: the executor blocks on the clock only when nothing else moves.
+pub async fn sleep_async(delay: Duration) {
+    if delay.is_zero() {
+        return;
     }
+    let deadline = wasip2::clocks::monotonic_clock::now().saturating_add(nanos(delay));
+    std::future::poll_fn(|_| match wasip2::clocks::monotonic_clock::now() >= deadline {
+        true => std::task::Poll::Ready(()),
+        false => {
+            super::reactor::wait_on(wasip2::clocks::monotonic_clock::subscribe_instant(deadline));
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// A backoff that ends `delay` from now, to wait on beside other things.
