@@ -79,14 +79,14 @@ impl Verifier {
 
 /// Reads `resp`'s whole body (up to `limit` bytes), refusing any other length than its
 /// Content-Length promised: a truncated reply is an error, never a short result.
-pub fn read_all(resp: Response, limit: u64) -> Result<Vec<u8>, Error> {
+pub async fn read_all(resp: Response, limit: u64) -> Result<Vec<u8>, Error> {
     let verifier = Verifier::length_only(&resp);
-    read_verified(resp, limit, verifier)
+    read_verified(resp, limit, verifier).await
 }
 
 /// [`read_all`], checking the body with `verifier` (built from this response).
-pub fn read_verified(resp: Response, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
-    let body = resp.read_body(limit, verifier.expected_len, &mut |chunk| verifier.update(chunk))?;
+pub async fn read_verified(resp: Response, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
+    let body = resp.read_body(limit, verifier.expected_len, &mut |chunk| verifier.update(chunk)).await?;
     verifier.finish()?;
     Ok(body)
 }

@@ -25,14 +25,9 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Error, invalid_config};
 use crate::quote::Q;
 use crate::sys::env::Env;
-use crate::sys::http;
 use remote::{Container, Failure, Imds, WebIdentity};
 use roles::AssumeRole;
 use sso::Sso;
-
-/// How a credential endpoint's request goes out: the client's pipeline, handed in so that
-/// this module (which the client signs with) does not depend on it.
-pub type Send<'a> = &'a dyn Fn(http::Request, Option<&[u8]>) -> Result<http::Response, Error>;
 
 /// Temporary credentials are replaced this long before they expire.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
@@ -304,7 +299,7 @@ fn no_credentials(tried: &[String]) -> Error {
 impl Provider {
     /// The credentials to sign with now: fetched on first use, and again when they near
     /// expiry (the old ones serve until they actually expire if a refresh fails).
-    pub fn current(&self, send: Send) -> Result<Rc<Credentials>, Error> {
+    pub async fn current(&self) -> Result<Rc<Credentials>, Error> {
         let now = SystemTime::now();
         if let Source::Fixed(c) = &self.source {
             return Ok(c.clone());
@@ -315,11 +310,11 @@ impl Provider {
         }
         let fetched = match &self.source {
             Source::Fixed(_) => unreachable!("returned above"),
-            Source::WebIdentity(w) => w.fetch(send),
-            Source::Container(c) => c.fetch(send),
-            Source::Imds(i) => i.fetch(send),
-            Source::AssumeRole(r) => r.fetch(send),
-            Source::Sso(s) => s.fetch(send),
+            Source::WebIdentity(w) => w.fetch().await,
+            Source::Container(c) => c.fetch().await,
+            Source::Imds(i) => i.fetch().await,
+            Source::AssumeRole(r) => r.fetch().await,
+            Source::Sso(s) => s.fetch().await,
         };
         match fetched {
             Ok(c) => {

@@ -4,15 +4,22 @@
 //!
 //! Why not `wstd`: it would add ~130 KB to a component whose budget is 512 KB, and the
 //! streaming `get` needs the raw `incoming-body` resources anyway to pass the response
-//! stream through to the caller untouched. Blocking on wasi:io pollables is all a
-//! request/response client needs.
+//! stream through to the caller untouched. A request in flight is a future of its
+//! response, driven by the executor in `reactor`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
+
+use super::reactor::wait_on;
 
 use crate::error::{Error, invalid_argument, transport};
 
@@ -62,55 +69,31 @@ pub struct Response {
 /// A response body being read. Field order is drop order: the stream is a child of the
 /// body, which is a child of the response.
 pub struct Body {
+    readable: Option<Rc<Pollable>>,
     pub stream: Option<InputStream>,
     body: IncomingBody,
     _response: IncomingResponse,
 }
 
-/// Sends `req` with `body` and waits for the response.
-pub fn send(req: Request, body: Option<&[u8]>) -> Result<Response, Error> {
-    super::reactor::block_on(send_async(req, body))
-}
-
 /// Sends `req` with `body`; the response, once here.
-pub async fn send_async(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Error> {
+pub async fn send(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Error> {
     start(req, body)?.await
-}
-
-/// A request in flight is a future of its response: it writes what the host takes of its
-/// body, and waits on the response and on room in the body stream.
-impl<B: AsRef<[u8]> + Unpin> std::future::Future for InFlight<B> {
-    type Output = Result<Response, Error>;
-
-    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            if this.pump() {
-                continue;
-            }
-            if let Some(response) = this.poll_response() {
-                return std::task::Poll::Ready(response);
-            }
-            this.pollables().into_iter().for_each(super::reactor::wait_on);
-            return std::task::Poll::Pending;
-        }
-    }
 }
 
 /// A request on its way: its body being written, then its response awaited. Field order
 /// is drop order (children first).
-pub struct InFlight<B: AsRef<[u8]>> {
+struct InFlight<B: AsRef<[u8]>> {
     /// `scheme://authority`, to say where a request failed.
     target: String,
     writer: Option<BodyWriter<B>>,
-    /// The body once written, kept until the caller takes it back (to send it again).
-    sent: Option<B>,
     write_error: Option<Error>,
+    answered: Rc<Pollable>,
     future: FutureIncomingResponse,
     head: bool,
 }
 
 struct BodyWriter<B> {
+    room: Rc<Pollable>,
     stream: OutputStream,
     out_body: OutgoingBody,
     data: B,
@@ -172,10 +155,11 @@ fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStrea
 /// component, except the last byte, which is read here to make sure the source ends
 /// there. A source shorter or longer than `len` aborts the request before it is complete,
 /// so the server stores nothing.
-pub fn send_spliced(req: Request, source: &InputStream, len: u64) -> Result<Response, Error> {
+/// (The splice blocks: the WASI 0.2 build runs one operation at a time.)
+pub async fn send_spliced(req: Request<'_>, source: &InputStream, len: u64) -> Result<Response, Error> {
     let (request, out_body, stream) = outgoing(&req)?;
     let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
-    let mut flight: InFlight<&[u8]> = InFlight { target: req.target(), writer: None, sent: None, write_error: None, future, head: false };
+    let mut flight: InFlight<&[u8]> = InFlight::new(req.target(), None, future, false);
     let spliced = splice_exactly(&stream, source, len);
     drop(stream);
     match spliced {
@@ -185,18 +169,13 @@ pub fn send_spliced(req: Request, source: &InputStream, len: u64) -> Result<Resp
             drop(out_body);
             // A connection that failed may be a server that stopped reading to answer
             // (403...): its answer explains more. A wrong-sized stream is the caller's.
-            if matches!(e, Error::InvalidArgument(_)) || !flight.future.subscribe().ready() {
+            if matches!(e, Error::InvalidArgument(_)) || !flight.answered.ready() {
                 return Err(e);
             }
             flight.write_error = Some(e);
         }
     }
-    loop {
-        if let Some(response) = flight.poll_response() {
-            return response;
-        }
-        flight.future.subscribe().block();
-    }
+    flight.await
 }
 
 fn splice_exactly(out: &OutputStream, source: &InputStream, len: u64) -> Result<(), Error> {
@@ -233,7 +212,7 @@ fn splice_exactly(out: &OutputStream, source: &InputStream, len: u64) -> Result<
 /// (403) then answers a complete request instead of closing on a half-sent one. A larger
 /// body is written by [`InFlight::pump`]: the host only drains it once the request is in
 /// flight, so writing it all first would block forever.
-pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B>, Error> {
+fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B>, Error> {
     let (request, out_body, stream) = outgoing(&req)?;
     let head = req.method == "HEAD";
 
@@ -248,44 +227,58 @@ pub fn start<B: AsRef<[u8]>>(req: Request, body: Option<B>) -> Result<InFlight<B
         written?;
         OutgoingBody::finish(out_body, None).map_err(error_code)?;
         let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
-        return Ok(InFlight { target: req.target(), writer: None, sent: body, write_error: None, future, head });
+        return Ok(InFlight::new(req.target(), None, future, head));
     }
     let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
     match body {
         Some(data) => {
-            Ok(InFlight { target: req.target(), writer: Some(BodyWriter { stream, out_body, data, written: 0 }), sent: None, write_error: None, future, head })
+            let room = Rc::new(stream.subscribe());
+            Ok(InFlight::new(req.target(), Some(BodyWriter { room, stream, out_body, data, written: 0 }), future, head))
         }
         // Unreachable: an empty body always fits.
         None => Err(transport("the host's request buffer takes no bytes")),
     }
 }
 
-impl<B: AsRef<[u8]>> InFlight<B> {
-    /// The body, once it has been written (to send it again).
-    pub fn take_body(&mut self) -> Option<B> {
-        self.sent.take()
-    }
+/// A request in flight is a future of its response: it writes what the host takes of its
+/// body, and waits on the response and, while writing, on room in the body stream (a
+/// server may answer, say 403, and stop reading before the body is complete).
+impl<B: AsRef<[u8]> + Unpin> Future for InFlight<B> {
+    type Output = Result<Response, Error>;
 
-    /// What to wait on: the response, and room in the body stream while writing (a server
-    /// may answer, say 403, and stop reading before the body is complete).
-    pub fn pollables(&self) -> Vec<Pollable> {
-        let mut pollables = vec![self.future.subscribe()];
-        if let Some(w) = &self.writer {
-            pollables.push(w.stream.subscribe());
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            if this.pump() {
+                continue;
+            }
+            if let Some(response) = this.poll_response() {
+                return Poll::Ready(response);
+            }
+            wait_on(&this.answered);
+            if let Some(w) = &this.writer {
+                wait_on(&w.room);
+            }
+            return Poll::Pending;
         }
-        pollables
+    }
+}
+
+impl<B: AsRef<[u8]>> InFlight<B> {
+    fn new(target: String, writer: Option<BodyWriter<B>>, future: FutureIncomingResponse, head: bool) -> Self {
+        InFlight { target, writer, write_error: None, answered: Rc::new(future.subscribe()), future, head }
     }
 
     /// Writes as much of the body as the host takes now, without blocking. Returns whether
     /// anything moved (the body may have been completed or failed).
-    pub fn pump(&mut self) -> bool {
+    fn pump(&mut self) -> bool {
         let Some(w) = self.writer.as_mut() else { return false };
-        if self.future.subscribe().ready() {
+        if self.answered.ready() {
             // The server answered before taking the whole body: stop writing, read the answer.
             if let Some(w) = self.writer.take() {
+                drop(w.room);
                 drop(w.stream);
                 drop(w.out_body);
-                self.sent = Some(w.data);
             }
             self.write_error = Some(transport("the server answered before the whole request body was sent"));
             return true;
@@ -309,20 +302,20 @@ impl<B: AsRef<[u8]>> InFlight<B> {
             // server has read Content-Length bytes: that is success too.)
             Ok(_) | Err(StreamError::Closed) if complete => {
                 if let Some(w) = self.writer.take() {
+                    drop(w.room);
                     drop(w.stream);
                     if let Err(e) = OutgoingBody::finish(w.out_body, None) {
                         self.write_error = Some(error_code(e));
                     }
-                    self.sent = Some(w.data);
                 }
                 true
             }
             Ok(_) => false,
             Err(e) => {
                 if let Some(w) = self.writer.take() {
+                    drop(w.room);
                     drop(w.stream);
                     drop(w.out_body);
-                    self.sent = Some(w.data);
                 }
                 self.write_error = Some(stream_error(e));
                 true
@@ -332,7 +325,7 @@ impl<B: AsRef<[u8]>> InFlight<B> {
 
     /// The response, once the body is done and the response is here; `None` before.
     /// Yields the response once.
-    pub fn poll_response(&mut self) -> Option<Result<Response, Error>> {
+    fn poll_response(&mut self) -> Option<Result<Response, Error>> {
         if self.writer.is_some() {
             return None;
         }
@@ -392,22 +385,21 @@ impl Response {
     pub fn into_body(self) -> Result<Body, Error> {
         let body = self.response.consume().map_err(|_| transport("response body already taken"))?;
         let stream = body.stream().map_err(|_| transport("response body stream already taken"))?;
-        Ok(Body { stream: Some(stream), body, _response: self.response })
+        Ok(Body { readable: Some(Rc::new(stream.subscribe())), stream: Some(stream), body, _response: self.response })
     }
 
     /// Reads the whole body, refusing more than `limit` bytes (or an announced `expected`
     /// length past it), each chunk shown to `seen` as it comes.
-    pub fn read_body(self, limit: u64, expected: Option<u64>, seen: &mut dyn FnMut(&[u8])) -> Result<Vec<u8>, Error> {
+    pub async fn read_body(self, limit: u64, expected: Option<u64>, seen: &mut dyn FnMut(&[u8])) -> Result<Vec<u8>, Error> {
         if let Some(n) = expected.filter(|n| *n > limit) {
             return Err(transport(format!("response of {n} bytes is larger than the {limit} bytes allowed")));
         }
         let mut body = self.into_body()?;
         // Preallocate what the server announced, within reason: the header is not trusted.
         let mut out = Vec::with_capacity(expected.unwrap_or(0).min(8 << 20) as usize);
-        let stream = body.stream.take().ok_or_else(|| transport("response body stream already taken"))?;
         let result = loop {
-            match stream.blocking_read(READ_CHUNK) {
-                Ok(chunk) => {
+            match body.read(READ_CHUNK).await {
+                Ok(Some(chunk)) => {
                     if out.len() as u64 + chunk.len() as u64 > limit {
                         break Err(transport(format!("response is larger than the {limit} bytes allowed")));
                     }
@@ -418,41 +410,44 @@ impl Response {
                     seen(&chunk);
                     out.extend_from_slice(&chunk);
                 }
-                Err(StreamError::Closed) => break Ok(()),
-                Err(e) => break Err(stream_error(e)),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
             }
         };
-        drop(stream);
+        drop(body.readable.take());
+        drop(body.stream.take());
         drop(IncomingBody::finish(body.body));
         result.map(|()| out)
     }
 }
 
 impl Body {
-    /// What has arrived, up to `max` bytes, without waiting (maybe nothing); `None` at the
-    /// end of the body.
-    pub fn read_now(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
-        let stream = self.stream.as_ref().ok_or_else(|| transport("the body stream was already taken"))?;
+    /// What has arrived, up to `max` bytes (at least one); `None` at the end of the body.
+    pub fn poll_read(&mut self, _cx: &mut Context<'_>, max: u64) -> Poll<Result<Option<Vec<u8>>, Error>> {
+        let (Some(stream), Some(readable)) = (&self.stream, &self.readable) else {
+            return Poll::Ready(Err(transport("the body stream was already taken")));
+        };
         match stream.read(max.clamp(1, READ_CHUNK)) {
-            Ok(chunk) => Ok(Some(chunk)),
-            Err(StreamError::Closed) => Ok(None),
-            Err(e) => Err(stream_error(e)),
+            Ok(chunk) if chunk.is_empty() => {
+                wait_on(readable);
+                Poll::Pending
+            }
+            Ok(chunk) => Poll::Ready(Ok(Some(chunk))),
+            Err(StreamError::Closed) => Poll::Ready(Ok(None)),
+            Err(e) => Poll::Ready(Err(stream_error(e))),
         }
     }
 
-    /// Ready when `read_now` has something to say.
-    pub fn readable(&self) -> Option<Pollable> {
-        self.stream.as_ref().map(InputStream::subscribe)
+    /// Up to `max` bytes (at least one); `None` at the end of the body.
+    pub async fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
+        std::future::poll_fn(|cx| self.poll_read(cx, max)).await
     }
 
-    /// Up to `max` bytes; `None` at the end of the body.
-    pub fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
-        let stream = self.stream.as_ref().ok_or_else(|| transport("the body stream was already taken"))?;
-        match stream.blocking_read(max.clamp(1, READ_CHUNK)) {
-            Ok(chunk) => Ok(Some(chunk)),
-            Err(StreamError::Closed) => Ok(None),
-            Err(e) => Err(stream_error(e)),
-        }
+    /// The body's stream, for the caller to read (its readiness pollable let go first: a
+    /// child of the stream).
+    pub fn take_stream(&mut self) -> Option<InputStream> {
+        self.readable = None;
+        self.stream.take()
     }
 }
 

@@ -16,3 +16,5 @@ pub mod http;
 pub mod io;
 pub mod reactor;
 pub mod time;
+
+pub use reactor::detach;

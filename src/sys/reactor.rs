@@ -1,27 +1,37 @@
-//! A single-task executor over wasi:io/poll: the step from the blocking poll loops toward one
-//! async core that a WASI 0.3 backend can drive natively (issue 19). A future that cannot
-//! move registers the pollables it waits on ([`wait_on`]); [`block_on`] polls its future,
-//! and when it is pending blocks in `wasi:io/poll.poll` on everything registered, then polls
-//! again. One task, so no wakers are needed: whatever became ready, the top future is polled
-//! again and each part of it checks its own state. Re-entrant: a nested `block_on` keeps the
-//! outer registrations aside.
+//! The executor of the WASI 0.2 build: one task, over wasi:io/poll. The S3 logic above is
+//! async (so a WASI 0.3 build runs it on native async); here each export runs its future
+//! with [`block_on`], as wasip2's calls block anyway. A future that cannot move registers
+//! the pollables it waits on ([`wait_on`]); `block_on` polls its future and, while it is
+//! pending, blocks in `wasi:io/poll.poll` on everything registered, then polls again. One
+//! task, so no wakers: whatever became ready, the whole future is polled again and each part
+//! of it checks its own state. Registrations are weak (`rc::Weak`): a future polled twice
+//! in one round registers once, and a pollable never outlives the stream or response it
+//! belongs to (a child resource left alive traps its parent's drop).
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use wasip2::io::poll::Pollable;
 
 thread_local! {
-    static WAITING: RefCell<Vec<Pollable>> = const { RefCell::new(Vec::new()) };
+    static WAITING: RefCell<Vec<Weak<Pollable>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Has the executor wake this task once `pollable` is ready (or anything else registered is).
-pub fn wait_on(pollable: Pollable) {
-    WAITING.with(|w| w.borrow_mut().push(pollable));
+/// Has the executor poll again once `pollable` is ready (or anything else registered is).
+pub fn wait_on(pollable: &Rc<Pollable>) {
+    WAITING.with(|w| {
+        let mut w = w.borrow_mut();
+        let pollable = Rc::downgrade(pollable);
+        if !w.iter().any(|p| p.ptr_eq(&pollable)) {
+            w.push(pollable);
+        }
+    });
 }
 
-/// Runs `future` to completion, blocking in wasi:io/poll while it waits.
+/// Runs `future` to completion, blocking in wasi:io/poll while it waits. Re-entrant: a
+/// nested `block_on` (a writer dropped mid-upload aborts it) keeps the outer registrations.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
@@ -30,12 +40,31 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             break output;
         }
-        let pollables = WAITING.with(|w| std::mem::take(&mut *w.borrow_mut()));
+        let pollables: Vec<Rc<Pollable>> = WAITING.with(|w| w.take().iter().filter_map(Weak::upgrade).collect());
         // A future pending on nothing is polled again at once (it yielded).
         if !pollables.is_empty() {
-            wasip2::io::poll::poll(&pollables.iter().collect::<Vec<_>>());
+            wasip2::io::poll::poll(&pollables.iter().map(|p| &**p).collect::<Vec<_>>());
         }
     };
     WAITING.with(|w| *w.borrow_mut() = outer);
     output
+}
+
+/// Runs `future` to its end in the background: here, where nothing else runs between
+/// exports, that is now.
+pub fn detach(future: impl Future<Output = ()>) {
+    block_on(future)
+}
+
+/// Runs a future whose every wait is scripted (native unit tests): polled until ready.
+#[cfg(test)]
+pub fn spin<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+    panic!("a scripted future never finished")
 }

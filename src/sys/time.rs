@@ -1,5 +1,9 @@
 //! Waiting (wasi:clocks) and the retry jitter's seed (wasi:random).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use wasip2::clocks::wall_clock::Datetime;
@@ -9,36 +13,31 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Waits `delay` as a future: the executor blocks on the clock only when nothing else moves.
-pub async fn sleep_async(delay: Duration) {
-    if delay.is_zero() {
-        return;
+/// Waits `delay` (a backoff) without holding up the other work of the operation.
+pub async fn sleep(delay: Duration) {
+    if !delay.is_zero() {
+        Timer::after(delay).await
     }
-    let deadline = wasip2::clocks::monotonic_clock::now().saturating_add(nanos(delay));
-    std::future::poll_fn(|_| match wasip2::clocks::monotonic_clock::now() >= deadline {
-        true => std::task::Poll::Ready(()),
-        false => {
-            super::reactor::wait_on(wasip2::clocks::monotonic_clock::subscribe_instant(deadline));
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
-/// A backoff that ends `delay` from now, to wait on beside other things.
-pub struct Timer(Pollable);
+/// A backoff that ends `delay` from now: a future, to wait on beside other things.
+pub struct Timer(Rc<Pollable>);
 
 impl Timer {
     pub fn after(delay: Duration) -> Timer {
-        Timer(wasip2::clocks::monotonic_clock::subscribe_duration(nanos(delay)))
+        Timer(Rc::new(wasip2::clocks::monotonic_clock::subscribe_duration(nanos(delay))))
     }
+}
 
-    pub fn elapsed(&self) -> bool {
-        self.0.ready()
-    }
+impl Future for Timer {
+    type Output = ();
 
-    pub fn pollable(&self) -> &Pollable {
-        &self.0
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.ready() {
+            return Poll::Ready(());
+        }
+        super::reactor::wait_on(&self.0);
+        Poll::Pending
     }
 }
 
