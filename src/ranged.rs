@@ -48,8 +48,11 @@ struct Range {
     buf: Rc<RefCell<Vec<u8>>>,
     taken: usize,
     /// Until every byte is in.
-    fetch: Option<Pin<Box<dyn Future<Output = Result<(), Error>>>>>,
+    fetch: Option<Fetch>,
 }
+
+/// A range's bytes on their way in (owning what it needs, as the download outlives a call).
+type Fetch = Pin<Box<dyn Future<Output = Result<(), Error>>>>;
 
 impl Ranged {
     /// A download of the `size`-byte object whose first `part-size` bytes arrive on

@@ -76,11 +76,13 @@ async fn send_rest(parts: &mut Parts<Upload>, mut filling: Vec<u8>, source: &mut
                 return Poll::Ready(Ok(()));
             }
             let mut moved = parts.step(cx)?;
-            if parts.has_room() && filling.len() < part_size && !source.eof {
-                if let Poll::Ready(read) = source.poll_read(cx, &mut filling, part_size, grow) {
-                    read?;
-                    moved = true;
-                }
+            if parts.has_room()
+                && filling.len() < part_size
+                && !source.eof
+                && let Poll::Ready(read) = source.poll_read(cx, &mut filling, part_size, grow)
+            {
+                read?;
+                moved = true;
             }
             if !moved {
                 return Poll::Pending;

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use wasip2::io::poll::Pollable;
 
@@ -33,21 +33,28 @@ pub fn wait_on(pollable: &Rc<Pollable>) {
 /// Runs `future` to completion, blocking in wasi:io/poll while it waits. Re-entrant: a
 /// nested `block_on` (a writer dropped mid-upload aborts it) keeps the outer registrations.
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
+    let mut output = None;
+    drive(std::pin::pin!(async { output = Some(future.await) }));
+    match output {
+        Some(output) => output,
+        None => unreachable!("driven to its end"),
+    }
+}
+
+/// [`block_on`]'s loop, once for every export's future (dynamic: each export would otherwise
+/// carry a copy).
+#[inline(never)]
+fn drive(mut future: std::pin::Pin<&mut dyn Future<Output = ()>>) {
     let mut cx = Context::from_waker(Waker::noop());
     let outer = WAITING.with(|w| std::mem::take(&mut *w.borrow_mut()));
-    let output = loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            break output;
-        }
+    while future.as_mut().poll(&mut cx).is_pending() {
         let pollables: Vec<Rc<Pollable>> = WAITING.with(|w| w.take().iter().filter_map(Weak::upgrade).collect());
         // A future pending on nothing is polled again at once (it yielded).
         if !pollables.is_empty() {
             wasip2::io::poll::poll(&pollables.iter().map(|p| &**p).collect::<Vec<_>>());
         }
-    };
+    }
     WAITING.with(|w| *w.borrow_mut() = outer);
-    output
 }
 
 /// Runs `future` to its end in the background: here, where nothing else runs between
@@ -62,7 +69,7 @@ pub fn spin<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..1_000_000 {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
     }
