@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use crate::bindings::exports::wasm_storages::storage::types::UploadChecksum;
+use crate::types::UploadChecksum;
 use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{self as errors, Context, Error, ServiceError, transport};

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
+use crate::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
 use crate::client::{call, drain};
 use crate::config::Settings;
 use crate::error::Error;

@@ -1,6 +1,6 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
-use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, UploadChecksum};
+use crate::types::{AddressingStyle, Config, UploadChecksum};
 use crate::credentials::{self, Credentials, Provider, profile};
 use crate::encryption::Encryption;
 use crate::error::{Error, invalid_config};

@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{CopyOptions, PutOptions, Span, StoredFile};
+use crate::types::{CopyOptions, PutOptions, Span, StoredFile};
 use crate::client::{MAX_ERROR_BODY, call_read};
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};

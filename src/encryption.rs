@@ -5,7 +5,7 @@
 
 use md5::Digest as _;
 
-use crate::bindings::exports::wasm_storages::storage::types::ServerSideEncryption;
+use crate::types::ServerSideEncryption;
 use crate::error::{Error, invalid_config};
 use crate::rules;
 
@@ -114,7 +114,7 @@ impl Encryption {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::exports::wasm_storages::storage::types::KmsEncryption;
+    use crate::types::KmsEncryption;
 
     #[test]
     fn each_kind_sends_its_headers_and_a_customer_key_is_never_shown() {

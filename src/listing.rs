@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
+use crate::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
 use crate::client::call_read;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};

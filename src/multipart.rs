@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, WriteCondition};
+use crate::types::{PutOptions, StoredFile, WriteCondition};
 use crate::checksums::Algorithm;
 use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
 use crate::conditions;

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
+use crate::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
 use crate::client::{self, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;

@@ -126,7 +126,7 @@ impl<P: Protocol> Parts<P> {
 mod tests {
     use super::*;
     use crate::error::ServiceError;
-    use crate::sys::reactor::spin;
+    use crate::sys::spin;
     use std::cell::RefCell;
     use std::rc::Rc;
 

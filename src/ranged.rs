@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, ReadConditions, Span};
+use crate::types::{ByteRange, ReadConditions, Span};
 use crate::client;
 use crate::config::Settings;
 use crate::error::{Error, transport};

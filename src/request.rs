@@ -1,6 +1,6 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::exports::wasm_storages::storage::types::{Attributes, ByteRange, PutOptions, ReadConditions, Replacement, Span, WriteCondition};
+use crate::types::{Attributes, ByteRange, PutOptions, ReadConditions, Replacement, Span, WriteCondition};
 use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument};

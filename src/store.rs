@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
-use crate::bindings::exports::wasm_storages::storage::types::{
+use crate::types::{
     Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
 };
 use crate::config::{self, Env, Settings};
@@ -18,7 +18,7 @@ use crate::listing;
 use crate::multipart;
 use crate::objects;
 use crate::sys::io::InputStream;
-use crate::sys::reactor::block_on;
+use crate::sys::block_on;
 use crate::upload;
 use crate::{buckets, sys};
 

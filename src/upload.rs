@@ -15,7 +15,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, UploadChecksum};
+use crate::types::{PutOptions, StoredFile, UploadChecksum};
 use crate::client;
 use crate::conditions;
 use crate::config::Settings;

@@ -86,10 +86,29 @@ pub async fn read_all(resp: Response, limit: u64) -> Result<Vec<u8>, Error> {
 
 /// [`read_all`], checking the body with `verifier` (built from this response).
 pub async fn read_verified(resp: Response, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
-    let body = resp.read_body(limit, verifier.expected_len, &mut |chunk| verifier.update(chunk)).await?;
+    if let Some(n) = verifier.expected_len.filter(|n| *n > limit) {
+        return Err(transport(format!("response of {n} bytes is larger than the {limit} bytes allowed")));
+    }
+    let mut body = resp.into_body()?;
+    // Preallocate what the server announced, within reason: the header is not trusted.
+    let mut out = Vec::with_capacity(verifier.expected_len.unwrap_or(0).min(8 << 20) as usize);
+    while let Some(chunk) = body.read(READ_CHUNK).await? {
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Err(transport(format!("response is larger than the {limit} bytes allowed")));
+        }
+        // Running out of guest memory is an error to report, not an abort.
+        if out.try_reserve(chunk.len()).is_err() {
+            return Err(transport(format!("out of memory after {} bytes of the response", out.len())));
+        }
+        verifier.update(&chunk);
+        out.extend_from_slice(&chunk);
+    }
     verifier.finish()?;
-    Ok(body)
+    Ok(out)
 }
+
+/// Whole bodies are read in chunks of this size.
+const READ_CHUNK: u64 = 64 * 1024;
 
 impl Check {
     fn for_response(resp: &Response) -> Check {

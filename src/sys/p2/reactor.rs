@@ -62,16 +62,3 @@ fn drive(mut future: std::pin::Pin<&mut dyn Future<Output = ()>>) {
 pub fn detach(future: impl Future<Output = ()>) {
     block_on(future)
 }
-
-/// Runs a future whose every wait is scripted (native unit tests): polled until ready.
-#[cfg(test)]
-pub fn spin<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1_000_000 {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-    panic!("a scripted future never finished")
-}

@@ -21,57 +21,21 @@ use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 use super::reactor::wait_on;
 
-use crate::error::{Error, invalid_argument, transport};
+use crate::error::{Error, transport};
+pub use crate::sys::message::{Request, Response, Timeouts};
+
+/// What a [`Response`] holds of the host's.
+pub type RawResponse = IncomingResponse;
 
 /// Reads of response bodies go in chunks of this size.
 const READ_CHUNK: u64 = 64 * 1024;
-/// The most header bytes (names and values) a request may carry. wasmtime's wasi:http traps
-/// the whole instance past 128 KiB, and S3 answers 400 past 8 KiB: every value the
-/// component sends is bounded where it comes from (keys, metadata, credentials, tokens),
-/// and this is the last line, a typed error instead of a trap.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Likewise for the path and query (the `http` crate's URIs end at 64 KiB).
-const MAX_PATH_BYTES: usize = 32 * 1024;
-
-pub struct Request<'a> {
-    pub https: bool,
-    pub authority: &'a str,
-    pub method: &'a str,
-    pub path_and_query: &'a str,
-    pub headers: Vec<(String, String)>,
-    pub timeouts: Timeouts,
-}
-
-/// Limits on connecting, on the first byte of the response and between its bytes; `None`
-/// leaves the host's default.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Timeouts {
-    pub connect: Option<std::time::Duration>,
-    pub first_byte: Option<std::time::Duration>,
-    pub between_bytes: Option<std::time::Duration>,
-}
-
-impl Timeouts {
-    pub fn all(limit: std::time::Duration) -> Self {
-        Timeouts { connect: Some(limit), first_byte: Some(limit), between_bytes: Some(limit) }
-    }
-}
-
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// A HEAD, 204 or 304 response: Content-Length describes the object, not this body.
-    bodiless: bool,
-    head: bool,
-    response: IncomingResponse,
-}
 
 /// A response body being read. Field order is drop order: the stream is a child of the
 /// body, which is a child of the response.
 pub struct Body {
     readable: Option<Rc<Pollable>>,
-    pub stream: Option<InputStream>,
-    body: IncomingBody,
+    stream: Option<InputStream>,
+    _body: IncomingBody,
     _response: IncomingResponse,
 }
 
@@ -117,13 +81,7 @@ fn options(req: &Request) -> Option<RequestOptions> {
 
 /// The wasi:http request for `req`, with its body and the body's stream.
 fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStream), Error> {
-    let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return Err(invalid_argument(format!("the request's headers would be {header_bytes} bytes; at most {MAX_HEADER_BYTES} are sent")));
-    }
-    if req.path_and_query.len() > MAX_PATH_BYTES {
-        return Err(invalid_argument(format!("the request's path would be {} bytes; at most {MAX_PATH_BYTES} are sent", req.path_and_query.len())));
-    }
+    req.check_limits()?;
     let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>()).map_err(|e| {
         transport(match e {
             HeaderError::InvalidSyntax => "the host refused a request header as malformed",
@@ -359,65 +317,15 @@ impl<B: AsRef<[u8]>> InFlight<B> {
         }
         let headers = response.headers().entries();
         let bodiless = self.head || status == 204 || status == 304;
-        Some(Ok(Response { status, headers, bodiless, head: self.head, response }))
+        Some(Ok(Response { status, headers, bodiless, head: self.head, raw: response }))
     }
 }
 
 impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok())
-    }
-
-    pub fn is_head(&self) -> bool {
-        self.head
-    }
-
-    /// The length of this response's own body, when known (a HEAD's Content-Length is the
-    /// object's, its body is empty).
-    pub fn body_length(&self) -> Option<u64> {
-        if self.bodiless { Some(0) } else { self.content_length() }
-    }
-
-    pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|v| v.trim().parse().ok())
-    }
-
     pub fn into_body(self) -> Result<Body, Error> {
-        let body = self.response.consume().map_err(|_| transport("response body already taken"))?;
+        let body = self.raw.consume().map_err(|_| transport("response body already taken"))?;
         let stream = body.stream().map_err(|_| transport("response body stream already taken"))?;
-        Ok(Body { readable: Some(Rc::new(stream.subscribe())), stream: Some(stream), body, _response: self.response })
-    }
-
-    /// Reads the whole body, refusing more than `limit` bytes (or an announced `expected`
-    /// length past it), each chunk shown to `seen` as it comes.
-    pub async fn read_body(self, limit: u64, expected: Option<u64>, seen: &mut dyn FnMut(&[u8])) -> Result<Vec<u8>, Error> {
-        if let Some(n) = expected.filter(|n| *n > limit) {
-            return Err(transport(format!("response of {n} bytes is larger than the {limit} bytes allowed")));
-        }
-        let mut body = self.into_body()?;
-        // Preallocate what the server announced, within reason: the header is not trusted.
-        let mut out = Vec::with_capacity(expected.unwrap_or(0).min(8 << 20) as usize);
-        let result = loop {
-            match body.read(READ_CHUNK).await {
-                Ok(Some(chunk)) => {
-                    if out.len() as u64 + chunk.len() as u64 > limit {
-                        break Err(transport(format!("response is larger than the {limit} bytes allowed")));
-                    }
-                    // Running out of guest memory is an error to report, not an abort.
-                    if out.try_reserve(chunk.len()).is_err() {
-                        break Err(transport(format!("out of memory after {} bytes of the response", out.len())));
-                    }
-                    seen(&chunk);
-                    out.extend_from_slice(&chunk);
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        drop(body.readable.take());
-        drop(body.stream.take());
-        drop(IncomingBody::finish(body.body));
-        result.map(|()| out)
+        Ok(Body { readable: Some(Rc::new(stream.subscribe())), stream: Some(stream), _body: body, _response: self.raw })
     }
 }
 
@@ -451,24 +359,6 @@ impl Body {
     }
 }
 
-impl Request<'_> {
-    fn target(&self) -> String {
-        format!("{}://{}", if self.https { "https" } else { "http" }, self.authority)
-    }
-}
-
-/// A request to `target` that failed with `code`, saying where, and what to try where the
-/// code is a usual mistake.
-fn failed_at(target: &str, code: ErrorCode) -> Error {
-    let hint = match &code {
-        ErrorCode::TlsProtocolError if target.starts_with("https:") => " (if the server speaks plain HTTP on that port, use an http:// endpoint)",
-        ErrorCode::TlsCertificateError => " (a self-signed server needs verify-ssl = false, or its CA trusted by the host)",
-        ErrorCode::ConnectionRefused => " (is the server running, and on that port?)",
-        _ => "",
-    };
-    transport(format!("{target}: {}{hint}", error_text(code)))
-}
-
 fn stream_error(e: StreamError) -> Error {
     match e {
         StreamError::Closed => transport("connection closed"),
@@ -476,48 +366,4 @@ fn stream_error(e: StreamError) -> Error {
     }
 }
 
-fn error_code(code: ErrorCode) -> Error {
-    transport(error_text(code))
-}
-
-fn error_text(code: ErrorCode) -> String {
-    match &code {
-        ErrorCode::DnsError(e) => format!("DNS lookup failed ({})", e.rcode.clone().unwrap_or_default()),
-        ErrorCode::DnsTimeout => "DNS lookup timed out".into(),
-        ErrorCode::DestinationNotFound => "destination not found".into(),
-        ErrorCode::DestinationUnavailable => "destination unavailable".into(),
-        ErrorCode::ConnectionRefused => "connection refused".into(),
-        ErrorCode::ConnectionTerminated => "connection terminated".into(),
-        ErrorCode::ConnectionTimeout => "connection timed out".into(),
-        ErrorCode::ConnectionReadTimeout => "timed out reading the response".into(),
-        ErrorCode::ConnectionWriteTimeout => "timed out writing the request".into(),
-        ErrorCode::TlsCertificateError => "TLS certificate not accepted".into(),
-        ErrorCode::TlsProtocolError => "TLS protocol error".into(),
-        ErrorCode::HttpResponseTimeout => "timed out waiting for the response".into(),
-        ErrorCode::HttpResponseIncomplete => "response incomplete".into(),
-        ErrorCode::HttpProtocolError => "HTTP protocol error".into(),
-        ErrorCode::InternalError(Some(e)) => format!("host error: {e}"),
-        ErrorCode::InternalError(None) => "host error".into(),
-        // Named by hand rather than by `Debug`, whose code for this enum costs kilobytes.
-        ErrorCode::DestinationIpProhibited => "destination IP prohibited".into(),
-        ErrorCode::DestinationIpUnroutable => "destination IP unroutable".into(),
-        ErrorCode::ConnectionLimitReached => "connection limit reached".into(),
-        ErrorCode::TlsAlertReceived(a) => format!("TLS alert received ({})", a.alert_message.clone().unwrap_or_default()),
-        ErrorCode::HttpRequestDenied => "request denied by the host".into(),
-        ErrorCode::HttpRequestLengthRequired => "request length required".into(),
-        ErrorCode::HttpRequestBodySize(_) => "request body size refused".into(),
-        ErrorCode::HttpRequestMethodInvalid => "request method invalid".into(),
-        ErrorCode::HttpRequestUriInvalid => "request URI invalid".into(),
-        ErrorCode::HttpRequestUriTooLong => "request URI too long".into(),
-        ErrorCode::HttpRequestHeaderSectionSize(_) | ErrorCode::HttpRequestHeaderSize(_) => "request headers too large".into(),
-        ErrorCode::HttpRequestTrailerSectionSize(_) | ErrorCode::HttpRequestTrailerSize(_) => "request trailers too large".into(),
-        ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => "response headers too large".into(),
-        ErrorCode::HttpResponseBodySize(_) => "response body too large".into(),
-        ErrorCode::HttpResponseTrailerSectionSize(_) | ErrorCode::HttpResponseTrailerSize(_) => "response trailers too large".into(),
-        ErrorCode::HttpResponseTransferCoding(c) => format!("response transfer coding not supported ({})", c.clone().unwrap_or_default()),
-        ErrorCode::HttpResponseContentCoding(c) => format!("response content coding not supported ({})", c.clone().unwrap_or_default()),
-        ErrorCode::HttpUpgradeFailed => "HTTP upgrade failed".into(),
-        ErrorCode::LoopDetected => "loop detected".into(),
-        ErrorCode::ConfigurationError => "host configuration error".into(),
-    }
-}
+super::super::message::error_texts!();
