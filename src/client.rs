@@ -117,7 +117,7 @@ pub async fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> 
 
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host (the bytes never
 /// enter the component), checked like any reply. Not retried: a stream can't be replayed.
-pub async fn send_spliced(settings: &Settings, req: &S3Request, source: &InputStream, size: u64, key: &str) -> Result<Response, Error> {
+pub async fn send_spliced(settings: &Settings, req: &S3Request, source: InputStream, size: u64, key: &str) -> Result<Response, Error> {
     let mut headers = req.headers.clone();
     headers.push(("content-length".into(), size.to_string()));
     let request = signed_request(settings, req, headers, signing::Payload::Unsigned).await?;

@@ -63,6 +63,11 @@ pub struct Settings {
     pub credentials: Provider,
 }
 
+/// `open`: the settings `config` makes with this environment (its variables, its files).
+pub fn open(config: Config) -> Result<Settings, Error> {
+    resolve(config, &Env(&crate::sys::env::vars()))
+}
+
 pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {
     crate::rules::bucket(&config.bucket).map_err(invalid_config)?;
 

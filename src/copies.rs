@@ -207,8 +207,8 @@ impl Protocol for CopyParts {
         self.upload.max_in_flight()
     }
 
-    async fn abort(&self, cause: Error) -> Error {
-        self.upload.abort(cause).await
+    async fn abort(&self) -> Result<(), Error> {
+        self.upload.abort().await
     }
 }
 

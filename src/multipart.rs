@@ -12,7 +12,7 @@ use crate::conditions;
 use crate::config::Settings;
 use crate::error::{self as errors, Error, transport};
 use crate::objects;
-use crate::parts::{PartFuture, Protocol};
+use crate::parts::{PartFuture, Protocol, after_abort};
 use crate::replies::stored_after_put;
 use crate::request;
 use crate::sys::http::Response;
@@ -88,7 +88,7 @@ impl Upload {
     /// size promised; aborts it on failure.
     pub async fn complete(self, parts: &[(u32, String)], size: u64, options: PutOptions) -> Result<StoredFile, Error> {
         if options.size.is_some_and(|n| n != size) {
-            return Err(self.abort(size_mismatch(&options, size)).await);
+            return Err(after_abort(size_mismatch(&options, size), self.abort().await));
         }
         let completed = match self.send_complete(parts, options.condition.as_ref()).await {
             Ok(done) => Ok(done),
@@ -105,7 +105,7 @@ impl Upload {
         };
         match completed {
             Ok((etag, version)) => Ok(stored_after_put(self.key.clone(), size, etag, version, options)),
-            Err(e) => Err(self.abort(e).await),
+            Err(e) => Err(after_abort(e, self.abort().await)),
         }
     }
 
@@ -161,22 +161,11 @@ impl Protocol for Upload {
     }
 
     /// AbortMultipartUpload, so no parts linger (and nothing appears under the key).
-    async fn abort(&self, cause: Error) -> Error {
-        let aborted = match request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id) {
-            Ok(req) => call(&self.settings, &req, None, None).await,
-            Err(e) => Err(e),
-        };
-        match aborted {
-            Ok(resp) => {
-                drain(resp).await;
-                cause
-            }
-            Err(abort_error) => match cause {
-                Error::Transport(why) => {
-                    transport(format!("{why}; aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&abort_error)))
-                }
-                other => other,
-            },
+    async fn abort(&self) -> Result<(), Error> {
+        let req = request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id)?;
+        match call(&self.settings, &req, None, None).await {
+            Ok(resp) => Ok(drain(resp).await),
+            Err(e) => Err(transport(format!("aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&e)))),
         }
     }
 }

@@ -28,6 +28,15 @@ const MAX_DELETE_BATCH: usize = 1000;
 /// DeleteObjects' reply names each refused key: up to a thousand, with messages.
 const MAX_DELETE_REPLY: u64 = 16 << 20;
 
+/// `put`: one PutObject of `data` under `key`.
+pub async fn put(settings: &Settings, key: String, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    if options.size.is_some_and(|n| n != data.len() as u64) {
+        return Err(invalid_argument(format!("size says {} bytes but the data holds {}", options.size.unwrap_or_default(), data.len())));
+    }
+    put_bytes(settings, key, &full, data, options).await
+}
+
 /// One PutObject of `data`.
 pub async fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
     let req = request::put_object(settings, full, &options)?;
@@ -40,7 +49,7 @@ pub async fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8]
 
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host: the bytes never
 /// enter the component. Only for `upload-checksum = none`: there is nothing to hash them with.
-pub async fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
+pub async fn put_spliced(settings: &Settings, key: String, full: &str, source: InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
     let req = request::put_object(settings, full, &options)?;
     conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
     let resp = client::send_spliced(settings, &req, source, size, &key).await.map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;

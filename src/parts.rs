@@ -28,8 +28,8 @@ pub trait Protocol {
     /// Part `number` with `data`, sent and retried.
     fn part(&self, number: u32, data: Self::Body) -> PartFuture;
     fn max_in_flight(&self) -> usize;
-    /// Ends the upload after `cause` (no parts may linger); the error to report.
-    fn abort(&self, cause: Error) -> impl Future<Output = Error>;
+    /// Ends the upload (no parts may linger).
+    fn abort(&self) -> impl Future<Output = Result<(), Error>>;
 }
 
 /// An upload's parts: those in flight and those done.
@@ -116,9 +116,24 @@ impl<P: Protocol> Parts<P> {
 
     /// Ends the upload after `cause`: the parts in flight are dropped first (their requests
     /// end with them), then the protocol aborts, so no part lingers.
-    pub async fn abort(mut self, cause: Error) -> Error {
+    pub async fn abort(self, cause: Error) -> Error {
+        after_abort(cause, self.cancel().await)
+    }
+
+    /// Ends the upload unfinished, at the caller's wish: the parts in flight dropped, then
+    /// the protocol aborts.
+    pub async fn cancel(mut self) -> Result<(), Error> {
         self.in_flight.clear();
-        self.protocol.abort(cause).await
+        self.protocol.abort().await
+    }
+}
+
+/// The error that ended an upload, after the upload was aborted (`aborted`): the cause,
+/// which also says a transport failure's abort failed (the upload may linger).
+pub fn after_abort(cause: Error, aborted: Result<(), Error>) -> Error {
+    match (cause, aborted) {
+        (Error::Transport(why), Err(e)) => transport(format!("{why}; {}", crate::error::message(&e))),
+        (cause, _) => cause,
     }
 }
 
@@ -185,9 +200,9 @@ mod tests {
         fn max_in_flight(&self) -> usize {
             self.max
         }
-        async fn abort(&self, cause: Error) -> Error {
+        async fn abort(&self) -> Result<(), Error> {
             self.log.borrow_mut().push("abort".into());
-            cause
+            Ok(())
         }
     }
 

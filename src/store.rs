@@ -10,17 +10,15 @@ use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, Gue
 use crate::types::{
     Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
 };
-use crate::config::{self, Env, Settings};
+use crate::config::{self, Settings};
 use crate::copies;
-use crate::error::invalid_argument;
-use crate::keys;
 use crate::listing;
 use crate::multipart;
 use crate::objects;
 use crate::sys::io::InputStream;
 use crate::sys::block_on;
 use crate::upload;
-use crate::{buckets, sys};
+use crate::buckets;
 
 pub struct Store {
     settings: Rc<Settings>,
@@ -28,27 +26,19 @@ pub struct Store {
 
 impl GuestStore for Store {
     fn open(config: Config) -> Result<wit::Store, Error> {
-        let env = sys::env::vars();
-        let settings = config::resolve(config, &Env(&env))?;
-        Ok(wit::Store::new(Store { settings: Rc::new(settings) }))
+        Ok(wit::Store::new(Store { settings: Rc::new(config::open(config)?) }))
     }
 
     fn put(&self, key: String, data: Vec<u8>, options: PutOptions) -> Result<StoredFile, Error> {
-        let full = keys::full_key(&self.settings.prefix, &key).map_err(crate::error::Error::from)?;
-        if options.size.is_some_and(|n| n != data.len() as u64) {
-            return Err(invalid_argument(format!("size says {} bytes but the data holds {}", options.size.unwrap_or_default(), data.len())).into());
-        }
-        Ok(block_on(objects::put_bytes(&self.settings, key, &full, &data, options))?)
+        Ok(block_on(objects::put(&self.settings, key, &data, options))?)
     }
 
     fn put_stream(&self, key: String, data: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
-        let full = keys::full_key(&self.settings.prefix, &key).map_err(crate::error::Error::from)?;
-        Ok(block_on(upload::put_stream(&self.settings, key, &full, data, options))?)
+        Ok(block_on(upload::put_stream(&self.settings, key, data, options))?)
     }
 
     fn writer(&self, key: String, options: PutOptions) -> Result<wit::Writer, Error> {
-        let full = keys::full_key(&self.settings.prefix, &key).map_err(crate::error::Error::from)?;
-        Ok(wit::Writer::new(Writer(RefCell::new(block_on(upload::Writer::new(&self.settings, key, full, options))?))))
+        Ok(wit::Writer::new(Writer(RefCell::new(block_on(upload::Writer::new(&self.settings, key, options))?))))
     }
 
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
@@ -118,6 +108,13 @@ impl GuestStore for Store {
 
 /// `store.writer`'s resource (the upload itself is in `upload.rs`).
 pub struct Writer(RefCell<upload::Writer>);
+
+/// A writer dropped unfinished aborts its upload: nothing is left.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = block_on(self.0.get_mut().abort());
+    }
+}
 
 impl GuestWriter for Writer {
     fn write(&self, data: Vec<u8>) -> Result<(), Error> {

@@ -20,6 +20,7 @@ use crate::client;
 use crate::conditions;
 use crate::config::Settings;
 use crate::error::{Error, transport};
+use crate::keys;
 use crate::multipart::{Upload, size_mismatch};
 use crate::objects;
 use crate::parts::Parts;
@@ -29,12 +30,13 @@ use crate::sys::io::{InputStream, Source};
 /// S3's limit on a single PutObject.
 const MAX_PUT_OBJECT: u64 = 5 << 30;
 
-pub async fn put_stream(settings: &Rc<Settings>, key: String, full: &str, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
+pub async fn put_stream(settings: &Rc<Settings>, key: String, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
+    let full = &keys::full_key(&settings.prefix, &key)?;
     // Refuse a bad content type or metadata before reading a byte.
     request::put_object(settings, full, &options)?;
     conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
     if let (UploadChecksum::None, Some(size @ ..=MAX_PUT_OBJECT)) = (settings.upload_checksum, options.size) {
-        return objects::put_spliced(settings, key, full, &source, size, options).await;
+        return objects::put_spliced(settings, key, full, source, size, options).await;
     }
     let part_size = part_size(settings);
     let mut source = Source::new(source);
@@ -117,7 +119,8 @@ fn grow(buf: &mut Vec<u8>, cap: usize, more: usize) -> Result<(), Error> {
 /// upload: up to one part is kept; once a part is full and more comes, the multipart upload
 /// begins and full parts go out while the caller goes on writing (`write` waits only when
 /// `max-pool-connections` parts are in flight). Nothing appears under the key before
-/// `finish`; a failure or a writer dropped unfinished aborts the upload. Parts move only
+/// `finish`; a failure aborts the upload, as does `abort` (the adapters call it for a writer
+/// dropped unfinished). Parts move only
 /// while the caller is in `write` or `finish`: a caller that stalls for long between writes
 /// lets a half-sent part run into the server's or the first-byte timeout (it is retried,
 /// but repeated stalls use up the attempts).
@@ -135,7 +138,8 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub async fn new(settings: &Rc<Settings>, key: String, full: String, options: PutOptions) -> Result<Writer, Error> {
+    pub async fn new(settings: &Rc<Settings>, key: String, options: PutOptions) -> Result<Writer, Error> {
+        let full = keys::full_key(&settings.prefix, &key)?;
         request::put_object(settings, &full, &options)?;
         conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
         Ok(Writer { settings: settings.clone(), key, full, options, filling: Vec::new(), parts: None, written: 0, ended: None })
@@ -211,6 +215,19 @@ impl Writer {
         }
     }
 
+    /// Ends the writer unfinished (`abort`, or dropped by the caller): the upload begun is
+    /// aborted, so nothing is left.
+    pub async fn abort(&mut self) -> Result<(), Error> {
+        self.filling = Vec::new();
+        if self.ended.is_none() {
+            self.ended = Some(transport("this writer was aborted"));
+        }
+        match self.parts.take() {
+            Some(parts) => parts.cancel().await,
+            None => Ok(()),
+        }
+    }
+
     /// Ends the writer after `e`: the upload is aborted, so nothing is left.
     async fn fail(&mut self, e: Error) -> Error {
         let e = match self.parts.take() {
@@ -223,12 +240,3 @@ impl Writer {
     }
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if let Some(parts) = self.parts.take() {
-            crate::sys::detach(async move {
-                parts.abort(transport("the writer was dropped before finish")).await;
-            });
-        }
-    }
-}

@@ -14,7 +14,8 @@
 //! - `time`: sleeping, backoff timers, the jitter's seed;
 //! - `env`: the environment variables (wasi:cli);
 //! - `fs`: small files by absolute path, through the preopens (wasi:filesystem);
-//! - [`detach`]: finishing work after its caller has gone (a writer dropped mid-upload).
+//! - `block_on` (0.2) runs an export's future to its end; `detach` (0.3) goes on with work
+//!   after its export returned (a checked stream, a writer dropped mid-upload).
 
 pub mod env;
 pub mod fs;
@@ -23,7 +24,7 @@ mod message;
 #[cfg(not(feature = "p3"))]
 mod p2;
 #[cfg(not(feature = "p3"))]
-pub use p2::{http, io, reactor::block_on, reactor::detach, time};
+pub use p2::{http, io, reactor::block_on, time};
 
 #[cfg(feature = "p3")]
 mod p3;

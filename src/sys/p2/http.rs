@@ -114,11 +114,11 @@ fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStrea
 /// there. A source shorter or longer than `len` aborts the request before it is complete,
 /// so the server stores nothing.
 /// (The splice blocks: the WASI 0.2 build runs one operation at a time.)
-pub async fn send_spliced(req: Request<'_>, source: &InputStream, len: u64) -> Result<Response, Error> {
+pub async fn send_spliced(req: Request<'_>, source: InputStream, len: u64) -> Result<Response, Error> {
     let (request, out_body, stream) = outgoing(&req)?;
     let future = outgoing_handler::handle(request, options(&req)).map_err(|code| failed_at(&req.target(), code))?;
     let mut flight: InFlight<&[u8]> = InFlight::new(req.target(), None, future, false);
-    let spliced = splice_exactly(&stream, source, len);
+    let spliced = splice_exactly(&stream, &source, len);
     drop(stream);
     match spliced {
         Ok(()) => OutgoingBody::finish(out_body, None).map_err(error_code)?,

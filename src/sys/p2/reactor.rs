@@ -56,9 +56,3 @@ fn drive(mut future: std::pin::Pin<&mut dyn Future<Output = ()>>) {
     }
     WAITING.with(|w| *w.borrow_mut() = outer);
 }
-
-/// Runs `future` to its end in the background: here, where nothing else runs between
-/// exports, that is now.
-pub fn detach(future: impl Future<Output = ()>) {
-    block_on(future)
-}
