@@ -7,7 +7,6 @@
 
 use std::time::SystemTime;
 
-use crate::types::UploadChecksum;
 use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{self as errors, Context, Error, ServiceError, transport};
@@ -17,6 +16,7 @@ use crate::signing;
 use crate::sys::http::{self, Response};
 use crate::sys::io::InputStream;
 use crate::sys::time;
+use crate::types::UploadChecksum;
 use crate::verify;
 use crate::xml;
 

@@ -5,7 +5,6 @@
 
 use std::time::SystemTime;
 
-use crate::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
 use crate::client::{call, drain};
 use crate::config::Settings;
 use crate::error::Error;
@@ -13,6 +12,7 @@ use crate::keys;
 use crate::precondition::{self, Asked, Verdict};
 use crate::request;
 use crate::sys::time;
+use crate::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
 
 /// What a refused write condition means for `key`: S3 answers 412 for both kinds, and
 /// 404 to `If-Match` when nothing is stored.

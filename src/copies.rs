@@ -7,7 +7,6 @@
 
 use std::rc::Rc;
 
-use crate::types::{CopyOptions, PutOptions, Span, StoredFile};
 use crate::client::{MAX_ERROR_BODY, call_read};
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};
@@ -18,6 +17,7 @@ use crate::parts::{MAX_PARTS, PartFuture, Parts, Protocol};
 use crate::quote::Q;
 use crate::replies::{Format, datetime};
 use crate::request;
+use crate::types::{CopyOptions, PutOptions, Span, StoredFile};
 use crate::xml;
 
 /// Copies `source` to `destination` (keys as the caller names them); what the destination

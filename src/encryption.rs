@@ -5,9 +5,9 @@
 
 use md5::Digest as _;
 
-use crate::types::ServerSideEncryption;
 use crate::error::{Error, invalid_config};
 use crate::rules;
+use crate::types::ServerSideEncryption;
 
 /// SSE-C keys are AES-256 keys.
 const CUSTOMER_KEY_BYTES: usize = 32;

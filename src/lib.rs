@@ -7,6 +7,8 @@
 //! `buckets`; every request goes through `client` (build, sign, send, classify, retry),
 //! async throughout; every raw WASI call is in `sys`, which has a backend for each.
 
+#[cfg(feature = "p3")]
+mod actor;
 #[cfg(test)]
 mod architecture;
 mod buckets;

@@ -5,7 +5,6 @@
 
 use std::rc::Rc;
 
-use crate::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
 use crate::client::call_read;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};
@@ -14,6 +13,7 @@ use crate::paging::Tokens;
 use crate::quote::Q;
 use crate::replies::{Format, datetime};
 use crate::request::{self, ListQuery};
+use crate::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
 use crate::xml;
 
 /// A 1,000-key listing with 1 KiB keys is ~1.3 MB of XML.

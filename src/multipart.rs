@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::types::{PutOptions, StoredFile, WriteCondition};
 use crate::checksums::Algorithm;
 use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
 use crate::conditions;
@@ -16,6 +15,7 @@ use crate::parts::{PartFuture, Protocol, after_abort};
 use crate::replies::stored_after_put;
 use crate::request;
 use crate::sys::http::Response;
+use crate::types::{PutOptions, StoredFile, WriteCondition};
 use crate::xml;
 
 /// A multipart upload S3 has begun: where its parts go.

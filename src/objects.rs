@@ -4,7 +4,6 @@
 
 use std::rc::Rc;
 
-use crate::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
 use crate::client::{self, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;
@@ -16,6 +15,7 @@ use crate::replies::{self, stored_after_put, stored_file};
 use crate::request;
 use crate::sys::http;
 use crate::sys::io::InputStream;
+use crate::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
 use crate::verify::{self, Verifier};
 use crate::xml;
 
@@ -91,7 +91,7 @@ pub async fn get(settings: &Rc<Settings>, key: String, options: GetOptions) -> R
         _ => None,
     };
     let body = match ranged {
-        Some((size, etag)) => Source::Ranged(Ranged::new(settings, info.key.clone(), full, options.version_id, etag, size, resp.into_body()?)),
+        Some((size, etag)) => Source::Ranged(Ranged::new(settings, info.key.clone(), full, options.version_id, etag, size, resp.into_body()?)?),
         None => Source::Single(resp.into_body()?),
     };
     Ok(Download { info, range, body, verifier: Some(verifier), ended: None })
@@ -287,9 +287,14 @@ pub struct Download {
 }
 
 impl Download {
+    /// Whether `read` has begun (or ended) reading the body.
+    pub fn started(&self) -> bool {
+        self.ended.is_some() || self.verifier.as_ref().is_some_and(Verifier::started)
+    }
+
     /// The body as a stream, unchecked: instead of `read`, never after it.
-    pub fn stream(&mut self) -> Result<InputStream, Error> {
-        if self.ended.is_some() || self.verifier.as_ref().is_some_and(Verifier::started) {
+    pub fn stream(&mut self) -> Result<http::BodyStream, Error> {
+        if self.started() {
             return Err(invalid_argument("the body is being read with `read`; `stream` is instead of it"));
         }
         match &mut self.body {

@@ -16,7 +16,6 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::types::{ByteRange, ReadConditions, Span};
 use crate::client;
 use crate::config::Settings;
 use crate::error::{Error, transport};
@@ -24,6 +23,7 @@ use crate::request;
 use crate::retry::{self, Attempts};
 use crate::sys::http::Body;
 use crate::sys::time;
+use crate::types::{ByteRange, ReadConditions, Span};
 
 pub struct Ranged {
     object: Rc<Object>,
@@ -57,12 +57,11 @@ type Fetch = Pin<Box<dyn Future<Output = Result<(), Error>>>>;
 impl Ranged {
     /// A download of the `size`-byte object whose first `part-size` bytes arrive on
     /// `first` (the body of a whole-object GET, read no further than that).
-    pub fn new(settings: &Rc<Settings>, key: String, full: String, version_id: Option<String>, etag: String, size: u64, first: Body) -> Ranged {
+    pub fn new(settings: &Rc<Settings>, key: String, full: String, version_id: Option<String>, etag: String, size: u64, first: Body) -> Result<Ranged, Error> {
         let object = Rc::new(Object { settings: settings.clone(), key, full, version_id, etag });
         let mut ranged = Ranged { object, size, next: 0, window: Vec::new() };
-        // Nothing reserved for the first range: it grows as its bytes arrive.
-        ranged.start(Vec::new(), Some(first));
-        ranged
+        ranged.start(Some(first))?;
+        Ok(ranged)
     }
 
     /// The next bytes in order, at most `max`; `None` at the end of the object.
@@ -114,25 +113,26 @@ impl Ranged {
 
     /// Starts ranges until `max-pool-connections` are held or the object is covered.
     fn fill_window(&mut self) -> Result<(), Error> {
-        let (most, part_size) = (self.object.settings.max_pool_connections as usize, self.object.settings.part_size);
+        let most = self.object.settings.max_pool_connections as usize;
         while self.window.len() < most && self.next < self.size {
-            let len = self.size.min(self.next + part_size) - self.next;
-            let mut buf = Vec::new();
-            // Running out of guest memory is an error to report, not an abort.
-            buf.try_reserve_exact(len as usize)
-                .map_err(|_| transport(format!("out of memory for a {len}-byte range: lower part-size or max-pool-connections")))?;
-            self.start(buf, None);
+            self.start(None)?;
         }
         Ok(())
     }
 
-    /// Starts the range from `next`, read from `first` or fetched.
-    fn start(&mut self, buf: Vec<u8>, first: Option<Body>) {
+    /// Starts the range from `next`, read from `first` or fetched, into a buffer of its
+    /// size (reserved whole: the ranges held bound the memory).
+    fn start(&mut self, first: Option<Body>) -> Result<(), Error> {
         let (start, end) = (self.next, self.size.min(self.next + self.object.settings.part_size));
+        let len = end - start;
+        let mut buf = Vec::new();
+        // Running out of guest memory is an error to report, not an abort.
+        buf.try_reserve_exact(len as usize).map_err(|_| transport(format!("out of memory for a {len}-byte range: lower part-size or max-pool-connections")))?;
         let buf = Rc::new(RefCell::new(buf));
         let fetch = Box::pin(fetch(self.object.clone(), start, end, buf.clone(), first));
         self.window.push(Range { buf, taken: 0, fetch: Some(fetch) });
         self.next = end;
+        Ok(())
     }
 }
 

@@ -7,18 +7,16 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
-use crate::types::{
-    Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
-};
+use crate::buckets;
 use crate::config::{self, Settings};
 use crate::copies;
 use crate::listing;
 use crate::multipart;
 use crate::objects;
-use crate::sys::io::InputStream;
 use crate::sys::block_on;
+use crate::sys::io::InputStream;
+use crate::types::{Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions};
 use crate::upload;
-use crate::buckets;
 
 pub struct Store {
     settings: Rc<Settings>,

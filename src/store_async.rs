@@ -3,10 +3,10 @@
 //! modules as the 0.2 adapter, `store`), so many calls are in flight at once on one
 //! instance; bodies are `stream<u8>`s. The component's error becomes the WIT `error` here.
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
+use crate::actor::Actor;
 use crate::bindings::exports::wasm_storages::storage0_3_0::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
 use crate::bindings::{wit_future, wit_stream};
 use crate::buckets;
@@ -38,33 +38,19 @@ impl GuestStore for Store {
         Ok(objects::put(&self.settings, key, &data, options).await?)
     }
 
-    async fn put_stream(&self, key: String, data: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
-        Ok(upload::put_stream(&self.settings, key, data, options).await?)
+    async fn put_stream(&self, key: String, data: StreamReader<u8>, end: FutureReader<Result<(), String>>, options: PutOptions) -> Result<StoredFile, Error> {
+        Ok(upload::put_stream(&self.settings, key, InputStream { data, end }, options).await?)
     }
 
     async fn writer(&self, key: String, options: PutOptions) -> Result<wit::Writer, Error> {
-        let state = Rc::new(WriterState { writer: RefCell::new(upload::Writer::new(&self.settings, key, options).await?), dropped: Cell::new(false), waker: Cell::new(None) });
-        // Keeps this call's task alive until the writer is dropped, to abort an upload left
-        // unfinished: a destructor can't wait on the network.
-        let keeper = state.clone();
-        sys::detach(async move {
-            std::future::poll_fn(|cx| match keeper.dropped.get() {
-                true => Poll::Ready(()),
-                false => {
-                    keeper.waker.set(Some(cx.waker().clone()));
-                    Poll::Pending
-                }
-            })
-            .await;
-            if let Ok(mut writer) = keeper.writer.try_borrow_mut() {
-                let _ = writer.abort().await;
-            }
-        });
-        Ok(wit::Writer::new(Writer(state)))
+        let writer = upload::Writer::new(&self.settings, key, options).await?;
+        // Dropped unfinished, the writer's upload is aborted by its task.
+        Ok(wit::Writer::new(Writer(Actor::spawn(writer, async |writer: &mut upload::Writer| drop(writer.abort().await)))))
     }
 
     async fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
-        Ok(wit::ObjectBody::new(ObjectBody(RefCell::new(Some(objects::get(&self.settings, key, options).await?)))))
+        let download = objects::get(&self.settings, key, options).await?;
+        Ok(wit::ObjectBody::new(ObjectBody(Actor::spawn(Some(download), async |_: &mut Option<objects::Download>| {}))))
     }
 
     async fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
@@ -128,74 +114,63 @@ impl GuestStore for Store {
     }
 }
 
-/// One call at a time on a resource that holds a transfer's state: a second is refused,
-/// never a trap.
-fn one_at_a_time<'a, T>(cell: &'a RefCell<T>, what: &str) -> Result<RefMut<'a, T>, Error> {
-    cell.try_borrow_mut().map_err(|_| invalid_argument(format!("another call on this {what} is running; one at a time")).into())
-}
-
-/// `store.writer`'s resource (the upload itself is in `upload.rs`).
-pub struct Writer(Rc<WriterState>);
-
-struct WriterState {
-    writer: RefCell<upload::Writer>,
-    /// Set when the resource is dropped; the keeper task then aborts what is unfinished.
-    dropped: Cell<bool>,
-    waker: Cell<Option<Waker>>,
-}
+/// `store.writer`'s resource (the upload itself is in `upload.rs`), kept by a task of its
+/// own: its parts in flight go on between the caller's calls (`actor.rs`).
+pub struct Writer(Actor<upload::Writer>);
 
 impl GuestWriter for Writer {
     async fn write(&self, data: Vec<u8>) -> Result<(), Error> {
-        Ok(one_at_a_time(&self.0.writer, "writer")?.write(&data).await?)
+        Ok(self.0.run(async move |writer: &mut upload::Writer| writer.write(&data).await).await?)
     }
 
     async fn finish(&self) -> Result<StoredFile, Error> {
-        Ok(one_at_a_time(&self.0.writer, "writer")?.finish().await?)
+        Ok(self.0.run(async |writer: &mut upload::Writer| writer.finish().await).await?)
     }
 
     async fn abort(&self) -> Result<(), Error> {
-        Ok(one_at_a_time(&self.0.writer, "writer")?.abort().await?)
+        Ok(self.0.run(async |writer: &mut upload::Writer| writer.abort().await).await?)
     }
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.0.dropped.set(true);
-        if let Some(waker) = self.0.waker.take() {
-            waker.wake();
-        }
-    }
-}
-
-/// `store.get`'s resource (the download itself is `objects::Download`); empty once a
-/// checked stream took it.
-pub struct ObjectBody(RefCell<Option<objects::Download>>);
+/// `store.get`'s resource (the download itself is `objects::Download`), kept by a task of
+/// its own: a parallel download's ranges go on between the caller's `read`s. Empty once a
+/// stream took the body.
+pub struct ObjectBody(Actor<Option<objects::Download>>);
 
 impl ObjectBody {
-    fn download(&self) -> Result<RefMut<'_, objects::Download>, Error> {
-        let body = one_at_a_time(&self.0, "object-body")?;
-        RefMut::filter_map(body, Option::as_mut).map_err(|_| invalid_argument("the body was taken by `checked-stream`").into())
+    /// The download, for a call that takes it whole (a `read` is running: refused).
+    fn take(&self, why: &str) -> Result<objects::Download, Error> {
+        let mut state = self.0.state.try_borrow_mut().map_err(|_| Error::from(invalid_argument(format!("a `read` is running; {why}"))))?;
+        match state.take() {
+            Some(download) if !download.started() => Ok(download),
+            Some(download) => {
+                *state = Some(download);
+                Err(invalid_argument(format!("the body is being read with `read`; {why}")).into())
+            }
+            None => Err(invalid_argument("the body was already taken by a stream").into()),
+        }
     }
 }
 
 impl GuestObjectBody for ObjectBody {
     fn info(&self) -> StoredFile {
-        self.0.try_borrow().ok().and_then(|d| d.as_ref().map(|d| d.info.clone())).unwrap_or_default()
+        self.0.state.try_borrow().ok().and_then(|d| d.as_ref().map(|d| d.info.clone())).unwrap_or_default()
     }
 
     fn range(&self) -> Option<Span> {
-        self.0.try_borrow().ok().and_then(|d| d.as_ref().and_then(|d| d.range))
+        self.0.state.try_borrow().ok().and_then(|d| d.as_ref().and_then(|d| d.range))
     }
 
     fn stream(&self) -> Result<StreamReader<u8>, Error> {
-        Ok(self.download()?.stream()?)
+        Ok(self.take("`stream` is instead of it")?.stream()?)
     }
 
     fn checked_stream(&self) -> Result<(StreamReader<u8>, FutureReader<Result<(), Error>>), Error> {
-        let mut download = one_at_a_time(&self.0, "object-body")?.take().ok_or_else(|| Error::from(invalid_argument("the body was taken by `checked-stream`")))?;
+        let mut download = self.take("`checked-stream` is instead of it")?;
         let (mut bytes, reader) = wit_stream::new::<u8>();
         let (verdict, verdict_reader) = wit_future::new::<Result<(), Error>>(|| Err(Error::Transport("the checked stream was cut short".into())));
-        // The bytes go on after this call returns; the verdict once the stream has ended.
+        // The bytes go on after this call returns, in a task of their own; the verdict once
+        // the stream has ended.
         sys::detach(async move {
             let outcome = loop {
                 match download.read(CHUNK).await {
@@ -215,7 +190,12 @@ impl GuestObjectBody for ObjectBody {
     }
 
     async fn read(&self, max: u64) -> Result<Vec<u8>, Error> {
-        Ok(self.download()?.read(max).await?)
+        self.0
+            .run(async move |download: &mut Option<objects::Download>| match download {
+                Some(download) => Ok(download.read(max).await?),
+                None => Err(invalid_argument("the body was taken by a stream").into()),
+            })
+            .await
     }
 }
 
@@ -224,6 +204,8 @@ pub struct Listing(RefCell<listing::Listing>);
 
 impl GuestListing for Listing {
     async fn next_page(&self) -> Result<Option<Vec<Entry>>, Error> {
-        Ok(one_at_a_time(&self.0, "listing")?.next_page().await?)
+        let mut listing =
+            self.0.try_borrow_mut().map_err(|_| Error::from(invalid_argument("another `next-page` on this listing is running; one at a time")))?;
+        Ok(listing.next_page().await?)
     }
 }

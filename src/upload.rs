@@ -15,7 +15,6 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
 
-use crate::types::{PutOptions, StoredFile, UploadChecksum};
 use crate::client;
 use crate::conditions;
 use crate::config::Settings;
@@ -26,6 +25,7 @@ use crate::objects;
 use crate::parts::Parts;
 use crate::request;
 use crate::sys::io::{InputStream, Source};
+use crate::types::{PutOptions, StoredFile, UploadChecksum};
 
 /// S3's limit on a single PutObject.
 const MAX_PUT_OBJECT: u64 = 5 << 30;
@@ -239,4 +239,3 @@ impl Writer {
         e
     }
 }
-

@@ -24,6 +24,9 @@ use super::reactor::wait_on;
 use crate::error::{Error, transport};
 pub use crate::sys::message::{Request, Response, Timeouts};
 
+/// A response body's bytes, handed to the caller as they are.
+pub type BodyStream = InputStream;
+
 /// What a [`Response`] holds of the host's.
 pub type RawResponse = IncomingResponse;
 
@@ -353,7 +356,7 @@ impl Body {
 
     /// The body's stream, for the caller to read (its readiness pollable let go first: a
     /// child of the stream).
-    pub fn take_stream(&mut self) -> Option<InputStream> {
+    pub fn take_stream(&mut self) -> Option<BodyStream> {
         self.readable = None;
         self.stream.take()
     }

@@ -8,13 +8,16 @@ use std::task::{Context, Poll};
 
 use wasip3::http::client;
 use wasip3::http::types::{ErrorCode, Fields, HeaderError, Method, Request as WasiRequest, RequestOptions, Response as WasiResponse, Scheme, Trailers};
-use wasip3::wit_bindgen::StreamWriter;
+use wasip3::wit_bindgen::{StreamReader, StreamWriter};
 
-use super::io::InputStream;
+use super::io::{InputStream, Source};
 use super::join;
 use super::reader::Reader;
 use crate::error::{Error, transport};
 pub use crate::sys::message::{Request, Response, Timeouts};
+
+/// A response body's bytes, handed to the caller as they are.
+pub type BodyStream = StreamReader<u8>;
 
 /// What a [`Response`] holds of the host's.
 pub type RawResponse = WasiResponse;
@@ -49,14 +52,14 @@ pub async fn send(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Err
 /// proved to end there: a source shorter or longer than `len` fails the body (its trailers
 /// say so), so the request is cut short and the server stores nothing.
 pub async fn send_spliced(req: Request<'_>, source: InputStream, len: u64) -> Result<Response, Error> {
-    let mut source = Reader::new(source);
+    let mut source = Source::new(source);
     send_with(req, true, async |tx: &mut StreamWriter<u8>| {
         let short = |sent: u64| Error::InvalidArgument(format!("the stream ended after {sent} bytes, short of the {len} its size says; nothing was stored"));
         let mut sent = 0;
         let mut last = Vec::new();
         while sent < len {
             let want = usize::try_from(len - sent).unwrap_or(usize::MAX).min(CHUNK);
-            let Some(mut chunk) = std::future::poll_fn(|cx| source.poll_read(cx, want)).await else { return Err(short(sent)) };
+            let Some(mut chunk) = std::future::poll_fn(|cx| source.poll_chunk(cx, want)).await? else { return Err(short(sent)) };
             sent += chunk.len() as u64;
             if sent == len {
                 last = chunk.split_off(chunk.len() - 1);
@@ -65,7 +68,8 @@ pub async fn send_spliced(req: Request<'_>, source: InputStream, len: u64) -> Re
                 return Err(transport(format!("the connection closed after {} of {len} bytes", sent - last.len() as u64)));
             }
         }
-        if std::future::poll_fn(|cx| source.poll_read(cx, 1)).await.is_some() {
+        // The last byte goes once the stream has proved to end there, complete.
+        if std::future::poll_fn(|cx| source.poll_chunk(cx, 1)).await?.is_some() {
             return Err(Error::InvalidArgument(format!("the stream is longer than the {len} bytes its size says; nothing was stored")));
         }
         if !last.is_empty() && !tx.write_all(last).await.is_empty() {
@@ -120,7 +124,10 @@ async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mu
         drop(trailers_tx.write(end).await);
         written
     };
-    let (response, written) = join(client::send(request), writing).await;
+    // The body's first write is offered before the request goes: a small body is there as
+    // soon as the host sends the headers, so a server that answers at once (403) answers a
+    // whole request rather than one cut short.
+    let (written, response) = join(writing, client::send(request)).await;
     let response = match response {
         Ok(response) => response,
         // A wrong-sized stream is the caller's; else the host's reason says more.
@@ -188,7 +195,7 @@ impl Body {
     }
 
     /// The body's stream, for the caller to read, if nothing was read from it yet.
-    pub fn take_stream(&mut self) -> Option<InputStream> {
+    pub fn take_stream(&mut self) -> Option<BodyStream> {
         self.reader.take()
     }
 }
