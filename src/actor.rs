@@ -39,7 +39,10 @@ impl<S> Mailbox<S> {
 
 impl<S: 'static> Actor<S> {
     /// Spawns the task keeping `state` (from inside an export call, whose task it joins);
-    /// `on_close` runs once the resource is dropped.
+    /// `on_close` runs once the resource is dropped. The state is borrowed across awaits
+    /// on purpose: only this task borrows it mutably, and the resource's synchronous
+    /// methods (`try_borrow`) are refused while a job runs.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub fn spawn<C: AsyncFnOnce(&mut S) + 'static>(state: S, on_close: C) -> Actor<S> {
         let state = Rc::new(RefCell::new(state));
         let mailbox = Rc::new(Mailbox { jobs: RefCell::new(VecDeque::new()), waker: Cell::new(None), closed: Cell::new(false) });
@@ -68,6 +71,7 @@ impl<S: 'static> Actor<S> {
     }
 
     /// Runs `job` on the state in its task; its answer.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub async fn run<T: 'static>(&self, job: impl AsyncFnOnce(&mut S) -> T + 'static) -> T {
         let answer = Rc::new(Answer { value: Cell::new(None), waker: Cell::new(None) });
         let reply = answer.clone();

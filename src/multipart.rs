@@ -164,7 +164,10 @@ impl Protocol for Upload {
     async fn abort(&self) -> Result<(), Error> {
         let req = request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id)?;
         match call(&self.settings, &req, None, None).await {
-            Ok(resp) => Ok(drain(resp).await),
+            Ok(resp) => {
+                drain(resp).await;
+                Ok(())
+            }
             Err(e) => Err(transport(format!("aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&e)))),
         }
     }

@@ -203,6 +203,8 @@ impl GuestObjectBody for ObjectBody {
 pub struct Listing(RefCell<listing::Listing>);
 
 impl GuestListing for Listing {
+    // Held across the request on purpose: a second `next-page` meanwhile is refused.
+    #[allow(clippy::await_holding_refcell_ref)]
     async fn next_page(&self) -> Result<Option<Vec<Entry>>, Error> {
         let mut listing =
             self.0.try_borrow_mut().map_err(|_| Error::from(invalid_argument("another `next-page` on this listing is running; one at a time")))?;
