@@ -76,7 +76,10 @@ pub struct ReadProducer<R> {
 pub type End = FutureReader<Result<(), String>>;
 
 /// `reader` as the `stream<u8>` and `future<result<_, string>>` of a 0.3 `put-stream`.
-pub fn put_stream_args<D: 'static>(mut store: impl AsContextMut<Data = D>, reader: impl tokio::io::AsyncRead + Send + Sync + 'static) -> wasmtime::Result<(StreamReader<u8>, End)> {
+pub fn put_stream_args<D: 'static>(
+    mut store: impl AsContextMut<Data = D>,
+    reader: impl tokio::io::AsyncRead + Send + Sync + 'static,
+) -> wasmtime::Result<(StreamReader<u8>, End)> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let stream = StreamReader::new(&mut store, ReadProducer { reader: Box::pin(reader), end: Some(tx) })?;
     let end = FutureReader::new(&mut store, async move { Ok::<_, wasmtime::Error>(rx.await.unwrap_or_else(|_| Err("the host dropped the stream".into()))) })?;
