@@ -165,7 +165,7 @@ impl GuestObjectBody for ObjectBody {
         Ok(self.take("`stream` is instead of it")?.stream()?)
     }
 
-    fn checked_stream(&self) -> Result<(StreamReader<u8>, FutureReader<Result<(), Error>>), Error> {
+    async fn checked_stream(&self) -> Result<(StreamReader<u8>, FutureReader<Result<(), Error>>), Error> {
         let mut download = self.take("`checked-stream` is instead of it")?;
         let (mut bytes, reader) = wit_stream::new::<u8>();
         let (verdict, verdict_reader) = wit_future::new::<Result<(), Error>>(|| Err(Error::Transport("the checked stream was cut short".into())));

@@ -49,6 +49,19 @@ impl Api {
         Ok(Api { instance, interface, generation })
     }
 
+    /// The interface's function `name`, typed.
+    pub fn typed<P, R>(&self, mut store: impl AsContextMut, name: &str) -> wasmtime::Result<wasmtime::component::TypedFunc<P, R>>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let index = self
+            .instance
+            .get_export_index(&mut store, Some(&self.interface), name)
+            .ok_or_else(|| wasmtime::format_err!("{} exports no function {name}", self.generation.interface()))?;
+        self.instance.get_typed_func::<P, R>(&mut store, &index)
+    }
+
     /// Calls the interface's function `name` (`[method]store.put`, `[static]store.open`)
     /// with `params`; its one result.
     pub async fn call<P, R>(&self, mut store: impl AsContextMut<Data: Send>, name: &str, params: P) -> wasmtime::Result<R>
@@ -56,11 +69,7 @@ impl Api {
         P: ComponentNamedList + Lower + Send + Sync,
         R: Lift + Send + Sync + 'static,
     {
-        let index = self
-            .instance
-            .get_export_index(&mut store, Some(&self.interface), name)
-            .ok_or_else(|| wasmtime::format_err!("{} exports no function {name}", self.generation.interface()))?;
-        let func = self.instance.get_typed_func::<P, (R,)>(&mut store, &index)?;
+        let func = self.typed::<P, (R,)>(&mut store, name)?;
         Ok(func.call_async(&mut store, params).await?.0)
     }
 }

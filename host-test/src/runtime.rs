@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, Resource, ResourceAny, ResourceTable, StreamReader};
+use wasmtime::component::{Component, FutureReader, Linker, Resource, ResourceAny, ResourceTable, StreamReader};
 use wasmtime::{Config as EngineConfig, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -233,15 +233,31 @@ impl Runtime {
     }
 
     pub fn new() -> anyhow::Result<Self> {
+        Self::of(backend(), backend_generation())
+    }
+
+    /// The WASI 0.3 build, whatever `STORAGE_BACKEND` says (its own tests), made once per
+    /// process.
+    pub fn p3() -> anyhow::Result<&'static Runtime> {
+        static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+        if let Some(rt) = RUNTIME.get() {
+            return Ok(rt);
+        }
+        let rt = Runtime::of(P3_COMPONENT, Generation::P3)?;
+        Ok(RUNTIME.get_or_init(|| rt))
+    }
+
+    /// A runtime for `component`, which exports the storage interface of `generation`.
+    pub fn of(component: &[u8], generation: Generation) -> anyhow::Result<Self> {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-        let component = load_precompiled(&engine, backend())?;
-        let memory = backend().as_ptr() == MEMORY_COMPONENT.as_ptr();
+        let memory = component.as_ptr() == MEMORY_COMPONENT.as_ptr();
+        let component = load_precompiled(&engine, component)?;
         // WASI 0.2 and 0.3: the 0.3 build imports both (Rust's std is 0.2).
         let linker: Linker<HostState> = crate::p3::linker(&engine)?;
         let pre = linker.instantiate_pre(&component)?;
-        Ok(Self { engine, pre, generation: backend_generation(), memory, shared: tokio::sync::OnceCell::new() })
+        Ok(Self { engine, pre, generation, memory, shared: tokio::sync::OnceCell::new() })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -766,6 +782,87 @@ impl Storage {
 
     pub async fn delete_bucket(&mut self) -> Result<()> {
         self.call(async |store, api, handle| api.call(store, "[method]store.delete-bucket", (handle,)).await).await
+    }
+
+    /// Whole objects (`get-bytes`) from this one instance: all at once on the WASI 0.3 build
+    /// (its functions are async), one after another on the 0.2 build (its exports block).
+    pub async fn get_bytes_many(&mut self, keys: &[String]) -> Result<Vec<Result<Vec<u8>>>> {
+        self.with(async |store, api, handle| match api.generation {
+            Generation::P2 => {
+                let mut all = Vec::new();
+                for key in keys {
+                    all.push(flatten(api.call(&mut *store, "[method]store.get-bytes", (handle, key.as_str())).await));
+                }
+                Ok(all)
+            }
+            Generation::P3 => {
+                let func = api.typed::<(ResourceAny, String), (std::result::Result<Vec<u8>, Error>,)>(&mut *store, "[method]store.get-bytes")?;
+                let all = store
+                    .run_concurrent(async |access| futures::future::join_all(keys.iter().map(|key| func.call_concurrent(access, (handle, key.clone())))).await)
+                    .await?;
+                Ok(all.into_iter().map(|r| flatten(r.map(|(v,)| v))).collect())
+            }
+        })
+        .await
+    }
+
+    /// Streams `items` to their keys (`put-stream`) from this one instance: all at once on
+    /// the WASI 0.3 build, one after another on the 0.2 build.
+    pub async fn put_stream_many(
+        &mut self,
+        items: Vec<(String, Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>)>,
+        options: &PutOptions,
+    ) -> Result<Vec<Result<StoredFile>>> {
+        let generation = self.with(async |_, api, _| Ok(api.generation)).await?;
+        if generation == Generation::P2 {
+            let mut all = Vec::new();
+            for (key, reader) in items {
+                all.push(self.put_stream(&key, reader, options).await);
+            }
+            return Ok(all);
+        }
+        self.with(async |store, api, handle| {
+            type Put = (ResourceAny, String, StreamReader<u8>, crate::api::End, PutOptions);
+            let func = api.typed::<Put, (std::result::Result<StoredFile, Error>,)>(&mut *store, "[method]store.put-stream")?;
+            let mut calls = Vec::new();
+            for (key, reader) in items {
+                let (stream, end) = crate::api::put_stream_args(&mut *store, reader)?;
+                calls.push((handle, key, stream, end, options.clone()));
+            }
+            let all =
+                store.run_concurrent(async |access| futures::future::join_all(calls.into_iter().map(|call| func.call_concurrent(access, call))).await).await?;
+            Ok(all.into_iter().map(|r| flatten(r.map(|(v,)| v))).collect())
+        })
+        .await
+    }
+
+    /// Downloads `key` through a WASI 0.3 component's `checked-stream`: the bytes the stream
+    /// carried, and the verdict its future gave once it ended.
+    pub async fn get_checked_stream(&mut self, key: &str) -> Result<(Vec<u8>, std::result::Result<(), Error>)> {
+        self.with(async |store, api, handle| {
+            let body: ResourceAny = flatten(api.call(&mut *store, "[method]store.get", (handle, key, &crate::get_options(None))).await)?;
+            let taken: Result<(StreamReader<u8>, FutureReader<std::result::Result<(), Error>>)> =
+                flatten(api.call(&mut *store, "[method]object-body.checked-stream", (body,)).await);
+            let result = async {
+                let (stream, verdict) = taken?;
+                let mut chunks = crate::api::stream_into_channel(&mut *store, stream)?;
+                let verdict = crate::api::future_into_channel(&mut *store, verdict)?;
+                store
+                    .run_concurrent(async |_| {
+                        let mut bytes = Vec::new();
+                        while let Some(chunk) = chunks.recv().await {
+                            bytes.extend_from_slice(&chunk);
+                        }
+                        let verdict = verdict.await.map_err(|_| Failure::Host(anyhow::anyhow!("the verdict never came")))?;
+                        Ok((bytes, verdict))
+                    })
+                    .await?
+            }
+            .await;
+            body.resource_drop_async(&mut *store).await?;
+            result
+        })
+        .await
     }
 
     /// The most linear memory the instance has had, in bytes.
