@@ -841,8 +841,8 @@ impl Storage {
     pub async fn get_checked_stream(&mut self, key: &str) -> Result<(Vec<u8>, std::result::Result<(), Error>)> {
         self.with(async |store, api, handle| {
             let body: ResourceAny = flatten(api.call(&mut *store, "[method]store.get", (handle, key, &crate::get_options(None))).await)?;
-            let taken: Result<(StreamReader<u8>, FutureReader<std::result::Result<(), Error>>)> =
-                flatten(api.call(&mut *store, "[method]object-body.checked-stream", (body,)).await);
+            type Checked = (StreamReader<u8>, FutureReader<std::result::Result<(), Error>>);
+            let taken: Result<Checked> = flatten(api.call(&mut *store, "[method]object-body.checked-stream", (body,)).await);
             let result = async {
                 let (stream, verdict) = taken?;
                 let mut chunks = crate::api::stream_into_channel(&mut *store, stream)?;
