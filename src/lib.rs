@@ -46,9 +46,27 @@ mod upload;
 mod verify;
 mod xml;
 
+/// Bindings for a world of this crate, the storage types given `Default` (for the tests and
+/// for defaults in the code; unused code is gone from the release build).
+macro_rules! storage_bindings {
+    ($($world:tt)*) => {
+        wit_bindgen::generate!({
+            $($world)*
+            additional_type_attributes: {
+                "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/stored-file": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/span": [#[derive(Default)]],
+            },
+        });
+    };
+}
+
 #[cfg(not(feature = "p3"))]
 pub(crate) mod bindings {
-    wit_bindgen::generate!({
+    storage_bindings!(
         world: "wasm-storages:components/s3@0.1.0",
         path: ["wit", "wit/components"],
         // The WASI types come from the `wasip2` crate, so the streams and clocks we hand
@@ -63,37 +81,20 @@ pub(crate) mod bindings {
             "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
             "wasi:cli/environment@0.2.12": wasip2::cli::environment,
         },
-        // For the tests and for defaults in the code; unused code is gone from the release build.
-        additional_type_attributes: {
-            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/stored-file": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/span": [#[derive(Default)]],
-        },
-    });
+    );
 }
 
 /// The WASI 0.3 build's bindings: `wasm-storages:storage@0.3.0`'s async interface over
 /// 0.2.0's types (two versions of the package, so the modules carry their versions).
 #[cfg(feature = "p3")]
 pub(crate) mod bindings {
-    wit_bindgen::generate!({
+    storage_bindings!(
         world: "wasm-storages:async-components/s3@0.1.0",
         path: ["wit", "wit/async", "wit/async-components"],
         with: {
             "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
         },
-        additional_type_attributes: {
-            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/stored-file": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/span": [#[derive(Default)]],
-        },
-    });
+    );
 }
 
 /// The storage API's types (`wasm-storages:storage/types@0.2.0`), whichever build.

@@ -85,10 +85,56 @@ impl Response {
     }
 }
 
-/// `failed_at`, `error_code` and `error_text` for a wasi:http `error-code` type: 0.2's and
-/// 0.3's have the same cases (one text for both; `Debug` would cost kilobytes).
-macro_rules! error_texts {
-    () => {
+/// What both backends write alike against their own wasi:http types (0.2's and 0.3's have
+/// the same shapes), given the request resource type `$Request`: the request's `fields`, its
+/// timeout `options`, its method and address set on it (`address`), and `failed_at`,
+/// `error_code` and `error_text` for an `error-code` (one text for both; `Debug` would cost
+/// kilobytes). The wasi:http names are those in scope where it is used.
+macro_rules! wasi_http_shared {
+    ($Request:ty) => {
+        /// `req`'s headers as wasi:http fields.
+        fn fields(req: &Request) -> Result<Fields, Error> {
+            Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>()).map_err(|e| {
+                transport(match e {
+                    HeaderError::InvalidSyntax => "the host refused a request header as malformed",
+                    HeaderError::Forbidden => "the host forbids one of the request headers",
+                    _ => "the request headers are immutable",
+                })
+            })
+        }
+
+        /// `req`'s method, scheme, authority, path and query, set on `request`.
+        fn address(request: &$Request, req: &Request) -> Result<(), Error> {
+            let method = match req.method {
+                "GET" => Method::Get,
+                "HEAD" => Method::Head,
+                "PUT" => Method::Put,
+                "POST" => Method::Post,
+                "DELETE" => Method::Delete,
+                other => Method::Other(other.to_string()),
+            };
+            let invalid = |what: &str| transport(format!("the host refused the request {what}"));
+            request.set_method(&method).map_err(|_| invalid("method"))?;
+            request.set_scheme(Some(&if req.https { Scheme::Https } else { Scheme::Http })).map_err(|_| invalid("scheme"))?;
+            request.set_authority(Some(req.authority)).map_err(|_| invalid("authority"))?;
+            request.set_path_with_query(Some(req.path_and_query)).map_err(|_| invalid("path"))
+        }
+
+        /// The request options for `req`'s timeouts.
+        fn options(req: &Request) -> Option<RequestOptions> {
+            let t = req.timeouts;
+            if t.connect.is_none() && t.first_byte.is_none() && t.between_bytes.is_none() {
+                return None;
+            }
+            let nanos = |d: Option<std::time::Duration>| d.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            let options = RequestOptions::new();
+            // A host that doesn't support a timeout says so; the request still goes.
+            let _ = options.set_connect_timeout(nanos(t.connect));
+            let _ = options.set_first_byte_timeout(nanos(t.first_byte));
+            let _ = options.set_between_bytes_timeout(nanos(t.between_bytes));
+            Some(options)
+        }
+
         /// A request to `target` that failed with `code`, saying where, and what to try where the
         /// code is a usual mistake.
         fn failed_at(target: &str, code: ErrorCode) -> Error {
@@ -148,4 +194,4 @@ macro_rules! error_texts {
         }
     };
 }
-pub(super) use error_texts;
+pub(super) use wasi_http_shared;

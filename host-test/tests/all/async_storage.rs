@@ -2,8 +2,6 @@
 //! whole suite itself with `STORAGE_BACKEND=p3`): many operations in flight on one instance,
 //! streams both ways, and a checked stream whose future says whether the body was whole.
 
-use std::sync::atomic::Ordering;
-
 use host_test::{Error, HostOptions, Runtime, Storage};
 
 use host_test::put_options as plain;
@@ -29,7 +27,7 @@ async fn one_instance_has_many_operations_in_flight() {
     for (i, key) in keys.iter().enumerate() {
         clean.put(key, &bytes(1024, i as u64), &plain()).await.unwrap();
     }
-    let (endpoint, most) = barrier_proxy(&t.endpoint, keys.len()).await;
+    let (endpoint, barrier) = barrier_proxy(&t.endpoint, keys.len()).await;
     let mut config = t.config("");
     config.endpoint_url = Some(endpoint);
     let mut s = open_p3(config, &HostOptions::default()).await;
@@ -37,7 +35,7 @@ async fn one_instance_has_many_operations_in_flight() {
     for (i, body) in got.into_iter().enumerate() {
         assert_eq!(body.unwrap(), bytes(1024, i as u64), "{}", keys[i]);
     }
-    assert_eq!(most.load(Ordering::SeqCst), keys.len(), "all 64 requests waited at the proxy together");
+    assert_eq!(barrier.most(), keys.len(), "all 64 requests waited at the proxy together");
 }
 
 /// Uploads from several streams at once on one instance, each a multipart upload with its

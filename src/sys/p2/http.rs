@@ -67,45 +67,12 @@ struct BodyWriter<B> {
     written: usize,
 }
 
-/// The request options for `req`'s timeouts.
-fn options(req: &Request) -> Option<RequestOptions> {
-    let t = req.timeouts;
-    if t.connect.is_none() && t.first_byte.is_none() && t.between_bytes.is_none() {
-        return None;
-    }
-    let nanos = |d: Option<std::time::Duration>| d.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let options = RequestOptions::new();
-    // A host that doesn't support a timeout says so; the request still goes.
-    let _ = options.set_connect_timeout(nanos(t.connect));
-    let _ = options.set_first_byte_timeout(nanos(t.first_byte));
-    let _ = options.set_between_bytes_timeout(nanos(t.between_bytes));
-    Some(options)
-}
-
 /// The wasi:http request for `req`, with its body and the body's stream.
 fn outgoing(req: &Request) -> Result<(OutgoingRequest, OutgoingBody, OutputStream), Error> {
     req.check_limits()?;
-    let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>()).map_err(|e| {
-        transport(match e {
-            HeaderError::InvalidSyntax => "the host refused a request header as malformed",
-            HeaderError::Forbidden => "the host forbids one of the request headers",
-            HeaderError::Immutable => "the request headers are immutable",
-        })
-    })?;
-    let request = OutgoingRequest::new(fields);
-    let method = match req.method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "PUT" => Method::Put,
-        "POST" => Method::Post,
-        "DELETE" => Method::Delete,
-        other => Method::Other(other.to_string()),
-    };
+    let request = OutgoingRequest::new(fields(req)?);
+    address(&request, req)?;
     let invalid = |what: &str| transport(format!("the host refused the request {what}"));
-    request.set_method(&method).map_err(|_| invalid("method"))?;
-    request.set_scheme(Some(&if req.https { Scheme::Https } else { Scheme::Http })).map_err(|_| invalid("scheme"))?;
-    request.set_authority(Some(req.authority)).map_err(|_| invalid("authority"))?;
-    request.set_path_with_query(Some(req.path_and_query)).map_err(|_| invalid("path"))?;
     let out_body = request.body().map_err(|_| invalid("body"))?;
     let stream = out_body.write().map_err(|_| invalid("body stream"))?;
     Ok((request, out_body, stream))
@@ -369,4 +336,4 @@ fn stream_error(e: StreamError) -> Error {
     }
 }
 
-super::super::message::error_texts!();
+super::super::message::wasi_http_shared!(OutgoingRequest);

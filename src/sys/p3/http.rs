@@ -85,29 +85,10 @@ pub async fn send_spliced(req: Request<'_>, source: InputStream, len: u64) -> Re
 /// trailers future says so), so the host cuts the request short.
 async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mut StreamWriter<u8>) -> Result<(), Error>) -> Result<Response, Error> {
     req.check_limits()?;
-    let fields = Fields::from_list(&req.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect::<Vec<_>>()).map_err(|e| {
-        transport(match e {
-            HeaderError::InvalidSyntax => "the host refused a request header as malformed",
-            HeaderError::Forbidden => "the host forbids one of the request headers",
-            _ => "the request headers are immutable",
-        })
-    })?;
     let (mut body_tx, body_rx) = wasip3::wit_stream::new::<u8>();
     let (trailers_tx, trailers_rx) = wasip3::wit_future::new(|| Ok(None));
-    let (request, _transmitted) = WasiRequest::new(fields, has_body.then_some(body_rx), trailers_rx, options(&req));
-    let method = match req.method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "PUT" => Method::Put,
-        "POST" => Method::Post,
-        "DELETE" => Method::Delete,
-        other => Method::Other(other.to_string()),
-    };
-    let invalid = |what: &str| transport(format!("the host refused the request {what}"));
-    request.set_method(&method).map_err(|()| invalid("method"))?;
-    request.set_scheme(Some(&if req.https { Scheme::Https } else { Scheme::Http })).map_err(|()| invalid("scheme"))?;
-    request.set_authority(Some(req.authority)).map_err(|()| invalid("authority"))?;
-    request.set_path_with_query(Some(req.path_and_query)).map_err(|()| invalid("path"))?;
+    let (request, _transmitted) = WasiRequest::new(fields(&req)?, has_body.then_some(body_rx), trailers_rx, options(&req));
+    address(&request, &req)?;
     let target = req.target();
     let head = req.method == "HEAD";
     let writing = async {
@@ -145,21 +126,6 @@ async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mu
     let headers = response.get_headers().copy_all();
     let bodiless = head || status == 204 || status == 304;
     Ok(Response { status, headers, bodiless, head, raw: response })
-}
-
-/// The request options for `req`'s timeouts.
-fn options(req: &Request) -> Option<RequestOptions> {
-    let t = req.timeouts;
-    if t.connect.is_none() && t.first_byte.is_none() && t.between_bytes.is_none() {
-        return None;
-    }
-    let nanos = |d: Option<std::time::Duration>| d.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let options = RequestOptions::new();
-    // A host that doesn't support a timeout says so; the request still goes.
-    let _ = options.set_connect_timeout(nanos(t.connect));
-    let _ = options.set_first_byte_timeout(nanos(t.first_byte));
-    let _ = options.set_between_bytes_timeout(nanos(t.between_bytes));
-    Some(options)
 }
 
 impl Response {
@@ -200,4 +166,4 @@ impl Body {
     }
 }
 
-super::super::message::error_texts!();
+super::super::message::wasi_http_shared!(WasiRequest);
