@@ -50,7 +50,20 @@ fn main() {
     println!("cargo:rustc-env=BLOBSTORE_COMPONENT_PATH={}", blobstore.display());
     let cli = target_dir.join("wasm32-wasip2/release/blob.wasm");
     println!("cargo:rustc-env=BLOB_CLI_COMPONENT_PATH={}", cli.display());
+    build_p3_component(&root);
     build_p3_guest(&host_dir, &root);
+}
+
+/// The WASI 0.3 build of the component (`--features p3`), in a target directory of its own:
+/// the 0.2 build's artifact has the same name.
+fn build_p3_component(root: &Path) {
+    let target_dir = root.join("target").join("component-p3");
+    let built = target_dir.join(format!("{WASM_TARGET}/release"));
+    let mut cmd = wasm_build(root, &target_dir);
+    cmd.args(["-p", "wasm-storages", "--features", "p3"]);
+    run(cmd, "building the WASI 0.3 component (--features p3)");
+    watch_inputs(root, &built, &["wasm_storages"]);
+    println!("cargo:rustc-env=P3_STORAGE_COMPONENT_PATH={}", built.join("wasm_storages.wasm").display());
 }
 
 /// The WASI 0.3 test guest (`guests/p3-fetch`): a crate of its own, so the async runtime it

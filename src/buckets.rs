@@ -5,12 +5,14 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::request;
 
-pub fn create(settings: &Settings) -> Result<(), Error> {
+pub async fn create(settings: &Settings) -> Result<(), Error> {
     let (req, body) = request::create_bucket(settings);
-    match counted(settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None, |resp| {
-        drain(resp);
+    match counted(settings, &req, Some(body.as_bytes()).filter(|b| !b.is_empty()), None, async |resp| {
+        drain(resp).await;
         Ok(())
-    }) {
+    })
+    .await
+    {
         Ok(()) => Ok(()),
         // Ours already, on a retry: the attempt whose answer was lost made it.
         Err(Failed { error: Error::Service(e), attempts }) if attempts.retried && e.code == "BucketAlreadyOwnedByYou" => Ok(()),
@@ -21,11 +23,13 @@ pub fn create(settings: &Settings) -> Result<(), Error> {
     }
 }
 
-pub fn delete(settings: &Settings) -> Result<(), Error> {
-    match counted(settings, &request::delete_bucket(settings), None, None, |resp| {
-        drain(resp);
+pub async fn delete(settings: &Settings) -> Result<(), Error> {
+    match counted(settings, &request::delete_bucket(settings), None, None, async |resp| {
+        drain(resp).await;
         Ok(())
-    }) {
+    })
+    .await
+    {
         Ok(()) => Ok(()),
         // Gone, on a retry: the attempt whose answer was lost deleted it.
         Err(Failed { error: Error::Service(e), attempts }) if attempts.retried && e.code == "NoSuchBucket" => Ok(()),

@@ -1,21 +1,22 @@
 //! The request pipeline every request goes through: build (`request`) → sign (`signing`) →
 //! send (`sys::http`) → classify (`error`) → retry, refresh or fail (`retry`). Single
-//! requests use [`call`] / [`call_read`] / [`counted`]; multipart parts [`start_part`]
-//! (their retries are decided by the same policy, inside the part engine); spliced
-//! uploads [`send_spliced`]; the credential endpoints [`unsigned`].
+//! requests use [`call`] / [`call_read`] / [`counted`] (multipart parts too, many at once);
+//! the ranges of a parallel download [`send`] and [`check`] (they resume where an attempt
+//! stopped); spliced uploads [`send_spliced`]. All of it is async: the WASI 0.2 build runs it on the
+//! `sys::reactor` executor, the 0.3 build natively.
 
 use std::time::SystemTime;
 
-use crate::bindings::exports::wasm_storages::storage::types::UploadChecksum;
 use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{self as errors, Context, Error, ServiceError, transport};
 use crate::request::{self, S3Request};
 use crate::retry::{self, Attempts};
 use crate::signing;
-use crate::sys::http::{self, InFlight, Response};
+use crate::sys::http::{self, Response};
 use crate::sys::io::InputStream;
 use crate::sys::time;
+use crate::types::UploadChecksum;
 use crate::verify;
 use crate::xml;
 
@@ -51,24 +52,18 @@ impl From<Failed> for Error {
 
 /// Sends `req` and checks the reply: 2xx passes, the rest are typed errors about `key`,
 /// retried as the store's policy says.
-pub fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>) -> Result<Response, Error> {
-    let mut taken = None;
-    run(settings, req, body, key, &mut |resp| {
-        taken = Some(resp);
-        Ok(())
-    })
-    .map_err(Error::from)?;
-    taken.ok_or_else(|| transport("no reply was taken"))
+pub async fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>) -> Result<Response, Error> {
+    counted(settings, req, body, key, async |resp| Ok(resp)).await.map_err(Error::from)
 }
 
 /// [`call`], reading the reply's body (up to `limit` bytes) as part of the attempt: a body
 /// cut short is retried like a failed request. So is a 200 whose body is an S3 `<Error>`
 /// (CopyObject and CompleteMultipartUpload fail that way after they started answering):
 /// it is that error, `InternalError` or `SlowDown` retried as if the status had said so.
-pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
-    counted(settings, req, body, key, |resp| {
+pub async fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
+    counted(settings, req, body, key, async |resp| {
         let (status, request_id, version_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string), version_id(&resp));
-        let reply = Reply { request_id, version_id, body: verify::read_all(resp, limit)? };
+        let reply = Reply { request_id, version_id, body: verify::read_all(resp, limit).await? };
         let text = reply.text();
         if xml::is_error_document(&text) {
             let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();
@@ -76,74 +71,57 @@ pub fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key:
         }
         Ok(reply)
     })
+    .await
     .map_err(Error::from)
 }
 
 /// Sends `req` with retries, handing each 2xx reply to `take` inside the attempt (its
 /// failures are retried too). The failure keeps its attempts.
-pub fn counted<T>(
+pub async fn counted<T>(
     settings: &Settings,
     req: &S3Request,
     body: Option<&[u8]>,
     key: Option<&str>,
-    mut take: impl FnMut(Response) -> Result<T, Error>,
+    take: impl AsyncFn(Response) -> Result<T, Error>,
 ) -> Result<T, Failed> {
-    let mut taken = None;
-    run(settings, req, body, key, &mut |resp| take(resp).map(|value| taken = Some(value)))?;
-    taken.ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: Attempts::default() })
+    let taken = std::cell::Cell::new(None);
+    run(settings, req, body, key, &|resp| Box::pin(async { take(resp).await.map(|value| taken.set(Some(value))) })).await?;
+    taken.into_inner().ok_or_else(|| Failed { error: transport("no reply was taken"), attempts: Attempts::default() })
 }
 
-/// The loop behind every single request: one copy for all of them (`take` is dynamic),
-/// which keeps the component small. The policy decides each next step.
-fn run(
-    settings: &Settings,
-    req: &S3Request,
-    body: Option<&[u8]>,
-    key: Option<&str>,
-    take: &mut dyn FnMut(Response) -> Result<(), Error>,
-) -> Result<(), Failed> {
-    let mut attempt = || match send(settings, req, body) {
+/// What an attempt does with a 2xx reply (read it, keep it), as a future: dynamic, so one
+/// copy of the retry loop serves every request, which keeps the component small.
+type Take<'a> = &'a dyn Fn(Response) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + 'a>>;
+
+/// The loop behind every single request. The policy decides each next step.
+async fn run(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: Take<'_>) -> Result<(), Failed> {
+    let attempt = async || match send(settings, req, body).await {
         Ok(resp) => {
             let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-            (check(resp, key).and_then(&mut *take), retry_after)
+            let result = match check(resp, key).await {
+                Ok(resp) => take(resp).await,
+                Err(e) => Err(e),
+            };
+            (result, retry_after)
         }
         Err(e) => (Err(e), None),
     };
-    retry::run(&settings.retry, &mut attempt, &|| settings.credentials.invalidate(), &mut time::sleep).map_err(|(error, attempts)| Failed { error, attempts })
+    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(), time::sleep).await.map_err(|(error, attempts)| Failed { error, attempts })
 }
 
 /// Signs and sends `req` with `body` (none for bodiless requests), once.
-fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
-    let (request, body) = prepare(settings, req, body)?;
-    http::send(request, body)
-}
-
-/// Starts one attempt of a part upload: `data` is its body, handed back by the flight
-/// to send again.
-pub fn start_part(settings: &Settings, req: &S3Request, data: Vec<u8>) -> Result<InFlight<Vec<u8>>, Error> {
-    let (request, _) = prepare(settings, req, Some(&data))?;
-    http::start(request, Some(data))
-}
-
-/// Starts one attempt of a bodiless request (a ranged GET), to be polled with others.
-pub fn start(settings: &Settings, req: &S3Request) -> Result<InFlight<Vec<u8>>, Error> {
-    let (request, _) = prepare(settings, req, None)?;
-    http::start(request, None)
+pub async fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
+    let (request, body) = prepare(settings, req, body).await?;
+    http::send(request, body).await
 }
 
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host (the bytes never
 /// enter the component), checked like any reply. Not retried: a stream can't be replayed.
-pub fn send_spliced(settings: &Settings, req: &S3Request, source: &InputStream, size: u64, key: &str) -> Result<Response, Error> {
+pub async fn send_spliced(settings: &Settings, req: &S3Request, source: InputStream, size: u64, key: &str) -> Result<Response, Error> {
     let mut headers = req.headers.clone();
     headers.push(("content-length".into(), size.to_string()));
-    let request = signed_request(settings, req, headers, signing::Payload::Unsigned)?;
-    check(http::send_spliced(request, source, size)?, Some(key))
-}
-
-/// A request to a credential endpoint: unsigned, sent once (the provider decides what its
-/// failure means), under its own timeouts.
-pub fn unsigned(request: http::Request, body: Option<&[u8]>) -> Result<Response, Error> {
-    http::send(request, body)
+    let request = signed_request(settings, req, headers, signing::Payload::Unsigned).await?;
+    check(http::send_spliced(request, source, size).await?, Some(key)).await
 }
 
 /// The CRC an `upload-checksum` mode puts on upload bodies.
@@ -156,7 +134,7 @@ pub fn upload_crc(mode: UploadChecksum) -> Option<Algorithm> {
 }
 
 /// `req` with its Content-Length and signature, ready to send.
-fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
+async fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
     let mut headers = req.headers.clone();
     // S3 wants a Content-Length on every PUT, POST and DELETE, empty ones included (411
     // otherwise), and refuses chunked uploads.
@@ -187,20 +165,20 @@ fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b 
         (true, UploadChecksum::None, _) => signing::Payload::Unsigned,
         (_, _, body) => signing::Payload::Signed(body.unwrap_or_default()),
     };
-    Ok((signed_request(settings, req, headers, payload)?, body))
+    Ok((signed_request(settings, req, headers, payload).await?, body))
 }
 
 /// `req` with `headers` (Content-Length among them) and their SigV4 signature, for the
 /// store's endpoint with its timeouts.
-fn signed_request<'a>(
+async fn signed_request<'a>(
     settings: &'a Settings,
     req: &'a S3Request,
     mut headers: Vec<(String, String)>,
-    payload: signing::Payload,
+    payload: signing::Payload<'_>,
 ) -> Result<http::Request<'a>, Error> {
     let url = request::url(settings, &req.path_and_query);
     let signed =
-        signing::sign_headers(&settings.credentials.current(&unsigned)?.identity(), &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
+        signing::sign_headers(&settings.credentials.current().await?.identity(), &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
     headers.extend(signed);
     Ok(http::Request {
         https: settings.https,
@@ -213,14 +191,14 @@ fn signed_request<'a>(
 }
 
 /// A presigned URL for `method` on `path_and_query`, with `headers` bound into it.
-pub fn presign(settings: &Settings, method: &str, path_and_query: &str, headers: &[(String, String)], expires_in: u64) -> Result<String, Error> {
+pub async fn presign(settings: &Settings, method: &str, path_and_query: &str, headers: &[(String, String)], expires_in: u64) -> Result<String, Error> {
     let url = request::url(settings, path_and_query);
-    signing::presign(&settings.credentials.current(&unsigned)?.identity(), &settings.region, SystemTime::now(), method, &url, headers, expires_in)
+    signing::presign(&settings.credentials.current().await?.identity(), &settings.region, SystemTime::now(), method, &url, headers, expires_in)
 }
 
 /// Passes 2xx responses; turns the rest into typed errors about `key`: the one place an
 /// error reply is classified.
-pub fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
+pub async fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
     let head = resp.is_head();
     if (200..300).contains(&resp.status) {
         return Ok(resp);
@@ -230,7 +208,7 @@ pub fn check(resp: Response, key: Option<&str>) -> Result<Response, Error> {
     let region = resp.header("x-amz-bucket-region").map(str::to_string);
     let object_size = resp.header("content-range").and_then(request::unsatisfied_range_size);
     // An unreadable error body still leaves the status to report.
-    let body = verify::read_all(resp, MAX_ERROR_BODY).unwrap_or_default();
+    let body = verify::read_all(resp, MAX_ERROR_BODY).await.unwrap_or_default();
     Err(errors::from_response(status, &body, request_id, region, Context { key, head, object_size }))
 }
 
@@ -241,6 +219,6 @@ pub fn version_id(resp: &Response) -> Option<String> {
 
 /// Reads and drops the body of a successful response we don't need, so the connection can
 /// finish cleanly. The operation already succeeded: a failure here changes nothing.
-pub fn drain(resp: Response) {
-    let _ = verify::read_all(resp, MAX_ERROR_BODY);
+pub async fn drain(resp: Response) {
+    let _ = verify::read_all(resp, MAX_ERROR_BODY).await;
 }

@@ -5,7 +5,6 @@
 
 use std::time::SystemTime;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
 use crate::client::{call, drain};
 use crate::config::Settings;
 use crate::error::Error;
@@ -13,6 +12,7 @@ use crate::keys;
 use crate::precondition::{self, Asked, Verdict};
 use crate::request;
 use crate::sys::time;
+use crate::types::{PutOptions, ReadConditions, StoredFile, WriteCondition};
 
 /// What a refused write condition means for `key`: S3 answers 412 for both kinds, and
 /// 404 to `If-Match` when nothing is stored.
@@ -57,7 +57,7 @@ pub fn read_allowed(conditions: &ReadConditions, file: &StoredFile) -> Result<()
 /// object under the store's prefix: written if absent (must succeed), written if absent
 /// again (must be refused), written if it matches a wrong ETag (must be refused), deleted.
 /// Each kind of condition is judged on its own.
-pub fn ensure_honoured(settings: &Settings, condition: Option<&WriteCondition>) -> Result<(), Error> {
+pub async fn ensure_honoured(settings: &Settings, condition: Option<&WriteCondition>) -> Result<(), Error> {
     let Some(condition) = condition else { return Ok(()) };
     let (if_absent, if_match) = match settings.conditions_honoured.get() {
         Some(known) => known,
@@ -65,21 +65,25 @@ pub fn ensure_honoured(settings: &Settings, condition: Option<&WriteCondition>) 
             let nonce = time::seed() ^ SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             let probe = keys::full_key(&settings.prefix, &format!(".wasm-storages-probe-{nonce:016x}"))?;
             // Whether the write was refused with 412.
-            let refused = |condition: WriteCondition| {
+            let refused = async |condition: WriteCondition| {
                 let req = request::put_object(settings, &probe, &PutOptions { condition: Some(condition), ..Default::default() })?;
-                match call(settings, &req, Some(b"probe"), None) {
+                match call(settings, &req, Some(b"probe"), None).await {
                     Ok(resp) => {
-                        drain(resp);
-                        Ok(())
+                        drain(resp).await;
+                        Ok(false)
                     }
-                    .map(|()| false),
                     Err(Error::Service(s)) if s.status == 412 => Ok(true),
                     Err(e) => Err(e),
                 }
             };
-            let result =
-                refused(WriteCondition::IfAbsent).and_then(|_| Ok((refused(WriteCondition::IfAbsent)?, refused(WriteCondition::IfMatch("0".repeat(32)))?)));
-            let _ = call(settings, &request::delete_object(settings, &probe), None, None).map(drain);
+            let result = async {
+                refused(WriteCondition::IfAbsent).await?;
+                Ok::<_, Error>((refused(WriteCondition::IfAbsent).await?, refused(WriteCondition::IfMatch("0".repeat(32))).await?))
+            }
+            .await;
+            if let Ok(resp) = call(settings, &request::delete_object(settings, &probe), None, None).await {
+                drain(resp).await;
+            }
             let known = result?;
             settings.conditions_honoured.set(Some(known));
             known

@@ -1,6 +1,5 @@
 //! `open`'s validation: every field checked, every default resolved, no network call.
 
-use crate::bindings::exports::wasm_storages::storage::types::{AddressingStyle, Config, UploadChecksum};
 use crate::credentials::{self, Credentials, Provider, profile};
 use crate::encryption::Encryption;
 use crate::error::{Error, invalid_config};
@@ -10,6 +9,7 @@ use crate::retry::Policy;
 use crate::rules;
 pub use crate::sys::env::Env;
 use crate::sys::http::Timeouts;
+use crate::types::{AddressingStyle, Config, UploadChecksum};
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_PRESIGNED_EXPIRY: u64 = 3600;
@@ -61,6 +61,11 @@ pub struct Settings {
     /// Whether the server honours `If-None-Match: *` and `If-Match`, once a probe has found out.
     pub conditions_honoured: std::cell::Cell<Option<(bool, bool)>>,
     pub credentials: Provider,
+}
+
+/// `open`: the settings `config` makes with this environment (its variables, its files).
+pub fn open(config: Config) -> Result<Settings, Error> {
+    resolve(config, &Env(&crate::sys::env::vars()))
 }
 
 pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {

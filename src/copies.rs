@@ -6,36 +6,30 @@
 //! (`x-amz-copy-source-if-match`), so a copy never mixes two versions of its source.
 
 use std::rc::Rc;
-use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::{CopyOptions, PutOptions, Span, StoredFile};
-use crate::client::{self, MAX_ERROR_BODY, call_read, check};
+use crate::client::{MAX_ERROR_BODY, call_read};
 use crate::config::Settings;
-use crate::error::{self as errors, Error, ServiceError, invalid_argument, transport};
+use crate::error::{Error, invalid_argument, transport};
 use crate::keys;
 use crate::multipart::Upload;
 use crate::objects;
-use crate::parts::{MAX_PARTS, Parts, Protocol};
+use crate::parts::{MAX_PARTS, PartFuture, Parts, Protocol};
 use crate::quote::Q;
 use crate::replies::{Format, datetime};
 use crate::request;
-use crate::retry::{self, Policy};
-use crate::sys::http::{InFlight, Response};
-use crate::sys::io::Pollable;
-use crate::sys::time::Timer;
-use crate::verify;
+use crate::types::{CopyOptions, PutOptions, Span, StoredFile};
 use crate::xml;
 
 /// Copies `source` to `destination` (keys as the caller names them); what the destination
 /// now holds.
-pub fn copy(settings: &Rc<Settings>, source: &str, destination: &str, options: &CopyOptions) -> Result<StoredFile, Error> {
+pub async fn copy(settings: &Rc<Settings>, source: &str, destination: &str, options: &CopyOptions) -> Result<StoredFile, Error> {
     let (src, dst) = keys::full_pair(&settings.prefix, source, destination)?;
     // Refuse a bad replacement before any request.
     request::copy_object(settings, &src, &dst, options.replace.as_ref(), None)?;
     // The tags too, where the server won't carry them: a multipart copy that keeps them.
     let original = match options.replace.is_none() && src != dst {
-        true => objects::info(settings, source.to_string(), &Default::default(), None)?,
-        false => objects::head(settings, source.to_string())?,
+        true => objects::info(settings, source.to_string(), &Default::default(), None).await?,
+        false => objects::head(settings, source.to_string()).await?,
     };
     let etag = original.etag.clone().ok_or_else(|| transport(format!("the server gave no ETag for {source}, so it can't be copied safely")))?;
     // What the destination holds besides the bytes: the source's, or the replacement.
@@ -61,9 +55,9 @@ pub fn copy(settings: &Rc<Settings>, source: &str, destination: &str, options: &
         // S3 refuses to copy an object onto itself unchanged; the result is the object.
         return Ok(StoredFile { key: destination.to_string(), ..original });
     } else if original.size > settings.copy_part_size {
-        copy_in_parts(settings, source, &src, &etag, destination, &dst, original.size, put)
+        copy_in_parts(settings, source, &src, &etag, destination, &dst, original.size, put).await
     } else {
-        copy_object(settings, source, &src, &etag, destination, &dst, options, original.size, put)
+        copy_object(settings, source, &src, &etag, destination, &dst, options, original.size, put).await
     };
     // The source's ETag no longer matches: it changed while being copied.
     copied.map_err(|e| match e {
@@ -73,13 +67,13 @@ pub fn copy(settings: &Rc<Settings>, source: &str, destination: &str, options: &
 }
 
 /// Copy, then delete the source.
-pub fn move_(settings: &Rc<Settings>, source: String, destination: String) -> Result<StoredFile, Error> {
+pub async fn move_(settings: &Rc<Settings>, source: String, destination: String) -> Result<StoredFile, Error> {
     if source != destination && keys::may_alias(&source, &destination) {
-        ensure_distinct(settings, &source, &destination)?;
+        ensure_distinct(settings, &source, &destination).await?;
     }
-    let file = copy(settings, &source, &destination, &CopyOptions { replace: None })?;
+    let file = copy(settings, &source, &destination, &CopyOptions { replace: None }).await?;
     if source != destination {
-        objects::delete(settings, source)?;
+        objects::delete(settings, source).await?;
     }
     Ok(file)
 }
@@ -92,9 +86,9 @@ pub fn move_(settings: &Rc<Settings>, source: String, destination: String) -> Re
 /// deletes both. Such a destination already exists as the very same file: the same size
 /// and the same modification time. (A distinct object that matches both is refused too,
 /// saying why; nothing is lost either way.)
-fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Result<(), Error> {
-    let src = objects::head(settings, source.to_string())?;
-    let dst = match objects::head(settings, destination.to_string()) {
+async fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Result<(), Error> {
+    let src = objects::head(settings, source.to_string()).await?;
+    let dst = match objects::head(settings, destination.to_string()).await {
         Ok(dst) => dst,
         Err(Error::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e),
@@ -112,7 +106,7 @@ fn ensure_distinct(settings: &Settings, source: &str, destination: &str) -> Resu
 
 /// One CopyObject. Its reply says the new ETag and date; the rest is what was copied.
 #[allow(clippy::too_many_arguments)]
-fn copy_object(
+async fn copy_object(
     settings: &Settings,
     source: &str,
     src: &str,
@@ -131,7 +125,7 @@ fn copy_object(
     // A CopyObject that fails after answering 200 (an `<Error>` body) is failed by
     // `call_read`, inside the attempt: retried like any other failure.
     // A 404 here is the source's: the destination need not exist.
-    let reply = call_read(settings, &req, None, Some(source), MAX_ERROR_BODY)?;
+    let reply = call_read(settings, &req, None, Some(source), MAX_ERROR_BODY).await?;
     let (new_etag, modified) = xml::parse_copy_result(&reply.text()).map_err(transport)?;
     let mut file = crate::replies::stored_after_put(key.to_string(), size, new_etag, reply.version_id, put);
     file.last_modified = modified.and_then(|d| datetime(&d, Format::DateTime));
@@ -140,27 +134,36 @@ fn copy_object(
 
 /// A multipart copy of `size` bytes of `src` (whose ETag is `etag`) to `dst`.
 #[allow(clippy::too_many_arguments)]
-fn copy_in_parts(settings: &Rc<Settings>, source: &str, src: &str, etag: &str, key: &str, dst: &str, size: u64, put: PutOptions) -> Result<StoredFile, Error> {
+async fn copy_in_parts(
+    settings: &Rc<Settings>,
+    source: &str,
+    src: &str,
+    etag: &str,
+    key: &str,
+    dst: &str,
+    size: u64,
+    put: PutOptions,
+) -> Result<StoredFile, Error> {
     let part = part_size(size, settings.copy_part_size)?;
     // No checksum declared: the service computes the copied parts' itself.
-    let upload = Upload::create(settings, key.to_string(), dst, &put, None)?;
-    let mut parts = Parts::new(CopyParts { upload, key: source.to_string(), source: src.to_string(), etag: etag.to_string() });
+    let upload = Upload::create(settings, key.to_string(), dst, &put, None).await?;
+    let mut parts = Parts::new(CopyParts { upload, key: source.into(), source: src.to_string(), etag: etag.to_string() });
     let mut start = 0;
     let sent = loop {
         if start == size {
-            break parts.drain();
+            break parts.drain().await;
         }
         let end = size.min(start + part);
-        if let Err(e) = parts.launch_when_room(Span { start, end }) {
+        if let Err(e) = parts.launch_when_room(Span { start, end }).await {
             break Err(e);
         }
         start = end;
     };
     if let Err(e) = sent {
-        return Err(parts.abort(e));
+        return Err(parts.abort(e).await);
     }
     let (copy, done, total) = parts.finish();
-    copy.upload.complete(&done, total, put)
+    copy.upload.complete(&done, total, put).await
 }
 
 /// Parts of at least `wanted` bytes, more when the object needs more than 10,000 of them.
@@ -176,87 +179,36 @@ fn part_size(size: u64, wanted: u64) -> Result<u64, Error> {
 struct CopyParts {
     upload: Upload,
     /// The source's key as the caller names it (a 404 is about it).
-    key: String,
+    key: Rc<str>,
     /// The source's full key.
     source: String,
     etag: String,
 }
 
-struct CopyFlight {
-    range: Option<Span>,
-    flight: InFlight<Vec<u8>>,
-}
-
-impl CopyParts {
-    /// The part's ETag, from its CopyPartResult (a 200 may still carry an `<Error>`).
-    fn part_etag(&self, resp: Response) -> Result<String, Error> {
-        let status = resp.status;
-        let resp = check(resp, Some(&self.key))?;
-        let text = String::from_utf8_lossy(&verify::read_all(resp, MAX_ERROR_BODY)?).into_owned();
-        if xml::is_error_document(&text) {
-            let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();
-            return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id }));
-        }
-        xml::parse_copy_part(&text).map_err(transport)
-    }
-}
-
 impl Protocol for CopyParts {
     type Body = Span;
-    type Flight = CopyFlight;
-    type Timer = Timer;
 
     fn size(body: &Span) -> u64 {
         body.end - body.start
     }
 
-    fn send(&self, number: u32, range: Span) -> Result<CopyFlight, Error> {
-        let settings = self.upload.settings();
-        let req = request::upload_part_copy(settings, &self.source, &self.etag, self.upload.full(), self.upload.id(), number, range);
-        Ok(CopyFlight { range: Some(range), flight: client::start_part(settings, &req, Vec::new())? })
-    }
-
-    fn pump(&self, flight: &mut CopyFlight) -> bool {
-        flight.flight.pump()
-    }
-
-    fn answer(&self, flight: &mut CopyFlight) -> Option<(Result<String, Error>, Option<Duration>)> {
-        let result = flight.flight.poll_response()?;
-        let retry_after = result.as_ref().ok().and_then(|r| r.header("retry-after")).and_then(retry::parse_retry_after);
-        Some((result.and_then(|resp| self.part_etag(resp)), retry_after))
-    }
-
-    fn reclaim(&self, flight: &mut CopyFlight) -> Option<Span> {
-        flight.range.take()
-    }
-
-    fn timer(&self, delay: Duration) -> Timer {
-        self.upload.timer(delay)
-    }
-
-    fn elapsed(&self, timer: &Timer) -> bool {
-        self.upload.elapsed(timer)
-    }
-
-    fn wait(&self, flights: &[&CopyFlight], timers: &[&Timer], also: Option<&Pollable>) {
-        let inner: Vec<&InFlight<Vec<u8>>> = flights.iter().map(|f| &f.flight).collect();
-        self.upload.wait(&inner, timers, also)
-    }
-
-    fn refresh(&self) -> bool {
-        self.upload.refresh()
-    }
-
-    fn policy(&self) -> &Policy {
-        self.upload.policy()
+    fn part(&self, number: u32, range: Span) -> PartFuture {
+        let settings = self.upload.settings().clone();
+        let req = request::upload_part_copy(&settings, &self.source, &self.etag, self.upload.full(), self.upload.id(), number, range);
+        let key = self.key.clone();
+        Box::pin(async move {
+            // A 200 may still carry an `<Error>`: `call_read` fails (and retries) it.
+            let reply = call_read(&settings, &req, None, Some(&key), MAX_ERROR_BODY).await?;
+            xml::parse_copy_part(&reply.text()).map_err(transport)
+        })
     }
 
     fn max_in_flight(&self) -> usize {
         self.upload.max_in_flight()
     }
 
-    fn abort(self, cause: Error) -> Error {
-        self.upload.abort(cause)
+    async fn abort(&self) -> Result<(), Error> {
+        self.upload.abort().await
     }
 }
 

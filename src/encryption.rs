@@ -5,9 +5,9 @@
 
 use md5::Digest as _;
 
-use crate::bindings::exports::wasm_storages::storage::types::ServerSideEncryption;
 use crate::error::{Error, invalid_config};
 use crate::rules;
+use crate::types::ServerSideEncryption;
 
 /// SSE-C keys are AES-256 keys.
 const CUSTOMER_KEY_BYTES: usize = 32;
@@ -114,7 +114,7 @@ impl Encryption {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::exports::wasm_storages::storage::types::KmsEncryption;
+    use crate::types::KmsEncryption;
 
     #[test]
     fn each_kind_sends_its_headers_and_a_customer_key_is_never_shown() {

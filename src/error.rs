@@ -2,8 +2,8 @@
 //! become it. It has the WIT `error`'s shape, and turns into it only at the export boundary
 //! (`store`), so no other module depends on the generated bindings' error.
 
-use crate::bindings::exports::wasm_storages::storage::types as wit;
 use crate::keys::InvalidKey;
+use crate::types as wit;
 use crate::xml;
 
 /// What went wrong, as the WIT `error` variant says it (see `wit/storage.wit`).

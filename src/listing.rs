@@ -5,7 +5,6 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
 use crate::client::call_read;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};
@@ -14,6 +13,7 @@ use crate::paging::Tokens;
 use crate::quote::Q;
 use crate::replies::{Format, datetime};
 use crate::request::{self, ListQuery};
+use crate::types::{Entry, ListOptions, ObjectVersion, PendingUpload, StoredFile};
 use crate::xml;
 
 /// A 1,000-key listing with 1 KiB keys is ~1.3 MB of XML.
@@ -60,7 +60,7 @@ impl Listing {
     }
 
     /// The next page with entries in it; `None` at the end.
-    pub fn next_page(&mut self) -> Result<Option<Vec<Entry>>, Error> {
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Entry>>, Error> {
         // A server may return an empty page that is still truncated; keep going.
         while let Some((token, max_keys)) = self.state.next_request() {
             let query =
@@ -69,7 +69,7 @@ impl Listing {
                 true => request::list_object_versions(&self.settings, &query, token, max_keys)?,
                 false => request::list_objects_v2(&self.settings, &query, token, max_keys)?,
             };
-            let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY)?;
+            let reply = call_read(&self.settings, &req, None, None, MAX_LIST_BODY).await?;
             let text = std::str::from_utf8(&reply.body).map_err(|_| transport("listing is not UTF-8"))?;
             let page = if self.state.versions { xml::parse_versions(text) } else { xml::parse_list(text) };
             let entries = self.state.accept(page.map_err(transport)?)?;
@@ -213,7 +213,7 @@ impl ListState {
 }
 
 /// The multipart uploads begun and never completed or aborted under `prefix`.
-pub fn pending_uploads(settings: &Settings, prefix: &str) -> Result<Vec<PendingUpload>, Error> {
+pub async fn pending_uploads(settings: &Settings, prefix: &str) -> Result<Vec<PendingUpload>, Error> {
     let full_prefix = keys::full_list_prefix(&settings.prefix, prefix)?;
     let mut found = Vec::new();
     let mut markers: Option<(String, String)> = None;
@@ -222,7 +222,7 @@ pub fn pending_uploads(settings: &Settings, prefix: &str) -> Result<Vec<PendingU
     loop {
         let (key_marker, id_marker) = markers.as_ref().map_or((None, None), |(k, i)| (Some(k.as_str()), Some(i.as_str())));
         let req = request::list_multipart_uploads(settings, &full_prefix, key_marker, id_marker)?;
-        let reply = call_read(settings, &req, None, None, MAX_LIST_BODY)?;
+        let reply = call_read(settings, &req, None, None, MAX_LIST_BODY).await?;
         let page = xml::parse_uploads(&reply.text()).map_err(transport)?;
         let before = found.len();
         for upload in page.uploads {

@@ -1,25 +1,21 @@
 //! S3's multipart upload protocol: CreateMultipartUpload, UploadPart (as the part engine's
-//! [`Protocol`]), CompleteMultipartUpload with its lost-answer check, and
+//! [`Protocol`]: each part one request of the client's pipeline), CompleteMultipartUpload with its lost-answer check, and
 //! AbortMultipartUpload.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, WriteCondition};
 use crate::checksums::Algorithm;
-use crate::client::{self, MAX_ERROR_BODY, call, call_read, check, drain};
+use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;
 use crate::error::{self as errors, Error, transport};
 use crate::objects;
-use crate::parts::Protocol;
+use crate::parts::{PartFuture, Protocol, after_abort};
 use crate::replies::stored_after_put;
 use crate::request;
-use crate::retry::{self, Policy};
-use crate::sys::http::{InFlight, Response};
-use crate::sys::io::{Pollable, wait_any};
-use crate::sys::time::Timer;
+use crate::sys::http::Response;
+use crate::types::{PutOptions, StoredFile, WriteCondition};
 use crate::xml;
 
 /// A multipart upload S3 has begun: where its parts go.
@@ -38,7 +34,7 @@ pub struct Upload {
 impl Upload {
     /// CreateMultipartUpload for `full` (the caller's `key`); with `crc`, declared as a
     /// `FULL_OBJECT` upload of that checksum, whose parts will each carry theirs.
-    pub fn create(settings: &Rc<Settings>, key: String, full: &str, options: &PutOptions, crc: Option<Algorithm>) -> Result<Upload, Error> {
+    pub async fn create(settings: &Rc<Settings>, key: String, full: &str, options: &PutOptions, crc: Option<Algorithm>) -> Result<Upload, Error> {
         let mut create = request::create_multipart_upload(settings, full, options)?;
         if let Some(alg) = crc {
             create.headers.push(("x-amz-checksum-algorithm".into(), alg.name().into()));
@@ -46,7 +42,7 @@ impl Upload {
         }
         // A reply lost after the server created the upload leaves one we never learn of; only
         // `pending-uploads` (or a lifecycle rule) finds it.
-        let reply = call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY)?;
+        let reply = call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY).await?;
         let upload_id = request::upload_id(xml::parse_upload_id(&reply.text()).map_err(transport)?)?;
         Ok(Upload { settings: settings.clone(), key, full: full.to_string(), upload_id, crc, part_crcs: RefCell::default() })
     }
@@ -76,7 +72,7 @@ impl Upload {
         Some((whole, each))
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &Rc<Settings> {
         &self.settings
     }
 
@@ -90,16 +86,16 @@ impl Upload {
 
     /// Completes the upload from its `parts` (in order, `size` bytes in all), checking the
     /// size promised; aborts it on failure.
-    pub fn complete(self, parts: &[(u32, String)], size: u64, options: PutOptions) -> Result<StoredFile, Error> {
+    pub async fn complete(self, parts: &[(u32, String)], size: u64, options: PutOptions) -> Result<StoredFile, Error> {
         if options.size.is_some_and(|n| n != size) {
-            return Err(self.abort(size_mismatch(&options, size)));
+            return Err(after_abort(size_mismatch(&options, size), self.abort().await));
         }
-        let completed = match self.send_complete(parts, options.condition.as_ref()) {
+        let completed = match self.send_complete(parts, options.condition.as_ref()).await {
             Ok(done) => Ok(done),
             // The answer may have been lost after the server completed the upload, so that
             // the retry found the upload gone (NoSuchUpload; AccessDenied from s3s-fs). The
             // object is this upload's if its ETag is the one these parts make.
-            Err(e) if lost_answer(&e) => match (multipart_etag(parts), objects::head(&self.settings, self.key.clone())) {
+            Err(e) if lost_answer(&e) => match (multipart_etag(parts), objects::head(&self.settings, self.key.clone()).await) {
                 (Some(expected), Ok(file)) if file.size == size && file.etag.as_deref().map(|t| t.trim_matches('"')) == Some(expected.as_str()) => {
                     Ok((file.etag, file.version_id))
                 }
@@ -109,12 +105,12 @@ impl Upload {
         };
         match completed {
             Ok((etag, version)) => Ok(stored_after_put(self.key.clone(), size, etag, version, options)),
-            Err(e) => Err(self.abort(e)),
+            Err(e) => Err(after_abort(e, self.abort().await)),
         }
     }
 
     /// The object's ETag and version.
-    fn send_complete(&self, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<(Option<String>, Option<String>), Error> {
+    async fn send_complete(&self, parts: &[(u32, String)], condition: Option<&WriteCondition>) -> Result<(Option<String>, Option<String>), Error> {
         let mut req = request::complete_multipart_upload(&self.settings, &self.full, &self.upload_id, condition)?;
         let crcs = match self.crc {
             Some(alg) => {
@@ -131,75 +127,33 @@ impl Upload {
         };
         let body = request::complete_multipart_body(parts, crcs.as_ref().map(|(alg, each)| (*alg, each.as_slice())));
         // A 200 that turns out an `<Error>` is failed (and retried) inside `call_read`.
-        let reply = call_read(&self.settings, &req, Some(body.as_bytes()), Some(&self.key), MAX_ERROR_BODY)?;
+        let reply = call_read(&self.settings, &req, Some(body.as_bytes()), Some(&self.key), MAX_ERROR_BODY).await?;
         Ok((xml::parse_complete(&reply.text()).map_err(transport)?, reply.version_id))
-    }
-
-    /// The part's ETag, or the error and the server's `Retry-After`.
-    fn part_etag(&self, result: Result<Response, Error>) -> (Result<String, Error>, Option<Duration>) {
-        let resp = match result {
-            Ok(resp) => resp,
-            Err(e) => return (Err(e), None),
-        };
-        let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-        let etag = check(resp, Some(&self.key)).and_then(|resp| {
-            let etag = resp.header("etag").map(str::to_string);
-            drain(resp);
-            etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
-        });
-        (etag, retry_after)
     }
 }
 
 impl Protocol for Upload {
     type Body = Vec<u8>;
-    type Flight = InFlight<Vec<u8>>;
-    type Timer = Timer;
 
     fn size(body: &Vec<u8>) -> u64 {
         body.len() as u64
     }
 
-    fn send(&self, number: u32, data: Vec<u8>) -> Result<Self::Flight, Error> {
+    fn part(&self, number: u32, data: Vec<u8>) -> PartFuture {
         let mut req = request::upload_part(&self.settings, &self.full, &self.upload_id, number);
         if let Some(alg) = self.crc {
             req.headers.push((alg.header().into(), alg.encode(self.part_crc(alg, number, &data))));
         }
-        client::start_part(&self.settings, &req, data)
-    }
-
-    fn pump(&self, flight: &mut Self::Flight) -> bool {
-        flight.pump()
-    }
-
-    fn answer(&self, flight: &mut Self::Flight) -> Option<(Result<String, Error>, Option<Duration>)> {
-        flight.poll_response().map(|result| self.part_etag(result))
-    }
-
-    fn reclaim(&self, flight: &mut Self::Flight) -> Option<Vec<u8>> {
-        flight.take_body()
-    }
-
-    fn timer(&self, delay: Duration) -> Timer {
-        Timer::after(delay)
-    }
-
-    fn elapsed(&self, timer: &Timer) -> bool {
-        timer.elapsed()
-    }
-
-    fn wait(&self, flights: &[&Self::Flight], timers: &[&Timer], also: Option<&Pollable>) {
-        let owned: Vec<Pollable> = flights.iter().flat_map(|f| f.pollables()).collect();
-        let pollables: Vec<&Pollable> = owned.iter().chain(timers.iter().map(|t| t.pollable())).chain(also).collect();
-        wait_any(&pollables);
-    }
-
-    fn refresh(&self) -> bool {
-        self.settings.credentials.invalidate()
-    }
-
-    fn policy(&self) -> &Policy {
-        &self.settings.retry
+        let (settings, key) = (self.settings.clone(), self.key.clone());
+        Box::pin(async move {
+            // The ETag is read inside the attempt: a reply without one is sent again.
+            let etag = async |resp: Response| {
+                let etag = resp.header("etag").map(str::to_string);
+                drain(resp).await;
+                etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
+            };
+            Ok(client::counted(&settings, &req, Some(&data), Some(&key), etag).await?)
+        })
     }
 
     fn max_in_flight(&self) -> usize {
@@ -207,27 +161,22 @@ impl Protocol for Upload {
     }
 
     /// AbortMultipartUpload, so no parts linger (and nothing appears under the key).
-    fn abort(self, cause: Error) -> Error {
-        let aborted = request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id).and_then(|req| call(&self.settings, &req, None, None));
-        match aborted {
+    async fn abort(&self) -> Result<(), Error> {
+        let req = request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id)?;
+        match call(&self.settings, &req, None, None).await {
             Ok(resp) => {
-                drain(resp);
-                cause
+                drain(resp).await;
+                Ok(())
             }
-            Err(abort_error) => match cause {
-                Error::Transport(why) => {
-                    transport(format!("{why}; aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&abort_error)))
-                }
-                other => other,
-            },
+            Err(e) => Err(transport(format!("aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&e)))),
         }
     }
 }
 
 /// `abort-upload`: AbortMultipartUpload of a pending upload the caller names.
-pub fn abort_pending(settings: &Settings, key: &str, upload_id: &str) -> Result<(), Error> {
+pub async fn abort_pending(settings: &Settings, key: &str, upload_id: &str) -> Result<(), Error> {
     let full = crate::keys::full_key(&settings.prefix, key)?;
-    drain(call(settings, &request::abort_multipart_upload(settings, &full, upload_id)?, None, None)?);
+    drain(call(settings, &request::abort_multipart_upload(settings, &full, upload_id)?, None, None).await?).await;
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 
 use std::rc::Rc;
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
 use crate::client::{self, call, call_read, drain};
 use crate::conditions;
 use crate::config::Settings;
@@ -16,6 +15,7 @@ use crate::replies::{self, stored_after_put, stored_file};
 use crate::request;
 use crate::sys::http;
 use crate::sys::io::InputStream;
+use crate::types::{ByteRange, GetOptions, PresignMethod, PutOptions, ReadConditions, Span, StoredFile, UrlOptions};
 use crate::verify::{self, Verifier};
 use crate::xml;
 
@@ -28,37 +28,46 @@ const MAX_DELETE_BATCH: usize = 1000;
 /// DeleteObjects' reply names each refused key: up to a thousand, with messages.
 const MAX_DELETE_REPLY: u64 = 16 << 20;
 
+/// `put`: one PutObject of `data` under `key`.
+pub async fn put(settings: &Settings, key: String, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
+    let full = keys::full_key(&settings.prefix, &key)?;
+    if options.size.is_some_and(|n| n != data.len() as u64) {
+        return Err(invalid_argument(format!("size says {} bytes but the data holds {}", options.size.unwrap_or_default(), data.len())));
+    }
+    put_bytes(settings, key, &full, data, options).await
+}
+
 /// One PutObject of `data`.
-pub fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
+pub async fn put_bytes(settings: &Settings, key: String, full: &str, data: &[u8], options: PutOptions) -> Result<StoredFile, Error> {
     let req = request::put_object(settings, full, &options)?;
-    conditions::ensure_honoured(settings, options.condition.as_ref())?;
-    let resp = call(settings, &req, Some(data), Some(&key)).map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
+    conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
+    let resp = call(settings, &req, Some(data), Some(&key)).await.map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
     let (etag, version) = (resp.header("etag").map(str::to_string), client::version_id(&resp));
-    drain(resp);
+    drain(resp).await;
     Ok(stored_after_put(key, data.len() as u64, etag, version, options))
 }
 
 /// One PutObject of exactly `size` bytes of `source`, spliced by the host: the bytes never
 /// enter the component. Only for `upload-checksum = none`: there is nothing to hash them with.
-pub fn put_spliced(settings: &Settings, key: String, full: &str, source: &InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
+pub async fn put_spliced(settings: &Settings, key: String, full: &str, source: InputStream, size: u64, options: PutOptions) -> Result<StoredFile, Error> {
     let req = request::put_object(settings, full, &options)?;
-    conditions::ensure_honoured(settings, options.condition.as_ref())?;
-    let resp = client::send_spliced(settings, &req, source, size, &key).map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
+    conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
+    let resp = client::send_spliced(settings, &req, source, size, &key).await.map_err(|e| conditions::refused(e, options.condition.as_ref(), &key))?;
     let (etag, version) = (resp.header("etag").map(str::to_string), client::version_id(&resp));
-    drain(resp);
+    drain(resp).await;
     Ok(stored_after_put(key, size, etag, version, options))
 }
 
 /// A streamed GET (the whole object or a range), checked as it is read; nothing when its
 /// conditions don't hold.
-pub fn get(settings: &Rc<Settings>, key: String, options: GetOptions) -> Result<Download, Error> {
+pub async fn get(settings: &Rc<Settings>, key: String, options: GetOptions) -> Result<Download, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
     let req = request::get_object(settings, &full, options.range.as_ref(), &options.conditions, options.version_id.as_deref())?;
-    let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
+    let resp = call(settings, &req, None, Some(&key)).await.map_err(|e| conditions::read_refused(e, &key))?;
     let mut info = stored_file(key, &resp);
     // Dropping the reply unread closes its connection: the body is not fetched.
     conditions::read_allowed(&options.conditions, &info)?;
-    info.tags = tags(settings, &full, info.version_id.as_deref(), replies::tag_count(&resp))?;
+    info.tags = tags(settings, &full, info.version_id.as_deref(), replies::tag_count(&resp)).await?;
     let range = match (resp.status, &options.range) {
         (206, _) => {
             let (span, total) = resp
@@ -82,7 +91,7 @@ pub fn get(settings: &Rc<Settings>, key: String, options: GetOptions) -> Result<
         _ => None,
     };
     let body = match ranged {
-        Some((size, etag)) => Source::Ranged(Ranged::new(settings, info.key.clone(), full, options.version_id, etag, size, resp.into_body()?)),
+        Some((size, etag)) => Source::Ranged(Ranged::new(settings, info.key.clone(), full, options.version_id, etag, size, resp.into_body()?)?),
         None => Source::Single(resp.into_body()?),
     };
     Ok(Download { info, range, body, verifier: Some(verifier), ended: None })
@@ -90,42 +99,43 @@ pub fn get(settings: &Rc<Settings>, key: String, options: GetOptions) -> Result<
 
 /// The whole object in memory, read and checked inside the attempt: a damaged or cut-off
 /// body is fetched again.
-pub fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
+pub async fn get_bytes(settings: &Settings, key: String) -> Result<Vec<u8>, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
     let req = request::get_object(settings, &full, None, &ReadConditions::default(), None)?;
-    client::counted(settings, &req, None, Some(&key), |resp| {
+    client::counted(settings, &req, None, Some(&key), async |resp| {
         // Too large is an answer about the object, not a failure to fetch it again.
         if let Some(n) = resp.content_length().filter(|n| *n > MAX_GET_BYTES) {
-            drain(resp);
+            drain(resp).await;
             return Err(invalid_argument(format!("the object is {n} bytes; get-bytes reads at most {MAX_GET_BYTES}: use get")));
         }
         let verifier = Verifier::whole_object(&resp);
-        verify::read_verified(resp, MAX_GET_BYTES, verifier)
+        verify::read_verified(resp, MAX_GET_BYTES, verifier).await
     })
+    .await
     .map_err(Error::from)
 }
 
 /// HEAD of `key` (or of one version of it), if `conditions` hold; with its tags.
-pub fn info(settings: &Settings, key: String, conditions: &ReadConditions, version_id: Option<&str>) -> Result<StoredFile, Error> {
+pub async fn info(settings: &Settings, key: String, conditions: &ReadConditions, version_id: Option<&str>) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    let (mut file, count) = head_request(settings, key, &full, conditions, version_id)?;
-    file.tags = tags(settings, &full, file.version_id.as_deref(), count)?;
+    let (mut file, count) = head_request(settings, key, &full, conditions, version_id).await?;
+    file.tags = tags(settings, &full, file.version_id.as_deref(), count).await?;
     Ok(file)
 }
 
 /// HEAD of `key`, unconditionally, without its tags: what the component's own checks need.
-pub fn head(settings: &Settings, key: String) -> Result<StoredFile, Error> {
+pub async fn head(settings: &Settings, key: String) -> Result<StoredFile, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    head_request(settings, key, &full, &ReadConditions::default(), None).map(|(file, _)| file)
+    head_request(settings, key, &full, &ReadConditions::default(), None).await.map(|(file, _)| file)
 }
 
 /// What a HEAD says, and how many tags the object has.
-fn head_request(settings: &Settings, key: String, full: &str, conditions: &ReadConditions, version_id: Option<&str>) -> Result<(StoredFile, u32), Error> {
+async fn head_request(settings: &Settings, key: String, full: &str, conditions: &ReadConditions, version_id: Option<&str>) -> Result<(StoredFile, u32), Error> {
     let req = request::head_object(settings, full, conditions, version_id)?;
-    let resp = call(settings, &req, None, Some(&key)).map_err(|e| conditions::read_refused(e, &key))?;
+    let resp = call(settings, &req, None, Some(&key)).await.map_err(|e| conditions::read_refused(e, &key))?;
     let file = stored_file(key, &resp);
     let count = replies::tag_count(&resp);
-    drain(resp);
+    drain(resp).await;
     conditions::read_allowed(conditions, &file)?;
     Ok((file, count))
 }
@@ -133,30 +143,30 @@ fn head_request(settings: &Settings, key: String, full: &str, conditions: &ReadC
 /// The object's tags (of the version the reply was about), when a reply said it has
 /// `count` (GetObjectTagging); none else. A caller allowed to read the object but not its
 /// tags (no `s3:GetObjectTagging`) gets it without them, as a listing shows none.
-fn tags(settings: &Settings, full: &str, version_id: Option<&str>, count: u32) -> Result<Vec<(String, String)>, Error> {
+async fn tags(settings: &Settings, full: &str, version_id: Option<&str>, count: u32) -> Result<Vec<(String, String)>, Error> {
     if count == 0 {
         return Ok(Vec::new());
     }
-    match call_read(settings, &request::get_object_tagging(settings, full, version_id)?, None, None, MAX_TAGGING_REPLY) {
+    match call_read(settings, &request::get_object_tagging(settings, full, version_id)?, None, None, MAX_TAGGING_REPLY).await {
         Ok(reply) => xml::parse_tagging(&reply.text()).map_err(transport),
         Err(Error::AccessDenied(_)) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }
 
-pub fn exists(settings: &Settings, key: String) -> Result<bool, Error> {
-    match head(settings, key) {
+pub async fn exists(settings: &Settings, key: String) -> Result<bool, Error> {
+    match head(settings, key).await {
         Ok(_) => Ok(true),
         Err(Error::NotFound(_)) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-pub fn delete(settings: &Settings, key: String) -> Result<(), Error> {
+pub async fn delete(settings: &Settings, key: String) -> Result<(), Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    match call(settings, &request::delete_object(settings, &full), None, Some(&key)) {
+    match call(settings, &request::delete_object(settings, &full), None, Some(&key)).await {
         Ok(resp) => {
-            drain(resp);
+            drain(resp).await;
             Ok(())
         }
         // S3 answers 204 for a missing key; some servers say 404. Either way it's gone.
@@ -166,11 +176,11 @@ pub fn delete(settings: &Settings, key: String) -> Result<(), Error> {
 }
 
 /// DeleteObject of one version, for good.
-pub fn delete_version(settings: &Settings, key: String, version_id: &str) -> Result<(), Error> {
+pub async fn delete_version(settings: &Settings, key: String, version_id: &str) -> Result<(), Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
-    match call(settings, &request::delete_object_version(settings, &full, version_id)?, None, Some(&key)) {
+    match call(settings, &request::delete_object_version(settings, &full, version_id)?, None, Some(&key)).await {
         Ok(resp) => {
-            drain(resp);
+            drain(resp).await;
             Ok(())
         }
         Err(Error::NotFound(_)) => Ok(()),
@@ -179,7 +189,7 @@ pub fn delete_version(settings: &Settings, key: String, version_id: &str) -> Res
 }
 
 /// DeleteObjects in batches; the keys not deleted, each with why.
-pub fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error)> {
+pub async fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error)> {
     let mut failed = Vec::new();
     let mut valid: Vec<(String, String)> = Vec::new();
     for key in keys {
@@ -191,7 +201,7 @@ pub fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error
     for chunk in valid.chunks(MAX_DELETE_BATCH) {
         let full: Vec<String> = chunk.iter().map(|(_, f)| f.clone()).collect();
         let (req, body) = request::delete_objects(settings, &full);
-        let outcome = call_read(settings, &req, Some(body.as_bytes()), None, MAX_DELETE_REPLY).and_then(|reply| {
+        let outcome = call_read(settings, &req, Some(body.as_bytes()), None, MAX_DELETE_REPLY).await.and_then(|reply| {
             let refused = xml::parse_delete_result(&reply.text()).map_err(transport)?.map_err(|e| transport(format!("DeleteObjects answered {}", e.code)))?;
             // Each refusal names a key we sent, as the caller named it. One we didn't
             // send means the reply can't be matched to our keys: none is known gone.
@@ -214,7 +224,7 @@ pub fn delete_many(settings: &Settings, keys: Vec<String>) -> Vec<(String, Error
 }
 
 /// A presigned GET or PUT URL.
-pub fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<String, Error> {
+pub async fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<String, Error> {
     let full = keys::full_key(&settings.prefix, &key)?;
     if settings.encryption.is_customer_key() {
         return Err(Error::Unsupported("a presigned URL can't carry the store's customer key (SSE-C): its holder would have to send the key".into()));
@@ -251,7 +261,7 @@ pub fn url(settings: &Settings, key: String, options: UrlOptions) -> Result<Stri
         path.push_str(&format!("{sep}{name}={}", keys::encode_query(&value)));
         sep = '&';
     }
-    client::presign(settings, method, &path, &headers, expires_in)
+    client::presign(settings, method, &path, &headers, expires_in).await
 }
 
 /// Whether `range` asks for every byte of an object of `size` bytes.
@@ -277,28 +287,33 @@ pub struct Download {
 }
 
 impl Download {
+    /// Whether `read` has begun (or ended) reading the body.
+    pub fn started(&self) -> bool {
+        self.ended.is_some() || self.verifier.as_ref().is_some_and(Verifier::started)
+    }
+
     /// The body as a stream, unchecked: instead of `read`, never after it.
-    pub fn stream(&mut self) -> Result<InputStream, Error> {
-        if self.ended.is_some() || self.verifier.as_ref().is_some_and(Verifier::started) {
+    pub fn stream(&mut self) -> Result<http::BodyStream, Error> {
+        if self.started() {
             return Err(invalid_argument("the body is being read with `read`; `stream` is instead of it"));
         }
         match &mut self.body {
             Source::Single(body) => {
                 self.verifier = None;
-                body.stream.take().ok_or_else(|| transport("the body stream was already taken"))
+                body.take_stream().ok_or_else(|| transport("the body stream was already taken"))
             }
             Source::Ranged(_) => Err(invalid_argument("a parallel download is read with `read`: its bytes come in through the component")),
         }
     }
 
     /// Up to `max` bytes; empty at the end, once the body has proved complete and intact.
-    pub fn read(&mut self, max: u64) -> Result<Vec<u8>, Error> {
+    pub async fn read(&mut self, max: u64) -> Result<Vec<u8>, Error> {
         if let Some(ended) = &self.ended {
             return ended.clone().map(|()| Vec::new());
         }
         let next = match &mut self.body {
-            Source::Single(body) => body.read(max),
-            Source::Ranged(ranges) => ranges.read(max),
+            Source::Single(body) => body.read(max).await,
+            Source::Ranged(ranges) => ranges.read(max).await,
         };
         let result = match next {
             Ok(Some(chunk)) => {

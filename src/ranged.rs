@@ -9,20 +9,24 @@
 //! range each), which bounds memory by `max-pool-connections × part-size`. Checking the
 //! bytes as one object is `objects::Download`'s job: it sees them in order.
 
+use std::cell::RefCell;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
 
-use crate::bindings::exports::wasm_storages::storage::types::{ByteRange, ReadConditions, Span};
 use crate::client;
 use crate::config::Settings;
 use crate::error::{Error, transport};
 use crate::request;
-use crate::retry::{self, Attempts, Next};
-use crate::sys::http::{Body, InFlight};
-use crate::sys::io::{Pollable, wait_any};
-use crate::sys::time::Timer;
+use crate::retry::{self, Attempts};
+use crate::sys::http::Body;
+use crate::sys::time;
+use crate::types::{ByteRange, ReadConditions, Span};
 
 pub struct Ranged {
-    object: Object,
+    object: Rc<Object>,
     size: u64,
     /// Where the next range to start begins.
     next: u64,
@@ -40,191 +44,169 @@ struct Object {
 }
 
 struct Range {
-    start: u64,
-    end: u64,
-    /// Bytes received (`start..start + buf.len()`), of which `taken` handed over.
-    buf: Vec<u8>,
+    /// Bytes received, filled by `fetch`, of which `taken` handed over.
+    buf: Rc<RefCell<Vec<u8>>>,
     taken: usize,
-    state: State,
-    attempts: Attempts,
+    /// Until every byte is in.
+    fetch: Option<Fetch>,
 }
 
-enum State {
-    Sending(InFlight<Vec<u8>>),
-    Reading(Body),
-    /// Backing off before the next attempt.
-    Waiting(Timer),
-    Done,
-}
-
-impl Range {
-    fn complete(&self) -> bool {
-        self.buf.len() as u64 == self.end - self.start
-    }
-}
+/// A range's bytes on their way in (owning what it needs, as the download outlives a call).
+type Fetch = Pin<Box<dyn Future<Output = Result<(), Error>>>>;
 
 impl Ranged {
     /// A download of the `size`-byte object whose first `part-size` bytes arrive on
     /// `first` (the body of a whole-object GET, read no further than that).
-    pub fn new(settings: &Rc<Settings>, key: String, full: String, version_id: Option<String>, etag: String, size: u64, first: Body) -> Ranged {
-        let end = size.min(settings.part_size);
-        let front = Range { start: 0, end, buf: Vec::new(), taken: 0, state: State::Reading(first), attempts: Attempts { made: 1, ..Attempts::default() } };
-        let object = Object { settings: settings.clone(), key, full, version_id, etag };
-        Ranged { object, size, next: end, window: vec![front] }
+    pub fn new(settings: &Rc<Settings>, key: String, full: String, version_id: Option<String>, etag: String, size: u64, first: Body) -> Result<Ranged, Error> {
+        let object = Rc::new(Object { settings: settings.clone(), key, full, version_id, etag });
+        let mut ranged = Ranged { object, size, next: 0, window: Vec::new() };
+        ranged.start(Some(first))?;
+        Ok(ranged)
     }
 
     /// The next bytes in order, at most `max`; `None` at the end of the object.
-    pub fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
-        loop {
-            self.fill_window()?;
-            let Some(front) = self.window.first_mut() else { return Ok(None) };
-            let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
-            // A whole range the caller can take at once goes as it is: no copy.
-            if front.taken == 0 && front.complete() && max >= front.buf.len() && !front.buf.is_empty() {
-                let whole = std::mem::take(&mut front.buf);
-                self.window.remove(0);
-                return Ok(Some(whole));
+    pub async fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
+        let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);
+        poll_fn(|cx| {
+            loop {
+                self.fill_window()?;
+                // Every range moves as far as it can, the ones ahead of the caller too.
+                let mut moved = false;
+                for range in &mut self.window {
+                    if let Some(fetch) = &mut range.fetch
+                        && let Poll::Ready(done) = fetch.as_mut().poll(cx)
+                    {
+                        done?;
+                        range.fetch = None;
+                        moved = true;
+                    }
+                }
+                let Some(front) = self.window.first_mut() else { return Poll::Ready(Ok(None)) };
+                let complete = front.fetch.is_none();
+                let mut buf = front.buf.borrow_mut();
+                // A whole range the caller can take at once goes as it is: no copy.
+                if complete && front.taken == 0 && max >= buf.len() && !buf.is_empty() {
+                    let whole = std::mem::take(&mut *buf);
+                    drop(buf);
+                    self.window.remove(0);
+                    return Poll::Ready(Ok(Some(whole)));
+                }
+                if front.taken < buf.len() {
+                    let n = (buf.len() - front.taken).min(max);
+                    let chunk = buf[front.taken..front.taken + n].to_vec();
+                    front.taken += n;
+                    return Poll::Ready(Ok(Some(chunk)));
+                }
+                drop(buf);
+                if complete {
+                    // A few ranges at most: shifting them is nothing.
+                    self.window.remove(0);
+                    continue;
+                }
+                if !moved {
+                    return Poll::Pending;
+                }
             }
-            if front.taken < front.buf.len() {
-                let n = (front.buf.len() - front.taken).min(max);
-                let chunk = front.buf[front.taken..front.taken + n].to_vec();
-                front.taken += n;
-                return Ok(Some(chunk));
-            }
-            if front.complete() {
-                // A few ranges at most: shifting them is nothing.
-                self.window.remove(0);
-                continue;
-            }
-            if !self.pump()? {
-                self.wait();
-            }
-        }
+        })
+        .await
     }
 
     /// Starts ranges until `max-pool-connections` are held or the object is covered.
     fn fill_window(&mut self) -> Result<(), Error> {
-        let settings = &self.object.settings;
-        while self.window.len() < settings.max_pool_connections as usize && self.next < self.size {
-            let end = self.size.min(self.next + settings.part_size);
-            let mut buf = Vec::new();
-            // Running out of guest memory is an error to report, not an abort.
-            buf.try_reserve_exact((end - self.next) as usize)
-                .map_err(|_| transport(format!("out of memory for a {}-byte range: lower part-size or max-pool-connections", end - self.next)))?;
-            let mut range = Range { start: self.next, end, buf, taken: 0, state: State::Done, attempts: Attempts::default() };
-            self.object.launch(&mut range)?;
-            self.window.push(range);
-            self.next = end;
+        let most = self.object.settings.max_pool_connections as usize;
+        while self.window.len() < most && self.next < self.size {
+            self.start(None)?;
         }
         Ok(())
     }
 
-    /// Moves every range as far as it goes without waiting; a failed one is sent again
-    /// (now, or after a backoff) or fails the download. Returns whether anything moved.
-    fn pump(&mut self) -> Result<bool, Error> {
-        let mut moved = false;
-        for range in self.window.iter_mut() {
-            match self.object.step(range) {
-                Ok(m) => moved |= m,
-                Err((e, retry_after)) => {
-                    moved = true;
-                    let settings = &self.object.settings;
-                    match settings.retry.next(&mut range.attempts, &e, retry_after, || settings.credentials.invalidate()) {
-                        Next::Refresh => self.object.launch(range)?,
-                        Next::Wait(delay) => range.state = State::Waiting(Timer::after(delay)),
-                        Next::Fail => return Err(self.object.failed(e, range.attempts.made)),
-                    }
-                }
-            }
-        }
-        Ok(moved)
-    }
-
-    /// Blocks until some range can move.
-    fn wait(&self) {
-        let mut owned: Vec<Pollable> = Vec::new();
-        let mut timers: Vec<&Pollable> = Vec::new();
-        for range in &self.window {
-            match &range.state {
-                State::Sending(flight) => owned.extend(flight.pollables()),
-                State::Reading(body) => owned.extend(body.readable()),
-                State::Waiting(timer) => timers.push(timer.pollable()),
-                State::Done => {}
-            }
-        }
-        let all: Vec<&Pollable> = owned.iter().chain(timers).collect();
-        if !all.is_empty() {
-            wait_any(&all);
-        }
+    /// Starts the range from `next`, read from `first` or fetched, into a buffer of its
+    /// size (reserved whole: the ranges held bound the memory).
+    fn start(&mut self, first: Option<Body>) -> Result<(), Error> {
+        let (start, end) = (self.next, self.size.min(self.next + self.object.settings.part_size));
+        let len = end - start;
+        let mut buf = Vec::new();
+        // Running out of guest memory is an error to report, not an abort.
+        buf.try_reserve_exact(len as usize).map_err(|_| transport(format!("out of memory for a {len}-byte range: lower part-size or max-pool-connections")))?;
+        let buf = Rc::new(RefCell::new(buf));
+        let fetch = Box::pin(fetch(self.object.clone(), start, end, buf.clone(), first));
+        self.window.push(Range { buf, taken: 0, fetch: Some(fetch) });
+        self.next = end;
+        Ok(())
     }
 }
 
+/// Brings bytes `start..end` into `buf`: read from `first` if given, else fetched, and each
+/// failed attempt retried alone from its first missing byte, as the store's policy says.
+async fn fetch(object: Rc<Object>, start: u64, end: u64, buf: Rc<RefCell<Vec<u8>>>, mut first: Option<Body>) -> Result<(), Error> {
+    let attempt = async || match first.take() {
+        Some(body) => (object.read_into(body, start, end, &buf).await, None),
+        None => object.attempt(start, end, &buf).await,
+    };
+    let settings = &object.settings;
+    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(), time::sleep)
+        .await
+        .map_err(|(e, attempts): (Error, Attempts)| object.failed(e, attempts.made))
+}
+
 impl Object {
-    /// Sends the GET for what `range` still lacks.
-    fn launch(&self, range: &mut Range) -> Result<(), Error> {
-        let from = range.start + range.buf.len() as u64;
+    /// One GET of what `start..end` still lacks, read into `buf`; the error and the server's
+    /// `Retry-After` when it failed.
+    async fn attempt(&self, start: u64, end: u64, buf: &RefCell<Vec<u8>>) -> (Result<(), Error>, Option<Duration>) {
+        let from = start + buf.borrow().len() as u64;
         let conditions = ReadConditions { if_match: Some(self.etag.clone()), ..ReadConditions::default() };
-        let span = ByteRange::Span(Span { start: from, end: range.end });
-        let req = request::get_object(&self.settings, &self.full, Some(&span), &conditions, self.version_id.as_deref())?;
-        range.attempts.made += 1;
-        range.state = State::Sending(client::start(&self.settings, &req)?);
-        Ok(())
+        let span = ByteRange::Span(Span { start: from, end });
+        let resp = match request::get_object(&self.settings, &self.full, Some(&span), &conditions, self.version_id.as_deref()) {
+            Ok(req) => client::send(&self.settings, &req, None).await,
+            Err(e) => Err(e),
+        };
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(e) => return (Err(e), None),
+        };
+        let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+        let resp = match client::check(resp, Some(&self.key)).await {
+            Ok(resp) => resp,
+            Err(e) => return (Err(e), retry_after),
+        };
+        // Judged here too: some servers (s3s-fs) ignore If-Match on GET.
+        if resp.header("etag").is_some_and(|etag| etag != self.etag) {
+            return (Err(self.changed()), None);
+        }
+        // Exactly the bytes asked for, or the attempt failed (and is retried).
+        let span = resp.header("content-range").and_then(request::parse_content_range);
+        if resp.status != 206 || span.is_none_or(|(s, _)| s.start != from || s.end != end) {
+            let got = resp.header("content-range").unwrap_or("none");
+            return (Err(transport(format!("asked for bytes {from}..{end} of {}, got status {} with Content-Range {got}", self.key, resp.status))), None);
+        }
+        match resp.into_body() {
+            Ok(body) => (self.read_into(body, start, end, buf).await, None),
+            Err(e) => (Err(e), None),
+        }
     }
 
-    /// One step of `range` without waiting: whether it moved, or why its attempt failed
-    /// (with the server's `Retry-After`).
-    fn step(&self, range: &mut Range) -> Result<bool, (Error, Option<std::time::Duration>)> {
-        let from = range.start + range.buf.len() as u64;
-        match &mut range.state {
-            State::Done => Ok(false),
-            State::Waiting(timer) => {
-                if !timer.elapsed() {
-                    return Ok(false);
-                }
-                self.launch(range).map_err(|e| (e, None))?;
-                Ok(true)
+    /// Reads `body` into `buf` until `start..end` is complete. All of it: the connection (of
+    /// the first range, the rest of a whole-object body) is let go.
+    async fn read_into(&self, mut body: Body, start: u64, end: u64, buf: &RefCell<Vec<u8>>) -> Result<(), Error> {
+        let len = (end - start) as usize;
+        loop {
+            let missing = len - buf.borrow().len();
+            if missing == 0 {
+                return Ok(());
             }
-            State::Sending(flight) => {
-                let Some(answer) = flight.poll_response() else { return Ok(false) };
-                let resp = answer.map_err(|e| (e, None))?;
-                let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-                let resp = client::check(resp, Some(&self.key)).map_err(|e| (e, retry_after))?;
-                // Judged here too: some servers (s3s-fs) ignore If-Match on GET.
-                if resp.header("etag").is_some_and(|etag| etag != self.etag) {
-                    return Err((self.changed(), None));
-                }
-                // Exactly the bytes asked for, or the attempt failed (and is retried).
-                let span = resp.header("content-range").and_then(request::parse_content_range);
-                if resp.status != 206 || span.is_none_or(|(s, _)| s.start != from || s.end != range.end) {
-                    let got = resp.header("content-range").unwrap_or("none");
-                    return Err((
-                        transport(format!("asked for bytes {from}..{} of {}, got status {} with Content-Range {got}", range.end, self.key, resp.status)),
-                        None,
-                    ));
-                }
-                range.state = State::Reading(resp.into_body().map_err(|e| (e, None))?);
-                Ok(true)
-            }
-            State::Reading(body) => {
-                let mut moved = false;
-                let len = range.end - range.start;
-                while (range.buf.len() as u64) < len {
-                    let missing = len - range.buf.len() as u64;
-                    match body.read_now(missing) {
-                        Ok(Some(chunk)) if chunk.is_empty() => return Ok(moved),
-                        Ok(Some(chunk)) => {
-                            moved = true;
-                            let take = chunk.len().min(missing as usize);
-                            range.buf.extend_from_slice(&chunk[..take]);
-                        }
-                        Ok(None) => return Err((transport(format!("bytes {from}..{} of {} were cut short", range.end, self.key)), None)),
-                        Err(e) => return Err((e, None)),
+            match body.read(missing as u64).await? {
+                Some(chunk) => {
+                    let mut buf = buf.borrow_mut();
+                    let take = chunk.len().min(missing);
+                    if buf.try_reserve(take).is_err() {
+                        return Err(transport(format!("out of memory for a {len}-byte range: lower part-size or max-pool-connections")));
                     }
+                    buf.extend_from_slice(&chunk[..take]);
                 }
-                // All of it: the connection (of the first range, the rest of a whole-object
-                // body) is let go.
-                range.state = State::Done;
-                Ok(true)
+                None => {
+                    let from = start + buf.borrow().len() as u64;
+                    return Err(transport(format!("bytes {from}..{end} of {} were cut short", self.key)));
+                }
             }
         }
     }

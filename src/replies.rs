@@ -1,10 +1,10 @@
 //! What S3's replies say of objects, as `stored-file`s: the headers of a GET or HEAD, a
 //! listing's entries, and what an upload stored.
 
-use crate::bindings::exports::wasm_storages::storage::types::{Attributes, PutOptions, StoredFile};
 use crate::request::{self, DEFAULT_CONTENT_TYPE, METADATA_HEADER_PREFIX};
 use crate::sys::http::Response;
 use crate::sys::time::Datetime;
+use crate::types::{Attributes, PutOptions, StoredFile};
 
 pub use aws_smithy_types::date_time::Format;
 

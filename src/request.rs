@@ -1,12 +1,12 @@
 //! The shape of each S3 request: method, path and query, headers. No I/O, no signing.
 
-use crate::bindings::exports::wasm_storages::storage::types::{Attributes, ByteRange, PutOptions, ReadConditions, Replacement, Span, WriteCondition};
 use crate::checksums::Algorithm;
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument};
 use crate::keys::{encode_path, encode_query};
 use crate::precondition;
 use crate::rules;
+use crate::types::{Attributes, ByteRange, PutOptions, ReadConditions, Replacement, Span, WriteCondition};
 
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 pub const METADATA_HEADER_PREFIX: &str = "x-amz-meta-";

@@ -88,20 +88,20 @@ impl Policy {
 /// Makes attempts until one succeeds or the policy gives up: the loop behind every single
 /// request. `attempt` sends once (the result, and the server's `Retry-After`); `refresh`
 /// forgets expired credentials; `sleep` waits out a backoff. The failure keeps its attempts.
-pub fn run(
+pub async fn run(
     policy: &Policy,
-    attempt: &mut dyn FnMut() -> (Result<(), Error>, Option<Duration>),
+    mut attempt: impl AsyncFnMut() -> (Result<(), Error>, Option<Duration>),
     refresh: &dyn Fn() -> bool,
-    sleep: &mut dyn FnMut(Duration),
+    mut sleep: impl AsyncFnMut(Duration),
 ) -> Result<(), (Error, Attempts)> {
     let mut attempts = Attempts::default();
     loop {
         attempts.made += 1;
-        let (result, retry_after) = attempt();
+        let (result, retry_after) = attempt().await;
         let Err(error) = result else { return Ok(()) };
         match policy.next(&mut attempts, &error, retry_after, refresh) {
             Next::Refresh => {}
-            Next::Wait(delay) => sleep(delay),
+            Next::Wait(delay) => sleep(delay).await,
             Next::Fail => return Err((error, attempts)),
         }
     }
@@ -238,6 +238,15 @@ mod tests {
         assert!(!a.retried);
     }
 
+    /// A future that never waits (the scripted transport answers at once), run to its end.
+    fn at_once<F: std::future::Future>(future: F) -> F::Output {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("a scripted attempt waited"),
+        }
+    }
+
     /// How a scripted loop went: its result, the backoffs slept, the refreshes asked for,
     /// the requests sent.
     type Run = (Result<(), (Error, Attempts)>, Vec<Duration>, u32, usize);
@@ -250,9 +259,9 @@ mod tests {
         let mut sent = 0;
         let mut slept = Vec::new();
         let refreshed = std::cell::Cell::new(0);
-        let result = run(
+        let result = at_once(run(
             &p,
-            &mut || {
+            async || {
                 sent += 1;
                 outcomes.next().expect("the loop sent more requests than scripted")
             },
@@ -260,8 +269,8 @@ mod tests {
                 refreshed.set(refreshed.get() + 1);
                 can_refresh
             },
-            &mut |d| slept.push(d),
-        );
+            async |d| slept.push(d),
+        ));
         (result, slept, refreshed.get(), sent)
     }
 

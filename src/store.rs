@@ -1,24 +1,22 @@
 //! The WIT adapter: the exported `store`, `object-body`, `listing` and `writer` resources.
-//! Each method hands its arguments to the module that does the work and turns the
-//! component's error into the WIT `error` here, at the export boundary.
+//! Each method hands its arguments to the module that does the work, runs it to its end
+//! (`block_on`: WASI 0.2 exports are synchronous) and turns the component's error into the
+//! WIT `error` here, at the export boundary.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::bindings::exports::wasm_storages::storage::storage::{self as wit, GuestListing, GuestObjectBody, GuestStore, GuestWriter};
-use crate::bindings::exports::wasm_storages::storage::types::{
-    Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions,
-};
-use crate::config::{self, Env, Settings};
+use crate::buckets;
+use crate::config::{self, Settings};
 use crate::copies;
-use crate::error::invalid_argument;
-use crate::keys;
 use crate::listing;
 use crate::multipart;
 use crate::objects;
+use crate::sys::block_on;
 use crate::sys::io::InputStream;
+use crate::types::{Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PutOptions, Span, StoredFile, UrlOptions};
 use crate::upload;
-use crate::{buckets, sys};
 
 pub struct Store {
     settings: Rc<Settings>,
@@ -26,51 +24,43 @@ pub struct Store {
 
 impl GuestStore for Store {
     fn open(config: Config) -> Result<wit::Store, Error> {
-        let env = sys::env::vars();
-        let settings = config::resolve(config, &Env(&env))?;
-        Ok(wit::Store::new(Store { settings: Rc::new(settings) }))
+        Ok(wit::Store::new(Store { settings: Rc::new(config::open(config)?) }))
     }
 
     fn put(&self, key: String, data: Vec<u8>, options: PutOptions) -> Result<StoredFile, Error> {
-        let full = keys::full_key(&self.settings.prefix, &key).map_err(crate::error::Error::from)?;
-        if options.size.is_some_and(|n| n != data.len() as u64) {
-            return Err(invalid_argument(format!("size says {} bytes but the data holds {}", options.size.unwrap_or_default(), data.len())).into());
-        }
-        Ok(objects::put_bytes(&self.settings, key, &full, &data, options)?)
+        Ok(block_on(objects::put(&self.settings, key, &data, options))?)
     }
 
     fn put_stream(&self, key: String, data: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
-        let full = keys::full_key(&self.settings.prefix, &key).map_err(crate::error::Error::from)?;
-        Ok(upload::put_stream(&self.settings, key, &full, data, options)?)
+        Ok(block_on(upload::put_stream(&self.settings, key, data, options))?)
     }
 
     fn writer(&self, key: String, options: PutOptions) -> Result<wit::Writer, Error> {
-        let full = keys::full_key(&self.settings.prefix, &key).map_err(crate::error::Error::from)?;
-        Ok(wit::Writer::new(Writer(RefCell::new(upload::Writer::new(&self.settings, key, full, options)?))))
+        Ok(wit::Writer::new(Writer(RefCell::new(block_on(upload::Writer::new(&self.settings, key, options))?))))
     }
 
     fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
-        Ok(wit::ObjectBody::new(ObjectBody(RefCell::new(objects::get(&self.settings, key, options)?))))
+        Ok(wit::ObjectBody::new(ObjectBody(RefCell::new(block_on(objects::get(&self.settings, key, options))?))))
     }
 
     fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
-        Ok(objects::get_bytes(&self.settings, key)?)
+        Ok(block_on(objects::get_bytes(&self.settings, key))?)
     }
 
     fn info(&self, key: String, options: InfoOptions) -> Result<StoredFile, Error> {
-        Ok(objects::info(&self.settings, key, &options.conditions, options.version_id.as_deref())?)
+        Ok(block_on(objects::info(&self.settings, key, &options.conditions, options.version_id.as_deref()))?)
     }
 
     fn exists(&self, key: String) -> Result<bool, Error> {
-        Ok(objects::exists(&self.settings, key)?)
+        Ok(block_on(objects::exists(&self.settings, key))?)
     }
 
     fn delete(&self, key: String) -> Result<(), Error> {
-        Ok(objects::delete(&self.settings, key)?)
+        Ok(block_on(objects::delete(&self.settings, key))?)
     }
 
     fn delete_version(&self, key: String, version_id: String) -> Result<(), Error> {
-        Ok(objects::delete_version(&self.settings, key, &version_id)?)
+        Ok(block_on(objects::delete_version(&self.settings, key, &version_id))?)
     }
 
     fn list_versions(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
@@ -78,7 +68,7 @@ impl GuestStore for Store {
     }
 
     fn delete_many(&self, keys: Vec<String>) -> Result<Vec<(String, Error)>, Error> {
-        Ok(objects::delete_many(&self.settings, keys).into_iter().map(|(k, e)| (k, e.into())).collect())
+        Ok(block_on(objects::delete_many(&self.settings, keys)).into_iter().map(|(k, e)| (k, e.into())).collect())
     }
 
     fn list(&self, prefix: String, options: ListOptions) -> Result<wit::Listing, Error> {
@@ -86,44 +76,51 @@ impl GuestStore for Store {
     }
 
     fn url(&self, key: String, options: UrlOptions) -> Result<String, Error> {
-        Ok(objects::url(&self.settings, key, options)?)
+        Ok(block_on(objects::url(&self.settings, key, options))?)
     }
 
     fn copy(&self, source: String, destination: String, options: CopyOptions) -> Result<StoredFile, Error> {
-        Ok(copies::copy(&self.settings, &source, &destination, &options)?)
+        Ok(block_on(copies::copy(&self.settings, &source, &destination, &options))?)
     }
 
     fn pending_uploads(&self, prefix: String) -> Result<Vec<PendingUpload>, Error> {
-        Ok(listing::pending_uploads(&self.settings, &prefix)?)
+        Ok(block_on(listing::pending_uploads(&self.settings, &prefix))?)
     }
 
     fn abort_upload(&self, key: String, upload_id: String) -> Result<(), Error> {
-        Ok(multipart::abort_pending(&self.settings, &key, &upload_id)?)
+        Ok(block_on(multipart::abort_pending(&self.settings, &key, &upload_id))?)
     }
 
     fn create_bucket(&self) -> Result<(), Error> {
-        Ok(buckets::create(&self.settings)?)
+        Ok(block_on(buckets::create(&self.settings))?)
     }
 
     fn delete_bucket(&self) -> Result<(), Error> {
-        Ok(buckets::delete(&self.settings)?)
+        Ok(block_on(buckets::delete(&self.settings))?)
     }
 
     fn move_(&self, source: String, destination: String) -> Result<StoredFile, Error> {
-        Ok(copies::move_(&self.settings, source, destination)?)
+        Ok(block_on(copies::move_(&self.settings, source, destination))?)
     }
 }
 
 /// `store.writer`'s resource (the upload itself is in `upload.rs`).
 pub struct Writer(RefCell<upload::Writer>);
 
+/// A writer dropped unfinished aborts its upload: nothing is left.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = block_on(self.0.get_mut().abort());
+    }
+}
+
 impl GuestWriter for Writer {
     fn write(&self, data: Vec<u8>) -> Result<(), Error> {
-        Ok(self.0.borrow_mut().write(&data)?)
+        Ok(block_on(self.0.borrow_mut().write(&data))?)
     }
 
     fn finish(&self) -> Result<StoredFile, Error> {
-        Ok(self.0.borrow_mut().finish()?)
+        Ok(block_on(self.0.borrow_mut().finish())?)
     }
 }
 
@@ -144,7 +141,7 @@ impl GuestObjectBody for ObjectBody {
     }
 
     fn read(&self, max: u64) -> Result<Vec<u8>, Error> {
-        Ok(self.0.borrow_mut().read(max)?)
+        Ok(block_on(self.0.borrow_mut().read(max))?)
     }
 }
 
@@ -153,6 +150,6 @@ pub struct Listing(RefCell<listing::Listing>);
 
 impl GuestListing for Listing {
     fn next_page(&self) -> Result<Option<Vec<Entry>>, Error> {
-        Ok(self.0.borrow_mut().next_page()?)
+        Ok(block_on(self.0.borrow_mut().next_page())?)
     }
 }

@@ -11,79 +11,94 @@
 //! the host, and the component holds nothing (measured: 1.0× curl, against 0.36× for the
 //! same request copied through the component with Content-MD5; see BENCHMARKS.md).
 
+use std::future::poll_fn;
 use std::rc::Rc;
+use std::task::Poll;
 
-use crate::bindings::exports::wasm_storages::storage::types::{PutOptions, StoredFile, UploadChecksum};
 use crate::client;
 use crate::conditions;
 use crate::config::Settings;
 use crate::error::{Error, transport};
+use crate::keys;
 use crate::multipart::{Upload, size_mismatch};
 use crate::objects;
 use crate::parts::Parts;
 use crate::request;
 use crate::sys::io::{InputStream, Source};
+use crate::types::{PutOptions, StoredFile, UploadChecksum};
 
 /// S3's limit on a single PutObject.
 const MAX_PUT_OBJECT: u64 = 5 << 30;
 
-pub fn put_stream(settings: &Rc<Settings>, key: String, full: &str, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
+pub async fn put_stream(settings: &Rc<Settings>, key: String, source: InputStream, options: PutOptions) -> Result<StoredFile, Error> {
+    let full = &keys::full_key(&settings.prefix, &key)?;
     // Refuse a bad content type or metadata before reading a byte.
     request::put_object(settings, full, &options)?;
-    conditions::ensure_honoured(settings, options.condition.as_ref())?;
+    conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
     if let (UploadChecksum::None, Some(size @ ..=MAX_PUT_OBJECT)) = (settings.upload_checksum, options.size) {
-        return objects::put_spliced(settings, key, full, &source, size, options);
+        return objects::put_spliced(settings, key, full, source, size, options).await;
     }
     let part_size = part_size(settings);
     let mut source = Source::new(source);
-    // Part buffers start empty and grow to `part-size` as data arrives (`Source::read_some`).
+    // Part buffers start empty and grow to `part-size` as data arrives (`Source::poll_read`).
     let mut first = Vec::new();
-    source.fill(&mut first, part_size, grow)?;
+    source.fill(&mut first, part_size, grow).await?;
     // A full first part may also be the whole stream: read one byte more to know.
     let mut carry = Vec::new();
-    source.fill(&mut carry, 1, grow)?;
+    source.fill(&mut carry, 1, grow).await?;
     if source.eof && carry.is_empty() {
         if options.size.is_some_and(|n| n != first.len() as u64) {
             return Err(size_mismatch(&options, first.len() as u64));
         }
-        return objects::put_bytes(settings, key, full, &first, options);
+        return objects::put_bytes(settings, key, full, &first, options).await;
     }
-    let mut parts = Parts::new(Upload::create(settings, key, full, &options, client::upload_crc(settings.upload_checksum))?);
-    match parts.launch(first).and_then(|()| send_rest(&mut parts, carry, &mut source)) {
-        Ok(()) => complete(parts, options),
-        Err(e) => Err(parts.abort(e)),
+    let mut parts = Parts::new(Upload::create(settings, key, full, &options, client::upload_crc(settings.upload_checksum)).await?);
+    let sent = match parts.launch(first) {
+        Ok(()) => send_rest(&mut parts, carry, &mut source).await,
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(()) => complete(parts, options).await,
+        Err(e) => Err(parts.abort(e).await),
     }
 }
 
 /// Sends the rest of `source` (starting with `filling`, read past the first part) as parts.
 /// At most max-pool-connections parts are held: those in flight, and the one being read
-/// while there is room for it.
-fn send_rest(parts: &mut Parts<Upload>, mut filling: Vec<u8>, source: &mut Source) -> Result<(), Error> {
+/// while there is room for it. Reading and sending go on side by side.
+async fn send_rest(parts: &mut Parts<Upload>, mut filling: Vec<u8>, source: &mut Source) -> Result<(), Error> {
     let part_size = part_size(parts.protocol().settings());
-    loop {
-        if parts.has_room() && (filling.len() == part_size || (source.eof && !filling.is_empty())) {
-            parts.launch(std::mem::take(&mut filling))?;
-            continue;
+    poll_fn(|cx| -> Poll<Result<(), Error>> {
+        loop {
+            if parts.has_room() && (filling.len() == part_size || (source.eof && !filling.is_empty())) {
+                parts.launch(std::mem::take(&mut filling))?;
+                continue;
+            }
+            if source.eof && filling.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut moved = parts.step(cx)?;
+            if parts.has_room()
+                && filling.len() < part_size
+                && !source.eof
+                && let Poll::Ready(read) = source.poll_read(cx, &mut filling, part_size, grow)
+            {
+                read?;
+                moved = true;
+            }
+            if !moved {
+                return Poll::Pending;
+            }
         }
-        if source.eof && filling.is_empty() {
-            return parts.drain();
-        }
-        let mut moved = parts.step()?;
-        let reading = parts.has_room() && filling.len() < part_size && !source.eof;
-        if reading {
-            moved |= source.read_some(&mut filling, part_size, grow)?;
-        }
-        if !moved {
-            let readable = reading.then(|| source.readable());
-            parts.wait(readable.as_ref())?;
-        }
-    }
+    })
+    .await?;
+    parts.drain().await
 }
 
 /// Completes the upload once every part is done.
-fn complete(parts: Parts<Upload>, options: PutOptions) -> Result<StoredFile, Error> {
+async fn complete(parts: Parts<Upload>, options: PutOptions) -> Result<StoredFile, Error> {
     let (upload, done, total) = parts.finish();
-    upload.complete(&done, total, options)
+    upload.complete(&done, total, options).await
 }
 
 fn part_size(settings: &Settings) -> usize {
@@ -104,7 +119,8 @@ fn grow(buf: &mut Vec<u8>, cap: usize, more: usize) -> Result<(), Error> {
 /// upload: up to one part is kept; once a part is full and more comes, the multipart upload
 /// begins and full parts go out while the caller goes on writing (`write` waits only when
 /// `max-pool-connections` parts are in flight). Nothing appears under the key before
-/// `finish`; a failure or a writer dropped unfinished aborts the upload. Parts move only
+/// `finish`; a failure aborts the upload, as does `abort` (the adapters call it for a writer
+/// dropped unfinished). Parts move only
 /// while the caller is in `write` or `finish`: a caller that stalls for long between writes
 /// lets a half-sent part run into the server's or the first-byte timeout (it is retried,
 /// but repeated stalls use up the attempts).
@@ -122,50 +138,55 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(settings: &Rc<Settings>, key: String, full: String, options: PutOptions) -> Result<Writer, Error> {
+    pub async fn new(settings: &Rc<Settings>, key: String, options: PutOptions) -> Result<Writer, Error> {
+        let full = keys::full_key(&settings.prefix, &key)?;
         request::put_object(settings, &full, &options)?;
-        conditions::ensure_honoured(settings, options.condition.as_ref())?;
+        conditions::ensure_honoured(settings, options.condition.as_ref()).await?;
         Ok(Writer { settings: settings.clone(), key, full, options, filling: Vec::new(), parts: None, written: 0, ended: None })
     }
 
-    pub fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(e) = &self.ended {
             return Err(e.clone());
         }
-        let result = (|| {
-            self.written += data.len() as u64;
-            if self.options.size.is_some_and(|n| self.written > n) {
-                return Err(size_mismatch(&self.options, self.written));
-            }
-            let part_size = part_size(&self.settings);
-            while !data.is_empty() {
-                // A full part with more to come: send it (starting the upload if need be).
-                if self.filling.len() == part_size {
-                    let full = std::mem::take(&mut self.filling);
-                    let parts = match &mut self.parts {
-                        Some(parts) => parts,
-                        None => {
-                            let crc = client::upload_crc(self.settings.upload_checksum);
-                            self.parts.insert(Parts::new(Upload::create(&self.settings, self.key.clone(), &self.full, &self.options, crc)?))
-                        }
-                    };
-                    parts.launch_when_room(full)?;
-                }
-                let take = data.len().min(part_size - self.filling.len());
-                grow(&mut self.filling, part_size, take)?;
-                self.filling.extend_from_slice(&data[..take]);
-                data = &data[take..];
-            }
-            // Keep the parts in flight moving between the caller's writes.
-            match &mut self.parts {
-                Some(parts) => parts.step().map(drop),
-                None => Ok(()),
-            }
-        })();
-        result.map_err(|e| self.fail(e))
+        match self.write_parts(data).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e).await),
+        }
     }
 
-    pub fn finish(&mut self) -> Result<StoredFile, Error> {
+    async fn write_parts(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        self.written += data.len() as u64;
+        if self.options.size.is_some_and(|n| self.written > n) {
+            return Err(size_mismatch(&self.options, self.written));
+        }
+        let part_size = part_size(&self.settings);
+        while !data.is_empty() {
+            // A full part with more to come: send it (starting the upload if need be).
+            if self.filling.len() == part_size {
+                let full = std::mem::take(&mut self.filling);
+                let parts = match &mut self.parts {
+                    Some(parts) => parts,
+                    None => {
+                        let crc = client::upload_crc(self.settings.upload_checksum);
+                        self.parts.insert(Parts::new(Upload::create(&self.settings, self.key.clone(), &self.full, &self.options, crc).await?))
+                    }
+                };
+                parts.launch_when_room(full).await?;
+            }
+            let take = data.len().min(part_size - self.filling.len());
+            grow(&mut self.filling, part_size, take)?;
+            self.filling.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        // Keep the parts in flight moving between the caller's writes.
+        match &mut self.parts {
+            Some(parts) => poll_fn(|cx| Poll::Ready(parts.step(cx).map(drop))).await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn finish(&mut self) -> Result<StoredFile, Error> {
         if let Some(e) = &self.ended {
             return Err(e.clone());
         }
@@ -175,35 +196,46 @@ impl Writer {
         if options.size.is_some_and(|n| n != self.written) {
             let e = size_mismatch(&options, self.written);
             return Err(match self.parts.take() {
-                Some(parts) => parts.abort(e),
+                Some(parts) => parts.abort(e).await,
                 None => e,
             });
         }
         match self.parts.take() {
-            None => objects::put_bytes(&self.settings, self.key.clone(), &self.full, &last, options),
-            Some(mut parts) => match parts.launch_when_room(last).and_then(|()| parts.drain()) {
-                Ok(()) => complete(parts, options),
-                Err(e) => Err(parts.abort(e)),
-            },
+            None => objects::put_bytes(&self.settings, self.key.clone(), &self.full, &last, options).await,
+            Some(mut parts) => {
+                let sent = match parts.launch_when_room(last).await {
+                    Ok(()) => parts.drain().await,
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(()) => complete(parts, options).await,
+                    Err(e) => Err(parts.abort(e).await),
+                }
+            }
+        }
+    }
+
+    /// Ends the writer unfinished (`abort`, or dropped by the caller): the upload begun is
+    /// aborted, so nothing is left.
+    pub async fn abort(&mut self) -> Result<(), Error> {
+        self.filling = Vec::new();
+        if self.ended.is_none() {
+            self.ended = Some(transport("this writer was aborted"));
+        }
+        match self.parts.take() {
+            Some(parts) => parts.cancel().await,
+            None => Ok(()),
         }
     }
 
     /// Ends the writer after `e`: the upload is aborted, so nothing is left.
-    fn fail(&mut self, e: Error) -> Error {
+    async fn fail(&mut self, e: Error) -> Error {
         let e = match self.parts.take() {
-            Some(parts) => parts.abort(e),
+            Some(parts) => parts.abort(e).await,
             None => e,
         };
         self.filling = Vec::new();
         self.ended = Some(e.clone());
         e
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if let Some(parts) = self.parts.take() {
-            parts.abort(transport("the writer was dropped before finish"));
-        }
     }
 }

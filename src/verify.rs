@@ -79,17 +79,36 @@ impl Verifier {
 
 /// Reads `resp`'s whole body (up to `limit` bytes), refusing any other length than its
 /// Content-Length promised: a truncated reply is an error, never a short result.
-pub fn read_all(resp: Response, limit: u64) -> Result<Vec<u8>, Error> {
+pub async fn read_all(resp: Response, limit: u64) -> Result<Vec<u8>, Error> {
     let verifier = Verifier::length_only(&resp);
-    read_verified(resp, limit, verifier)
+    read_verified(resp, limit, verifier).await
 }
 
 /// [`read_all`], checking the body with `verifier` (built from this response).
-pub fn read_verified(resp: Response, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
-    let body = resp.read_body(limit, verifier.expected_len, &mut |chunk| verifier.update(chunk))?;
+pub async fn read_verified(resp: Response, limit: u64, mut verifier: Verifier) -> Result<Vec<u8>, Error> {
+    if let Some(n) = verifier.expected_len.filter(|n| *n > limit) {
+        return Err(transport(format!("response of {n} bytes is larger than the {limit} bytes allowed")));
+    }
+    let mut body = resp.into_body()?;
+    // Preallocate what the server announced, within reason: the header is not trusted.
+    let mut out = Vec::with_capacity(verifier.expected_len.unwrap_or(0).min(8 << 20) as usize);
+    while let Some(chunk) = body.read(READ_CHUNK).await? {
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Err(transport(format!("response is larger than the {limit} bytes allowed")));
+        }
+        // Running out of guest memory is an error to report, not an abort.
+        if out.try_reserve(chunk.len()).is_err() {
+            return Err(transport(format!("out of memory after {} bytes of the response", out.len())));
+        }
+        verifier.update(&chunk);
+        out.extend_from_slice(&chunk);
+    }
     verifier.finish()?;
-    Ok(body)
+    Ok(out)
 }
+
+/// Whole bodies are read in chunks of this size.
+const READ_CHUNK: u64 = 64 * 1024;
 
 impl Check {
     fn for_response(resp: &Response) -> Check {

@@ -6,12 +6,13 @@
 #   host-test/scripts/test-against.sh minio     # a `minio` binary on PATH
 #   host-test/scripts/test-against.sh memory    # the memory backend (no server)
 #
-# Extra arguments go to `cargo test`. For an endpoint you run yourself, set S3_TEST_ENDPOINT,
-# S3_TEST_ACCESS_KEY, S3_TEST_SECRET_KEY, S3_TEST_BUCKET (and S3_TEST_REGION, and
+# With STORAGE_BACKEND=p3 it runs the component's WASI 0.3 build (here, or with plain
+# `cargo test` on the embedded server). Extra arguments go to `cargo test`. For an endpoint
+# you run yourself, set S3_TEST_ENDPOINT, S3_TEST_ACCESS_KEY, S3_TEST_SECRET_KEY, S3_TEST_BUCKET (and S3_TEST_REGION, and
 # S3_TEST_SERVER=garage|moto|minio when it is one of those) and run `cargo test` directly.
 set -euo pipefail
 if [ $# -eq 0 ]; then
-  sed -n '2,11p' "$0" >&2
+  sed -n '2,12p' "$0" >&2
   exit 2
 fi
 server=$1

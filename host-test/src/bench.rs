@@ -23,6 +23,8 @@ pub struct Bench {
     pub wan_mib: u64,
     /// `None`: the embedded server.
     pub endpoint: Option<Config>,
+    /// Only the WASI 0.2 build beside the 0.3 build ([`generations`]).
+    pub generations: bool,
 }
 
 fn mib_per_s(bytes: u64, took: Duration) -> f64 {
@@ -30,7 +32,11 @@ fn mib_per_s(bytes: u64, took: Duration) -> f64 {
 }
 
 async fn open(config: &Config, host: &HostOptions) -> anyhow::Result<Storage> {
-    Storage::open(Runtime::shared()?, host, config.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))
+    open_on(Runtime::shared()?, config, host).await
+}
+
+async fn open_on(runtime: &Runtime, config: &Config, host: &HostOptions) -> anyhow::Result<Storage> {
+    Storage::open(runtime, host, config.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn curl(args: &[&str]) -> anyhow::Result<Duration> {
@@ -94,6 +100,9 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
         (None, Some(server)) => server.config("bench/"),
         (None, None) => unreachable!(),
     };
+    if bench.generations {
+        return generations(&bench, &base).await;
+    }
     let size = bench.size_mib * MIB;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("payload.bin");
@@ -145,13 +154,99 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
     }
 
     // The component alone: the host answers every request with a canned reply.
-    guest_cost(&base).await?;
+    guest_cost(Runtime::shared()?, "", &base).await?;
+    Ok(())
+}
+
+/// The WASI 0.2 build beside the 0.3 build, in one run against one server, the order
+/// alternated between rounds: sizes, in-guest cost, and many operations from one instance
+/// (64 × 1 KiB GETs, 8 × 64 MiB stream PUTs: one after another on 0.2, whose exports
+/// block; all at once on 0.3), on the local server and over a simulated far path.
+async fn generations(bench: &Bench, base: &Config) -> anyhow::Result<()> {
+    let p2 = Runtime::of(crate::runtime::COMPONENT, crate::api::Generation::P2)?;
+    let p3 = Runtime::p3()?;
+    println!("| measurement | WASI 0.2 build | WASI 0.3 build | 0.3 / 0.2 |\n|---|---|---|---|");
+    let (a, b) = (crate::runtime::COMPONENT.len(), crate::runtime::P3_COMPONENT.len());
+    println!("| component size | {a} bytes | {b} bytes | {:.2}× |", b as f64 / a as f64);
+    // Setup through the 0.2 build: the objects every round reads.
+    let mut setup = open_on(&p2, base, &HostOptions::default()).await?;
+    let keys: Vec<String> = (0..64).map(|i| format!("many/{i}.bin")).collect();
+    for key in &keys {
+        setup.put(key, &[7u8; 1024], &crate::put_options()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let far = crate::sender::Shaping { rtt: Duration::from_millis(40), bits_per_second: 1 << 30 };
+    for (path, shaping) in [("local server", None), ("simulated far path (40 ms round trip)", Some(far))] {
+        let host = HostOptions { shaping, ..Default::default() };
+        let mut gets = [Vec::new(), Vec::new()];
+        let mut puts = [Vec::new(), Vec::new()];
+        let mut peaks = [0usize, 0];
+        for round in 0..bench.rounds.max(1) {
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let runtime = if which == 0 { &p2 } else { p3 };
+                let mut s = open_on(runtime, base, &host).await?;
+                let start = Instant::now();
+                for body in s.get_bytes_many(&keys).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                    if body.map_err(|e| anyhow::anyhow!("{e}"))?.len() != 1024 {
+                        bail!("a 1 KiB GET came back another size");
+                    }
+                }
+                gets[which].push(start.elapsed());
+                // Big transfers only locally: the far path's bandwidth cap is not the point.
+                if shaping.is_none() {
+                    let items = (0..8)
+                        .map(|i| {
+                            let reader = tokio::io::AsyncReadExt::take(tokio::io::repeat(i as u8), 64 * MIB);
+                            (format!("big/{i}.bin"), Box::new(reader) as Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>)
+                        })
+                        .collect();
+                    let start = Instant::now();
+                    for stored in s.put_stream_many(items, &crate::put_options()).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                        stored.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    }
+                    puts[which].push(start.elapsed());
+                    peaks[which] = peaks[which].max(s.peak_memory());
+                }
+            }
+        }
+        let median = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let [g2, g3] = gets.map(median);
+        println!(
+            "| 64 × 1 KiB `get-bytes` from one instance, {path} (median of {}) | {:.1} ms | {:.1} ms | {:.2}× faster |",
+            bench.rounds.max(1),
+            g2.as_secs_f64() * 1e3,
+            g3.as_secs_f64() * 1e3,
+            g2.as_secs_f64() / g3.as_secs_f64()
+        );
+        if shaping.is_none() {
+            let [p2t, p3t] = puts.map(median);
+            let total = 8 * 64 * MIB;
+            println!(
+                "| 8 × 64 MiB `put-stream` from one instance, {path} (median; guest peak) | {:.0} MiB/s ({:.0} MiB) | {:.0} MiB/s ({:.0} MiB) | {:.2}× |",
+                mib_per_s(total, p2t),
+                peaks[0] as f64 / MIB as f64,
+                mib_per_s(total, p3t),
+                peaks[1] as f64 / MIB as f64,
+                p2t.as_secs_f64() / p3t.as_secs_f64()
+            );
+        }
+    }
+    println!();
+    println!("In-guest cost (the host answers every request at once):\n\n| measurement | result |\n|---|---|");
+    for (label, runtime) in [("0.2", &p2), ("0.3", p3)] {
+        guest_cost(runtime, label, base).await?;
+    }
     Ok(())
 }
 
 /// Per-operation cost inside the guest (signing, request building, XML parsing): the send
 /// hook answers at once, so what remains is the component plus the wasi:http plumbing.
-async fn guest_cost(base: &Config) -> anyhow::Result<()> {
+/// `label` names the build in each row.
+async fn guest_cost(runtime: &Runtime, label: &str, base: &Config) -> anyhow::Result<()> {
+    let tag = if label.is_empty() { String::new() } else { format!(" ({label})") };
     let listing = {
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><IsTruncated>false</IsTruncated>");
         for i in 0..1000 {
@@ -173,7 +268,7 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
         }
     });
     let host = HostOptions { canned: Some(reply), ..Default::default() };
-    let mut s = open(base, &host).await?;
+    let mut s = open_on(runtime, base, &host).await?;
     const N: u32 = 2000;
     let payload = vec![7u8; 1024];
     let time = |took: Duration, n: u32| took.as_secs_f64() * 1e6 / f64::from(n);
@@ -205,25 +300,25 @@ async fn guest_cost(base: &Config) -> anyhow::Result<()> {
     for mode in [UploadChecksum::Crc64nvme, UploadChecksum::Crc32c, UploadChecksum::ContentMd5, UploadChecksum::SignedSha256, UploadChecksum::None] {
         let mut config = base.clone();
         config.upload_checksum = Some(mode);
-        let mut s = open(&config, &host).await?;
+        let mut s = open_on(runtime, &config, &host).await?;
         let start = Instant::now();
         for _ in 0..8 {
             s.put("dir/big.bin", &big, &crate::put_options()).await?;
         }
         big_put.push(mib_per_s(8 * big.len() as u64, start.elapsed()));
     }
-    println!("| in-guest cost, `info` (HEAD, headers parsed) | {head:.0} µs |");
-    println!("| in-guest cost, `put` of 1 KiB (CRC64NVME) | {put:.0} µs |");
-    println!("| in-guest cost, `url` (presign) | {presign:.0} µs |");
-    println!("| in-guest cost, `list` of a 1,000-key page (~190 KB of XML) | {list:.0} µs |");
+    println!("| in-guest cost{tag}, `info` (HEAD, headers parsed) | {head:.0} µs |");
+    println!("| in-guest cost{tag}, `put` of 1 KiB (CRC64NVME) | {put:.0} µs |");
+    println!("| in-guest cost{tag}, `url` (presign) | {presign:.0} µs |");
+    println!("| in-guest cost{tag}, `list` of a 1,000-key page (~190 KB of XML) | {list:.0} µs |");
     println!(
-        "| in-guest `put` of 8 MiB bytes (copy in, hash, copy out to the host): CRC64NVME / CRC32C / Content-MD5 / signed SHA-256 / none | {:.0} / {:.0} / {:.0} / {:.0} / {:.0} MiB/s |",
+        "| in-guest `put`{tag} of 8 MiB bytes (copy in, hash, copy out to the host): CRC64NVME / CRC32C / Content-MD5 / signed SHA-256 / none | {:.0} / {:.0} / {:.0} / {:.0} / {:.0} MiB/s |",
         big_put[0], big_put[1], big_put[2], big_put[3], big_put[4]
     );
     // The hash's own cost per byte: the mode's time per MiB less `none`'s.
     let alone = |i: usize| 1.0 / (1.0 / big_put[i] - 1.0 / big_put[4]);
     println!(
-        "| … the hash alone, in the guest (1 / (1/mode − 1/none)): CRC64NVME / CRC32C / MD5 / SHA-256 | {:.0} / {:.0} / {:.0} / {:.0} MiB/s |",
+        "| … the hash alone, in the guest{tag} (1 / (1/mode − 1/none)): CRC64NVME / CRC32C / MD5 / SHA-256 | {:.0} / {:.0} / {:.0} / {:.0} MiB/s |",
         alone(0),
         alone(1),
         alone(2),

@@ -17,6 +17,7 @@
 #![cfg(not(target_family = "wasm"))]
 
 #[cfg(feature = "testkit")]
+pub mod api;
 pub mod bench;
 pub mod command;
 pub mod http_client;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, Resource, ResourceAny, ResourceTable};
+use wasmtime::component::{Component, FutureReader, Linker, Resource, ResourceAny, ResourceTable, StreamReader};
 use wasmtime::{Config as EngineConfig, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -25,18 +25,21 @@ pub mod bindings {
     });
 }
 
+use crate::api::{Api, Generation};
 use bindings::exports::wasm_storages::storage::types::{
     ByteRange, Config, CopyOptions, Entry, Error, GetOptions, InfoOptions, ListOptions, PendingUpload, PresignMethod, PutOptions, Span, StoredFile, UrlOptions,
 };
-use bindings::{S3, S3Pre};
 
 /// The component, built by this crate's build script.
 pub static COMPONENT: &[u8] = include_bytes!(env!("STORAGE_COMPONENT_PATH"));
+/// Its WASI 0.3 build (`--features p3`): `wasm-storages:storage@0.3.0`.
+pub static P3_COMPONENT: &[u8] = include_bytes!(env!("P3_STORAGE_COMPONENT_PATH"));
 /// The memory backend (`examples/memory-storage`): the same interface, in memory.
 pub static MEMORY_COMPONENT: &[u8] = include_bytes!(env!("MEMORY_COMPONENT_PATH"));
 
-/// The backend `Runtime::shared` loads: the S3 component, or with `STORAGE_BACKEND=memory`
-/// the memory one (the integration suite runs against either).
+/// The backend `Runtime::shared` loads: the S3 component, with `STORAGE_BACKEND=p3` its WASI
+/// 0.3 build, or with `STORAGE_BACKEND=memory` the memory one (the integration suite runs
+/// against each).
 /// `STORAGE_COMPONENT_FILE=path` loads that S3 component instead of the built-in one, so one
 /// optimized host can run two builds side by side (`bench`, before and after a change).
 pub fn backend() -> &'static [u8] {
@@ -48,7 +51,16 @@ pub fn backend() -> &'static [u8] {
     });
     match std::env::var("STORAGE_BACKEND").as_deref() {
         Ok("memory") => MEMORY_COMPONENT,
+        Ok("p3") => file.unwrap_or(P3_COMPONENT),
         _ => file.unwrap_or(COMPONENT),
+    }
+}
+
+/// The generation of the storage interface [`backend`] exports.
+pub fn backend_generation() -> Generation {
+    match std::env::var("STORAGE_BACKEND").as_deref() {
+        Ok("p3") => Generation::P3,
+        _ => Generation::P2,
     }
 }
 
@@ -202,7 +214,8 @@ impl WasiHttpView for HostState {
 /// The engine and the linked, precompiled component: made once per process.
 pub struct Runtime {
     engine: Engine,
-    pre: S3Pre<HostState>,
+    pre: wasmtime::component::InstancePre<HostState>,
+    generation: Generation,
     /// The backend is the memory one: every store shares one instance (`memory_instance`).
     memory: bool,
     shared: tokio::sync::OnceCell<Arc<tokio::sync::Mutex<Instance>>>,
@@ -220,16 +233,31 @@ impl Runtime {
     }
 
     pub fn new() -> anyhow::Result<Self> {
+        Self::of(backend(), backend_generation())
+    }
+
+    /// The WASI 0.3 build, whatever `STORAGE_BACKEND` says (its own tests), made once per
+    /// process.
+    pub fn p3() -> anyhow::Result<&'static Runtime> {
+        static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+        if let Some(rt) = RUNTIME.get() {
+            return Ok(rt);
+        }
+        let rt = Runtime::of(P3_COMPONENT, Generation::P3)?;
+        Ok(RUNTIME.get_or_init(|| rt))
+    }
+
+    /// A runtime for `component`, which exports the storage interface of `generation`.
+    pub fn of(component: &[u8], generation: Generation) -> anyhow::Result<Self> {
         let mut config = EngineConfig::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-        let component = load_precompiled(&engine, backend())?;
-        let memory = backend().as_ptr() == MEMORY_COMPONENT.as_ptr();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        let pre = S3Pre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Self { engine, pre, memory, shared: tokio::sync::OnceCell::new() })
+        let memory = component.as_ptr() == MEMORY_COMPONENT.as_ptr();
+        let component = load_precompiled(&engine, component)?;
+        // WASI 0.2 and 0.3: the 0.3 build imports both (Rust's std is 0.2).
+        let linker: Linker<HostState> = crate::p3::linker(&engine)?;
+        let pre = linker.instantiate_pre(&component)?;
+        Ok(Self { engine, pre, generation, memory, shared: tokio::sync::OnceCell::new() })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -242,18 +270,19 @@ impl Runtime {
         let instance = self
             .shared
             .get_or_try_init(|| async {
-                let (store, s3) = self.instantiate(&HostOptions::default()).await?;
-                anyhow::Ok(Arc::new(tokio::sync::Mutex::new(Instance { store, s3 })))
+                let (store, api) = self.instantiate(&HostOptions::default()).await?;
+                anyhow::Ok(Arc::new(tokio::sync::Mutex::new(Instance { store, api })))
             })
             .await?;
         Ok(instance.clone())
     }
 
-    async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, S3)> {
+    async fn instantiate(&self, options: &HostOptions) -> anyhow::Result<(Store<HostState>, Api)> {
         let mut store = Store::new(&self.engine, HostState::new(options)?);
         store.limiter(HostState::limiter);
-        let s3 = self.pre.instantiate_async(&mut store).await?;
-        Ok((store, s3))
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        let api = Api::new(&mut store, instance, self.generation)?;
+        Ok((store, api))
     }
 }
 
@@ -439,11 +468,8 @@ pub struct Storage {
 
 struct Instance {
     store: Store<HostState>,
-    s3: S3,
+    api: Api,
 }
-
-/// The component's `storage` interface, as the bindings export it.
-type Api = bindings::exports::wasm_storages::storage::storage::Guest;
 
 impl Storage {
     /// Runs `f` with the instance locked for its duration (a store is one instance; the
@@ -451,8 +477,8 @@ impl Storage {
     /// store's handle.
     async fn with<T>(&self, f: impl AsyncFnOnce(&mut Store<HostState>, &Api, ResourceAny) -> Result<T>) -> Result<T> {
         let mut guard = self.inner.lock().await;
-        let Instance { store, s3 } = &mut *guard;
-        f(store, s3.wasm_storages_storage_storage(), self.handle).await
+        let Instance { store, api } = &mut *guard;
+        f(store, api, self.handle).await
     }
 
     /// One call into the component, its two layers of error (the host's trap, the
@@ -465,29 +491,36 @@ impl Storage {
         let inner = match runtime.memory {
             true => runtime.memory_instance().await?,
             false => {
-                let (store, s3) = runtime.instantiate(host).await?;
-                Arc::new(tokio::sync::Mutex::new(Instance { store, s3 }))
+                let (store, api) = runtime.instantiate(host).await?;
+                Arc::new(tokio::sync::Mutex::new(Instance { store, api }))
             }
         };
         let handle = {
             let mut guard = inner.lock().await;
-            let Instance { store, s3 } = &mut *guard;
-            flatten(s3.wasm_storages_storage_storage().store().call_open(&mut *store, &config).await)?
+            let Instance { store, api } = &mut *guard;
+            flatten(api.call(&mut *store, "[static]store.open", (&config,)).await)?
         };
         Ok(Storage { inner, handle })
     }
 
     pub async fn put(&mut self, key: &str, data: &[u8], options: &PutOptions) -> Result<StoredFile> {
-        self.call(async |store, api, handle| api.store().call_put(store, handle, key, data, options).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.put", (handle, key, data, options)).await).await
     }
 
     /// Uploads everything `reader` yields, streaming: the component reads it through a
-    /// wasi:io input-stream and never holds more than its parts in flight.
+    /// wasi:io input-stream (0.2) or a `stream<u8>` (0.3) and never holds more than its
+    /// parts in flight.
     pub async fn put_stream(&mut self, key: &str, reader: impl tokio::io::AsyncRead + Send + Sync + 'static, options: &PutOptions) -> Result<StoredFile> {
-        let stream: wasmtime_wasi::p2::DynInputStream = Box::new(wasmtime_wasi::p2::pipe::AsyncReadStream::new(reader));
-        self.with(async |store, api, handle| {
-            let stream = store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
-            flatten(api.store().call_put_stream(store, handle, key, stream, options).await)
+        self.with(async |store, api, handle| match api.generation {
+            Generation::P2 => {
+                let stream: wasmtime_wasi::p2::DynInputStream = Box::new(wasmtime_wasi::p2::pipe::AsyncReadStream::new(reader));
+                let stream = store.data_mut().table.push(stream).map_err(anyhow::Error::from)?;
+                flatten(api.call(store, "[method]store.put-stream", (handle, key, stream, options)).await)
+            }
+            Generation::P3 => {
+                let (stream, end) = crate::api::put_stream_args(&mut *store, reader)?;
+                flatten(api.call(store, "[method]store.put-stream", (handle, key, stream, end, options)).await)
+            }
         })
         .await
     }
@@ -496,14 +529,17 @@ impl Storage {
     /// false, drops it unfinished instead (returning `None`).
     pub async fn put_writer(&mut self, key: &str, chunks: impl IntoIterator<Item = Vec<u8>>, options: &PutOptions, finish: bool) -> Result<Option<StoredFile>> {
         self.with(async |store, iface, handle| {
-            let writer = flatten(iface.store().call_writer(&mut *store, handle, key, options).await)?;
+            let writer: ResourceAny = flatten(iface.call(&mut *store, "[method]store.writer", (handle, key, options)).await)?;
             let result = async {
                 for chunk in chunks {
-                    flatten(iface.writer().call_write(&mut *store, writer, &chunk).await)?;
+                    flatten::<()>(iface.call(&mut *store, "[method]writer.write", (writer, &chunk)).await)?;
                 }
-                match finish {
-                    true => flatten(iface.writer().call_finish(&mut *store, writer).await).map(Some),
-                    false => Ok(None),
+                match (finish, iface.generation) {
+                    (true, _) => flatten(iface.call(&mut *store, "[method]writer.finish", (writer,)).await).map(Some),
+                    (false, Generation::P2) => Ok(None),
+                    // A 0.3 writer dropped unfinished aborts in the background, while the
+                    // instance runs: `abort` does it now.
+                    (false, Generation::P3) => flatten(iface.call(&mut *store, "[method]writer.abort", (writer,)).await).map(|()| None),
                 }
             }
             .await;
@@ -514,7 +550,7 @@ impl Storage {
     }
 
     pub async fn get_bytes(&mut self, key: &str) -> Result<Vec<u8>> {
-        self.call(async |store, api, handle| api.store().call_get_bytes(store, handle, key).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.get-bytes", (handle, key)).await).await
     }
 
     /// Streams `key` to `sink` chunk by chunk, as the bytes arrive; returns what the
@@ -561,16 +597,20 @@ impl Storage {
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(StoredFile, Option<Span>)> {
         self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, options).await)?;
+            let body = flatten(iface.call(&mut *store, "[method]store.get", (handle, key, options)).await)?;
             let result = async {
-                let info = iface.object_body().call_info(&mut *store, body).await?;
-                let span = iface.object_body().call_range(&mut *store, body).await?;
+                let info = iface.call(&mut *store, "[method]object-body.info", (body,)).await?;
+                let span = iface.call(&mut *store, "[method]object-body.range", (body,)).await?;
                 started(&info, span);
                 if checked {
                     // A part's worth per call: a parallel download hands over whole ranges.
                     return read_checked(&mut *store, iface, body, 8 << 20, &mut sink).await.map(|()| (info, span));
                 }
-                let stream = match flatten(iface.object_body().call_stream(&mut *store, body).await) {
+                if iface.generation == Generation::P3 {
+                    let stream: StreamReader<u8> = flatten(iface.call(&mut *store, "[method]object-body.stream", (body,)).await)?;
+                    return read_guest_stream(&mut *store, stream, &mut sink).await.map(|()| (info, span));
+                }
+                let stream = match flatten(iface.call(&mut *store, "[method]object-body.stream", (body,)).await) {
                     Ok(stream) => stream,
                     // A backend with no host stream to hand over (the memory one): read instead.
                     Err(Failure::Storage(Error::Unsupported(_))) => {
@@ -594,7 +634,7 @@ impl Storage {
     /// what the body gave, and what it says after it ended.
     pub async fn read_then_again(&mut self, key: &str, max: u64) -> Result<(Result<Vec<u8>>, Result<Vec<u8>>)> {
         self.with(async |store, iface, handle| {
-            let body = flatten(iface.store().call_get(&mut *store, handle, key, &crate::get_options(None)).await)?;
+            let body = flatten(iface.call(&mut *store, "[method]store.get", (handle, key, &crate::get_options(None))).await)?;
             let mut data = Vec::new();
             let first = read_checked(&mut *store, iface, body, max, &mut |c: &[u8]| {
                 let _: () = data.extend_from_slice(c);
@@ -602,7 +642,7 @@ impl Storage {
             })
             .await
             .map(|()| data);
-            let again = flatten(iface.object_body().call_read(&mut *store, body, max).await);
+            let again = flatten(iface.call(&mut *store, "[method]object-body.read", (body, max)).await);
             body.resource_drop_async(&mut *store).await?;
             Ok((first, again))
         })
@@ -614,28 +654,28 @@ impl Storage {
     }
 
     pub async fn info_with(&mut self, key: &str, options: &InfoOptions) -> Result<StoredFile> {
-        self.call(async |store, api, handle| api.store().call_info(store, handle, key, options).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.info", (handle, key, options)).await).await
     }
 
     pub async fn exists(&mut self, key: &str) -> Result<bool> {
-        self.call(async |store, api, handle| api.store().call_exists(store, handle, key).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.exists", (handle, key)).await).await
     }
 
     pub async fn delete(&mut self, key: &str) -> Result<()> {
-        self.call(async |store, api, handle| api.store().call_delete(store, handle, key).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.delete", (handle, key)).await).await
     }
 
     /// The keys not deleted, with why.
     pub async fn delete_many(&mut self, keys: &[String]) -> Result<Vec<(String, Error)>> {
-        self.call(async |store, api, handle| api.store().call_delete_many(store, handle, keys).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.delete-many", (handle, keys)).await).await
     }
 
     /// Calls `on_page` with each page of the listing.
     pub async fn list_pages(&mut self, prefix: &str, options: &ListOptions, mut on_page: impl FnMut(Vec<Entry>) -> std::io::Result<()>) -> Result<()> {
         self.with(async |store, iface, handle| {
-            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, options).await)?;
+            let listing: ResourceAny = flatten(iface.call(&mut *store, "[method]store.list", (handle, prefix, options)).await)?;
             let result = async {
-                while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
+                while let Some(page) = flatten(iface.call(&mut *store, "[method]listing.next-page", (listing,)).await)? {
                     on_page(page).map_err(|e| Failure::Host(e.into()))?;
                 }
                 Ok(())
@@ -651,10 +691,10 @@ impl Storage {
     /// keys of each page (`None`: the end), or its error.
     pub async fn next_pages(&mut self, prefix: &str, calls: usize) -> Result<Vec<Result<Option<Vec<String>>>>> {
         self.with(async |store, iface, handle| {
-            let listing = flatten(iface.store().call_list(&mut *store, handle, prefix, &crate::list_options(None)).await)?;
+            let listing: ResourceAny = flatten(iface.call(&mut *store, "[method]store.list", (handle, prefix, &crate::list_options(None))).await)?;
             let mut answers = Vec::new();
             for _ in 0..calls {
-                let page = flatten(iface.listing().call_next_page(&mut *store, listing).await);
+                let page: Result<Option<Vec<Entry>>> = flatten(iface.call(&mut *store, "[method]listing.next-page", (listing,)).await);
                 answers.push(page.map(|p| p.map(|entries| entries.into_iter().map(entry_name).collect())));
             }
             listing.resource_drop_async(&mut *store).await?;
@@ -672,10 +712,10 @@ impl Storage {
     /// Every version (and folder) of a ListObjectVersions listing.
     pub async fn list_versions(&mut self, prefix: &str, options: &ListOptions) -> Result<Vec<Entry>> {
         self.with(async |store, iface, handle| {
-            let listing = flatten(iface.store().call_list_versions(&mut *store, handle, prefix, options).await)?;
+            let listing: ResourceAny = flatten(iface.call(&mut *store, "[method]store.list-versions", (handle, prefix, options)).await)?;
             let mut all = Vec::new();
             let result = async {
-                while let Some(page) = flatten(iface.listing().call_next_page(&mut *store, listing).await)? {
+                while let Some(page) = flatten::<Option<Vec<Entry>>>(iface.call(&mut *store, "[method]listing.next-page", (listing,)).await)? {
                     all.extend(page);
                 }
                 Ok(())
@@ -688,7 +728,7 @@ impl Storage {
     }
 
     pub async fn delete_version(&mut self, key: &str, version_id: &str) -> Result<()> {
-        self.call(async |store, api, handle| api.store().call_delete_version(store, handle, key, version_id).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.delete-version", (handle, key, version_id)).await).await
     }
 
     /// Every entry of a listing, files and folders.
@@ -713,7 +753,7 @@ impl Storage {
     }
 
     pub async fn url_with(&mut self, key: &str, options: UrlOptions) -> Result<String> {
-        self.call(async |store, api, handle| api.store().call_url(store, handle, key, &options).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.url", (handle, key, &options)).await).await
     }
 
     pub async fn copy(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
@@ -721,27 +761,108 @@ impl Storage {
     }
 
     pub async fn copy_with(&mut self, source: &str, destination: &str, options: &CopyOptions) -> Result<StoredFile> {
-        self.call(async |store, api, handle| api.store().call_copy(store, handle, source, destination, options).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.copy", (handle, source, destination, options)).await).await
     }
 
     pub async fn move_(&mut self, source: &str, destination: &str) -> Result<StoredFile> {
-        self.call(async |store, api, handle| api.store().call_move(store, handle, source, destination).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.move", (handle, source, destination)).await).await
     }
 
     pub async fn pending_uploads(&mut self, prefix: &str) -> Result<Vec<PendingUpload>> {
-        self.call(async |store, api, handle| api.store().call_pending_uploads(store, handle, prefix).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.pending-uploads", (handle, prefix)).await).await
     }
 
     pub async fn abort_upload(&mut self, key: &str, upload_id: &str) -> Result<()> {
-        self.call(async |store, api, handle| api.store().call_abort_upload(store, handle, key, upload_id).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.abort-upload", (handle, key, upload_id)).await).await
     }
 
     pub async fn create_bucket(&mut self) -> Result<()> {
-        self.call(async |store, api, handle| api.store().call_create_bucket(store, handle).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.create-bucket", (handle,)).await).await
     }
 
     pub async fn delete_bucket(&mut self) -> Result<()> {
-        self.call(async |store, api, handle| api.store().call_delete_bucket(store, handle).await).await
+        self.call(async |store, api, handle| api.call(store, "[method]store.delete-bucket", (handle,)).await).await
+    }
+
+    /// Whole objects (`get-bytes`) from this one instance: all at once on the WASI 0.3 build
+    /// (its functions are async), one after another on the 0.2 build (its exports block).
+    pub async fn get_bytes_many(&mut self, keys: &[String]) -> Result<Vec<Result<Vec<u8>>>> {
+        self.with(async |store, api, handle| match api.generation {
+            Generation::P2 => {
+                let mut all = Vec::new();
+                for key in keys {
+                    all.push(flatten(api.call(&mut *store, "[method]store.get-bytes", (handle, key.as_str())).await));
+                }
+                Ok(all)
+            }
+            Generation::P3 => {
+                let func = api.typed::<(ResourceAny, String), (std::result::Result<Vec<u8>, Error>,)>(&mut *store, "[method]store.get-bytes")?;
+                let all = store
+                    .run_concurrent(async |access| futures::future::join_all(keys.iter().map(|key| func.call_concurrent(access, (handle, key.clone())))).await)
+                    .await?;
+                Ok(all.into_iter().map(|r| flatten(r.map(|(v,)| v))).collect())
+            }
+        })
+        .await
+    }
+
+    /// Streams `items` to their keys (`put-stream`) from this one instance: all at once on
+    /// the WASI 0.3 build, one after another on the 0.2 build.
+    pub async fn put_stream_many(
+        &mut self,
+        items: Vec<(String, Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>)>,
+        options: &PutOptions,
+    ) -> Result<Vec<Result<StoredFile>>> {
+        let generation = self.with(async |_, api, _| Ok(api.generation)).await?;
+        if generation == Generation::P2 {
+            let mut all = Vec::new();
+            for (key, reader) in items {
+                all.push(self.put_stream(&key, reader, options).await);
+            }
+            return Ok(all);
+        }
+        self.with(async |store, api, handle| {
+            type Put = (ResourceAny, String, StreamReader<u8>, crate::api::End, PutOptions);
+            let func = api.typed::<Put, (std::result::Result<StoredFile, Error>,)>(&mut *store, "[method]store.put-stream")?;
+            let mut calls = Vec::new();
+            for (key, reader) in items {
+                let (stream, end) = crate::api::put_stream_args(&mut *store, reader)?;
+                calls.push((handle, key, stream, end, options.clone()));
+            }
+            let all =
+                store.run_concurrent(async |access| futures::future::join_all(calls.into_iter().map(|call| func.call_concurrent(access, call))).await).await?;
+            Ok(all.into_iter().map(|r| flatten(r.map(|(v,)| v))).collect())
+        })
+        .await
+    }
+
+    /// Downloads `key` through a WASI 0.3 component's `checked-stream`: the bytes the stream
+    /// carried, and the verdict its future gave once it ended.
+    pub async fn get_checked_stream(&mut self, key: &str) -> Result<(Vec<u8>, std::result::Result<(), Error>)> {
+        self.with(async |store, api, handle| {
+            let body: ResourceAny = flatten(api.call(&mut *store, "[method]store.get", (handle, key, &crate::get_options(None))).await)?;
+            type Checked = (StreamReader<u8>, FutureReader<std::result::Result<(), Error>>);
+            let taken: Result<Checked> = flatten(api.call(&mut *store, "[method]object-body.checked-stream", (body,)).await);
+            let result = async {
+                let (stream, verdict) = taken?;
+                let mut chunks = crate::api::stream_into_channel(&mut *store, stream)?;
+                let verdict = crate::api::future_into_channel(&mut *store, verdict)?;
+                store
+                    .run_concurrent(async |_| {
+                        let mut bytes = Vec::new();
+                        while let Some(chunk) = chunks.recv().await {
+                            bytes.extend_from_slice(&chunk);
+                        }
+                        let verdict = verdict.await.map_err(|_| Failure::Host(anyhow::anyhow!("the verdict never came")))?;
+                        Ok((bytes, verdict))
+                    })
+                    .await?
+            }
+            .await;
+            body.resource_drop_async(&mut *store).await?;
+            result
+        })
+        .await
     }
 
     /// The most linear memory the instance has had, in bytes.
@@ -761,18 +882,32 @@ impl Storage {
 /// until the end (every check passed) or an error.
 async fn read_checked(
     store: &mut Store<HostState>,
-    iface: &bindings::exports::wasm_storages::storage::storage::Guest,
+    iface: &Api,
     body: ResourceAny,
     max: u64,
     sink: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<()> {
     loop {
-        let chunk = flatten(iface.object_body().call_read(&mut *store, body, max).await)?;
+        let chunk: Vec<u8> = flatten(iface.call(&mut *store, "[method]object-body.read", (body, max)).await)?;
         if chunk.is_empty() {
             return Ok(());
         }
         sink(&chunk).map_err(|e| Failure::Host(anyhow::Error::from(e).context("writing the download")))?;
     }
+}
+
+/// Reads a `stream<u8>` a 0.3 component handed over, until it ends (the component's tasks
+/// move meanwhile).
+async fn read_guest_stream(store: &mut Store<HostState>, stream: StreamReader<u8>, sink: &mut impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<()> {
+    let mut chunks = crate::api::stream_into_channel(&mut *store, stream)?;
+    store
+        .run_concurrent(async |_| {
+            while let Some(chunk) = chunks.recv().await {
+                sink(&chunk).map_err(|e| Failure::Host(anyhow::Error::from(e).context("writing the download")))?;
+            }
+            Ok(())
+        })
+        .await?
 }
 
 /// Reads a wasi:io input-stream the component handed over, until it closes.

@@ -25,14 +25,9 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Error, invalid_config};
 use crate::quote::Q;
 use crate::sys::env::Env;
-use crate::sys::http;
 use remote::{Container, Failure, Imds, WebIdentity};
 use roles::AssumeRole;
 use sso::Sso;
-
-/// How a credential endpoint's request goes out: the client's pipeline, handed in so that
-/// this module (which the client signs with) does not depend on it.
-pub type Send<'a> = &'a dyn Fn(http::Request, Option<&[u8]>) -> Result<http::Response, Error>;
 
 /// Temporary credentials are replaced this long before they expire.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
@@ -142,7 +137,7 @@ const MAX_ROLE_CHAIN: usize = 10;
 const ROLE_DURATION: std::ops::RangeInclusive<u32> = 900..=43_200;
 
 fn provider(source: Source, passed: Vec<String>) -> Provider {
-    Provider { source, cached: RefCell::new(None), passed }
+    Provider { source, cached: RefCell::new(None), passed, fetching: std::cell::Cell::new(false), waiting: RefCell::new(Vec::new()) }
 }
 
 /// Where profile `name`'s credentials come from, `None` when it names none (the chain goes
@@ -254,6 +249,23 @@ pub struct Provider {
     cached: RefCell<Option<Rc<Credentials>>>,
     /// The sources passed over before this one, for "no credentials found".
     passed: Vec<String>,
+    /// A fetch is under way: requests that need credentials meanwhile wait for it rather than
+    /// fetch again (parts in flight after an `ExpiredToken`).
+    fetching: std::cell::Cell<bool>,
+    waiting: RefCell<Vec<std::task::Waker>>,
+}
+
+/// The fetch under way, while it lasts: ending (done, failed or dropped) lets the waiting
+/// requests look again.
+struct Fetching<'a>(&'a Provider);
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        self.0.fetching.set(false);
+        for waker in self.0.waiting.take() {
+            waker.wake();
+        }
+    }
 }
 
 impl std::fmt::Debug for Provider {
@@ -304,22 +316,36 @@ fn no_credentials(tried: &[String]) -> Error {
 impl Provider {
     /// The credentials to sign with now: fetched on first use, and again when they near
     /// expiry (the old ones serve until they actually expire if a refresh fails).
-    pub fn current(&self, send: Send) -> Result<Rc<Credentials>, Error> {
-        let now = SystemTime::now();
+    pub async fn current(&self) -> Result<Rc<Credentials>, Error> {
         if let Source::Fixed(c) = &self.source {
             return Ok(c.clone());
         }
+        // One fetch at a time: whoever comes while one is under way waits for its result.
+        std::future::poll_fn(|cx| match self.fetching.get() {
+            true => {
+                let mut waiting = self.waiting.borrow_mut();
+                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+            false => std::task::Poll::Ready(()),
+        })
+        .await;
+        let now = SystemTime::now();
         let cached = self.cached.borrow().clone();
         if let Some(c) = cached.as_ref().filter(|c| c.fresh(now)) {
             return Ok(c.clone());
         }
+        self.fetching.set(true);
+        let _fetching = Fetching(self);
         let fetched = match &self.source {
             Source::Fixed(_) => unreachable!("returned above"),
-            Source::WebIdentity(w) => w.fetch(send),
-            Source::Container(c) => c.fetch(send),
-            Source::Imds(i) => i.fetch(send),
-            Source::AssumeRole(r) => r.fetch(send),
-            Source::Sso(s) => s.fetch(send),
+            Source::WebIdentity(w) => w.fetch().await,
+            Source::Container(c) => c.fetch().await,
+            Source::Imds(i) => i.fetch().await,
+            Source::AssumeRole(r) => r.fetch().await,
+            Source::Sso(s) => s.fetch().await,
         };
         match fetched {
             Ok(c) => {

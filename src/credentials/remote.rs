@@ -10,7 +10,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::json;
-use super::{Credentials, MAX_TOKEN_BYTES, Send};
+use super::{Credentials, MAX_TOKEN_BYTES};
 use crate::keys::encode_query;
 use crate::quote::Q;
 use crate::sys::env::Env;
@@ -84,8 +84,7 @@ impl Url {
 
 /// GET/PUT/POST with a timeout, sent by `send` (the client's pipeline); the reply's status
 /// and body, or why there is none.
-pub(super) fn call(
-    send: Send,
+pub(super) async fn call(
     url: &Url,
     method: &str,
     path: &str,
@@ -98,9 +97,9 @@ pub(super) fn call(
         headers.push(("content-length".into(), body.len().to_string()));
     }
     let request = http::Request { https: url.https, authority: &url.authority, method, path_and_query: path, headers, timeouts: http::Timeouts::all(timeout) };
-    let response = send(request, body).map_err(|e| crate::error::message(&e))?;
+    let response = http::send(request, body).await.map_err(|e| crate::error::message(&e))?;
     let status = response.status;
-    let body = crate::verify::read_all(response, MAX_REPLY).map_err(|e| crate::error::message(&e))?;
+    let body = crate::verify::read_all(response, MAX_REPLY).await.map_err(|e| crate::error::message(&e))?;
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
@@ -186,7 +185,7 @@ impl WebIdentity {
         format!("web identity ({} via STS at {})", self.token_file, self.sts.describe())
     }
 
-    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
+    pub async fn fetch(&self) -> Result<Credentials, Failure> {
         // Read each time: Kubernetes rotates the token file.
         let token = read_to_string(&self.token_file).map_err(|e| Failure::Failed(format!("reading AWS_WEB_IDENTITY_TOKEN_FILE {}: {e}", self.token_file)))?;
         let form = format!(
@@ -197,7 +196,7 @@ impl WebIdentity {
         );
         let headers = vec![("content-type".to_string(), "application/x-www-form-urlencoded".to_string())];
         let (status, body) =
-            call(send, &self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
+            call(&self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).await.map_err(|e| Failure::Failed(format!("STS: {e}")))?;
         sts_credentials(status, &body, "AssumeRoleWithWebIdentity", "web identity")
     }
 }
@@ -247,7 +246,7 @@ impl Container {
         format!("container credentials ({})", self.url.describe())
     }
 
-    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
+    pub async fn fetch(&self) -> Result<Credentials, Failure> {
         // The file wins, and is read each time: EKS rotates it.
         let token = match &self.token_file {
             Some(file) => Some(read_to_string(file).map_err(|e| Failure::Failed(format!("reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {file}: {e}")))?),
@@ -261,7 +260,8 @@ impl Container {
             )));
         }
         let headers = token.map(|t| vec![("authorization".to_string(), t)]).unwrap_or_default();
-        let (status, body) = call(send, &self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT)
+        let (status, body) = call(&self.url, "GET", &self.url.path, headers, None, CONTAINER_TIMEOUT)
+            .await
             .map_err(|e| Failure::Failed(format!("the container endpoint: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("the container endpoint answered {status}")));
@@ -289,11 +289,11 @@ impl Imds {
         format!("EC2 instance metadata ({})", self.url.describe())
     }
 
-    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
+    pub async fn fetch(&self) -> Result<Credentials, Failure> {
         let token_headers = vec![("x-aws-ec2-metadata-token-ttl-seconds".to_string(), "21600".to_string())];
         // No answer at all means no IMDS here: the chain is exhausted, not broken.
         let (status, token) =
-            call(send, &self.url, "PUT", &self.url.join("/latest/api/token"), token_headers, Some(b""), IMDS_TIMEOUT).map_err(Failure::Unavailable)?;
+            call(&self.url, "PUT", &self.url.join("/latest/api/token"), token_headers, Some(b""), IMDS_TIMEOUT).await.map_err(Failure::Unavailable)?;
         if status != 200 {
             return Err(Failure::Unavailable(format!("no IMDSv2 session token (status {status})")));
         }
@@ -303,7 +303,7 @@ impl Imds {
         }
         let auth = vec![("x-aws-ec2-metadata-token".to_string(), token.to_string())];
         let base = self.url.join("/latest/meta-data/iam/security-credentials/");
-        let (status, roles) = call(send, &self.url, "GET", &base, auth.clone(), None, IMDS_TIMEOUT).map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
+        let (status, roles) = call(&self.url, "GET", &base, auth.clone(), None, IMDS_TIMEOUT).await.map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
         let role = roles.lines().next().map(str::trim).unwrap_or_default();
         // IAM role names are at most 64 characters.
         if role.len() > 128 {
@@ -315,7 +315,8 @@ impl Imds {
         if status != 200 {
             return Err(Failure::Failed(format!("IMDS answered {status} for the role name")));
         }
-        let (status, body) = call(send, &self.url, "GET", &format!("{base}{}", encode_query(role)), auth, None, IMDS_TIMEOUT)
+        let (status, body) = call(&self.url, "GET", &format!("{base}{}", encode_query(role)), auth, None, IMDS_TIMEOUT)
+            .await
             .map_err(|e| Failure::Failed(format!("IMDS: {e}")))?;
         if status != 200 {
             return Err(Failure::Failed(format!("IMDS answered {status} for the role's credentials")));

@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use super::remote::{Failure, STS_TIMEOUT, Url, call, sts_credentials};
-use super::{Credentials, Provider, Send};
+use super::{Credentials, Provider};
 use crate::error::message;
 use crate::keys::encode_query;
 use crate::signing;
@@ -27,8 +27,9 @@ impl AssumeRole {
         format!("role {} assumed with {}", self.role_arn, self.source.describe())
     }
 
-    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
-        let source = self.source.current(send).map_err(|e| Failure::Failed(format!("the source credentials: {}", message(&e))))?;
+    pub async fn fetch(&self) -> Result<Credentials, Failure> {
+        // Boxed: a role's source may be a role (chained profiles), a recursive future.
+        let source = Box::pin(self.source.current()).await.map_err(|e| Failure::Failed(format!("the source credentials: {}", message(&e))))?;
         let mut form =
             format!("Action=AssumeRole&RoleArn={}&RoleSessionName={}&Version=2011-06-15", encode_query(&self.role_arn), encode_query(&self.session_name));
         if let Some(id) = &self.external_id {
@@ -44,7 +45,7 @@ impl AssumeRole {
             .map_err(|e| Failure::Failed(format!("signing AssumeRole: {}", message(&e))))?;
         headers.extend(signed);
         let (status, body) =
-            call(send, &self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).map_err(|e| Failure::Failed(format!("STS: {e}")))?;
+            call(&self.sts, "POST", &self.sts.path, headers, Some(form.as_bytes()), STS_TIMEOUT).await.map_err(|e| Failure::Failed(format!("STS: {e}")))?;
         sts_credentials(status, &body, "AssumeRole", "assumed role")
     }
 }

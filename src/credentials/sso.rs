@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use sha1::Digest as _;
 
+use super::Credentials;
 use super::json;
 use super::profile::{Files, Profile};
 use super::remote::{Failure, Url, call};
-use super::{Credentials, Send};
 use crate::keys::encode_query;
 use crate::quote::Q;
 use crate::sys::env::Env;
@@ -61,7 +61,7 @@ impl Sso {
         format!("IAM Identity Center (profile {}, role {} in account {})", Q(&self.profile), self.role_name, self.account_id)
     }
 
-    pub fn fetch(&self, send: Send) -> Result<Credentials, Failure> {
+    pub async fn fetch(&self) -> Result<Credentials, Failure> {
         let login = format!("run `aws sso login --profile {}`", self.profile);
         let text = read_to_string(&self.cache_file).map_err(|e| Failure::Failed(format!("the token cache {}: {e}; {login}", self.cache_file)))?;
         let cached = json::parse_lenient_object(&text).map_err(|e| Failure::Failed(format!("the token cache {} is malformed ({e})", self.cache_file)))?;
@@ -81,7 +81,7 @@ impl Sso {
             encode_query(&self.role_name)
         );
         let headers = vec![("x-amz-sso_bearer_token".to_string(), token.to_string())];
-        let (status, body) = call(send, &self.portal, "GET", &path, headers, None, PORTAL_TIMEOUT).map_err(|e| Failure::Failed(format!("the portal: {e}")))?;
+        let (status, body) = call(&self.portal, "GET", &path, headers, None, PORTAL_TIMEOUT).await.map_err(|e| Failure::Failed(format!("the portal: {e}")))?;
         match status {
             200 => {}
             401 | 403 => return Err(Failure::Failed(format!("the portal refused the token ({status}); {login}"))),

@@ -267,6 +267,7 @@ async fn send(
     if let Some(reply) = canned {
         return Ok(canned_reply(request, &*reply).await);
     }
+    let request = gathered(request).await?;
     if let Some(pool) = pool {
         return pool.send(request, options, insecure).await;
     }
@@ -276,6 +277,26 @@ async fn send(
     }
     let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
     Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+}
+
+/// Bodies up to this size are gathered before the request goes (see [`gathered`]).
+const GATHERED_BODY: u64 = 64 * 1024;
+
+/// `request` with a small body (a Content-Length of at most [`GATHERED_BODY`]) gathered
+/// first, so that it leaves with the headers. A WASI 0.3 guest's body is a stream whose
+/// bytes reach the host only once the request is on its way: were the headers sent alone,
+/// a server that answers at once and closes (403, 412 to a conditional PUT) would cut the
+/// request short, and the guest would see a protocol error instead of its answer. A 0.2
+/// guest's small body is written before the request is handed over, so it is there anyway.
+async fn gathered(request: http::Request<WasiBody>) -> Result<http::Request<WasiBody>, Error> {
+    let length = request.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if !length.is_some_and(|n| n > 0 && n <= GATHERED_BODY) {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    let body = http_body_util::Full::new(bytes).map_err(|never| match never {});
+    Ok(http::Request::from_parts(parts, BodyExt::boxed_unsync(body)))
 }
 
 /// An error and its causes on one line (hyper-util's own message is just "client error").

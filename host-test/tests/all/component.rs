@@ -28,15 +28,15 @@ fn imports_http_std_basics_and_preopens_but_no_sockets() {
     }
 }
 
-/// The release component stays within its budget: 520 KiB since issue 17 (the README's
-/// "Size" records the figure and what each step cost or saved). The build links it
+/// The release component stays within its budget: 568 KiB since issue 19's async core (the
+/// README's "Size" records the figure and what each step cost or saved). The build links it
 /// through `wasm-opt -Oz` (`.cargo/wasm-link`): a build that skipped that fails here.
 #[test]
-fn release_component_is_at_most_520_kib() {
+fn release_component_is_at_most_568_kib() {
     if common::skip_on_memory("it inspects the S3 component itself") {
         return;
     }
-    assert!(COMPONENT.len() <= 532_480, "component is {} bytes", COMPONENT.len());
+    assert!(COMPONENT.len() <= 581_632, "component is {} bytes", COMPONENT.len());
 }
 
 /// The consumer template (`examples/consumer`) ships the contract as it is: its

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod async_storage;
 mod batch;
 mod blobstore;
 mod browsing;

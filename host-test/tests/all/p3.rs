@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::common::{self, Target};
+use crate::common::{self, Barrier, Target};
 use host_test::HostOptions;
 use host_test::sender::{Fault, Sent};
 
@@ -85,20 +85,18 @@ async fn a_wasi_0_3_component_fetches_through_the_hosts_sender_many_at_once() {
     }
 }
 
-/// A server that answers no request until `n` are waiting (or 5 s have passed): how many
-/// were in flight at once, and its URL.
-async fn barrier_server(n: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// A server that answers no request until `n` are waiting (a [`Barrier`], or 5 s have
+/// passed): its URL, and the barrier, which says how many were in flight at once.
+async fn barrier_server(n: usize) -> (String, Barrier) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let (waiting, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let all_here = Arc::new(tokio::sync::Notify::new());
-    let seen_most = most.clone();
+    let barrier = Barrier::new(n);
+    let held = barrier.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else { return };
-            let (waiting, most, all_here) = (waiting.clone(), most.clone(), all_here.clone());
+            let barrier = held.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -108,32 +106,22 @@ async fn barrier_server(n: usize) -> (String, Arc<std::sync::atomic::AtomicUsize
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                // Listening before counting in: the last to arrive can't wake us too early.
-                let notified = all_here.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let now = waiting.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                if now >= n {
-                    all_here.notify_waiters();
-                } else {
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
-                }
+                barrier.arrive().await;
                 let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
             });
         }
     });
-    (url, seen_most)
+    (url, barrier)
 }
 
 /// `fetch-all` has all its requests in flight at once from one call into one instance:
 /// the server answers none until all 24 are waiting.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_wasi_0_3_instance_has_many_requests_in_flight() {
-    let (url, most) = barrier_server(24).await;
+    let (url, barrier) = barrier_server(24).await;
     let urls: Vec<String> = (0..24).map(|i| format!("{url}/{i}")).collect();
     let (mut store, fetcher) = instantiate(&HostOptions::default()).await;
     let answers = store.run_concurrent(async |access| fetcher.call_fetch_all(access, urls).await.unwrap()).await.unwrap();
     assert!(answers.iter().all(|a| a.as_deref() == Ok(b"ok".as_slice())), "{answers:?}");
-    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 24, "all 24 requests waited at the server together");
+    assert_eq!(barrier.most(), 24, "all 24 requests waited at the server together");
 }

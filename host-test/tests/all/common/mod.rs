@@ -293,3 +293,64 @@ pub async fn slow_proxy(endpoint: &str, rate: usize) -> String {
     });
     format!("{scheme}://{local}")
 }
+
+/// Holds whoever arrives until `n` have (or 5 s have passed), and counts the most that
+/// waited together: how many requests were in flight at once.
+#[derive(Clone)]
+pub struct Barrier {
+    n: usize,
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    all_here: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Barrier {
+    pub fn new(n: usize) -> Barrier {
+        Barrier { n, waiting: Default::default(), most: Default::default(), all_here: Default::default() }
+    }
+
+    /// Counts in, then waits for the rest.
+    pub async fn arrive(&self) {
+        use std::sync::atomic::Ordering;
+        // Listening before counting in: the last to arrive can't wake us too early.
+        let notified = self.all_here.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        if now >= self.n {
+            self.all_here.notify_waiters();
+        } else {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
+        }
+    }
+
+    /// The most that waited together.
+    pub fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `endpoint`'s host and port that forwards no
+/// connection until `n` are open (a [`Barrier`]): the endpoint to use instead (same
+/// scheme), and the barrier, which says how many connections waited together. With a new
+/// connection per request, that is how many requests were in flight at once.
+pub async fn barrier_proxy(endpoint: &str, n: usize) -> (String, Barrier) {
+    let (scheme, authority) = endpoint.split_once("://").unwrap();
+    let target = authority.trim_end_matches('/').to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let barrier = Barrier::new(n);
+    let held = barrier.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let (barrier, target) = (held.clone(), target.clone());
+            tokio::spawn(async move {
+                barrier.arrive().await;
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (format!("{scheme}://{local}"), barrier)
+}

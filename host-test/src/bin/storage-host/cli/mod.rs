@@ -357,6 +357,10 @@ enum Command {
         /// Size of the transfers over the simulated wide-area path, in MiB
         #[arg(long, default_value_t = 128)]
         wan_mib: u64,
+        /// Only the WASI 0.2 build beside the 0.3 build: sizes, in-guest cost, 64 × 1 KiB
+        /// GETs and 8 × 64 MiB PUTs from one instance
+        #[arg(long)]
+        generations: bool,
     },
 }
 
@@ -480,12 +484,12 @@ async fn run(cli: Cli, filters: Vec<(bool, String)>) -> Result<ExitCode, Problem
             let host = serve::ServeHost { env, embedded_s3, max_memory_mib, one_instance, insecure: cli.global.no_verify_ssl, dirs };
             serve::serve_http(&component, listen, host).await
         }
-        Command::Bench { size_mib, small_ops, rounds, wan_mib } => {
+        Command::Bench { size_mib, small_ops, rounds, wan_mib, generations } => {
             let endpoint = match cli.global.endpoint.is_some() {
                 true => Some(opener.config(None)?),
                 false => None,
             };
-            host_test::bench::run(host_test::bench::Bench { size_mib, small_ops, rounds, wan_mib, endpoint }).await?;
+            host_test::bench::run(host_test::bench::Bench { size_mib, small_ops, rounds, wan_mib, endpoint, generations }).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {

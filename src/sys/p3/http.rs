@@ -1,0 +1,169 @@
+//! wasi:http@0.3's client: a request's body is a `stream<u8>` written while the response is
+//! awaited, and the response's body a `stream<u8>` read as it arrives. What the bytes mean
+//! (checksums, S3 errors, retries) is the business of `client` and `verify` above.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use wasip3::http::client;
+use wasip3::http::types::{ErrorCode, Fields, HeaderError, Method, Request as WasiRequest, RequestOptions, Response as WasiResponse, Scheme, Trailers};
+use wasip3::wit_bindgen::{StreamReader, StreamWriter};
+
+use super::io::{InputStream, Source};
+use super::join;
+use super::reader::Reader;
+use crate::error::{Error, transport};
+pub use crate::sys::message::{Request, Response, Timeouts};
+
+/// A response body's bytes, handed to the caller as they are.
+pub type BodyStream = StreamReader<u8>;
+
+/// What a [`Response`] holds of the host's.
+pub type RawResponse = WasiResponse;
+
+/// Request bodies are written, and response bodies read, in chunks of this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Whether the body arrived whole, known once its stream ended.
+type Outcome = Pin<Box<dyn Future<Output = Result<Option<Trailers>, ErrorCode>>>>;
+
+/// A response body being read.
+pub struct Body {
+    reader: Reader,
+    outcome: Option<Outcome>,
+}
+
+/// Sends `req` with `body`; the response, once here.
+pub async fn send(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Error> {
+    send_with(req, body.is_some(), async |tx: &mut StreamWriter<u8>| {
+        for chunk in body.unwrap_or_default().chunks(CHUNK) {
+            if !tx.write_all(chunk.to_vec()).await.is_empty() {
+                return Err(transport("the connection closed while the request body was sent"));
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Sends `req` with exactly `len` bytes of `source` as its body (its Content-Length must
+/// say `len`), copied across as they come. The last byte is held back until the source has
+/// proved to end there: a source shorter or longer than `len` fails the body (its trailers
+/// say so), so the request is cut short and the server stores nothing.
+pub async fn send_spliced(req: Request<'_>, source: InputStream, len: u64) -> Result<Response, Error> {
+    let mut source = Source::new(source);
+    send_with(req, true, async |tx: &mut StreamWriter<u8>| {
+        let short = |sent: u64| Error::InvalidArgument(format!("the stream ended after {sent} bytes, short of the {len} its size says; nothing was stored"));
+        let mut sent = 0;
+        let mut last = Vec::new();
+        while sent < len {
+            let want = usize::try_from(len - sent).unwrap_or(usize::MAX).min(CHUNK);
+            let Some(mut chunk) = std::future::poll_fn(|cx| source.poll_chunk(cx, want)).await? else { return Err(short(sent)) };
+            sent += chunk.len() as u64;
+            if sent == len {
+                last = chunk.split_off(chunk.len() - 1);
+            }
+            if !chunk.is_empty() && !tx.write_all(chunk).await.is_empty() {
+                return Err(transport(format!("the connection closed after {} of {len} bytes", sent - last.len() as u64)));
+            }
+        }
+        // The last byte goes once the stream has proved to end there, complete.
+        if std::future::poll_fn(|cx| source.poll_chunk(cx, 1)).await?.is_some() {
+            return Err(Error::InvalidArgument(format!("the stream is longer than the {len} bytes its size says; nothing was stored")));
+        }
+        if !last.is_empty() && !tx.write_all(last).await.is_empty() {
+            return Err(transport("the connection closed before the last byte"));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Sends `req`, its body (if `has_body`) written by `write` while the response is awaited:
+/// a server may read the whole body before it answers. A failed write fails the body (its
+/// trailers future says so), so the host cuts the request short.
+async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mut StreamWriter<u8>) -> Result<(), Error>) -> Result<Response, Error> {
+    req.check_limits()?;
+    let (mut body_tx, body_rx) = wasip3::wit_stream::new::<u8>();
+    let (trailers_tx, trailers_rx) = wasip3::wit_future::new(|| Ok(None));
+    let (request, _transmitted) = WasiRequest::new(fields(&req)?, has_body.then_some(body_rx), trailers_rx, options(&req));
+    address(&request, &req)?;
+    let target = req.target();
+    let head = req.method == "HEAD";
+    let writing = async {
+        let written = match has_body {
+            true => write(&mut body_tx).await,
+            false => Ok(()),
+        };
+        drop(body_tx);
+        // The trailers end the body: none when it went whole, else an error that aborts it.
+        let end = match &written {
+            Ok(()) => Ok(None),
+            Err(e) => Err(ErrorCode::InternalError(Some(crate::error::message(e)))),
+        };
+        drop(trailers_tx.write(end).await);
+        written
+    };
+    // The body's first write is offered before the request goes: a small body is there as
+    // soon as the host sends the headers, so a server that answers at once (403) answers a
+    // whole request rather than one cut short.
+    let (written, response) = join(writing, client::send(request)).await;
+    let response = match response {
+        Ok(response) => response,
+        // A wrong-sized stream is the caller's; else the host's reason says more.
+        Err(_) if matches!(written, Err(Error::InvalidArgument(_))) => return Err(written.unwrap_err()),
+        Err(code) => return Err(failed_at(&target, code)),
+    };
+    let status = response.get_status_code();
+    // A server may answer (403, 400) before reading the whole body: its answer explains
+    // more than our failed write does.
+    if let Err(e) = written
+        && status < 300
+    {
+        return Err(e);
+    }
+    let headers = response.get_headers().copy_all();
+    let bodiless = head || status == 204 || status == 304;
+    Ok(Response { status, headers, bodiless, head, raw: response })
+}
+
+impl Response {
+    pub fn into_body(self) -> Result<Body, Error> {
+        // No error of ours to report about the response: the writer dropped says `ok`.
+        let (done_tx, done_rx) = wasip3::wit_future::new(|| Ok(()));
+        drop(done_tx);
+        let (stream, outcome) = WasiResponse::consume_body(self.raw, done_rx);
+        Ok(Body { reader: Reader::new(stream), outcome: Some(Box::pin(outcome.into_future())) })
+    }
+}
+
+impl Body {
+    /// What has arrived, up to `max` bytes (at least one); `None` at the end of the body,
+    /// once the host says it arrived whole.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, max: u64) -> Poll<Result<Option<Vec<u8>>, Error>> {
+        let max = usize::try_from(max).unwrap_or(usize::MAX).clamp(1, CHUNK);
+        if let Some(chunk) = std::task::ready!(self.reader.poll_read(cx, max)) {
+            return Poll::Ready(Ok(Some(chunk)));
+        }
+        let Some(outcome) = self.outcome.as_mut() else { return Poll::Ready(Ok(None)) };
+        let outcome = std::task::ready!(outcome.as_mut().poll(cx));
+        self.outcome = None;
+        Poll::Ready(match outcome {
+            Ok(_) => Ok(None),
+            Err(code) => Err(error_code(code)),
+        })
+    }
+
+    /// Up to `max` bytes (at least one); `None` at the end of the body.
+    pub async fn read(&mut self, max: u64) -> Result<Option<Vec<u8>>, Error> {
+        std::future::poll_fn(|cx| self.poll_read(cx, max)).await
+    }
+
+    /// The body's stream, for the caller to read, if nothing was read from it yet.
+    pub fn take_stream(&mut self) -> Option<BodyStream> {
+        self.reader.take()
+    }
+}
+
+super::super::message::wasi_http_shared!(WasiRequest);

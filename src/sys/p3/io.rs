@@ -1,0 +1,75 @@
+//! The caller's stream of bytes to store (a `stream<u8>`), read as data arrives.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::reader::Reader;
+use crate::error::{Error, transport};
+
+/// The caller's bytes, and how their stream ended (a stream carries no error): `ok` once
+/// complete, else why not.
+pub struct InputStream {
+    pub data: wasip3::wit_bindgen::StreamReader<u8>,
+    pub end: wasip3::wit_bindgen::FutureReader<Result<(), String>>,
+}
+
+/// How the caller's stream ended, once it has.
+type End = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+
+/// Reads from the source go in chunks of at most this size.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Makes room in a buffer of at most `cap` bytes for `more` (or fails: out of memory).
+pub type Grow = fn(&mut Vec<u8>, usize, usize) -> Result<(), Error>;
+
+/// The caller's stream of bytes to store.
+pub struct Source {
+    reader: Reader,
+    end: Option<End>,
+    pub eof: bool,
+}
+
+impl Source {
+    pub fn new(stream: InputStream) -> Source {
+        Source { reader: Reader::new(stream.data), end: Some(Box::pin(stream.end.into_future())), eof: false }
+    }
+
+    /// Ready when the stream has ended: complete, or the error its writer gave.
+    pub fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some(end) = self.end.as_mut() else { return Poll::Ready(Ok(())) };
+        let ended = std::task::ready!(end.as_mut().poll(cx));
+        self.end = None;
+        Poll::Ready(ended.map_err(|why| transport(format!("reading the data to upload failed: {why}"))))
+    }
+
+    /// The next bytes as they arrive (at most `max`), or `None` at the end of a complete
+    /// stream.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<Result<Option<Vec<u8>>, Error>> {
+        match std::task::ready!(self.reader.poll_read(cx, max)) {
+            Some(bytes) => Poll::Ready(Ok(Some(bytes))),
+            None => self.poll_end(cx).map_ok(|()| None),
+        }
+    }
+
+    /// Reads what has arrived into `buf`, up to `cap` bytes (`grow` makes room first);
+    /// pending while nothing has. Ready also at the end of the stream (`eof`).
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>, cap: usize, grow: Grow) -> Poll<Result<(), Error>> {
+        match std::task::ready!(self.poll_chunk(cx, (cap - buf.len()).min(READ_CHUNK))) {
+            Ok(Some(bytes)) => Poll::Ready(grow(buf, cap, bytes.len()).map(|()| buf.extend_from_slice(&bytes))),
+            Ok(None) => {
+                self.eof = true;
+                Poll::Ready(Ok(()))
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Reads until `buf` holds `cap` bytes or the stream ends.
+    pub async fn fill(&mut self, buf: &mut Vec<u8>, cap: usize, grow: Grow) -> Result<(), Error> {
+        while buf.len() < cap && !self.eof {
+            std::future::poll_fn(|cx| self.poll_read(cx, buf, cap, grow)).await?;
+        }
+        Ok(())
+    }
+}
