@@ -61,6 +61,19 @@ pub async fn call(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key
 /// (CopyObject and CompleteMultipartUpload fail that way after they started answering):
 /// it is that error, `InternalError` or `SlowDown` retried as if the status had said so.
 pub async fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, limit: u64) -> Result<Reply, Error> {
+    call_parsed(settings, req, body, key, limit, Ok).await
+}
+
+/// [`call_read`], the reply then made sense of by `parse` inside the attempt too: a reply
+/// it can't read (cut off, garbled) is retried like a failed request.
+pub async fn call_parsed<T>(
+    settings: &Settings,
+    req: &S3Request,
+    body: Option<&[u8]>,
+    key: Option<&str>,
+    limit: u64,
+    parse: impl Fn(Reply) -> Result<T, Error>,
+) -> Result<T, Error> {
     counted(settings, req, body, key, async |resp| {
         let (status, request_id, version_id) = (resp.status, resp.header("x-amz-request-id").map(str::to_string), version_id(&resp));
         let reply = Reply { request_id, version_id, body: verify::read_all(resp, limit).await? };
@@ -69,7 +82,7 @@ pub async fn call_read(settings: &Settings, req: &S3Request, body: Option<&[u8]>
             let e = xml::parse_error(&text).map_err(transport)?.unwrap_or_default();
             return Err(errors::classify(ServiceError { status, code: e.code, message: e.message, request_id: e.request_id.or(reply.request_id.clone()) }));
         }
-        Ok(reply)
+        parse(reply)
     })
     .await
     .map_err(Error::from)

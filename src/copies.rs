@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use crate::client::{MAX_ERROR_BODY, call_read};
+use crate::client::{MAX_ERROR_BODY, call_parsed, call_read};
 use crate::config::Settings;
 use crate::error::{Error, invalid_argument, transport};
 use crate::keys;
@@ -197,9 +197,10 @@ impl Protocol for CopyParts {
         let req = request::upload_part_copy(&settings, &self.source, &self.etag, self.upload.full(), self.upload.id(), number, range);
         let key = self.key.clone();
         Box::pin(async move {
-            // A 200 may still carry an `<Error>`: `call_read` fails (and retries) it.
-            let reply = call_read(&settings, &req, None, Some(&key), MAX_ERROR_BODY).await?;
-            xml::parse_copy_part(&reply.text()).map_err(transport)
+            // A 200 may still carry an `<Error>`, or be cut off: both are failed (and
+            // retried) inside the attempt.
+            let parse = |reply: crate::client::Reply| xml::parse_copy_part(&reply.text()).map_err(transport);
+            call_parsed(&settings, &req, None, Some(&key), MAX_ERROR_BODY, parse).await
         })
     }
 

@@ -50,7 +50,8 @@ impl GuestStore for Store {
 
     async fn get(&self, key: String, options: GetOptions) -> Result<wit::ObjectBody, Error> {
         let download = objects::get(&self.settings, key, options).await?;
-        Ok(wit::ObjectBody::new(ObjectBody(Actor::spawn(Some(download), async |_: &mut Option<objects::Download>| {}))))
+        let (info, range) = (download.info.clone(), download.range);
+        Ok(wit::ObjectBody::new(ObjectBody { info, range, download: Actor::spawn(Some(download), async |_: &mut Option<objects::Download>| {}) }))
     }
 
     async fn get_bytes(&self, key: String) -> Result<Vec<u8>, Error> {
@@ -133,36 +134,46 @@ impl GuestWriter for Writer {
 }
 
 /// `store.get`'s resource (the download itself is `objects::Download`), kept by a task of
-/// its own: a parallel download's ranges go on between the caller's `read`s. Empty once a
-/// stream took the body.
-pub struct ObjectBody(Actor<Option<objects::Download>>);
+/// its own: a parallel download's ranges go on between the caller's `read`s. Empty once
+/// `checked-stream` took the body; what the reply said stays.
+pub struct ObjectBody {
+    info: StoredFile,
+    range: Option<Span>,
+    download: Actor<Option<objects::Download>>,
+}
 
 impl ObjectBody {
     /// The download, for a call that takes it whole (a `read` is running: refused).
     fn take(&self, why: &str) -> Result<objects::Download, Error> {
-        let mut state = self.0.state.try_borrow_mut().map_err(|_| Error::from(invalid_argument(format!("a `read` is running; {why}"))))?;
+        let mut state = self.download.state.try_borrow_mut().map_err(|_| Error::from(invalid_argument(format!("a `read` is running; {why}"))))?;
         match state.take() {
             Some(download) if !download.started() => Ok(download),
             Some(download) => {
                 *state = Some(download);
                 Err(invalid_argument(format!("the body is being read with `read`; {why}")).into())
             }
-            None => Err(invalid_argument("the body was already taken by a stream").into()),
+            None => Err(invalid_argument("the body was already taken by `checked-stream`").into()),
         }
     }
 }
 
 impl GuestObjectBody for ObjectBody {
     fn info(&self) -> StoredFile {
-        self.0.state.try_borrow().ok().and_then(|d| d.as_ref().map(|d| d.info.clone())).unwrap_or_default()
+        self.info.clone()
     }
 
     fn range(&self) -> Option<Span> {
-        self.0.state.try_borrow().ok().and_then(|d| d.as_ref().and_then(|d| d.range))
+        self.range
     }
 
     fn stream(&self) -> Result<StreamReader<u8>, Error> {
-        Ok(self.take("`stream` is instead of it")?.stream()?)
+        // In place: a download that can't hand its stream over (a parallel one) stays
+        // readable, as in the 0.2 build.
+        let mut state = self.download.state.try_borrow_mut().map_err(|_| Error::from(invalid_argument("a `read` is running; `stream` is instead of it")))?;
+        match state.as_mut() {
+            Some(download) => Ok(download.stream()?),
+            None => Err(invalid_argument("the body was already taken by `checked-stream`").into()),
+        }
     }
 
     async fn checked_stream(&self) -> Result<(StreamReader<u8>, FutureReader<Result<(), Error>>), Error> {
@@ -190,10 +201,10 @@ impl GuestObjectBody for ObjectBody {
     }
 
     async fn read(&self, max: u64) -> Result<Vec<u8>, Error> {
-        self.0
+        self.download
             .run(async move |download: &mut Option<objects::Download>| match download {
                 Some(download) => Ok(download.read(max).await?),
-                None => Err(invalid_argument("the body was taken by a stream").into()),
+                None => Err(invalid_argument("the body was taken by `checked-stream`").into()),
             })
             .await
     }

@@ -29,6 +29,9 @@ use remote::{Container, Failure, Imds, WebIdentity};
 use roles::AssumeRole;
 use sso::Sso;
 
+/// The longest a request waits for another's credential fetch before fetching itself.
+const GATE_WAIT: Duration = Duration::from_secs(3);
+
 /// Temporary credentials are replaced this long before they expire.
 const REFRESH_BEFORE: Duration = Duration::from_secs(300);
 /// Access key ids are at most 128 characters (IAM); secrets 40 (AWS) to 64 (others).
@@ -320,16 +323,20 @@ impl Provider {
         if let Source::Fixed(c) = &self.source {
             return Ok(c.clone());
         }
-        // One fetch at a time: whoever comes while one is under way waits for its result.
-        std::future::poll_fn(|cx| match self.fetching.get() {
-            true => {
-                let mut waiting = self.waiting.borrow_mut();
-                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
-                    waiting.push(cx.waker().clone());
-                }
-                std::task::Poll::Pending
+        // One fetch at a time: whoever comes while one is under way waits for its result,
+        // for a while. The fetch belongs to the request that started it, which may be
+        // parked (a part left in flight between a writer's calls): after `GATE_WAIT`, a
+        // waiter fetches for itself rather than hang on it.
+        let mut gave_up = std::pin::pin!(crate::sys::time::sleep(GATE_WAIT));
+        std::future::poll_fn(|cx| {
+            if !self.fetching.get() || gave_up.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
             }
-            false => std::task::Poll::Ready(()),
+            let mut waiting = self.waiting.borrow_mut();
+            if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                waiting.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
         })
         .await;
         let now = SystemTime::now();

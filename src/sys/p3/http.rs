@@ -11,7 +11,6 @@ use wasip3::http::types::{ErrorCode, Fields, HeaderError, Method, Request as Was
 use wasip3::wit_bindgen::{StreamReader, StreamWriter};
 
 use super::io::{InputStream, Source};
-use super::join;
 use super::reader::Reader;
 use crate::error::{Error, transport};
 pub use crate::sys::message::{Request, Response, Timeouts};
@@ -39,7 +38,7 @@ pub async fn send(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Err
     send_with(req, body.is_some(), async |tx: &mut StreamWriter<u8>| {
         for chunk in body.unwrap_or_default().chunks(CHUNK) {
             if !tx.write_all(chunk.to_vec()).await.is_empty() {
-                return Err(transport("the connection closed while the request body was sent"));
+                return Err(Stopped::Connection(transport("the connection closed while the request body was sent")));
             }
         }
         Ok(())
@@ -54,36 +53,55 @@ pub async fn send(req: Request<'_>, body: Option<&[u8]>) -> Result<Response, Err
 pub async fn send_spliced(req: Request<'_>, source: InputStream, len: u64) -> Result<Response, Error> {
     let mut source = Source::new(source);
     send_with(req, true, async |tx: &mut StreamWriter<u8>| {
-        let short = |sent: u64| Error::InvalidArgument(format!("the stream ended after {sent} bytes, short of the {len} its size says; nothing was stored"));
+        let short = |sent: u64| {
+            Stopped::Source(Error::InvalidArgument(format!("the stream ended after {sent} bytes, short of the {len} its size says; nothing was stored")))
+        };
         let mut sent = 0;
         let mut last = Vec::new();
         while sent < len {
             let want = usize::try_from(len - sent).unwrap_or(usize::MAX).min(CHUNK);
-            let Some(mut chunk) = std::future::poll_fn(|cx| source.poll_chunk(cx, want)).await? else { return Err(short(sent)) };
+            let Some(mut chunk) = std::future::poll_fn(|cx| source.poll_chunk(cx, want)).await.map_err(Stopped::Source)? else { return Err(short(sent)) };
             sent += chunk.len() as u64;
             if sent == len {
                 last = chunk.split_off(chunk.len() - 1);
             }
             if !chunk.is_empty() && !tx.write_all(chunk).await.is_empty() {
-                return Err(transport(format!("the connection closed after {} of {len} bytes", sent - last.len() as u64)));
+                return Err(Stopped::Connection(transport(format!("the connection closed after {} of {len} bytes", sent - last.len() as u64))));
             }
         }
         // The last byte goes once the stream has proved to end there, complete.
-        if std::future::poll_fn(|cx| source.poll_chunk(cx, 1)).await?.is_some() {
-            return Err(Error::InvalidArgument(format!("the stream is longer than the {len} bytes its size says; nothing was stored")));
+        if std::future::poll_fn(|cx| source.poll_chunk(cx, 1)).await.map_err(Stopped::Source)?.is_some() {
+            return Err(Stopped::Source(Error::InvalidArgument(format!("the stream is longer than the {len} bytes its size says; nothing was stored"))));
         }
         if !last.is_empty() && !tx.write_all(last).await.is_empty() {
-            return Err(transport("the connection closed before the last byte"));
+            return Err(Stopped::Connection(transport("the connection closed before the last byte")));
         }
         Ok(())
     })
     .await
 }
 
+/// Why a request's body stopped short.
+enum Stopped {
+    /// The caller's stream failed, or was not the size it said: the caller's error.
+    Source(Error),
+    /// The connection took no more.
+    Connection(Error),
+}
+
+impl Stopped {
+    fn error(self) -> Error {
+        match self {
+            Stopped::Source(e) | Stopped::Connection(e) => e,
+        }
+    }
+}
+
 /// Sends `req`, its body (if `has_body`) written by `write` while the response is awaited:
 /// a server may read the whole body before it answers. A failed write fails the body (its
-/// trailers future says so), so the host cuts the request short.
-async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mut StreamWriter<u8>) -> Result<(), Error>) -> Result<Response, Error> {
+/// trailers future says so), so the host cuts the request short; once the answer is here,
+/// writing stops (a server may answer, 403, and read no more).
+async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mut StreamWriter<u8>) -> Result<(), Stopped>) -> Result<Response, Error> {
     req.check_limits()?;
     let (mut body_tx, body_rx) = wasip3::wit_stream::new::<u8>();
     let (trailers_tx, trailers_rx) = wasip3::wit_future::new(|| Ok(None));
@@ -91,37 +109,59 @@ async fn send_with(req: Request<'_>, has_body: bool, write: impl AsyncFnOnce(&mu
     address(&request, &req)?;
     let target = req.target();
     let head = req.method == "HEAD";
+    // Set once every byte of the body was handed over (the trailers may still be going).
+    let all_written = std::cell::Cell::new(!has_body);
     let writing = async {
         let written = match has_body {
             true => write(&mut body_tx).await,
             false => Ok(()),
         };
+        all_written.set(written.is_ok());
         drop(body_tx);
         // The trailers end the body: none when it went whole, else an error that aborts it.
         let end = match &written {
             Ok(()) => Ok(None),
-            Err(e) => Err(ErrorCode::InternalError(Some(crate::error::message(e)))),
+            Err(Stopped::Source(e) | Stopped::Connection(e)) => Err(ErrorCode::InternalError(Some(crate::error::message(e)))),
         };
         drop(trailers_tx.write(end).await);
         written
     };
     // The body's first write is offered before the request goes: a small body is there as
-    // soon as the host sends the headers, so a server that answers at once (403) answers a
-    // whole request rather than one cut short.
-    let (written, response) = join(writing, client::send(request)).await;
+    // soon as the host sends the headers.
+    let (mut writing, mut sending) = (std::pin::pin!(writing), std::pin::pin!(client::send(request)));
+    let mut written = None;
+    let response = std::future::poll_fn(|cx| {
+        if written.is_none()
+            && let Poll::Ready(w) = writing.as_mut().poll(cx)
+        {
+            written = Some(w);
+        }
+        sending.as_mut().poll(cx)
+    })
+    .await;
+    let written = match written {
+        Some(written) => written,
+        None if all_written.get() => Ok(()),
+        None => Err(Stopped::Connection(transport("the server answered before the whole request body was sent"))),
+    };
     let response = match response {
         Ok(response) => response,
-        // A wrong-sized stream is the caller's; else the host's reason says more.
-        Err(_) if matches!(written, Err(Error::InvalidArgument(_))) => return Err(written.unwrap_err()),
-        Err(code) => return Err(failed_at(&target, code)),
+        // The caller's stream failing, or the wrong size, is the caller's error; else the
+        // host's reason says more.
+        Err(code) => {
+            return Err(match written {
+                Err(Stopped::Source(e)) => e,
+                _ => failed_at(&target, code),
+            });
+        }
     };
     let status = response.get_status_code();
     // A server may answer (403, 400) before reading the whole body: its answer explains
     // more than our failed write does.
-    if let Err(e) = written
+    if let Err(stopped) = written
         && status < 300
     {
-        return Err(e);
+        return Err(stopped.error());
     }
     let headers = response.get_headers().copy_all();
     let bodiless = head || status == 204 || status == 304;

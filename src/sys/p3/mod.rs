@@ -12,30 +12,3 @@ pub mod time;
 pub fn detach(future: impl std::future::Future<Output = ()> + 'static) {
     drop(wasip3::spawn_local(future));
 }
-
-/// Both futures at once (a request's body is written while its response is awaited); their
-/// outputs.
-pub async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut out_a, mut out_b) = (None, None);
-    std::future::poll_fn(|cx| {
-        if out_a.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            out_a = Some(v);
-        }
-        if out_b.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            out_b = Some(v);
-        }
-        match (out_a.take(), out_b.take()) {
-            (Some(a), Some(b)) => std::task::Poll::Ready((a, b)),
-            (a, b) => {
-                (out_a, out_b) = (a, b);
-                std::task::Poll::Pending
-            }
-        }
-    })
-    .await
-}
