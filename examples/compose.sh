@@ -4,11 +4,13 @@
 #
 #   examples/compose.sh                        # builds both; writes target/examples/file-server.wasm
 #   examples/compose.sh --blobstore            # writes target/examples/blobstore-s3.wasm: wasi:blobstore on S3
+#   examples/compose.sh --p3                   # writes target/examples/file-server-p3.wasm: both on WASI 0.3
 #   examples/compose.sh APP.wasm STORAGE.wasm OUT.wasm
 #   examples/compose.sh --install-only         # just make sure wac is there
 #
 # With no arguments it builds the file-server example and the S3 component (release,
-# wasm32-wasip2); with --blobstore, the wasi:blobstore adapter and the S3 component. The
+# wasm32-wasip2); with --blobstore, the wasi:blobstore adapter and the S3 component; with
+# --p3, the WASI 0.3 builds of both (`--features p3`, into target/component-p3). The
 # composition is `wac plug`, from wac-cli $WAC_VERSION, installed into
 # ~/.cache/wasm-storages (or $WASM_STORAGES_CACHE) on first use.
 set -euo pipefail
@@ -28,6 +30,10 @@ target=${CARGO_TARGET_DIR:-$root/target}
 if [ $# -eq 0 ]; then
   (cd "$root" && cargo build --release --target wasm32-wasip2 -p wasm-storages -p file-server >&2)
   set -- "$target/wasm32-wasip2/release/file_server.wasm" "$target/wasm32-wasip2/release/wasm_storages.wasm" "$target/examples/file-server.wasm"
+elif [ "$1" = "--p3" ]; then
+  p3=$root/target/component-p3
+  (cd "$root" && cargo build --release --target wasm32-wasip2 -p wasm-storages -p file-server --features wasm-storages/p3,file-server/p3 --target-dir "$p3" >&2)
+  set -- "$p3/wasm32-wasip2/release/file_server.wasm" "$p3/wasm32-wasip2/release/wasm_storages.wasm" "$target/examples/file-server-p3.wasm"
 elif [ "$1" = "--blobstore" ]; then
   (cd "$root" && cargo build --release --target wasm32-wasip2 -p wasm-storages -p blobstore >&2)
   set -- "$target/wasm32-wasip2/release/blobstore.wasm" "$target/wasm32-wasip2/release/wasm_storages.wasm" "$target/examples/blobstore-s3.wasm"

@@ -54,16 +54,17 @@ fn main() {
     build_p3_guest(&host_dir, &root);
 }
 
-/// The WASI 0.3 build of the component (`--features p3`), in a target directory of its own:
-/// the 0.2 build's artifact has the same name.
+/// The WASI 0.3 builds of the component and the file server (`--features p3`), in a target
+/// directory of their own: the 0.2 builds' artifacts have the same names.
 fn build_p3_component(root: &Path) {
     let target_dir = root.join("target").join("component-p3");
     let built = target_dir.join(format!("{WASM_TARGET}/release"));
     let mut cmd = wasm_build(root, &target_dir);
-    cmd.args(["-p", "wasm-storages", "--features", "p3"]);
-    run(cmd, "building the WASI 0.3 component (--features p3)");
-    watch_inputs(root, &built, &["wasm_storages"]);
+    cmd.args(["-p", "wasm-storages", "-p", "file-server", "--features", "wasm-storages/p3,file-server/p3"]);
+    run(cmd, "building the WASI 0.3 component and file server (--features p3)");
+    watch_inputs(root, &built, &["wasm_storages", "file_server"]);
     println!("cargo:rustc-env=P3_STORAGE_COMPONENT_PATH={}", built.join("wasm_storages.wasm").display());
+    println!("cargo:rustc-env=P3_FILE_SERVER_COMPONENT_PATH={}", built.join("file_server.wasm").display());
 }
 
 /// The WASI 0.3 test guest (`guests/p3-fetch`): a crate of its own, so the async runtime it

@@ -29,6 +29,8 @@ pub struct Upload {
     /// whole object's.
     crc: Option<Algorithm>,
     part_crcs: RefCell<Vec<(u32, u64, u64)>>,
+    /// Completed, or its abort has run: nothing is left to clean up when it is dropped.
+    settled: std::cell::Cell<bool>,
 }
 
 impl Upload {
@@ -44,7 +46,7 @@ impl Upload {
         // `pending-uploads` (or a lifecycle rule) finds it.
         let reply = call_read(settings, &create, None, Some(&key), MAX_ERROR_BODY).await?;
         let upload_id = request::upload_id(xml::parse_upload_id(&reply.text()).map_err(transport)?)?;
-        Ok(Upload { settings: settings.clone(), key, full: full.to_string(), upload_id, crc, part_crcs: RefCell::default() })
+        Ok(Upload { settings: settings.clone(), key, full: full.to_string(), upload_id, crc, part_crcs: RefCell::default(), settled: Default::default() })
     }
 
     /// The part's CRC (computed on its first sending).
@@ -104,7 +106,10 @@ impl Upload {
             Err(e) => Err(conditions::refused(e, options.condition.as_ref(), &self.key)),
         };
         match completed {
-            Ok((etag, version)) => Ok(stored_after_put(self.key.clone(), size, etag, version, options)),
+            Ok((etag, version)) => {
+                self.settled.set(true);
+                Ok(stored_after_put(self.key.clone(), size, etag, version, options))
+            }
             Err(e) => Err(after_abort(e, self.abort().await)),
         }
     }
@@ -163,13 +168,35 @@ impl Protocol for Upload {
     /// AbortMultipartUpload, so no parts linger (and nothing appears under the key).
     async fn abort(&self) -> Result<(), Error> {
         let req = request::abort_multipart_upload(&self.settings, &self.full, &self.upload_id)?;
-        match call(&self.settings, &req, None, None).await {
+        let aborted = call(&self.settings, &req, None, None).await;
+        self.settled.set(true);
+        match aborted {
             Ok(resp) => {
                 drain(resp).await;
                 Ok(())
             }
             Err(e) => Err(transport(format!("aborting the multipart upload {} failed too: {}", self.upload_id, errors::message(&e)))),
         }
+    }
+}
+
+/// An async caller may drop its call mid-upload (a 0.3 subtask cancelled: the client of a
+/// service went away): the upload begun is aborted in a task of its own, so no parts
+/// linger. (A 0.2 call runs to its end: nothing drops an upload unsettled there.)
+#[cfg(feature = "p3")]
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.settled.get() {
+            return;
+        }
+        let (settings, full, upload_id) = (self.settings.clone(), std::mem::take(&mut self.full), std::mem::take(&mut self.upload_id));
+        crate::sys::detach(async move {
+            if let Ok(req) = request::abort_multipart_upload(&settings, &full, &upload_id)
+                && let Ok(resp) = call(&settings, &req, None, None).await
+            {
+                drain(resp).await;
+            }
+        });
     }
 }
 

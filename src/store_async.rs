@@ -182,11 +182,24 @@ impl GuestObjectBody for ObjectBody {
         let (verdict, verdict_reader) = wit_future::new::<Result<(), Error>>(|| Err(Error::Transport("the checked stream was cut short".into())));
         // The bytes go on after this call returns, in a task of their own; the verdict once
         // the stream has ended.
+        // The last byte waits for the verdict: a stream whose bytes fail their checks ends
+        // short, which whoever it is passed on to sees (the body of a response the caller
+        // made of it, its Content-Length unmet), not only whoever reads the future.
         sys::detach(async move {
+            let mut held = None;
             let outcome = loop {
                 match download.read(CHUNK).await {
-                    Ok(chunk) if chunk.is_empty() => break Ok(()),
-                    Ok(chunk) => {
+                    Ok(chunk) if chunk.is_empty() => match held.take() {
+                        Some(last) if !bytes.write_all(vec![last]).await.is_empty() => {
+                            break Err(crate::error::transport("the reader dropped the stream"));
+                        }
+                        _ => break Ok(()),
+                    },
+                    Ok(mut chunk) => {
+                        let last = chunk.pop();
+                        if let Some(before) = std::mem::replace(&mut held, last) {
+                            chunk.insert(0, before);
+                        }
                         if !bytes.write_all(chunk).await.is_empty() {
                             break Err(crate::error::transport("the reader dropped the stream"));
                         }

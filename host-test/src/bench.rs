@@ -234,11 +234,140 @@ async fn generations(bench: &Bench, base: &Config) -> anyhow::Result<()> {
             );
         }
     }
+    file_servers(bench, base).await?;
     println!();
     println!("In-guest cost (the host answers every request at once):\n\n| measurement | result |\n|---|---|");
     for (label, runtime) in [("0.2", &p2), ("0.3", p3)] {
         guest_cost(runtime, label, base).await?;
     }
+    Ok(())
+}
+
+/// `app` plugged with `storage` by `examples/compose.sh` (wac), as users compose them.
+fn compose(app: &str, storage: &str) -> anyhow::Result<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the repository")?;
+    let out = tempfile::tempdir()?;
+    let path = out.path().join("composed.wasm");
+    let status = std::process::Command::new(root.join("examples/compose.sh")).args([app, storage]).arg(&path).stdout(std::process::Stdio::null()).status()?;
+    if !status.success() {
+        bail!("examples/compose.sh failed");
+    }
+    Ok(std::fs::read(&path)?)
+}
+
+/// The file server composed with the S3 component, 0.2 builds beside 0.3 builds, served
+/// as `serve-http` serves them (0.2: an instance per request; 0.3: one instance, requests
+/// at once), driven over HTTP: 32 × 1 KiB downloads and 32 × 1 MiB uploads all at once,
+/// and one 256 MiB upload and download. The order alternates between rounds.
+async fn file_servers(bench: &Bench, base: &Config) -> anyhow::Result<()> {
+    let apps = [
+        compose(env!("FILE_SERVER_COMPONENT_PATH"), env!("STORAGE_COMPONENT_PATH"))?,
+        compose(env!("P3_FILE_SERVER_COMPONENT_PATH"), env!("P3_STORAGE_COMPONENT_PATH"))?,
+    ];
+    let mut env = vec![("FILE_SERVER_BUCKET".to_string(), base.bucket.clone())];
+    for (name, value) in [
+        ("AWS_ENDPOINT_URL", &base.endpoint_url),
+        ("AWS_ACCESS_KEY_ID", &base.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", &base.secret_access_key),
+        ("AWS_REGION", &base.region),
+        ("FILE_SERVER_PREFIX", &base.prefix),
+    ] {
+        if let Some(value) = value {
+            env.push((name.to_string(), value.clone()));
+        }
+    }
+    let small = vec![7u8; 1024];
+    let mid: Vec<u8> = (0..MIB as usize).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..256 * MIB as usize).map(|i| (i % 253) as u8).collect();
+    // (downloads, uploads, big PUT, big GET) per build.
+    let mut times: [[Vec<Duration>; 4]; 2] = Default::default();
+    let mut peaks = [0usize; 2];
+    for round in 0..bench.rounds.max(1) {
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let host = HostOptions { env: env.clone(), ..Default::default() };
+            let server = crate::http_server::HttpServer::start(&apps[which], host, "127.0.0.1:0".parse()?).await?;
+            let base_url = server.url();
+            let tag = format!("fs{which}-{round}");
+            for i in 0..32 {
+                let reply = crate::http_client::request("POST", &format!("{base_url}/upload?key={tag}-small-{i}"), &[], small.clone()).await?;
+                if reply.status != 201 {
+                    bail!("seeding a download: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+                }
+            }
+            let start = Instant::now();
+            let downloads = (0..32).map(|i| {
+                let url = format!("{base_url}/files/uploads/{tag}-small-{i}");
+                async move { crate::http_client::get(&url).await }
+            });
+            for reply in futures::future::join_all(downloads).await {
+                let reply = reply?;
+                if reply.status != 200 || reply.body.len() != 1024 {
+                    bail!("a 1 KiB download came back {} with {} bytes", reply.status, reply.body.len());
+                }
+            }
+            times[which][0].push(start.elapsed());
+            let start = Instant::now();
+            let uploads = (0..32).map(|i| {
+                let (url, body) = (format!("{base_url}/upload?key={tag}-mid-{i}"), mid.clone());
+                async move { crate::http_client::request("POST", &url, &[], body).await }
+            });
+            for reply in futures::future::join_all(uploads).await {
+                let reply = reply?;
+                if reply.status != 201 {
+                    bail!("a 1 MiB upload: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+                }
+            }
+            times[which][1].push(start.elapsed());
+            let start = Instant::now();
+            let reply = crate::http_client::request("POST", &format!("{base_url}/upload?key={tag}-big"), &[], big.clone()).await?;
+            if reply.status != 201 {
+                bail!("the 256 MiB upload: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+            }
+            times[which][2].push(start.elapsed());
+            let start = Instant::now();
+            let reply = crate::http_client::get(&format!("{base_url}/files/uploads/{tag}-big")).await?;
+            if reply.status != 200 || reply.body != big {
+                bail!("the 256 MiB download came back {} with {} bytes", reply.status, reply.body.len());
+            }
+            times[which][3].push(start.elapsed());
+            peaks[which] = peaks[which].max(server.peak_memory());
+        }
+    }
+    let median = |v: &Vec<Duration>| {
+        let mut v = v.clone();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let rounds = bench.rounds.max(1);
+    let [d2, d3] = [median(&times[0][0]), median(&times[1][0])];
+    println!(
+        "| file server: 32 × 1 KiB downloads at once (median of {rounds}) | {:.1} ms | {:.1} ms | {:.2}× faster |",
+        d2.as_secs_f64() * 1e3,
+        d3.as_secs_f64() * 1e3,
+        d2.as_secs_f64() / d3.as_secs_f64()
+    );
+    let [u2, u3] = [median(&times[0][1]), median(&times[1][1])];
+    println!(
+        "| file server: 32 × 1 MiB uploads at once (median) | {:.1} ms | {:.1} ms | {:.2}× faster |",
+        u2.as_secs_f64() * 1e3,
+        u3.as_secs_f64() * 1e3,
+        u2.as_secs_f64() / u3.as_secs_f64()
+    );
+    for (row, label) in [(2, "256 MiB upload"), (3, "256 MiB download")] {
+        let [a, b] = [median(&times[0][row]), median(&times[1][row])];
+        println!(
+            "| file server: one {label} (median) | {:.0} MiB/s | {:.0} MiB/s | {:.2}× |",
+            mib_per_s(256 * MIB, a),
+            mib_per_s(256 * MIB, b),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+    println!(
+        "| file server: guest memory peak (0.2: the largest instance; 0.3: its one instance) | {:.1} MiB | {:.1} MiB | |",
+        peaks[0] as f64 / MIB as f64,
+        peaks[1] as f64 / MIB as f64
+    );
     Ok(())
 }
 

@@ -183,6 +183,8 @@ pub struct HostState {
 struct MemoryWatch {
     max: Option<usize>,
     peak: usize,
+    /// Told of the peak as it grows, for an instance that lives on (a 0.3 service's).
+    told: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl wasmtime::ResourceLimiter for MemoryWatch {
@@ -191,6 +193,9 @@ impl wasmtime::ResourceLimiter for MemoryWatch {
             return Ok(false);
         }
         self.peak = self.peak.max(desired);
+        if let Some(told) = &self.told {
+            told.fetch_max(desired, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(true)
     }
 
@@ -326,7 +331,7 @@ impl HostState {
                 uploaded: options.uploaded.clone(),
                 fault_hits: 0,
             },
-            memory: MemoryWatch { max: options.max_memory, peak: 0 },
+            memory: MemoryWatch { max: options.max_memory, peak: 0, told: None },
         })
     }
 
@@ -338,6 +343,12 @@ impl HostState {
     /// The largest linear memory the instance asked for.
     pub fn peak_memory(&self) -> usize {
         self.memory.peak
+    }
+
+    /// Has the instance's memory peak told to `told` as it grows (it is read while the
+    /// instance lives on).
+    pub fn tell_peak_memory(&mut self, told: Arc<std::sync::atomic::AtomicUsize>) {
+        self.memory.told = Some(told);
     }
 }
 

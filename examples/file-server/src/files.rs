@@ -6,20 +6,20 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use wasip2::http::types::{IncomingRequest, ResponseOutparam};
-
-use crate::bindings::wasm_storages::storage::storage::Store;
-use crate::bindings::wasm_storages::storage::types::{ByteRange, Entry, Error, GetOptions, InfoOptions, ListOptions, ReadConditions, Span, StoredFile};
-use crate::reply::{self, Reply};
 use wasip2::clocks::wall_clock::Datetime;
+
+use crate::reply::{self, Reply};
+use crate::storage::Store;
+use crate::types::{ByteRange, Entry, Error, GetOptions, InfoOptions, ListOptions, ReadConditions, Span, StoredFile};
+use crate::{Answer, Head};
 
 /// A listing answers with at most this many entries (`limit` asks for fewer).
 const MAX_LISTED: u32 = 1000;
 
 /// The request's conditional headers as the storage API's read conditions. A date that
 /// isn't an HTTP date is ignored, as RFC 9110 says.
-pub fn conditions(request: &IncomingRequest) -> ReadConditions {
-    let header = |name: &str| request.headers().get(name).into_iter().next().and_then(|v| String::from_utf8(v).ok());
+pub fn conditions(request: &Head) -> ReadConditions {
+    let header = |name: &str| request.header(name);
     let date = |name: &str| header(name).and_then(|d| httpdate::parse_http_date(&d).ok()).map(datetime);
     ReadConditions {
         if_match: header("if-match"),
@@ -32,12 +32,11 @@ pub fn conditions(request: &IncomingRequest) -> ReadConditions {
 /// One `Range: bytes=…` range, or `None` to send the whole object: no Range, several ranges,
 /// an `If-Range` (not evaluated here: the whole object is always a correct answer), or a
 /// header that is no byte range.
-pub fn range(request: &IncomingRequest) -> Option<ByteRange> {
-    let headers = request.headers();
-    if !headers.get("if-range").is_empty() {
+pub fn range(request: &Head) -> Option<ByteRange> {
+    if request.has("if-range") {
         return None;
     }
-    let value = String::from_utf8(headers.get("range").into_iter().next()?).ok()?;
+    let value = request.header("range")?;
     let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;
@@ -80,39 +79,42 @@ pub fn validators(file: &StoredFile) -> Vec<(String, String)> {
 }
 
 /// `HEAD /files/{key}`: the headers a `GET` would send, no body.
-pub fn head(store: &Store, key: &str, request: &IncomingRequest) -> Reply {
+pub async fn head(store: &Store, key: &str, request: &Head) -> Reply {
     let conditions = conditions(request);
-    match store.info(key, &InfoOptions { conditions, version_id: None }) {
+    match store.info(key, InfoOptions { conditions, version_id: None }).await {
         Ok(file) => {
             let mut headers = validators(&file);
             headers.push(("content-type".into(), file.content_type.clone().unwrap_or_else(|| "application/octet-stream".into())));
             Reply::head(200, headers, file.size)
         }
-        Err(e) => refused(store, key, &e),
+        Err(e) => refused(store, key, &e).await,
     }
 }
 
-/// `GET /files/{key}`: 200 or 206 streamed (`reply::send_file`), or the refusal.
-pub fn get(store: &Store, key: &str, request: &IncomingRequest, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
+/// `GET /files/{key}`: 200 or 206, streamed (each WASI's `send_file`), or the refusal.
+pub async fn get(store: &Store, key: &str, request: &Head) -> Result<Answer, Reply> {
     let options = GetOptions { range: range(request), conditions: conditions(request), ..Default::default() };
-    match store.get(key, &options) {
-        Ok(object) => reply::send_file(key, object, out),
-        Err(e) => Err((refused(store, key, &e), out)),
+    match store.get(key, options).await {
+        Ok(object) => Ok(Answer::File { key: key.to_string(), object }),
+        Err(e) => Err(refused(store, key, &e).await),
     }
 }
 
 /// What a refused read answers: 304 with the object's validators (a HEAD fetches them),
 /// 412, 416 with the size, or the storage error.
-fn refused(store: &Store, key: &str, e: &Error) -> Reply {
+async fn refused(store: &Store, key: &str, e: &Error) -> Reply {
     match e {
-        Error::NotModified(_) => match store.info(key, &InfoOptions::default()) {
+        Error::NotModified(_) => match store.info(key, InfoOptions::default()).await {
             Ok(file) => Reply::head(304, validators(&file), 0).without_length(),
             Err(e) => reply::storage_error(&e, Some(key)),
         },
         Error::RangeNotSatisfiable(size) => {
             let mut reply = reply::storage_error(e, Some(key));
             // Not every server says the size with its 416: then a HEAD does.
-            let size = size.or_else(|| store.info(key, &InfoOptions::default()).ok().map(|f| f.size));
+            let size = match size {
+                Some(size) => Some(*size),
+                None => store.info(key, InfoOptions::default()).await.ok().map(|f| f.size),
+            };
             if let Some(size) = size {
                 reply.header("content-range", format!("bytes */{size}"));
             }
@@ -124,7 +126,7 @@ fn refused(store: &Store, key: &str, e: &Error) -> Reply {
 
 /// `GET /files/?prefix=P&after=K&limit=N`: the folders and files directly under `P`, in key
 /// order, and where to go on from when there are more.
-pub fn list(store: &Store, query: &str) -> Reply {
+pub async fn list(store: &Store, query: &str) -> Reply {
     let param = |name: &str| {
         query
             .split('&')
@@ -139,13 +141,13 @@ pub fn list(store: &Store, query: &str) -> Reply {
     let prefix = param("prefix").unwrap_or_default();
     // One more than wanted: whether there are more.
     let options = ListOptions { limit: Some(limit + 1), delimiter: Some("/".into()), start_after: param("after") };
-    let listing = match store.list(&prefix, &options) {
+    let listing = match store.list(&prefix, options).await {
         Ok(listing) => listing,
         Err(e) => return reply::storage_error(&e, None),
     };
     let mut entries = Vec::new();
     loop {
-        match listing.next_page() {
+        match listing.next_page().await {
             Ok(Some(page)) => entries.extend(page),
             Ok(None) => break,
             Err(e) => return reply::storage_error(&e, None),

@@ -1,6 +1,11 @@
-//! An HTTP file server (a `wasi:http/incoming-handler`) on the `storage` interface. It
-//! knows nothing of S3: composed with the wasm-storages component it stores in any S3
-//! service; composed with the memory backend, in memory.
+//! An HTTP file server on the `storage` interface. It knows nothing of S3: composed with the
+//! wasm-storages component it stores in any S3 service; composed with the memory backend, in
+//! memory. Two builds of this one source: a `wasi:http/incoming-handler@0.2` on
+//! `wasm-storages:storage@0.2.0` (the default; `p2.rs`), and with `--features p3` a
+//! `wasi:http/handler@0.3` service on `wasm-storages:storage@0.3.0` (`p3.rs`), which serves
+//! many requests at once from one instance. Only how a request, its body and the response
+//! travel differs (`p2.rs`, `p3.rs`); the handlers here are the same `async fn`s, whose
+//! storage calls (`storage.rs`) are 0.3's awaited or 0.2's made in place.
 //!
 //! - `POST /upload`: a `multipart/form-data` body's `file` field, or a raw body with
 //!   `?key=NAME`, stored under `uploads/NAME` with its content type and the metadata
@@ -26,59 +31,57 @@
 mod files;
 mod form;
 mod reply;
+mod storage;
 
-mod bindings {
-    wit_bindgen::generate!({
-        world: "wasm-storages:file-server/file-server@0.1.0",
-        path: ["../../wit", "wit"],
-        // The WASI types are the `wasip2` crate's, so the request body stream goes to
-        // `put-stream` and the object's stream into the response as they are.
-        with: {
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
-            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-            "wasi:http/types@0.2.12": wasip2::http::types,
-            "wasm-storages:storage/types@0.2.0": generate,
-            "wasm-storages:storage/storage@0.2.0": generate,
-        },
-        // Every config field but the bucket is optional: `..Default::default()` says "the
-        // defaults" for the rest.
-        additional_type_attributes: {
-            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
-        },
-    });
-}
+// The HTTP and storage bindings of each WASI generation: what a request and a response are,
+// and how the storage calls are made. Everything else is the same source.
+#[cfg(not(feature = "p3"))]
+mod p2;
+#[cfg(not(feature = "p3"))]
+use p2 as wasi;
+#[cfg(feature = "p3")]
+mod p3;
+#[cfg(feature = "p3")]
+use p3 as wasi;
 
-use bindings::wasm_storages::storage::storage::Store;
-use bindings::wasm_storages::storage::types::{Config, Error, InfoOptions, PutOptions, StoredFile, UrlOptions};
+pub(crate) use wasi::types;
+
 use reply::Reply;
 use serde_json::json;
-use wasip2::http::types::{IncomingRequest, Method, ResponseOutparam};
+use storage::{ObjectBody, Store};
+use types::{Config, Error, InfoOptions, PutOptions, StoredFile, UrlOptions};
+use wasi::Body;
 
 const DAY: u64 = 24 * 60 * 60;
 const DEFAULT_MAX_UPLOAD: u64 = 1 << 30;
 
-struct Server;
+/// A request's method, target and headers (names lowercase), whichever WASI.
+pub(crate) struct Head {
+    method: String,
+    target: String,
+    headers: Vec<(String, Vec<u8>)>,
+}
 
-bindings::export!(Server with_types_in bindings);
+impl Head {
+    /// The first value of header `name` (lowercase), if it is text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+    }
 
-impl bindings::exports::wasi::http::incoming_handler::Guest for Server {
-    fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        match serve(request, out) {
-            Ok(()) => {}
-            Err((reply, out)) => reply.send(out),
-        }
+    pub fn has(&self, name: &str) -> bool {
+        self.headers.iter().any(|(k, _)| k == name)
+    }
+}
+
+/// What a request is answered with: a reply held whole, or an object streamed.
+pub(crate) enum Answer {
+    Reply(Reply),
+    File { key: String, object: ObjectBody },
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Answer {
+        Answer::Reply(reply)
     }
 }
 
@@ -90,7 +93,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Result<Settings, Reply> {
-        let env = wasip2::cli::environment::get_environment();
+        let env = wasi::environment();
         let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         // Its own setting first, then the generic one hosts set (`storage-host serve-http
         // --embedded-s3` does).
@@ -108,44 +111,38 @@ impl Settings {
     }
 }
 
-/// Answers `request`; a reply not yet sent comes back with the outparam to send it on.
-fn serve(request: IncomingRequest, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(reply) => return Err((reply, out)),
-    };
-    let store = match Store::open(&settings.config) {
-        Ok(store) => store,
-        Err(e) => return Err((reply::storage_error(&e, None), out)),
-    };
-    let path_and_query = request.path_with_query().unwrap_or_default();
-    let (path, query) = path_and_query.split_once('?').unwrap_or((&path_and_query, ""));
-    let method = request.method();
-    let result = match (&method, path) {
-        (Method::Post, "/upload") => upload(&store, &settings, request, query),
-        (Method::Get, "/files/") => Ok(files::list(&store, query)),
-        (Method::Head, p) if p.starts_with("/files/") => decode(&p["/files/".len()..]).map(|key| files::head(&store, &key, &request)),
-        (Method::Get, p) if p.starts_with("/files/") => {
+/// Answers the request `head` (with `body`).
+pub(crate) async fn serve(head: Head, body: Body) -> Answer {
+    match route(head, body).await {
+        Ok(answer) => answer,
+        Err(reply) => Answer::Reply(reply),
+    }
+}
+
+async fn route(head: Head, body: Body) -> Result<Answer, Reply> {
+    let settings = Settings::from_env()?;
+    let store = Store::open(&settings.config).await.map_err(|e| reply::storage_error(&e, None))?;
+    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
+    let reply = match (head.method.as_str(), path) {
+        ("POST", "/upload") => upload(&store, &settings, &head, body, query).await?,
+        ("GET", "/files/") => files::list(&store, query).await,
+        ("HEAD", p) if p.starts_with("/files/") => files::head(&store, &decode(&p["/files/".len()..])?, &head).await,
+        ("GET", p) if p.starts_with("/files/") => {
             let rest = &p["/files/".len()..];
             if let Some(key) = rest.strip_suffix("/download-url") {
-                decode(key).and_then(|key| download_url(&store, &key))
+                download_url(&store, &decode(key)?).await?
             } else if let Some(key) = rest.strip_suffix("/download") {
-                decode(key).and_then(|key| redirect(&store, &key))
+                redirect(&store, &decode(key)?).await?
             } else {
-                // Streams the object straight into the response (or fails before sending it).
-                return match decode(rest) {
-                    Ok(key) => files::get(&store, &key, &request, out),
-                    Err(reply) => Err((reply, out)),
-                };
+                // Streams the object into the response (or refuses before sending it).
+                return files::get(&store, &decode(rest)?, &head).await;
             }
         }
-        (Method::Post, p) if p.starts_with("/publish/") => decode(&p["/publish/".len()..]).and_then(|key| publish(&store, &key)),
-        (_, "/upload") => Err(Reply::json(405, json!({"error": "use POST"}))),
-        _ => Err(Reply::json(404, json!({"error": "no such endpoint", "path": path}))),
+        ("POST", p) if p.starts_with("/publish/") => publish(&store, &decode(&p["/publish/".len()..])?).await?,
+        (_, "/upload") => return Err(Reply::json(405, json!({"error": "use POST"}))),
+        _ => return Err(Reply::json(404, json!({"error": "no such endpoint", "path": path}))),
     };
-    match result {
-        Ok(reply) | Err(reply) => Err((reply, out)),
-    }
+    Ok(reply.into())
 }
 
 /// A key from the URL path, percent-decoded.
@@ -166,17 +163,14 @@ fn file_name(raw: &str) -> Result<String, Reply> {
     Ok(name.to_string())
 }
 
-fn upload(store: &Store, settings: &Settings, request: IncomingRequest, query: &str) -> Result<Reply, Reply> {
-    let header = |name: &str| request.headers().get(name).into_iter().next().and_then(|v| String::from_utf8(v).ok());
-    let content_type = header("content-type");
-    let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+async fn upload(store: &Store, settings: &Settings, head: &Head, body: Body, query: &str) -> Result<Reply, Reply> {
+    let content_type = head.header("content-type");
+    let length = head.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if length.is_some_and(|n| n > settings.max_upload) {
         return Err(reply::too_large(settings.max_upload));
     }
-    let body = request.consume().map_err(|()| Reply::json(400, json!({"error": "no request body"})))?;
-    let stream = body.stream().map_err(|()| Reply::json(400, json!({"error": "no request body"})))?;
     let stored = match content_type.as_deref().and_then(|t| multer::parse_boundary(t).ok()) {
-        Some(boundary) => form::upload_file_field(store, &stream, &boundary, settings.max_upload)?,
+        Some(boundary) => form::upload_file_field(store, body, &boundary, settings.max_upload).await?,
         None => {
             let name = query
                 .split('&')
@@ -187,41 +181,41 @@ fn upload(store: &Store, settings: &Settings, request: IncomingRequest, query: &
             let options = PutOptions { content_type, metadata: vec![("original-name".into(), name.clone())], size: length, ..Default::default() };
             let key = format!("uploads/{name}");
             match length {
-                // The body's own stream goes to storage: with a known size the S3 component
-                // can even have the host splice it, never copying it.
-                Some(_) => store.put_stream(&key, stream, &options).map_err(|e| reply::storage_error(&e, Some(&key)))?,
-                None => form::copy_limited(store, &key, &stream, &options, settings.max_upload)?,
+                // The body's own stream goes to storage: the S3 component reads it as it
+                // comes (in 0.2 the host may even splice it, never copying it).
+                Some(_) => body.store(store, &key, options).await.map_err(|e| reply::storage_error(&e, Some(&key)))?,
+                None => form::copy_limited(store, &key, body, options, settings.max_upload).await?,
             }
         }
     };
-    // (`stream`, a child of `body`, is dropped before it: reverse declaration order.)
-    let url = store.url(&stored.key, &UrlOptions { expires_in: Some(DAY), ..Default::default() }).map_err(|e| reply::storage_error(&e, Some(&stored.key)))?;
+    let url =
+        store.url(&stored.key, UrlOptions { expires_in: Some(DAY), ..Default::default() }).await.map_err(|e| reply::storage_error(&e, Some(&stored.key)))?;
     Ok(Reply::json(201, json!({"key": stored.key, "size": stored.size, "content_type": stored.content_type, "download_url": url})))
 }
 
-fn download_url(store: &Store, key: &str) -> Result<Reply, Reply> {
-    ensure_exists(store, key)?;
-    let url = store.url(key, &UrlOptions { expires_in: Some(30 * 60), ..Default::default() }).map_err(|e| reply::storage_error(&e, Some(key)))?;
+async fn download_url(store: &Store, key: &str) -> Result<Reply, Reply> {
+    ensure_exists(store, key).await?;
+    let url = store.url(key, UrlOptions { expires_in: Some(30 * 60), ..Default::default() }).await.map_err(|e| reply::storage_error(&e, Some(key)))?;
     Ok(Reply::json(200, json!({"download_url": url, "expires_in": 30 * 60})))
 }
 
 /// A redirect the browser follows to S3, saving the file under its original name.
-fn redirect(store: &Store, key: &str) -> Result<Reply, Reply> {
-    let file = store.info(key, &InfoOptions::default()).map_err(|e| reply::storage_error(&e, Some(key)))?;
+async fn redirect(store: &Store, key: &str) -> Result<Reply, Reply> {
+    let file = store.info(key, InfoOptions::default()).await.map_err(|e| reply::storage_error(&e, Some(key)))?;
     let original = file.metadata.iter().find(|(k, _)| k == "original-name").map(|(_, v)| v.as_str());
     let name = original.unwrap_or_else(|| key.rsplit('/').next().unwrap_or(key));
     let options = UrlOptions { expires_in: Some(5 * 60), response_content_disposition: Some(reply::attachment(name)), ..Default::default() };
-    let url = store.url(key, &options).map_err(|e| reply::storage_error(&e, Some(key)))?;
+    let url = store.url(key, options).await.map_err(|e| reply::storage_error(&e, Some(key)))?;
     Ok(Reply::redirect(&url))
 }
 
-fn publish(store: &Store, key: &str) -> Result<Reply, Reply> {
-    let moved = store.move_(&format!("drafts/{key}"), &format!("published/{key}")).map_err(|e| reply::storage_error(&e, Some(key)))?;
+async fn publish(store: &Store, key: &str) -> Result<Reply, Reply> {
+    let moved = store.move_(&format!("drafts/{key}"), &format!("published/{key}")).await.map_err(|e| reply::storage_error(&e, Some(key)))?;
     Ok(Reply::json(200, described(&moved)))
 }
 
-fn ensure_exists(store: &Store, key: &str) -> Result<(), Reply> {
-    match store.exists(key) {
+async fn ensure_exists(store: &Store, key: &str) -> Result<(), Reply> {
+    match store.exists(key).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(reply::storage_error(&Error::NotFound(key.to_string()), Some(key))),
         Err(e) => Err(reply::storage_error(&e, Some(key))),

@@ -1,11 +1,9 @@
 //! Responses: small JSON ones built whole, and objects streamed from storage.
 
 use serde_json::json;
-use wasip2::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
-use wasip2::io::streams::StreamError;
 
-use crate::bindings::wasm_storages::storage::storage::ObjectBody;
-use crate::bindings::wasm_storages::storage::types::Error;
+use crate::storage::ObjectBody;
+use crate::types::Error;
 
 /// A response held whole.
 pub struct Reply {
@@ -41,35 +39,16 @@ impl Reply {
         self.headers.push((name.to_string(), value));
     }
 
-    pub fn send(self, out: ResponseOutparam) {
+    /// The status, the headers (`Content-Length` included, unless it has none) and the body.
+    pub fn into_parts(self) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let mut headers = self.headers;
         match self.length {
             None => headers.push(("content-length".into(), self.body.len().to_string())),
             Some(Some(n)) => headers.push(("content-length".into(), n.to_string())),
             Some(None) => {}
         }
-        let Some(response) = response(self.status, &headers) else {
-            return;
-        };
-        let Ok(body) = response.body() else { return };
-        ResponseOutparam::set(out, Ok(response));
-        let Ok(stream) = body.write() else { return };
-        // At most 4 KiB per blocking write (the wasi:io limit).
-        for chunk in self.body.chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
-            }
-        }
-        drop(stream);
-        let _ = OutgoingBody::finish(body, None);
+        (self.status, headers, self.body)
     }
-}
-
-fn response(status: u16, headers: &[(String, String)]) -> Option<OutgoingResponse> {
-    let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
-    let response = OutgoingResponse::new(Fields::from_list(&fields).ok()?);
-    response.set_status_code(status).ok()?;
-    Some(response)
 }
 
 /// 413: the upload is over `max` bytes.
@@ -105,11 +84,8 @@ pub fn storage_error(e: &Error, key: Option<&str>) -> Reply {
     Reply::json(status, json!({"error": text, "key": key}))
 }
 
-/// Streams `object` (all of `key`, or a range: 206) as the response: the object's body
-/// stream is spliced into the response body by the host, so the bytes never pass through
-/// this component (nor the S3 one). A `read` loop stands in for backends that have no host
-/// stream.
-pub fn send_file(key: &str, object: ObjectBody, out: ResponseOutparam) -> Result<(), (Reply, ResponseOutparam)> {
+/// The status and headers of a download of `key`: 200, or 206 for a range.
+pub fn file_head(key: &str, object: &ObjectBody) -> (u16, Vec<(String, String)>) {
     let info = object.info();
     let name = key.rsplit('/').next().unwrap_or(key);
     let span = object.range();
@@ -122,46 +98,7 @@ pub fn send_file(key: &str, object: ObjectBody, out: ResponseOutparam) -> Result
     if let Some(s) = span {
         headers.push(("content-range".to_string(), format!("bytes {}-{}/{}", s.start, s.end - 1, info.size)));
     }
-    // The zero-copy path: the object's own host stream. A backend with none to hand over
-    // (the memory one) says `unsupported`; then its bytes are read and written here.
-    let source = match object.stream() {
-        Ok(source) => Some(source),
-        Err(Error::Unsupported(_)) => None,
-        Err(e) => return Err((storage_error(&e, Some(key)), out)),
-    };
-    let Some(response) = response(if span.is_some() { 206 } else { 200 }, &headers) else {
-        return Err((Reply::json(500, json!({"error": "building the response failed"})), out));
-    };
-    let Ok(body) = response.body() else {
-        return Err((Reply::json(500, json!({"error": "building the response failed"})), out));
-    };
-    ResponseOutparam::set(out, Ok(response));
-    let Ok(sink) = body.write() else { return Ok(()) };
-    let complete = match &source {
-        Some(source) => loop {
-            match sink.blocking_splice(source, 1 << 20) {
-                Ok(_) => {}
-                Err(StreamError::Closed) => break true,
-                // The download broke off after the head went out: ending without `finish`
-                // makes the host cut the response short, so the client sees the failure.
-                Err(StreamError::LastOperationFailed(_)) => break false,
-            }
-        },
-        None => loop {
-            match object.read(64 * 1024) {
-                Ok(chunk) if chunk.is_empty() => break true,
-                Ok(chunk) if chunk.chunks(4096).all(|piece| sink.blocking_write_and_flush(piece).is_ok()) => {}
-                _ => break false,
-            }
-        },
-    };
-    drop(source);
-    drop(sink);
-    if complete {
-        let _ = OutgoingBody::finish(body, None);
-    }
-    drop(object);
-    Ok(())
+    (if span.is_some() { 206 } else { 200 }, headers)
 }
 
 /// `Content-Disposition` for a download named `name`: an ASCII fallback, and the exact

@@ -8,16 +8,32 @@ use crate::common;
 use std::sync::OnceLock;
 
 use common::{Target, bytes, open, sha256};
+use host_test::api::Generation;
 use host_test::http_client::{self, Reply};
 use host_test::http_server::HttpServer;
 use host_test::{HostOptions, PutOptions};
 
 const MIB: usize = 1 << 20;
 
-/// The file server composed with the S3 component, built once per test run.
+/// The file server composed with the S3 component, built once per test run: their WASI 0.3
+/// builds when the suite runs on the 0.3 build (`STORAGE_BACKEND=p3`), else their 0.2 ones.
 fn composed() -> &'static [u8] {
+    match host_test::runtime::backend_generation() {
+        Generation::P3 => composed_p3(),
+        Generation::P2 => composed_p2(),
+    }
+}
+
+/// The file server composed with the S3 component, their WASI 0.2 builds.
+fn composed_p2() -> &'static [u8] {
     static WASM: OnceLock<Vec<u8>> = OnceLock::new();
     WASM.get_or_init(|| compose(env!("STORAGE_COMPONENT_PATH")))
+}
+
+/// The WASI 0.3 file server composed with the S3 component's 0.3 build.
+fn composed_p3() -> &'static [u8] {
+    static WASM: OnceLock<Vec<u8>> = OnceLock::new();
+    WASM.get_or_init(|| common::compose(env!("P3_FILE_SERVER_COMPONENT_PATH"), std::path::Path::new(env!("P3_STORAGE_COMPONENT_PATH"))))
 }
 
 /// The file server composed with the storage component at `storage`.
@@ -508,6 +524,91 @@ async fn the_download_redirect_saves_under_the_original_name() {
     assert_eq!(header(&file, "content-disposition"), "attachment; filename=\"Ann_e 2024.pdf\"; filename*=UTF-8''Ann%C3%A9e%202024%2Epdf");
 }
 
+/// The WASI 0.3 file server serves many requests at once from one instance: 32 uploads and
+/// 32 downloads in flight together (each a task of its own in the instance, the uploads'
+/// bodies streaming into `put-stream`, the objects' streams into the responses), every byte
+/// checked, and the uploads then read back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_0_3_file_server_serves_32_uploads_and_32_downloads_at_once_from_one_instance() {
+    if common::skip_on_memory("this one composes the file server with the S3 component") {
+        return;
+    }
+    let t = Target::new("file-server-p3-concurrent").await;
+    let host = HostOptions { env: settings(&t), ..Default::default() };
+    let server = HttpServer::start(composed_p3(), host, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = server.url();
+    // Sizes from a few bytes to past a part (8 MiB: a multipart upload, parts in flight).
+    let size = |i: usize| match i % 8 {
+        0 => 9 * MIB + i,
+        1 => 3,
+        _ => 40_000 * i + 7,
+    };
+    let seeded: Vec<(String, Vec<u8>)> = (0..32).map(|i| (format!("seed-{i}.bin"), bytes(size(i), 300 + i as u64))).collect();
+    let fresh: Vec<(String, Vec<u8>)> = (0..32).map(|i| (format!("fresh-{i}.bin"), bytes(size(i + 3), 400 + i as u64))).collect();
+    let mut s = open(t.config("")).await.unwrap();
+    for (name, data) in &seeded {
+        s.put(&format!("uploads/{name}"), data, &host_test::put_options()).await.unwrap();
+    }
+
+    // The instance made by a first request (a burst before it would start an instance per
+    // request still waiting for one, as `wasmtime serve` does too).
+    assert_eq!(http_client::get(&format!("{base}/files/?limit=1")).await.unwrap().status, 200);
+    let mut all = tokio::task::JoinSet::new();
+    for ((up, up_data), (down, down_data)) in fresh.clone().into_iter().zip(seeded) {
+        let url = base.clone();
+        all.spawn(async move {
+            let base = url;
+            let reply =
+                http_client::request("POST", &format!("{base}/upload?key={up}"), &[("content-type", "application/x-test")], up_data.clone()).await.unwrap();
+            assert_eq!(reply.status, 201, "{up}: {}", String::from_utf8_lossy(&reply.body));
+            assert_eq!(json(&reply)["size"], up_data.len());
+        });
+        let base = base.clone();
+        all.spawn(async move {
+            let reply = http_client::get(&format!("{base}/files/uploads/{down}")).await.unwrap();
+            assert_eq!(reply.status, 200, "{down}");
+            assert_eq!((reply.body.len(), sha256(&reply.body)), (down_data.len(), sha256(&down_data)), "{down}");
+        });
+    }
+    while let Some(done) = all.join_next().await {
+        done.unwrap();
+    }
+    for (name, data) in &fresh {
+        let reply = http_client::get(&format!("{base}/files/uploads/{name}")).await.unwrap();
+        assert_eq!((reply.status, sha256(&reply.body)), (200, sha256(data)), "{name}");
+        assert_eq!(header(&reply, "content-type"), "application/x-test");
+    }
+    assert_eq!(server.instances(), 1, "one instance served every request");
+    common::assert_no_pending_uploads(&t, &mut s).await;
+}
+
+/// A 0.3 download is the object's checked stream: one whose bytes fail their checksum on
+/// the way fails the response (cut short of its Content-Length), never a 200 of wrong
+/// bytes that looks whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_0_3_file_server_cuts_a_download_that_fails_its_checks_short() {
+    if common::skip_on_memory("checksums of S3 transfers") {
+        return;
+    }
+    let t = Target::new("file-server-p3-damaged").await;
+    let data = bytes(2 * MIB + 5, 77);
+    let mut s = open(t.config("")).await.unwrap();
+    s.put("uploads/checked.bin", &data, &host_test::put_options()).await.unwrap();
+    let host = HostOptions { env: settings(&t), ..Default::default() };
+    let server = HttpServer::start(composed_p3(), host, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let whole = http_client::get(&format!("{}/files/uploads/checked.bin", server.url())).await.unwrap();
+    assert_eq!((whole.status, sha256(&whole.body)), (200, sha256(&data)));
+
+    // One bit of every object body flipped on its way from the S3 server, the length unchanged.
+    let fault = host_test::sender::Fault::Random { seed: 5, percent: 100, kind: host_test::sender::Mischief::FlippedBit };
+    let host = HostOptions { env: settings(&t), fault: Some(fault), ..Default::default() };
+    let damaged = HttpServer::start(composed_p3(), host, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    match http_client::get(&format!("{}/files/uploads/checked.bin", damaged.url())).await {
+        Err(_) => {}
+        Ok(reply) => panic!("a damaged download looked whole: {} with {} of {} bytes", reply.status, reply.body.len(), data.len()),
+    }
+}
+
 /// The wasmtime CLI the suite serves components with (`host-test/scripts/wasmtime-cli.sh`
 /// installs 48.0.8 into the cache; `WASMTIME_CLI` names another), if there is one.
 fn wasmtime_cli() -> Option<std::path::PathBuf> {
@@ -520,9 +621,9 @@ fn wasmtime_cli() -> Option<std::path::PathBuf> {
     Some(cache.join("wasmtime-cli-48.0.8/bin/wasmtime")).filter(|path| path.is_file())
 }
 
-/// `wasmtime serve`, as people deploy the composed file server (README "Deploy it"):
-/// uploads and downloads through it against the real server, several at once, bytes
-/// checked.
+/// `wasmtime serve`, as people deploy the composed file server (README "Deploy it"), both
+/// builds: uploads and downloads through it against the real server, several at once, bytes
+/// checked. (The CLI serves a 0.3 service from one instance, many requests at once.)
 #[tokio::test(flavor = "multi_thread")]
 async fn wasmtime_serve_runs_the_composed_file_server() {
     if common::skip_on_memory("this one composes the file server with the S3 component") {
@@ -532,14 +633,20 @@ async fn wasmtime_serve_runs_the_composed_file_server() {
         eprintln!("skipped: no wasmtime CLI (host-test/scripts/wasmtime-cli.sh install puts 48.0.8 in the cache; .ci/run does)");
         return;
     };
-    let t = Target::new("wasmtime-serve").await;
+    for (generation, wasm) in [("0.2", composed_p2()), ("0.3", composed_p3())] {
+        let t = Target::new(&format!("wasmtime-serve-{}", generation.replace('.', ""))).await;
+        wasmtime_serve(&wasmtime, wasm, &t).await;
+    }
+}
+
+async fn wasmtime_serve(wasmtime: &std::path::Path, wasm: &[u8], t: &Target) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("file-server.wasm");
-    std::fs::write(&path, composed()).unwrap();
+    std::fs::write(&path, wasm).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut serve = std::process::Command::new(&wasmtime);
+    let mut serve = std::process::Command::new(wasmtime);
     serve.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]);
-    let mut env = settings(&t);
+    let mut env = settings(t);
     env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
     for (name, value) in env {
         serve.arg("--env").arg(format!("{name}={value}"));
