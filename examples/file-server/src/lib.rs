@@ -28,6 +28,49 @@
 //! and credentials are the storage component's own (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 //! AWS credential chain).
 
+/// The bindings of a world with the storage imports (either version): every config and
+/// options field but the bucket is optional, so `..Default::default()` says "the defaults"
+/// for the rest.
+macro_rules! storage_bindings {
+    ($($world:tt)*) => {
+        wit_bindgen::generate!({
+            $($world)*
+            additional_type_attributes: {
+                "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
+                "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
+            },
+        });
+    };
+}
+pub(crate) use storage_bindings;
+
+/// A wasi:http `method` (0.2's and 0.3's enums have the same cases) as its name.
+macro_rules! method_name {
+    ($method:expr, $Method:ident) => {
+        match $method {
+            $Method::Get => "GET".to_string(),
+            $Method::Head => "HEAD".to_string(),
+            $Method::Post => "POST".to_string(),
+            $Method::Put => "PUT".to_string(),
+            $Method::Delete => "DELETE".to_string(),
+            $Method::Connect => "CONNECT".to_string(),
+            $Method::Options => "OPTIONS".to_string(),
+            $Method::Trace => "TRACE".to_string(),
+            $Method::Patch => "PATCH".to_string(),
+            $Method::Other(other) => other,
+        }
+    };
+}
+pub(crate) use method_name;
+
 mod files;
 mod form;
 mod reply;

@@ -12,7 +12,7 @@ use crate::types::{Error, PutOptions, StoredFile};
 use crate::{Answer, Head};
 
 mod bindings {
-    wit_bindgen::generate!({
+    crate::storage_bindings!(
         world: "wasm-storages:file-server/file-server@0.1.0",
         path: ["../../wit", "../../wit/async", "wit"],
         // The WASI types are the `wasip2` crate's, so the request body stream goes to
@@ -27,21 +27,7 @@ mod bindings {
             "wasm-storages:storage/types@0.2.0": generate,
             "wasm-storages:storage/storage@0.2.0": generate,
         },
-        // Every config field but the bucket is optional: `..Default::default()` says "the
-        // defaults" for the rest.
-        additional_type_attributes: {
-            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
-        },
-    });
+    );
 }
 
 pub use bindings::wasm_storages::storage0_2_0::storage as api;
@@ -53,18 +39,7 @@ bindings::export!(Server with_types_in bindings);
 
 impl bindings::exports::wasi::http::incoming_handler::Guest for Server {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let method = match request.method() {
-            Method::Get => "GET".to_string(),
-            Method::Head => "HEAD".to_string(),
-            Method::Post => "POST".to_string(),
-            Method::Put => "PUT".to_string(),
-            Method::Delete => "DELETE".to_string(),
-            Method::Connect => "CONNECT".to_string(),
-            Method::Options => "OPTIONS".to_string(),
-            Method::Trace => "TRACE".to_string(),
-            Method::Patch => "PATCH".to_string(),
-            Method::Other(other) => other,
-        };
+        let method = crate::method_name!(request.method(), Method);
         let headers = request.headers().entries().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         let head = Head { method, target: request.path_with_query().unwrap_or_default(), headers };
         // Nothing in here waits but inside the 0.2 calls (which block): a plain executor does.

@@ -19,7 +19,7 @@ mod reader;
 use reader::Reader;
 
 mod bindings {
-    wit_bindgen::generate!({
+    crate::storage_bindings!(
         world: "wasm-storages:file-server/file-server-p3@0.1.0",
         path: ["../../wit", "../../wit/async", "wit"],
         // The types' `datetime` is 0.2's wall-clock record (storage@0.2.0's types, shared).
@@ -28,19 +28,7 @@ mod bindings {
             "wasm-storages:storage/types@0.2.0": generate,
             "wasm-storages:storage/storage@0.3.0": generate,
         },
-        additional_type_attributes: {
-            "wasm-storages:storage/types@0.2.0/config": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/put-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/get-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/info-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/list-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/copy-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/url-options": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/read-conditions": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/attributes": [#[derive(Default)]],
-            "wasm-storages:storage/types@0.2.0/replacement": [#[derive(Default)]],
-        },
-    });
+    );
 }
 
 pub use bindings::wasm_storages::storage0_2_0::types;
@@ -52,18 +40,7 @@ wasip3::http::service::export!(Server);
 
 impl wasip3::exports::http::handler::Guest for Server {
     async fn handle(request: Request) -> Result<Response, ErrorCode> {
-        let method = match request.get_method() {
-            Method::Get => "GET".to_string(),
-            Method::Head => "HEAD".to_string(),
-            Method::Post => "POST".to_string(),
-            Method::Put => "PUT".to_string(),
-            Method::Delete => "DELETE".to_string(),
-            Method::Connect => "CONNECT".to_string(),
-            Method::Options => "OPTIONS".to_string(),
-            Method::Trace => "TRACE".to_string(),
-            Method::Patch => "PATCH".to_string(),
-            Method::Other(other) => other,
-        };
+        let method = crate::method_name!(request.get_method(), Method);
         let headers = request.get_headers().copy_all().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
         let head = Head { method, target: request.get_path_with_query().unwrap_or_default(), headers };
         match crate::serve(head, Body::new(request)).await {
