@@ -1,6 +1,7 @@
 //! Builds the component (release, wasm32-wasip2) so `cargo test` / `cargo run` on a fresh
 //! clone need no manual step, the memory backend, and the examples the tests compose with
-//! either (file server, blobstore adapter and command). A nested cargo with its own target
+//! either (file server, blobstore adapter and command), and the WASI 0.3 and `proxy` builds
+//! of the component and the file server. A nested cargo with its own target
 //! directory: the outer build holds the lock on ours.
 
 use std::path::{Path, PathBuf};
@@ -51,7 +52,23 @@ fn main() {
     let cli = target_dir.join("wasm32-wasip2/release/blob.wasm");
     println!("cargo:rustc-env=BLOB_CLI_COMPONENT_PATH={}", cli.display());
     build_p3_component(&root);
+    build_proxy_component(&root);
     build_p3_guest(&host_dir, &root);
+}
+
+/// The `proxy` builds of the component and the file server (`--features proxy`: imports
+/// that fit `wasi:http/proxy` plus `wasi:config/store` once `examples/proxy-adapter`, built
+/// here too, is plugged in), in a target directory of their own.
+fn build_proxy_component(root: &Path) {
+    let target_dir = root.join("target").join("component-proxy");
+    let built = target_dir.join(format!("{WASM_TARGET}/release"));
+    let mut cmd = wasm_build(root, &target_dir);
+    cmd.args(["-p", "wasm-storages", "-p", "file-server", "-p", "proxy-adapter", "--features", "wasm-storages/proxy,file-server/proxy"]);
+    run(cmd, "building the wasi:http/proxy component, file server and adapter (--features proxy)");
+    watch_inputs(root, &built, &["wasm_storages", "file_server", "proxy_adapter"]);
+    println!("cargo:rustc-env=PROXY_ADAPTER_COMPONENT_PATH={}", built.join("proxy_adapter.wasm").display());
+    println!("cargo:rustc-env=PROXY_STORAGE_COMPONENT_PATH={}", built.join("wasm_storages.wasm").display());
+    println!("cargo:rustc-env=PROXY_FILE_SERVER_COMPONENT_PATH={}", built.join("file_server.wasm").display());
 }
 
 /// The WASI 0.3 builds of the component and the file server (`--features p3`), in a target

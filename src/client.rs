@@ -5,10 +5,13 @@
 //! stopped); spliced uploads [`send_spliced`]. All of it is async: the WASI 0.2 build runs it on the
 //! `sys::reactor` executor, the 0.3 build natively.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use crate::checksums::Algorithm;
 use crate::config::Settings;
+use crate::credentials::Credentials;
 use crate::error::{self as errors, Context, Error, ServiceError, transport};
 use crate::request::{self, S3Request};
 use crate::retry::{self, Attempts};
@@ -108,7 +111,8 @@ type Take<'a> = &'a dyn Fn(Response) -> std::pin::Pin<Box<dyn std::future::Futur
 
 /// The loop behind every single request. The policy decides each next step.
 async fn run(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Option<&str>, take: Take<'_>) -> Result<(), Failed> {
-    let attempt = async || match send(settings, req, body).await {
+    let signed_with = SignedWith::default();
+    let attempt = async || match send(settings, req, body, &signed_with).await {
         Ok(resp) => {
             let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
             let result = match check(resp, key).await {
@@ -119,12 +123,19 @@ async fn run(settings: &Settings, req: &S3Request, body: Option<&[u8]>, key: Opt
         }
         Err(e) => (Err(e), None),
     };
-    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(), time::sleep).await.map_err(|(error, attempts)| Failed { error, attempts })
+    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(signed_with.borrow().as_ref()), time::sleep)
+        .await
+        .map_err(|(error, attempts)| Failed { error, attempts })
 }
 
-/// Signs and sends `req` with `body` (none for bodiless requests), once.
-pub async fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> Result<Response, Error> {
-    let (request, body) = prepare(settings, req, body).await?;
+/// The credentials the last attempt was signed with: an `ExpiredToken` forgets those, and
+/// not fresher ones another request has fetched meanwhile.
+pub type SignedWith = RefCell<Option<Rc<Credentials>>>;
+
+/// Signs and sends `req` with `body` (none for bodiless requests), once; what signed it
+/// goes into `signed_with`.
+pub async fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>, signed_with: &SignedWith) -> Result<Response, Error> {
+    let (request, body) = prepare(settings, req, body, signed_with).await?;
     http::send(request, body).await
 }
 
@@ -133,7 +144,7 @@ pub async fn send(settings: &Settings, req: &S3Request, body: Option<&[u8]>) -> 
 pub async fn send_spliced(settings: &Settings, req: &S3Request, source: InputStream, size: u64, key: &str) -> Result<Response, Error> {
     let mut headers = req.headers.clone();
     headers.push(("content-length".into(), size.to_string()));
-    let request = signed_request(settings, req, headers, signing::Payload::Unsigned).await?;
+    let request = signed_request(settings, req, headers, signing::Payload::Unsigned, &SignedWith::default()).await?;
     check(http::send_spliced(request, source, size).await?, Some(key)).await
 }
 
@@ -147,7 +158,12 @@ pub fn upload_crc(mode: UploadChecksum) -> Option<Algorithm> {
 }
 
 /// `req` with its Content-Length and signature, ready to send.
-async fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Option<&'b [u8]>) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
+async fn prepare<'a, 'b>(
+    settings: &'a Settings,
+    req: &'a S3Request,
+    body: Option<&'b [u8]>,
+    signed_with: &SignedWith,
+) -> Result<(http::Request<'a>, Option<&'b [u8]>), Error> {
     let mut headers = req.headers.clone();
     // S3 wants a Content-Length on every PUT, POST and DELETE, empty ones included (411
     // otherwise), and refuses chunked uploads.
@@ -178,7 +194,7 @@ async fn prepare<'a, 'b>(settings: &'a Settings, req: &'a S3Request, body: Optio
         (true, UploadChecksum::None, _) => signing::Payload::Unsigned,
         (_, _, body) => signing::Payload::Signed(body.unwrap_or_default()),
     };
-    Ok((signed_request(settings, req, headers, payload).await?, body))
+    Ok((signed_request(settings, req, headers, payload, signed_with).await?, body))
 }
 
 /// `req` with `headers` (Content-Length among them) and their SigV4 signature, for the
@@ -188,10 +204,12 @@ async fn signed_request<'a>(
     req: &'a S3Request,
     mut headers: Vec<(String, String)>,
     payload: signing::Payload<'_>,
+    signed_with: &SignedWith,
 ) -> Result<http::Request<'a>, Error> {
     let url = request::url(settings, &req.path_and_query);
-    let signed =
-        signing::sign_headers(&settings.credentials.current().await?.identity(), &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
+    let credentials = settings.credentials.current().await?;
+    let signed = signing::sign_headers(&credentials.identity(), &settings.region, SystemTime::now(), req.method, &url, &headers, payload)?;
+    *signed_with.borrow_mut() = Some(credentials);
     headers.extend(signed);
     Ok(http::Request {
         https: settings.https,

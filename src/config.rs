@@ -65,7 +65,7 @@ pub struct Settings {
 
 /// `open`: the settings `config` makes with this environment (its variables, its files).
 pub fn open(config: Config) -> Result<Settings, Error> {
-    resolve(config, &Env(&crate::sys::env::vars()))
+    resolve(config, &Env(&crate::sys::env::vars()?))
 }
 
 pub fn resolve(config: Config, env: &Env) -> Result<Settings, Error> {

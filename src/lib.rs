@@ -12,6 +12,7 @@ mod actor;
 #[cfg(test)]
 mod architecture;
 mod buckets;
+mod buffers;
 mod checksums;
 mod client;
 mod conditions;
@@ -64,25 +65,44 @@ macro_rules! storage_bindings {
     };
 }
 
+/// The WASI 0.2 builds' bindings, for world `$world` (`$with`: its imports beyond the shared
+/// ones that come from the `wasip2` crate).
 #[cfg(not(feature = "p3"))]
-pub(crate) mod bindings {
-    storage_bindings!(
-        world: "wasm-storages:components/s3@0.1.0",
-        path: ["wit", "wit/components"],
-        // The WASI types come from the `wasip2` crate, so the streams and clocks we hand
-        // out are the very resources the wasi:http calls return.
-        with: {
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
-            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-            "wasi:http/types@0.2.12": wasip2::http::types,
-            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
-            "wasi:cli/environment@0.2.12": wasip2::cli::environment,
-        },
-    );
+macro_rules! p2_bindings {
+    ($world:literal, { $($with:tt)* }) => {
+        storage_bindings!(
+            world: $world,
+            path: ["wit", "wit/components"],
+            // The WASI types come from the `wasip2` crate, so the streams and clocks we hand
+            // out are the very resources the wasi:http calls return.
+            with: {
+                "wasi:io/error@0.2.12": wasip2::io::error,
+                "wasi:io/poll@0.2.12": wasip2::io::poll,
+                "wasi:io/streams@0.2.12": wasip2::io::streams,
+                "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+                "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+                "wasi:http/types@0.2.12": wasip2::http::types,
+                "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+                $($with)*
+            },
+        );
+    };
 }
+
+#[cfg(not(any(feature = "p3", feature = "proxy")))]
+pub(crate) mod bindings {
+    p2_bindings!("wasm-storages:components/s3@0.1.0", { "wasi:cli/environment@0.2.12": wasip2::cli::environment, });
+}
+
+/// The `wasi:http/proxy` build's: settings from `wasi:config/store` (generated here: the
+/// `wasip2` crate has no such interface), no environment.
+#[cfg(all(feature = "proxy", not(feature = "p3")))]
+pub(crate) mod bindings {
+    p2_bindings!("wasm-storages:components/s3-proxy@0.1.0", { "wasi:config/store@0.2.0-rc.1": generate, });
+}
+
+#[cfg(all(feature = "proxy", feature = "p3"))]
+compile_error!("the `proxy` build is a WASI 0.2 build: it does not combine with `p3`");
 
 /// The WASI 0.3 build's bindings: `wasm-storages:storage@0.3.0`'s async interface over
 /// 0.2.0's types (two versions of the package, so the modules carry their versions).

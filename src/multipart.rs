@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::buffers;
 use crate::checksums::Algorithm;
 use crate::client::{self, MAX_ERROR_BODY, call, call_read, drain};
 use crate::conditions;
@@ -157,7 +158,9 @@ impl Protocol for Upload {
                 drain(resp).await;
                 etag.ok_or_else(|| transport("UploadPart answered without an ETag"))
             };
-            Ok(client::counted(&settings, &req, Some(&data), Some(&key), etag).await?)
+            let sent = client::counted(&settings, &req, Some(&data), Some(&key), etag).await;
+            buffers::give(data);
+            Ok(sent?)
         })
     }
 

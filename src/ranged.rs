@@ -139,12 +139,13 @@ impl Ranged {
 /// Brings bytes `start..end` into `buf`: read from `first` if given, else fetched, and each
 /// failed attempt retried alone from its first missing byte, as the store's policy says.
 async fn fetch(object: Rc<Object>, start: u64, end: u64, buf: Rc<RefCell<Vec<u8>>>, mut first: Option<Body>) -> Result<(), Error> {
+    let signed_with = client::SignedWith::default();
     let attempt = async || match first.take() {
         Some(body) => (object.read_into(body, start, end, &buf).await, None),
-        None => object.attempt(start, end, &buf).await,
+        None => object.attempt(start, end, &buf, &signed_with).await,
     };
     let settings = &object.settings;
-    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(), time::sleep)
+    retry::run(&settings.retry, attempt, &|| settings.credentials.invalidate(signed_with.borrow().as_ref()), time::sleep)
         .await
         .map_err(|(e, attempts): (Error, Attempts)| object.failed(e, attempts.made))
 }
@@ -152,12 +153,12 @@ async fn fetch(object: Rc<Object>, start: u64, end: u64, buf: Rc<RefCell<Vec<u8>
 impl Object {
     /// One GET of what `start..end` still lacks, read into `buf`; the error and the server's
     /// `Retry-After` when it failed.
-    async fn attempt(&self, start: u64, end: u64, buf: &RefCell<Vec<u8>>) -> (Result<(), Error>, Option<Duration>) {
+    async fn attempt(&self, start: u64, end: u64, buf: &RefCell<Vec<u8>>, signed_with: &client::SignedWith) -> (Result<(), Error>, Option<Duration>) {
         let from = start + buf.borrow().len() as u64;
         let conditions = ReadConditions { if_match: Some(self.etag.clone()), ..ReadConditions::default() };
         let span = ByteRange::Span(Span { start: from, end });
         let resp = match request::get_object(&self.settings, &self.full, Some(&span), &conditions, self.version_id.as_deref()) {
-            Ok(req) => client::send(&self.settings, &req, None).await,
+            Ok(req) => client::send(&self.settings, &req, None, signed_with).await,
             Err(e) => Err(e),
         };
         let resp = match resp {

@@ -15,6 +15,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
 
+use crate::buffers;
 use crate::client;
 use crate::conditions;
 use crate::config::Settings;
@@ -50,7 +51,9 @@ pub async fn put_stream(settings: &Rc<Settings>, key: String, source: InputStrea
         if options.size.is_some_and(|n| n != first.len() as u64) {
             return Err(size_mismatch(&options, first.len() as u64));
         }
-        return objects::put_bytes(settings, key, full, &first, options).await;
+        let stored = objects::put_bytes(settings, key, full, &first, options).await;
+        buffers::give(first);
+        return stored;
     }
     let mut parts = Parts::new(Upload::create(settings, key, full, &options, client::upload_crc(settings.upload_checksum)).await?);
     let sent = match parts.launch(first) {
@@ -105,12 +108,18 @@ fn part_size(settings: &Settings) -> usize {
     usize::try_from(settings.part_size).unwrap_or(usize::MAX)
 }
 
-/// Makes room in a part buffer for `more` bytes: in one step up to the part size `cap`, or
-/// an error on running out of memory (never an abort).
+/// Makes room in a part buffer for `more` bytes: in one step up to the part size `cap` (a
+/// kept buffer if there is one: `buffers`), or an error on running out of memory (never an
+/// abort).
 fn grow(buf: &mut Vec<u8>, cap: usize, more: usize) -> Result<(), Error> {
-    if buf.capacity() - buf.len() < more && buf.try_reserve_exact(cap.max(buf.len() + more) - buf.len()).is_err() {
-        return Err(transport(format!("out of memory for a {cap}-byte part: lower part-size or max-pool-connections")));
+    if buf.capacity() - buf.len() >= more {
+        return Ok(());
     }
+    let oom = || transport(format!("out of memory for a {cap}-byte part: lower part-size or max-pool-connections"));
+    let want = cap.max(buf.len() + more);
+    let mut bigger = buffers::take(want).ok_or_else(oom)?;
+    bigger.extend_from_slice(buf);
+    buffers::give(std::mem::replace(buf, bigger));
     Ok(())
 }
 
@@ -201,7 +210,11 @@ impl Writer {
             });
         }
         match self.parts.take() {
-            None => objects::put_bytes(&self.settings, self.key.clone(), &self.full, &last, options).await,
+            None => {
+                let stored = objects::put_bytes(&self.settings, self.key.clone(), &self.full, &last, options).await;
+                buffers::give(last);
+                stored
+            }
             Some(mut parts) => {
                 let sent = match parts.launch_when_room(last).await {
                     Ok(()) => parts.drain().await,

@@ -370,13 +370,18 @@ impl Provider {
         }
     }
 
-    /// Forgets fetched credentials the server called expired. Returns whether there is
-    /// anything to fetch anew (fixed credentials stay as they are).
-    pub fn invalidate(&self) -> bool {
+    /// Forgets fetched credentials the server called expired: those a request was
+    /// `signed_with` (all, if not known), not fresher ones another request in flight has
+    /// fetched since. Returns whether there is anything new to sign with (fixed credentials
+    /// stay as they are).
+    pub fn invalidate(&self, signed_with: Option<&Rc<Credentials>>) -> bool {
         if matches!(self.source, Source::Fixed(_)) {
             return false;
         }
-        *self.cached.borrow_mut() = None;
+        let mut cached = self.cached.borrow_mut();
+        if signed_with.is_none_or(|used| cached.as_ref().is_some_and(|c| Rc::ptr_eq(c, used))) {
+            *cached = None;
+        }
         true
     }
 
@@ -398,6 +403,26 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// An `ExpiredToken` for a request signed before another request fetched fresh
+    /// credentials forgets nothing: those fresh ones are what the retry signs with.
+    #[test]
+    fn expired_credentials_are_forgotten_and_fresher_ones_kept() {
+        let imds = remote::Imds::from_env(&Env(&env(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")]))).unwrap().unwrap();
+        let p = provider(Source::Imds(imds), Vec::new());
+        let fetched = |key: &str| Rc::new(Credentials::new(key.into(), "secret".into(), Some("token".into()), "test", None).unwrap());
+        let (old, fresh) = (fetched("OLD"), fetched("FRESH"));
+        *p.cached.borrow_mut() = Some(fresh.clone());
+        assert!(p.invalidate(Some(&old)));
+        assert!(p.cached.borrow().as_ref().is_some_and(|c| Rc::ptr_eq(c, &fresh)), "fresher credentials kept");
+        assert!(p.invalidate(Some(&fresh)));
+        assert!(p.cached.borrow().is_none(), "the expired ones forgotten");
+        *p.cached.borrow_mut() = Some(old);
+        assert!(p.invalidate(None));
+        assert!(p.cached.borrow().is_none(), "unknown: forgotten");
+        let fixed = provider(Source::Fixed(fresh.clone()), Vec::new());
+        assert!(!fixed.invalidate(Some(&fresh)), "fixed credentials are not fetched anew");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Reading a small file (credentials, a web identity token) by absolute path through
-//! wasi:filesystem's preopens — directly,
+//! wasi:filesystem's preopens (none in the `proxy` build) — directly,
 //! not through `std::fs`, which links wasi-libc's path emulation (8 KB of the component,
 //! measured).
 
@@ -10,6 +10,7 @@ pub enum FileError {
     /// "not found", so neither is an error for optional files.
     Missing,
     /// The file is there and could not be read (or is too big, or not UTF-8).
+    #[cfg_attr(all(target_arch = "wasm32", feature = "proxy"), allow(dead_code))]
     Unreadable(String),
 }
 
@@ -23,9 +24,10 @@ impl std::fmt::Display for FileError {
 }
 
 /// Credential files are small; this bounds what a wrong path can make us read.
+#[cfg_attr(all(target_arch = "wasm32", feature = "proxy"), allow(dead_code))]
 const MAX_FILE: usize = 1 << 20;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "proxy")))]
 pub fn read_to_string(path: &str) -> Result<String, FileError> {
     use wasip2::filesystem::types::{DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
     use wasip2::io::streams::StreamError;
@@ -64,6 +66,13 @@ pub fn read_to_string(path: &str) -> Result<String, FileError> {
         }
     }
     String::from_utf8(bytes).map_err(|_| FileError::Unreadable("not UTF-8".into()))
+}
+
+/// The `proxy` build imports no filesystem: to it, every file is missing (credentials come
+/// from the config or the runtime config).
+#[cfg(all(target_arch = "wasm32", feature = "proxy"))]
+pub fn read_to_string(_path: &str) -> Result<String, FileError> {
+    Err(FileError::Missing)
 }
 
 /// Native builds (unit tests) read through std.

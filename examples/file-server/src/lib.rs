@@ -26,7 +26,8 @@
 //! `FILE_SERVER_PARTS_IN_FLIGHT` (default 4: with 8 MiB parts, an upload holds at most
 //! about 40 MiB of the storage component's memory, whatever its size); region, endpoint
 //! and credentials are the storage component's own (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
-//! AWS credential chain).
+//! AWS credential chain). The `proxy` build (`--features proxy`) reads the same names from
+//! WASI runtime config (`wasi:config/store`; lowercase keys too), as its S3 component does.
 
 /// The bindings of a world with the storage imports (either version): every config and
 /// options field but the bucket is optional, so `..Default::default()` says "the defaults"
@@ -136,7 +137,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Result<Settings, Reply> {
-        let env = wasi::environment();
+        let env = wasi::environment().map_err(|why| Reply::json(500, json!({"error": why})))?;
         let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         // Its own setting first, then the generic one hosts set (`storage-host serve-http
         // --embedded-s3` does).

@@ -11,23 +11,38 @@ use crate::storage::{ObjectBody, Store};
 use crate::types::{Error, PutOptions, StoredFile};
 use crate::{Answer, Head};
 
+/// The bindings of world `$world` (`$with`: its imports beyond the storage API's).
+macro_rules! bindings {
+    ($world:literal, { $($with:tt)* }) => {
+        crate::storage_bindings!(
+            world: $world,
+            path: ["../../wit", "../../wit/async", "wit"],
+            // The WASI types are the `wasip2` crate's, so the request body stream goes to
+            // `put-stream` and the object's stream into the response as they are.
+            with: {
+                "wasi:io/error@0.2.12": wasip2::io::error,
+                "wasi:io/poll@0.2.12": wasip2::io::poll,
+                "wasi:io/streams@0.2.12": wasip2::io::streams,
+                "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
+                "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+                "wasi:http/types@0.2.12": wasip2::http::types,
+                "wasm-storages:storage/types@0.2.0": generate,
+                "wasm-storages:storage/storage@0.2.0": generate,
+                $($with)*
+            },
+        );
+    };
+}
+
+#[cfg(not(feature = "proxy"))]
 mod bindings {
-    crate::storage_bindings!(
-        world: "wasm-storages:file-server/file-server@0.1.0",
-        path: ["../../wit", "../../wit/async", "wit"],
-        // The WASI types are the `wasip2` crate's, so the request body stream goes to
-        // `put-stream` and the object's stream into the response as they are.
-        with: {
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-            "wasi:clocks/wall-clock@0.2.12": wasip2::clocks::wall_clock,
-            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-            "wasi:http/types@0.2.12": wasip2::http::types,
-            "wasm-storages:storage/types@0.2.0": generate,
-            "wasm-storages:storage/storage@0.2.0": generate,
-        },
-    );
+    bindings!("wasm-storages:file-server/file-server@0.1.0", {});
+}
+
+/// The `proxy` build's: the same, and `wasi:config/store` (generated: `wasip2` has none).
+#[cfg(feature = "proxy")]
+mod bindings {
+    bindings!("wasm-storages:file-server/file-server-proxy@0.1.0", { "wasi:config/store@0.2.0-rc.1": generate, });
 }
 
 pub use bindings::wasm_storages::storage0_2_0::storage as api;
@@ -51,8 +66,19 @@ impl bindings::exports::wasi::http::incoming_handler::Guest for Server {
 }
 
 /// The process environment (the server's settings).
-pub fn environment() -> Vec<(String, String)> {
-    wasip2::cli::environment::get_environment()
+#[cfg(not(feature = "proxy"))]
+pub fn environment() -> Result<Vec<(String, String)>, String> {
+    Ok(wasip2::cli::environment::get_environment())
+}
+
+/// The `proxy` build's settings: WASI runtime config, its keys taken as variable names
+/// (`file_server_bucket` or `FILE_SERVER_BUCKET`: Spin and wasmCloud take lowercase ones).
+#[cfg(feature = "proxy")]
+pub fn environment() -> Result<Vec<(String, String)>, String> {
+    use bindings::wasi::config::store;
+    let all = store::get_all()
+        .map_err(|(store::Error::Upstream(why) | store::Error::Io(why))| format!("the runtime config (wasi:config/store) could not be read: {why}"))?;
+    Ok(all.into_iter().map(|(key, value)| (key.to_ascii_uppercase().replace(['-', '.'], "_"), value)).collect())
 }
 
 /// A request's body, opened on first use.

@@ -13,8 +13,10 @@ use crate::storage::{ObjectBody, Store};
 use crate::types::{Error, PutOptions, StoredFile};
 use crate::{Answer, Head};
 
-// Reads a `stream<u8>` from a poll function: the S3 component's own reader.
+// Reads a `stream<u8>` from a poll function: the S3 component's own reader (whose reads
+// into a caller's buffer only the component's uploads use).
 #[path = "../../../src/sys/p3/reader.rs"]
+#[allow(dead_code)]
 mod reader;
 use reader::Reader;
 
@@ -51,8 +53,8 @@ impl wasip3::exports::http::handler::Guest for Server {
 }
 
 /// The process environment (the server's settings).
-pub fn environment() -> Vec<(String, String)> {
-    wasip3::cli::environment::get_environment()
+pub fn environment() -> Result<Vec<(String, String)>, String> {
+    Ok(wasip3::cli::environment::get_environment())
 }
 
 type Outcome = Pin<Box<dyn Future<Output = Result<Option<Trailers>, ErrorCode>>>>;

@@ -343,8 +343,12 @@ async fn progress_bars_show_on_a_terminal_only() {
         &seen[seen.len().saturating_sub(80)..]
     );
 
+    // A download comes in `max-pool-connections` ranges side by side, and the bar moves with
+    // the first of them: slower per connection, so that it takes about a second (frames
+    // are drawn at most 20 times a second).
+    let slower = common::slow_proxy(&t.endpoint, 8 << 20).await;
     let got = work.path().join("got.bin");
-    let (status, _, seen) = on_terminal(cli.command(&["--endpoint", &slow, "get", "big.bin", got.to_str().unwrap()]), None).await;
+    let (status, _, seen) = on_terminal(cli.command(&["--endpoint", &slower, "get", "big.bin", got.to_str().unwrap()]), None).await;
     assert_eq!(status, 0, "{seen}");
     for part in ["/48.00 MiB", "%", "MiB/s", "ETA"] {
         assert!(seen.contains(part), "{part:?} not on the terminal for get: {seen:?}");

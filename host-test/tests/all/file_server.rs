@@ -218,6 +218,7 @@ async fn a_100_mib_file_goes_up_and_down_in_constant_memory() {
 
     let reply = http_client::request("POST", &format!("{base}/upload?key=big.bin"), &[], data.clone()).await.unwrap();
     assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    eprintln!("file server, 100 MiB: guest memory peak {:.1} MiB (raw upload)", server.peak_memory() as f64 / MIB as f64);
     let (content_type, body) = form("file", "big-form.bin", "application/octet-stream", &data);
     let reply = http_client::request("POST", &format!("{base}/upload"), &[("content-type", &content_type)], body).await.unwrap();
     assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
@@ -635,21 +636,100 @@ async fn wasmtime_serve_runs_the_composed_file_server() {
     };
     for (generation, wasm) in [("0.2", composed_p2()), ("0.3", composed_p3())] {
         let t = Target::new(&format!("wasmtime-serve-{}", generation.replace('.', ""))).await;
-        wasmtime_serve(&wasmtime, wasm, &t).await;
+        wasmtime_serve(&wasmtime, wasm, &t, Given::Environment).await;
     }
 }
 
-async fn wasmtime_serve(wasmtime: &std::path::Path, wasm: &[u8], t: &Target) {
+/// The `proxy` composition (`examples/compose.sh --proxy`): the S3 component's and the file
+/// server's `proxy` builds, with `examples/proxy-adapter` plugged into each.
+fn composed_proxy() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = std::path::Path::new(env!("PROXY_ADAPTER_COMPONENT_PATH"));
+    let storage = dir.path().join("s3-proxy.wasm");
+    std::fs::write(&storage, common::compose_all(std::path::Path::new(env!("PROXY_STORAGE_COMPONENT_PATH")), &[adapter])).unwrap();
+    common::compose_all(std::path::Path::new(env!("PROXY_FILE_SERVER_COMPONENT_PATH")), &[&storage, adapter])
+}
+
+/// For hosts that offer nothing beyond `wasi:http/proxy`: the `proxy` composition imports
+/// that world's interfaces and `wasi:config/store` alone, and `wasmtime serve` runs it with
+/// no `-Scli` (no environment, no filesystem), every setting given as runtime config
+/// (`-Sconfig-var`, some keys in lowercase as Spin names variables).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_build_needs_only_the_proxy_world_and_runtime_config() {
+    if common::skip_on_memory("this one composes the file server with the S3 component") {
+        return;
+    }
+    let wasm = composed_proxy();
+    let rt = host_test::runtime::Runtime::shared().unwrap();
+    let component = wasmtime::component::Component::new(rt.engine(), &wasm).unwrap();
+    let ty = component.component_type();
+    let mut imports: Vec<String> = ty.imports(rt.engine()).map(|(name, _)| name.to_string()).collect();
+    imports.sort();
+    // `world proxy` of wit/deps/http/http.wit, and the runtime config.
+    let mut allowed: Vec<String> = [
+        "wasi:io/poll",
+        "wasi:io/error",
+        "wasi:io/streams",
+        "wasi:clocks/monotonic-clock",
+        "wasi:clocks/wall-clock",
+        "wasi:random/random",
+        "wasi:cli/stdin",
+        "wasi:cli/stdout",
+        "wasi:cli/stderr",
+        "wasi:http/types",
+        "wasi:http/outgoing-handler",
+    ]
+    .iter()
+    .map(|name| format!("{name}@0.2.12"))
+    .chain(["wasi:config/store@0.2.0-rc.1".to_string()])
+    .collect();
+    allowed.sort();
+    let beyond: Vec<&String> = imports.iter().filter(|import| !allowed.contains(import)).collect();
+    assert!(beyond.is_empty(), "imports beyond wasi:http/proxy and wasi:config/store: {beyond:?} (all: {imports:#?})");
+    assert!(imports.contains(&"wasi:config/store@0.2.0-rc.1".to_string()), "{imports:?}");
+
+    let Some(wasmtime) = wasmtime_cli() else {
+        eprintln!("skipped the wasmtime serve part: no wasmtime CLI (host-test/scripts/wasmtime-cli.sh install puts 48.0.8 in the cache; .ci/run does)");
+        return;
+    };
+    let t = Target::new("wasmtime-serve-proxy").await;
+    wasmtime_serve(&wasmtime, &wasm, &t, Given::RuntimeConfig).await;
+}
+
+/// How `wasmtime serve` gives the composition its settings.
+#[derive(Clone, Copy, PartialEq)]
+enum Given {
+    /// `-Scli --env NAME=VALUE`: the environment (and every wasi:cli interface).
+    Environment,
+    /// `-Sconfig -Sconfig-var=name=value`, nothing of wasi:cli but stdio: WASI runtime config.
+    RuntimeConfig,
+}
+
+async fn wasmtime_serve(wasmtime: &std::path::Path, wasm: &[u8], t: &Target, given: Given) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("file-server.wasm");
     std::fs::write(&path, wasm).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut serve = std::process::Command::new(wasmtime);
-    serve.args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")]);
+    serve.args(["serve", "--addr", &format!("127.0.0.1:{port}")]);
     let mut env = settings(t);
     env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
-    for (name, value) in env {
-        serve.arg("--env").arg(format!("{name}={value}"));
+    match given {
+        Given::Environment => {
+            serve.arg("-Scli");
+            for (name, value) in env {
+                serve.arg("--env").arg(format!("{name}={value}"));
+            }
+        }
+        Given::RuntimeConfig => {
+            serve.arg("-Sconfig");
+            // (`-S` takes comma-separated options: no value here has a comma.)
+            for (i, (name, value)) in env.into_iter().enumerate() {
+                assert!(!value.contains(','), "{name}");
+                let name = if i % 2 == 0 { name.to_ascii_lowercase() } else { name };
+                serve.arg(format!("-Sconfig-var={name}={value}"));
+            }
+        }
     }
     let child = serve.arg(&path).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     // Stopped however the test ends, a failed assertion included: no server is left running.

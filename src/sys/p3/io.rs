@@ -54,7 +54,38 @@ impl Source {
 
     /// Reads what has arrived into `buf`, up to `cap` bytes (`grow` makes room first);
     /// pending while nothing has. Ready also at the end of the stream (`eof`).
+    ///
+    /// The bytes go straight into `buf`'s room (`Reader::poll_read_into`): while this is
+    /// pending, the read holds `buf` and the caller's is empty, so the caller passes the
+    /// same buffer until this is ready.
     pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>, cap: usize, grow: Grow) -> Poll<Result<(), Error>> {
+        if !self.reader.is_reading() {
+            if buf.len() >= cap {
+                return Poll::Ready(Ok(()));
+            }
+            if let Err(e) = grow(buf, cap, 1) {
+                return Poll::Ready(Err(e));
+            }
+            // Room beyond `cap` (a buffer grown elsewhere) would let the read overfill it:
+            // read a chunk and copy it in instead.
+            if buf.capacity() > cap {
+                return self.poll_copy(cx, buf, cap, grow);
+            }
+        }
+        if std::task::ready!(self.reader.poll_read_into(cx, buf)) {
+            return Poll::Ready(Ok(()));
+        }
+        match std::task::ready!(self.poll_end(cx)) {
+            Ok(()) => {
+                self.eof = true;
+                Poll::Ready(Ok(()))
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// [`Source::poll_read`] through a chunk of its own, copied into `buf`.
+    fn poll_copy(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>, cap: usize, grow: Grow) -> Poll<Result<(), Error>> {
         match std::task::ready!(self.poll_chunk(cx, (cap - buf.len()).min(READ_CHUNK))) {
             Ok(Some(bytes)) => Poll::Ready(grow(buf, cap, bytes.len()).map(|()| buf.extend_from_slice(&bytes))),
             Ok(None) => {
