@@ -255,6 +255,12 @@ fn compose(app: &str, storage: &str) -> anyhow::Result<Vec<u8>> {
     Ok(std::fs::read(&path)?)
 }
 
+/// How much faster the 0.3 time `new` is than the 0.2 time `old`, said the right way round.
+fn speedup(old: Duration, new: Duration) -> String {
+    let ratio = old.as_secs_f64() / new.as_secs_f64();
+    if ratio >= 1.0 { format!("{ratio:.2}× faster") } else { format!("{ratio:.2}× (slower)") }
+}
+
 /// The file server composed with the S3 component, 0.2 builds beside 0.3 builds, served
 /// as `serve-http` serves them (0.2: an instance per request; 0.3: one instance, requests
 /// at once), driven over HTTP: 32 × 1 KiB downloads and 32 × 1 MiB uploads all at once,
@@ -342,17 +348,17 @@ async fn file_servers(bench: &Bench, base: &Config) -> anyhow::Result<()> {
     let rounds = bench.rounds.max(1);
     let [d2, d3] = [median(&times[0][0]), median(&times[1][0])];
     println!(
-        "| file server: 32 × 1 KiB downloads at once (median of {rounds}) | {:.1} ms | {:.1} ms | {:.2}× faster |",
+        "| file server: 32 × 1 KiB downloads at once (median of {rounds}) | {:.1} ms | {:.1} ms | {} |",
         d2.as_secs_f64() * 1e3,
         d3.as_secs_f64() * 1e3,
-        d2.as_secs_f64() / d3.as_secs_f64()
+        speedup(d2, d3)
     );
     let [u2, u3] = [median(&times[0][1]), median(&times[1][1])];
     println!(
-        "| file server: 32 × 1 MiB uploads at once (median) | {:.1} ms | {:.1} ms | {:.2}× faster |",
+        "| file server: 32 × 1 MiB uploads at once (median) | {:.1} ms | {:.1} ms | {} |",
         u2.as_secs_f64() * 1e3,
         u3.as_secs_f64() * 1e3,
-        u2.as_secs_f64() / u3.as_secs_f64()
+        speedup(u2, u3)
     );
     for (row, label) in [(2, "256 MiB upload"), (3, "256 MiB download")] {
         let [a, b] = [median(&times[0][row]), median(&times[1][row])];
