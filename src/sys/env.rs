@@ -37,12 +37,13 @@ fn as_variables(all: Vec<(String, String)>) -> Vec<(String, String)> {
     all.into_iter().map(|(key, value)| (key.to_ascii_uppercase().replace(['-', '.'], "_"), value)).collect()
 }
 
-/// A view of environment variables; an empty value counts as unset.
+/// A view of environment variables; an empty value counts as unset (and a name given twice,
+/// as runtime config's `aws_region` and `AWS_REGION` can be, takes its first value set).
 pub struct Env<'a>(pub &'a [(String, String)]);
 
 impl Env<'_> {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 }
 
@@ -52,8 +53,12 @@ mod tests {
 
     #[test]
     fn config_keys_name_variables_in_any_case() {
-        let vars =
-            as_variables(vec![("aws_region".into(), "eu-west-3".into()), ("aws-endpoint-url".into(), "http://x".into()), ("AWS_PROFILE".into(), "p".into())]);
+        let vars = as_variables(vec![
+            ("aws_profile".into(), "".into()),
+            ("aws_region".into(), "eu-west-3".into()),
+            ("aws-endpoint-url".into(), "http://x".into()),
+            ("AWS_PROFILE".into(), "p".into()),
+        ]);
         let env = Env(&vars);
         assert_eq!((env.get("AWS_REGION"), env.get("AWS_ENDPOINT_URL"), env.get("AWS_PROFILE")), (Some("eu-west-3"), Some("http://x"), Some("p")));
     }

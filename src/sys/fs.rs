@@ -17,6 +17,8 @@ pub enum FileError {
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            // The `proxy` build has no filesystem: say so rather than "not found".
+            FileError::Missing if cfg!(all(target_arch = "wasm32", feature = "proxy")) => f.write_str("not read: the proxy build has no filesystem"),
             FileError::Missing => f.write_str("not found"),
             FileError::Unreadable(why) => f.write_str(why),
         }

@@ -17,9 +17,6 @@ pub struct InputStream {
 /// How the caller's stream ended, once it has.
 type End = Pin<Box<dyn Future<Output = Result<(), String>>>>;
 
-/// Reads from the source go in chunks of at most this size.
-const READ_CHUNK: usize = 1 << 20;
-
 /// Makes room in a buffer of at most `cap` bytes for `more` (or fails: out of memory).
 pub type Grow = fn(&mut Vec<u8>, usize, usize) -> Result<(), Error>;
 
@@ -67,9 +64,14 @@ impl Source {
                 return Poll::Ready(Err(e));
             }
             // Room beyond `cap` (a buffer grown elsewhere) would let the read overfill it:
-            // read a chunk and copy it in instead.
+            // move the bytes into a buffer of exactly `cap` first.
             if buf.capacity() > cap {
-                return self.poll_copy(cx, buf, cap, grow);
+                let mut exact = Vec::new();
+                if let Err(e) = grow(&mut exact, cap, buf.len().max(1)) {
+                    return Poll::Ready(Err(e));
+                }
+                exact.extend_from_slice(buf);
+                *buf = exact;
             }
         }
         if std::task::ready!(self.reader.poll_read_into(cx, buf)) {
@@ -77,18 +79,6 @@ impl Source {
         }
         match std::task::ready!(self.poll_end(cx)) {
             Ok(()) => {
-                self.eof = true;
-                Poll::Ready(Ok(()))
-            }
-            Err(e) => Poll::Ready(Err(e)),
-        }
-    }
-
-    /// [`Source::poll_read`] through a chunk of its own, copied into `buf`.
-    fn poll_copy(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>, cap: usize, grow: Grow) -> Poll<Result<(), Error>> {
-        match std::task::ready!(self.poll_chunk(cx, (cap - buf.len()).min(READ_CHUNK))) {
-            Ok(Some(bytes)) => Poll::Ready(grow(buf, cap, bytes.len()).map(|()| buf.extend_from_slice(&bytes))),
-            Ok(None) => {
                 self.eof = true;
                 Poll::Ready(Ok(()))
             }
