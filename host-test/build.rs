@@ -58,7 +58,8 @@ fn main() {
 
 /// The `proxy` builds of the component and the file server (`--features proxy`: imports
 /// that fit `wasi:http/proxy` plus `wasi:config/store` once `examples/proxy-adapter`, built
-/// here too, is plugged in), in a target directory of their own.
+/// here too, is plugged in), in a target directory of their own: the one
+/// `examples/compose.sh --proxy` builds into, which the tests run (its build is then done).
 fn build_proxy_component(root: &Path) {
     let target_dir = root.join("target").join("component-proxy");
     let built = target_dir.join(format!("{WASM_TARGET}/release"));
@@ -66,9 +67,6 @@ fn build_proxy_component(root: &Path) {
     cmd.args(["-p", "wasm-storages", "-p", "file-server", "-p", "proxy-adapter", "--features", "wasm-storages/proxy,file-server/proxy"]);
     run(cmd, "building the wasi:http/proxy component, file server and adapter (--features proxy)");
     watch_inputs(root, &built, &["wasm_storages", "file_server", "proxy_adapter"]);
-    println!("cargo:rustc-env=PROXY_ADAPTER_COMPONENT_PATH={}", built.join("proxy_adapter.wasm").display());
-    println!("cargo:rustc-env=PROXY_STORAGE_COMPONENT_PATH={}", built.join("wasm_storages.wasm").display());
-    println!("cargo:rustc-env=PROXY_FILE_SERVER_COMPONENT_PATH={}", built.join("file_server.wasm").display());
 }
 
 /// The WASI 0.3 builds of the component and the file server (`--features p3`), in a target

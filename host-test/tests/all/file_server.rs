@@ -640,14 +640,16 @@ async fn wasmtime_serve_runs_the_composed_file_server() {
     }
 }
 
-/// The `proxy` composition (`examples/compose.sh --proxy`): the S3 component's and the file
-/// server's `proxy` builds, with `examples/proxy-adapter` plugged into each.
+/// The `proxy` composition, made as the README says: `examples/compose.sh --proxy` (the S3
+/// component's and the file server's `proxy` builds, with `examples/proxy-adapter` plugged
+/// into each; the build script has built them, so its cargo build has nothing to do).
 fn composed_proxy() -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let adapter = std::path::Path::new(env!("PROXY_ADAPTER_COMPONENT_PATH"));
-    let storage = dir.path().join("s3-proxy.wasm");
-    std::fs::write(&storage, common::compose_all(std::path::Path::new(env!("PROXY_STORAGE_COMPONENT_PATH")), &[adapter])).unwrap();
-    common::compose_all(std::path::Path::new(env!("PROXY_FILE_SERVER_COMPONENT_PATH")), &[&storage, adapter])
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = std::process::Command::new(root.join("examples/compose.sh")).arg("--proxy").output().expect("running examples/compose.sh --proxy");
+    assert!(out.status.success(), "examples/compose.sh --proxy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let path = printed.lines().last().expect("compose.sh prints what it wrote");
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// For hosts that offer nothing beyond `wasi:http/proxy`: the `proxy` composition imports

@@ -141,17 +141,12 @@ pub async fn recorded(config: Config, fault: Option<host_test::sender::Fault>) -
 
 /// `app` composed with `plug` (`wac plug`) by the script users run, `examples/compose.sh`.
 pub fn compose(app: &str, plug: &std::path::Path) -> Vec<u8> {
-    compose_all(std::path::Path::new(app), &[plug])
-}
-
-/// `app` with `plugs` plugged in (`wac plug`, through `examples/compose.sh`), in order.
-pub fn compose_all(app: &std::path::Path, plugs: &[&std::path::Path]) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join("composed.wasm");
     let status = std::process::Command::new(root.join("examples/compose.sh"))
         .arg(app)
-        .args(plugs)
+        .arg(plug)
         .arg(&path)
         .stdout(std::process::Stdio::null())
         .status()
