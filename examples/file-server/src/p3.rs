@@ -13,10 +13,8 @@ use crate::storage::{ObjectBody, Store};
 use crate::types::{Error, PutOptions, StoredFile};
 use crate::{Answer, Head};
 
-// Reads a `stream<u8>` from a poll function: the S3 component's own reader (whose reads
-// into a caller's buffer only the component's uploads use).
+// Reads a `stream<u8>` from a poll function: the S3 component's own reader.
 #[path = "../../../src/sys/p3/reader.rs"]
-#[allow(dead_code)]
 mod reader;
 use reader::Reader;
 

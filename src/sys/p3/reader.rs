@@ -25,37 +25,9 @@ impl Reader {
 
     /// The next bytes (at least one, at most `max`), or `None` at the end of the stream.
     pub fn poll_read(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<Option<Vec<u8>>> {
-        loop {
-            match std::mem::replace(self, Reader::Gone) {
-                Reader::Idle(mut stream) => {
-                    let max = max.max(1);
-                    *self = Reader::Reading(Box::pin(async move {
-                        let (result, buf) = stream.read(Vec::with_capacity(max)).await;
-                        (stream, result, buf)
-                    }));
-                }
-                Reader::Reading(mut read) => match read.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        *self = Reader::Reading(read);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((stream, result, buf)) => {
-                        *self = match result {
-                            StreamResult::Dropped => Reader::Ended,
-                            _ => Reader::Idle(stream),
-                        };
-                        if !buf.is_empty() {
-                            return Poll::Ready(Some(buf));
-                        }
-                    }
-                },
-                Reader::Ended => {
-                    *self = Reader::Ended;
-                    return Poll::Ready(None);
-                }
-                Reader::Gone => return Poll::Ready(None),
-            }
-        }
+        // A read under way holds its own buffer, and hands it back here.
+        let mut buf = if self.is_reading() { Vec::new() } else { Vec::with_capacity(max.max(1)) };
+        Poll::Ready(std::task::ready!(self.poll_read_into(cx, &mut buf)).then_some(buf))
     }
 
     /// Reads what arrives next straight into the spare capacity of `buf` (which must have
